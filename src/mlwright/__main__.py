@@ -1,0 +1,3 @@
+from mlwright.cli.main import run
+
+run()

@@ -1,0 +1,113 @@
+"""Typed, frozen settings with their defaults in one place.
+
+Unknown keys fail; every settings object can be dumped to JSON and saved with a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlwright.errors import ConfigError
+
+S = TypeVar("S", bound="Settings")
+
+
+class Settings(BaseModel):
+    """Base for all settings: frozen, strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def from_mapping(cls: type[S], values: dict[str, Any], *, source: str = "settings") -> S:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(
+                f"invalid {source}: {problems}",
+                fix=f"check the field names and values against {cls.__name__}'s documentation",
+            ) from None
+
+    @classmethod
+    def from_yaml(cls: type[S], path: str | Path) -> S:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist", fix="check the path")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"config file {str(p)!r} is not valid YAML: {exc}",
+                fix="fix the syntax (indentation, colons, quotes)",
+            ) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"config file {str(p)!r} must hold a mapping of keys to values, "
+                f"got {type(loaded).__name__}",
+                fix="write one 'key: value' per line",
+            )
+        return cls.from_mapping(loaded, source=f"config file {str(p)!r}")
+
+
+class ProfileSettings(Settings):
+    """Thresholds used by ``mlwright profile``; every warning's trigger lives here."""
+
+    seed: int = Field(0, description="seed for every sample the profile draws")
+    leakage_sample_rows: int = Field(
+        50_000, ge=100, description="rows sampled for the single-feature leakage check"
+    )
+    leakage_folds: int = Field(3, ge=2, le=10, description="folds for out-of-fold leakage scores")
+    leakage_score: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="out-of-fold accuracy (classification) or R² (regression) of one feature "
+        "alone at or above which it is reported as a likely leak",
+    )
+    leakage_lift: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="share of the gap between the majority-class baseline and a perfect score "
+        "that one feature must close to be reported (classification)",
+    )
+    id_unique_ratio: float = Field(
+        0.95, gt=0, le=1, description="share of distinct values above which a string is ID-like"
+    )
+    near_constant_share: float = Field(
+        0.99, gt=0.5, le=1, description="share of the most common value that makes a column "
+        "near-constant"
+    )
+    high_cardinality: int = Field(
+        50, ge=2, description="distinct values above which a categorical is high-cardinality"
+    )
+    heavy_missing: float = Field(
+        0.5, gt=0, le=1, description="missing share at or above which a column is flagged"
+    )
+    tiny_class_rows: int = Field(10, ge=1, description="a class with fewer rows is tiny")
+    imbalance_ratio: float = Field(
+        0.1, gt=0, le=1, description="minority/majority row ratio below which classes are imbalanced"
+    )
+    min_rows: int = Field(100, ge=1, description="fewer usable rows than this is too few")
+    max_integer_classes: int = Field(
+        10, ge=2, description="an integer target with at most this many values is classification"
+    )
+    text_min_tokens: float = Field(
+        3.0, gt=1, description="mean words per value at or above which strings are free text"
+    )
+    category_limit: int = Field(
+        1000, ge=10, description="most frequent categories stored per column in the schema"
+    )
+    infer_sample_rows: int = Field(
+        2000, ge=50, description="values sampled to recognise dates and free text"
+    )

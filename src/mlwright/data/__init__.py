@@ -1,0 +1,1 @@
+"""Data input, schema inference and enforcement, and problem profiling (the ground floor)."""

@@ -1,0 +1,362 @@
+"""Reading tables: CSV, Parquet, a SQL query, or an in-memory frame.
+
+Everything enters mlwright through :func:`read_table`, which returns a pandas DataFrame and a
+:class:`SourceInfo` saying how it was read (format, encoding, delimiter). Every way a source can
+be unusable ends in a :class:`~mlwright.errors.DataSourceError` naming the file and the next step.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlwright.errors import ColumnError, DataSourceError, suggest
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_SNIFF_BYTES = 256 * 1024
+_DELIMITERS = ",;\t|"
+_URL_MARKER = "://"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a table came from and how it was decoded."""
+
+    kind: str  # "csv" | "parquet" | "sql" | "frame"
+    location: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    n_bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def is_sql_url(data: object) -> bool:
+    return isinstance(data, str) and _URL_MARKER in data and not Path(data).exists()
+
+
+def read_table(data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, SourceInfo]:
+    """Read ``data`` (a path, a SQLAlchemy URL with ``sql``, a DataFrame or an Arrow-compatible
+    table) into a DataFrame with unique column names and at least one row."""
+    if isinstance(data, pd.DataFrame):
+        if sql is not None:
+            raise DataSourceError(
+                "a SQL query was given with an in-memory frame",
+                fix="pass a SQLAlchemy URL as the data when you pass a query",
+            )
+        _check_unique_columns(list(map(str, data.columns)), "the data frame")
+        _check_has_rows(data, "the data frame")
+        return data, SourceInfo(kind="frame", location="<DataFrame>")
+    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+        return _read_arrow_object(data)
+    if isinstance(data, (str, Path)):
+        text = str(data)
+        if sql is not None or is_sql_url(text):
+            return read_sql(text, sql)
+        return read_file(Path(text))
+    raise DataSourceError(
+        f"cannot read data of type {type(data).__name__}",
+        fix="pass a CSV or Parquet path, a SQLAlchemy URL with a query, a pandas DataFrame, "
+        "or an Arrow-compatible table (pyarrow, polars)",
+    )
+
+
+def read_file(path: Path) -> tuple[pd.DataFrame, SourceInfo]:
+    name = str(path)
+    if not path.exists():
+        raise DataSourceError(f"file {name!r} does not exist", fix="check the path and spelling")
+    if path.is_dir():
+        raise DataSourceError(
+            f"{name!r} is a directory, not a data file", fix="pass a CSV or Parquet file"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise DataSourceError(f"file {name!r} is empty (0 bytes)", fix="pass a file with data")
+    lower = path.name.lower()
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise DataSourceError(
+            f"file {name!r} cannot be read: {exc.strerror}", fix="check the file's permissions"
+        ) from None
+    if lower.endswith(PARQUET_SUFFIXES) or magic == b"PAR1":
+        return _read_parquet(path, size)
+    if lower.endswith(CSV_SUFFIXES) or not path.suffix:
+        return _read_csv(path, size)
+    raise DataSourceError(
+        f"file {name!r} has an unsupported extension {path.suffix!r}",
+        fix="use .csv, .tsv, .txt (optionally .gz) or .parquet",
+    )
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, size: int) -> tuple[pd.DataFrame, SourceInfo]:
+    name = str(path)
+    compressed = path.name.lower().endswith(".gz")
+    raw = _head_bytes(path, compressed)
+    if not raw.strip():
+        raise DataSourceError(f"file {name!r} holds only whitespace", fix="pass a file with data")
+    encoding = _detect_encoding(raw, name)
+    if b"\x00" in raw and not encoding.startswith("utf-16") and not encoding.startswith("utf-32"):
+        raise DataSourceError(
+            f"file {name!r} is not a text file (it contains NUL bytes); it may be corrupt "
+            "or in a binary format",
+            fix="export the data as CSV or Parquet",
+        )
+    text = _decode_prefix(raw, encoding)
+    delimiter = _sniff_delimiter(text, path)
+    header = _first_record(text, delimiter)
+    if header is None:
+        raise DataSourceError(f"file {name!r} has no header line", fix="add a header line")
+    _check_unique_columns(header, f"file {name!r}")
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding=encoding,
+            low_memory=False,
+            compression="gzip" if compressed else None,
+        )
+    except UnicodeDecodeError as exc:
+        raise DataSourceError(
+            f"file {name!r} is not valid {encoding} at byte {exc.start} (the encoding was "
+            "detected from the start of the file)",
+            fix="re-save the file as UTF-8",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataSourceError(f"file {name!r} has no columns", fix="add a header line") from None
+    except pd.errors.ParserError as exc:
+        raise DataSourceError(
+            f"file {name!r} cannot be parsed as {_delimiter_name(delimiter)}-separated text: "
+            f"{str(exc).strip()}",
+            fix="check that every line has the same number of fields and that fields "
+            "containing the delimiter are quoted",
+        ) from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataSourceError(
+            f"file {name!r} cannot be read: {exc}", fix="check that the file is complete"
+        ) from None
+    _check_has_rows(frame, f"file {name!r}")
+    return frame, SourceInfo(
+        kind="csv", location=name, encoding=encoding, delimiter=delimiter, n_bytes=size
+    )
+
+
+def _head_bytes(path: Path, compressed: bool) -> bytes:
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as gz:
+                return gz.read(_SNIFF_BYTES)
+        with path.open("rb") as fh:
+            return fh.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise DataSourceError(
+            f"file {str(path)!r} cannot be read: {exc}", fix="check that the file is complete"
+        ) from None
+
+
+def _detect_encoding(raw: bytes, name: str) -> str:
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(raw, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is None:
+        raise DataSourceError(
+            f"file {name!r} is not text in any encoding mlwright recognises; it may be corrupt",
+            fix="re-save the file as UTF-8 CSV",
+        )
+    return str(best.encoding).replace("_", "-")
+
+
+def _decode_prefix(raw: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return str(decoder.decode(raw, final=False))
+
+
+def _sniff_delimiter(text: str, path: Path) -> str:
+    lines = text.splitlines()
+    if len(lines) > 1 and not text.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line may be cut by the sample
+    sample = "\n".join(lines[:200])
+    default = "\t" if ".tsv" in path.name.lower() else ","
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        header = lines[0] if lines else ""
+        counts = {d: header.count(d) for d in _DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] > 0 else default
+
+
+def _first_record(text: str, delimiter: str) -> list[str] | None:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for record in reader:
+        if record:
+            return [field.strip() for field in record]
+    return None
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+# --- Parquet, Arrow -----------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path, size: int) -> tuple[pd.DataFrame, SourceInfo]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = str(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataSourceError(
+            f"file {name!r} is not a readable Parquet file ({exc}); it may be corrupt or "
+            "truncated",
+            fix="re-export the file, or pass a CSV",
+        ) from None
+    _check_unique_columns(table.column_names, f"file {name!r}")
+    frame = table.to_pandas()
+    _check_has_rows(frame, f"file {name!r}")
+    return frame, SourceInfo(kind="parquet", location=name, n_bytes=size)
+
+
+def _read_arrow_object(data: Any) -> tuple[pd.DataFrame, SourceInfo]:
+    import pyarrow as pa
+
+    try:
+        table = pa.table(data)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise DataSourceError(
+            f"cannot convert {type(data).__name__} to a table: {exc}",
+            fix="pass a pandas DataFrame or a file path",
+        ) from None
+    _check_unique_columns(table.column_names, f"the {type(data).__name__}")
+    frame = table.to_pandas()
+    _check_has_rows(frame, f"the {type(data).__name__}")
+    return frame, SourceInfo(kind="frame", location=f"<{type(data).__name__}>")
+
+
+# --- SQL ----------------------------------------------------------------------------------------
+
+
+def read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, SourceInfo]:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+
+    if not query:
+        raise DataSourceError(
+            f"{_redact(url)!r} is a database URL, so a query is needed",
+            fix='pass --sql "select ... from ..." (or sql=... in Python)',
+        )
+    if _URL_MARKER not in url:
+        raise DataSourceError(
+            f"a SQL query was given, but {url!r} is not a database URL",
+            fix="pass a SQLAlchemy URL such as sqlite:///shop.db",
+        )
+    shown = _redact(url)
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa_exc.ArgumentError:
+        raise DataSourceError(
+            f"{shown!r} is not a valid database URL",
+            fix="use the SQLAlchemy form dialect://user:password@host/database, "
+            "e.g. sqlite:///shop.db",
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:":
+            raise DataSourceError(
+                f"{shown!r} names no SQLite database file", fix="use sqlite:///path/to/file.db"
+            )
+        if not Path(db).is_file():
+            raise DataSourceError(
+                f"SQLite database {db!r} does not exist", fix="check the path in the URL"
+            )
+    try:
+        engine = sa.create_engine(parsed)
+    except (sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise DataSourceError(
+            f"no driver for {parsed.drivername!r} is installed ({exc})",
+            fix="install the database driver package for that dialect",
+        ) from None
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(sa.text(query), conn)
+    except sa_exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise DataSourceError(
+            f"the query failed on {shown!r}: {detail}",
+            fix="check the table and column names in the query",
+        ) from None
+    finally:
+        engine.dispose()
+    _check_unique_columns(list(map(str, frame.columns)), "the query result")
+    _check_has_rows(frame, "the query result")
+    return frame, SourceInfo(kind="sql", location=shown)
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    try:
+        import sqlalchemy as sa
+
+        return str(sa.engine.make_url(url).render_as_string(hide_password=True))
+    except Exception:  # the raw URL is unparseable; show nothing secret-looking
+        return url.split("@")[-1] if "@" in url else url
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def _check_unique_columns(columns: list[str], where: str) -> None:
+    counts = Counter(columns)
+    dupes = [c for c, n in counts.items() if n > 1]
+    if dupes:
+        positions = {d: [i + 1 for i, c in enumerate(columns) if c == d] for d in dupes}
+        listed = "; ".join(f"{d!r} at positions {positions[d]}" for d in dupes)
+        raise ColumnError(
+            f"{where} has duplicate column names: {listed}",
+            fix="rename the columns so that every name is unique",
+        )
+
+
+def _check_has_rows(frame: pd.DataFrame, where: str) -> None:
+    if frame.shape[1] == 0:
+        raise DataSourceError(f"{where} has no columns", fix="pass a table with a header")
+    if frame.shape[0] == 0:
+        raise DataSourceError(
+            f"{where} has a header but no data rows", fix="pass a table with at least one row"
+        )
+
+
+def require_column(frame: pd.DataFrame, column: str, what: str = "column") -> None:
+    """Raise a ColumnError with close matches when ``column`` is not in ``frame``."""
+    names = [str(c) for c in frame.columns]
+    if column not in names:
+        raise ColumnError(
+            f"{what} {column!r} is not in the data; {suggest(column, names)}",
+            fix=f"pass one of the data's column names as the {what}",
+        )
