@@ -24,7 +24,17 @@ _LAZY = {
     "MlwrightError": ("mlwright.errors", "MlwrightError"),
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "MlwrightError",
+    "ProblemDefinition",
+    "ProfileSettings",
+    "TableSchema",
+    "__version__",
+    "infer_schema",
+    "load_dataset",
+    "profile",
+    "read_table",
+]
 
 if TYPE_CHECKING:
     from mlwright.config import ProfileSettings

@@ -85,8 +85,10 @@ class ProfileSettings(Settings):
         0.95, gt=0, le=1, description="share of distinct values above which a string is ID-like"
     )
     near_constant_share: float = Field(
-        0.99, gt=0.5, le=1, description="share of the most common value that makes a column "
-        "near-constant"
+        0.99,
+        gt=0.5,
+        le=1,
+        description="share of the most common value that makes a column near-constant",
     )
     high_cardinality: int = Field(
         50, ge=2, description="distinct values above which a categorical is high-cardinality"
@@ -96,7 +98,10 @@ class ProfileSettings(Settings):
     )
     tiny_class_rows: int = Field(10, ge=1, description="a class with fewer rows is tiny")
     imbalance_ratio: float = Field(
-        0.1, gt=0, le=1, description="minority/majority row ratio below which classes are imbalanced"
+        0.1,
+        gt=0,
+        le=1,
+        description="minority/majority row ratio below which classes are imbalanced",
     )
     min_rows: int = Field(100, ge=1, description="fewer usable rows than this is too few")
     max_integer_classes: int = Field(

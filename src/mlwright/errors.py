@@ -43,7 +43,7 @@ class ConfigError(MlwrightError):
 
 @dataclass(frozen=True)
 class Violation:
-    """One way a frame breaks its schema: which column, which row, which value, what was expected."""
+    """One way a frame breaks its schema: column, row, value, and what was expected."""
 
     column: str
     reason: str

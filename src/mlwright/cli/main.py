@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlwright import __version__
 from mlwright.errors import MlwrightError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="mlwright",
@@ -40,7 +43,7 @@ def main(
     """mlwright command line."""
 
 
-def _stderr_console():  # type: ignore[no-untyped-def]
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -48,9 +51,13 @@ def _stderr_console():  # type: ignore[no-untyped-def]
 
 @app.command("profile")
 def profile_command(
-    data: Annotated[str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")],
+    data: Annotated[
+        str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")
+    ],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
-    sql: Annotated[str | None, typer.Option(help="Query to run when DATA is a database URL.")] = None,
+    sql: Annotated[
+        str | None, typer.Option(help="Query to run when DATA is a database URL.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ProblemDefinition as JSON (stable keys).")
     ] = False,
@@ -61,7 +68,7 @@ def profile_command(
         str | None, typer.Option(help="binary, multiclass or regression, instead of inferring it.")
     ] = None,
 ) -> None:
-    """Understand the problem: task, metric, data characteristics and what is wrong with the data."""
+    """Understand the problem: task, metric, data characteristics, what is wrong with the data."""
     from mlwright.data.profile import profile
 
     err = _stderr_console()
@@ -71,7 +78,11 @@ def profile_command(
         return
     with err.status("profiling…") as status:
         problem = profile(
-            data, target, sql=sql, metric=metric, task=task,
+            data,
+            target,
+            sql=sql,
+            metric=metric,
+            task=task,
             on_step=lambda s: status.update(f"profiling: {s}…"),
         )
     from rich.console import Console
@@ -81,9 +92,9 @@ def profile_command(
 
 @app.command("demo")
 def demo_command(
-    workdir: Annotated[
-        Path, typer.Option(help="Folder for the demo's files.")
-    ] = Path("mlwright-demo"),
+    workdir: Annotated[Path, typer.Option(help="Folder for the demo's files.")] = Path(
+        "mlwright-demo"
+    ),
 ) -> None:
     """Run mlwright end to end on a real dataset that ships with it (Mroz, labour supply)."""
     from rich.console import Console

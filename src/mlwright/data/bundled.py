@@ -29,28 +29,75 @@ class BundledDataset:
 DATASETS: dict[str, BundledDataset] = {
     d.name: d
     for d in (
-        BundledDataset("Mroz", "Ecdat/Mroz", "work", "binary",
-                       "labour supply of 753 married women (1975)"),
-        BundledDataset("Participation", "Ecdat/Participation", "lfp", "binary",
-                       "labour force participation of 872 Swiss women"),
-        BundledDataset("Benefits", "Ecdat/Benefits", "ui", "binary",
-                       "unemployment insurance take-up, 4,877 blue-collar workers"),
-        BundledDataset("Treatment", "Ecdat/Treatment", "treat", "binary",
-                       "a job-training programme, 2,675 people"),
-        BundledDataset("Fishing", "Ecdat/Fishing", "mode", "multiclass",
-                       "choice of fishing mode, 1,182 anglers"),
-        BundledDataset("Cracker", "Ecdat/Cracker", "choice", "multiclass",
-                       "cracker brand choice, repeated purchases per household"),
-        BundledDataset("Yogurt", "Ecdat/Yogurt", "choice", "multiclass",
-                       "yogurt brand choice, repeated purchases per household"),
-        BundledDataset("DoctorContacts", "Ecdat/DoctorContacts", "mdu", "regression",
-                       "number of outpatient visits to a doctor (RAND HIE)"),
-        BundledDataset("VietNamI", "Ecdat/VietNamI", "lnhhexp", "regression",
-                       "log household expenditure, Vietnam 1997"),
-        BundledDataset("Males", "Ecdat/Males", "wage", "regression",
-                       "wages of young men, a panel 1980–1987"),
-        BundledDataset("RetSchool", "Ecdat/RetSchool", "wage76", "regression",
-                       "returns to schooling, with heavy missingness"),
+        BundledDataset(
+            "Mroz", "Ecdat/Mroz", "work", "binary", "labour supply of 753 married women (1975)"
+        ),
+        BundledDataset(
+            "Participation",
+            "Ecdat/Participation",
+            "lfp",
+            "binary",
+            "labour force participation of 872 Swiss women",
+        ),
+        BundledDataset(
+            "Benefits",
+            "Ecdat/Benefits",
+            "ui",
+            "binary",
+            "unemployment insurance take-up, 4,877 blue-collar workers",
+        ),
+        BundledDataset(
+            "Treatment",
+            "Ecdat/Treatment",
+            "treat",
+            "binary",
+            "a job-training programme, 2,675 people",
+        ),
+        BundledDataset(
+            "Fishing",
+            "Ecdat/Fishing",
+            "mode",
+            "multiclass",
+            "choice of fishing mode, 1,182 anglers",
+        ),
+        BundledDataset(
+            "Cracker",
+            "Ecdat/Cracker",
+            "choice",
+            "multiclass",
+            "cracker brand choice, repeated purchases per household",
+        ),
+        BundledDataset(
+            "Yogurt",
+            "Ecdat/Yogurt",
+            "choice",
+            "multiclass",
+            "yogurt brand choice, repeated purchases per household",
+        ),
+        BundledDataset(
+            "DoctorContacts",
+            "Ecdat/DoctorContacts",
+            "mdu",
+            "regression",
+            "number of outpatient visits to a doctor (RAND HIE)",
+        ),
+        BundledDataset(
+            "VietNamI",
+            "Ecdat/VietNamI",
+            "lnhhexp",
+            "regression",
+            "log household expenditure, Vietnam 1997",
+        ),
+        BundledDataset(
+            "Males", "Ecdat/Males", "wage", "regression", "wages of young men, a panel 1980–1987"
+        ),
+        BundledDataset(
+            "RetSchool",
+            "Ecdat/RetSchool",
+            "wage76",
+            "regression",
+            "returns to schooling, with heavy missingness",
+        ),
     )
 }
 
@@ -70,7 +117,8 @@ def load_dataset(name: str) -> pd.DataFrame:
     """Load a bundled dataset by name (see ``DATASETS``), as the R package ships it."""
     if name not in DATASETS:
         raise DataSourceError(
-            f"no bundled dataset named {name!r}; {suggest(name, DATASETS).replace('columns', 'datasets')}",
+            f"no bundled dataset named {name!r}; "
+            + suggest(name, DATASETS).replace("columns", "datasets"),
             fix="use one of " + ", ".join(DATASETS),
         )
     member = f"resources/rdata/csv/{DATASETS[name].member}.csv"

@@ -44,7 +44,9 @@ def leakage_findings(
     what = "R²" if task == "regression" else "accuracy"
     for s in scores:
         if s.forward_leak(settings):
-            baseline = "" if task == "regression" else f" (majority-class baseline {s.baseline:.3f})"
+            baseline = (
+                "" if task == "regression" else f" (majority-class baseline {s.baseline:.3f})"
+            )
             found.append(
                 Finding(
                     "target_leakage",
@@ -52,11 +54,17 @@ def leakage_findings(
                     f"{s.column!r} alone predicts the target with out-of-fold {what} "
                     f"{s.forward:.3f}{baseline}",
                     "check that this value is known before the outcome; if not, it leaks the "
-                    f"target: drop it (--drop-col {s.column}). It is dropped by default in training "
+                    f"target: drop it (--drop-col {s.column}). It is dropped by default in "
+                    "training "
                     f"unless you pass --keep-col {s.column}",
                     (s.column,),
-                    {"direction": "feature_predicts_target", "score": s.forward,
-                     "baseline": s.baseline, "metric": what, "rows_used": n_rows},
+                    {
+                        "direction": "feature_predicts_target",
+                        "score": s.forward,
+                        "baseline": s.baseline,
+                        "metric": what,
+                        "rows_used": n_rows,
+                    },
                 )
             )
         elif s.reverse_leak(settings):
@@ -71,14 +79,20 @@ def leakage_findings(
                     f"answer: drop it (--drop-col {s.column}); it is dropped by default unless "
                     f"you pass --keep-col {s.column}",
                     (s.column,),
-                    {"direction": "target_determines_feature", "score": s.reverse,
-                     "baseline": s.reverse_baseline, "rows_used": n_rows},
+                    {
+                        "direction": "target_determines_feature",
+                        "score": s.reverse,
+                        "baseline": s.reverse_baseline,
+                        "rows_used": n_rows,
+                    },
                 )
             )
     return found
 
 
-def column_findings(frame: pd.DataFrame, schema: TableSchema, settings: ProfileSettings) -> list[Finding]:
+def column_findings(
+    frame: pd.DataFrame, schema: TableSchema, settings: ProfileSettings
+) -> list[Finding]:
     found: list[Finding] = []
     n = schema.n_rows
     for col in schema.columns:
@@ -93,7 +107,10 @@ def column_findings(frame: pd.DataFrame, schema: TableSchema, settings: ProfileS
                     "identifiers carry no signal that generalises; it is dropped by default "
                     f"(--keep-col {col.name} keeps it)",
                     (col.name,),
-                    {"n_unique": col.n_unique, "unique_ratio": _ratio(col.n_unique, n - col.n_missing)},
+                    {
+                        "n_unique": col.n_unique,
+                        "unique_ratio": _ratio(col.n_unique, n - col.n_missing),
+                    },
                 )
             )
         elif col.role == "constant" and col.n_missing < n:
@@ -115,8 +132,9 @@ def column_findings(frame: pd.DataFrame, schema: TableSchema, settings: ProfileS
                     "medium" if everything else "low",
                     f"{col.name!r} is {'entirely' if everything else f'{col.missing_rate:.0%}'} "
                     "missing",
-                    "it is dropped" if everything else
-                    "models see missingness as its own signal; check that values are missing "
+                    "it is dropped"
+                    if everything
+                    else "models see missingness as its own signal; check that values are missing "
                     "for a reason that also holds at prediction time",
                     (col.name,),
                     {"missing_rate": col.missing_rate, "n_missing": col.n_missing},
@@ -142,7 +160,10 @@ def column_findings(frame: pd.DataFrame, schema: TableSchema, settings: ProfileS
                     "it is encoded with out-of-fold target or frequency encoding for the model "
                     "families that need it; rare categories are grouped",
                     (col.name,),
-                    {"n_unique": col.n_unique, "unique_ratio": _ratio(col.n_unique, n - col.n_missing)},
+                    {
+                        "n_unique": col.n_unique,
+                        "unique_ratio": _ratio(col.n_unique, n - col.n_missing),
+                    },
                 )
             )
         if col.kind == "categorical":
@@ -193,8 +214,12 @@ def time_findings(frame: pd.DataFrame, schema: TableSchema) -> tuple[list[Findin
                 f"optimistic: validate in time order (--time-col {col.name}); the column is also "
                 "turned into calendar and elapsed-time features",
                 (col.name,),
-                {"minimum": col.minimum, "maximum": col.maximum, "rows_sorted": sorted_rows,
-                 "n_unique": col.n_unique},
+                {
+                    "minimum": col.minimum,
+                    "maximum": col.maximum,
+                    "rows_sorted": sorted_rows,
+                    "n_unique": col.n_unique,
+                },
             )
         )
     return found, best
@@ -222,8 +247,11 @@ def duplicate_findings(frame: pd.DataFrame, schema: TableSchema) -> list[Finding
                 "duplicates can land in both training and validation and inflate scores; "
                 "remove them unless repeats are real events",
                 (),
-                {"n_duplicate_rows": n_exact, "share": _ratio(n_exact, len(frame)),
-                 "ignored_columns": ignored},
+                {
+                    "n_duplicate_rows": n_exact,
+                    "share": _ratio(n_exact, len(frame)),
+                    "ignored_columns": ignored,
+                },
             )
         )
     dup = pd.Series(h_feat).duplicated(keep=False).to_numpy()
@@ -300,11 +328,9 @@ def _mixed_numeric(values: pd.Series) -> Finding | None:
         "if these tokens mean 'missing', convert them to empty values before training; "
         "otherwise fix the values",
         (name,),
-        {"share_numeric": round(share_numeric, 6), "n_non_numeric": len(bad),
-         "examples": examples},
+        {"share_numeric": round(share_numeric, 6), "n_non_numeric": len(bad), "examples": examples},
     )
 
 
 def _ratio(a: int, b: int) -> float:
     return round(a / b, 6) if b else 0.0
-

@@ -218,7 +218,9 @@ def _first_record(text: str, delimiter: str) -> list[str] | None:
 
 
 def _delimiter_name(delimiter: str) -> str:
-    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(
+        delimiter, repr(delimiter)
+    )
 
 
 # --- Parquet, Arrow -----------------------------------------------------------------------------
@@ -233,8 +235,7 @@ def _read_parquet(path: Path, size: int) -> tuple[pd.DataFrame, SourceInfo]:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataSourceError(
-            f"file {name!r} is not a readable Parquet file ({exc}); it may be corrupt or "
-            "truncated",
+            f"file {name!r} is not a readable Parquet file ({exc}); it may be corrupt or truncated",
             fix="re-export the file, or pass a CSV",
         ) from None
     _check_unique_columns(table.column_names, f"file {name!r}")
@@ -304,7 +305,14 @@ def read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, SourceInfo]:
         ) from None
     try:
         with engine.connect() as conn:
-            frame = pd.read_sql_query(sa.text(query), conn)
+            result = conn.execute(sa.text(query))
+            if not result.returns_rows:
+                raise DataSourceError(
+                    f"the query on {shown!r} returns no table", fix="pass a SELECT query"
+                )
+            columns = [str(c) for c in result.keys()]  # noqa: SIM118 (a Result, not a dict)
+            _check_unique_columns(columns, "the query result")
+            frame = pd.DataFrame.from_records(result.fetchall(), columns=columns)
     except sa_exc.SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise DataSourceError(
@@ -313,7 +321,6 @@ def read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, SourceInfo]:
         ) from None
     finally:
         engine.dispose()
-    _check_unique_columns(list(map(str, frame.columns)), "the query result")
     _check_has_rows(frame, "the query result")
     return frame, SourceInfo(kind="sql", location=shown)
 

@@ -12,6 +12,7 @@ a shallow decision tree. Large frames are sampled (``leakage_sample_rows``), nev
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,7 @@ def leakage_scores(
     keep = y_raw.notna().to_numpy()
     if task == "regression":
         y_num = pd.to_numeric(y_raw, errors="coerce").to_numpy(dtype="float64")
-        keep &= np.isfinite(y_num)
+        keep = keep & np.isfinite(y_num)
     rows = np.flatnonzero(keep)
     rows = rows[sample_rows(len(rows), settings.leakage_sample_rows, settings.seed)]
     n = len(rows)
@@ -90,9 +91,7 @@ def leakage_scores(
         reverse = reverse_base = None
         if x_codes is not None:
             # does the target determine this column? (class -> value, or binned target -> value)
-            y_codes, y_cont = (
-                (None, y) if task == "regression" else (y, None)
-            )
+            y_codes, y_cont = (None, y) if task == "regression" else (y, None)
             reverse = _oof(y_codes, y_cont, x_codes, True, folds, settings.seed)
             reverse_base = _majority_share(x_codes)
         elif task == "regression" and x_num is not None:
@@ -118,8 +117,10 @@ def _encode(col: ColumnSchema, values: pd.Series) -> tuple[np.ndarray | None, np
     elif col.kind == "datetime":
         from mlwright.data.schema import parse_datetime
 
-        dt = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else parse_datetime(
-            values.astype(str), col.datetime_format
+        dt = (
+            values
+            if pd.api.types.is_datetime64_any_dtype(values.dtype)
+            else parse_datetime(values.astype(str), col.datetime_format)
         )
         num = np.array(dt.astype("int64"), dtype="float64")
         num[dt.isna().to_numpy()] = np.nan
@@ -174,11 +175,11 @@ def _lookup(
         best = table.argmax(axis=1).astype("float64")
         unseen = table.sum(axis=1) == 0
         best[unseen] = np.bincount(y_train).argmax()
-        return best[x_test]
+        return np.asarray(best[x_test])
     sums = np.bincount(x_train, weights=y_train, minlength=n_codes)
     counts = np.bincount(x_train, minlength=n_codes)
     means = np.divide(sums, counts, out=np.full(n_codes, y_train.mean()), where=counts > 0)
-    return means[x_test]
+    return np.asarray(means[x_test])
 
 
 def _tree(
@@ -191,5 +192,10 @@ def _tree(
         model = DecisionTreeClassifier(max_leaf_nodes=_TREE_LEAVES, random_state=seed)
     else:
         model = DecisionTreeRegressor(max_leaf_nodes=_TREE_LEAVES, random_state=seed)
-    model.fit(x_train.reshape(-1, 1), y_train)
+    with warnings.catch_warnings():
+        # many distinct codes is expected when a column is scored from the target
+        warnings.filterwarnings(
+            "ignore", message="The number of unique classes", category=UserWarning
+        )
+        model.fit(x_train.reshape(-1, 1), y_train)
     return np.asarray(model.predict(x_test.reshape(-1, 1)), dtype="float64")

@@ -101,7 +101,9 @@ class ProblemDefinition:
             "positive_class": self.positive_class,
             "class_balance": None
             if self.class_balance is None
-            else [{"label": c.label, "count": c.count, "share": c.share} for c in self.class_balance],
+            else [
+                {"label": c.label, "count": c.count, "share": c.share} for c in self.class_balance
+            ],
             "target_summary": self.target_summary,
             "feature_kinds": self.feature_kinds,
             "suggested_time_column": self.suggested_time_column,
@@ -314,9 +316,7 @@ def _choose_metric(task: Task, requested: str | None) -> tuple[str, str]:
     return requested, f"set by the user: {METRICS[requested].why}"
 
 
-def _class_balance(
-    y: pd.Series, task: Task
-) -> tuple[tuple[Any, ...], Any, tuple[ClassCount, ...]]:
+def _class_balance(y: pd.Series, task: Task) -> tuple[tuple[Any, ...], Any, tuple[ClassCount, ...]]:
     counts = y.dropna().value_counts()
     labels = sorted(counts.index, key=_sort_key)
     total = int(counts.sum())
@@ -359,8 +359,11 @@ def _class_findings(
                 "validation is stratified, class weights are used where the metric calls for "
                 "them, and the decision threshold is tuned out of fold",
                 (target,),
-                {"minority": smallest.label, "minority_share": smallest.share,
-                 "ratio": round(smallest.count / largest, 6)},
+                {
+                    "minority": smallest.label,
+                    "minority_share": smallest.share,
+                    "ratio": round(smallest.count / largest, 6),
+                },
             )
         )
     if len(balance) > 2 and len(balance) > 0.5 * n:
@@ -379,7 +382,9 @@ def _class_findings(
 
 
 def _regression_target(target: str, y: pd.Series) -> tuple[dict[str, float], list[Finding]]:
-    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype="float64")
+    from scipy.stats import skew as scipy_skew
+
+    values = np.asarray(pd.to_numeric(y, errors="coerce"), dtype="float64")
     finite = values[np.isfinite(values)]
     found = []
     n_inf = int(np.isinf(values).sum())
@@ -400,7 +405,7 @@ def _regression_target(target: str, y: pd.Series) -> tuple[dict[str, float], lis
         "min": float(finite.min()),
         "median": float(np.median(finite)),
         "max": float(finite.max()),
-        "skew": float(pd.Series(finite).skew()) if len(finite) > 2 else 0.0,
+        "skew": float(scipy_skew(finite, bias=False)) if len(finite) > 2 else 0.0,
         "n_unique": int(np.unique(finite).size),
     }
     return {k: round(v, 6) for k, v in summary.items()}, found

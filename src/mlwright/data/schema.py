@@ -92,9 +92,13 @@ class ColumnSchema:
     def from_dict(cls, d: dict[str, Any]) -> ColumnSchema:
         values = dict(d)
         if values.get("kind") not in KINDS:
-            raise DataError(f"schema column {values.get('name')!r} has unknown kind {values.get('kind')!r}")
+            raise DataError(
+                f"schema column {values.get('name')!r} has unknown kind {values.get('kind')!r}"
+            )
         if values.get("role") not in ROLES:
-            raise DataError(f"schema column {values.get('name')!r} has unknown role {values.get('role')!r}")
+            raise DataError(
+                f"schema column {values.get('name')!r} has unknown role {values.get('role')!r}"
+            )
         values["policy"] = ColumnPolicy(**values.get("policy", {}))
         return cls(**values)
 
@@ -339,7 +343,10 @@ def _infer_role(
     if kind == "integer" and n >= 20 and n_unique == n and not _TIME_NAME.search(name):
         lo, hi = int(values.min()), int(values.max())
         if hi - lo + 1 == n:
-            return "id", f"every value is distinct and they form the range {lo}..{hi} (a row number)"
+            return (
+                "id",
+                f"every value is distinct and they form the range {lo}..{hi} (a row number)",
+            )
     return "feature", None
 
 
@@ -366,9 +373,15 @@ def parse_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
         parsed = pd.to_datetime(values, format=fmt or "ISO8601", errors="coerce")
     except (ValueError, TypeError, OverflowError):
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
+    return _naive_utc(parsed)
+
+
+def _naive_utc(values: pd.Series) -> pd.Series:
+    """Timezone-aware datetimes as naive UTC; naive ones unchanged."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        naive: pd.Series = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return naive
+    return values
 
 
 def _enforce_column(
@@ -382,13 +395,13 @@ def _enforce_column(
         hits = series.index[mask.to_numpy()]
         count += len(hits)
         for idx in hits[: max(0, limit - len(found))]:
-            found.append(Violation(col.name, reason, expected, row=_py(idx), value=_py(series[idx])))
+            found.append(
+                Violation(col.name, reason, expected, row=_py(idx), value=_py(series[idx]))
+            )
 
     missing = series.isna()
     if col.kind in ("numeric", "integer"):
-        if pd.api.types.is_bool_dtype(series.dtype):
-            out = series.astype("float64")
-        elif pd.api.types.is_numeric_dtype(series.dtype):
+        if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
             out = series.astype("float64")
         else:
             out = pd.to_numeric(series.astype(object), errors="coerce").astype("float64")
@@ -408,9 +421,7 @@ def _enforce_column(
         flag(bad, "not a boolean", "true/false, yes/no or 1/0")
     elif col.kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            out = series
-            if isinstance(out.dtype, pd.DatetimeTZDtype):
-                out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+            out = _naive_utc(series)
         else:
             out = parse_datetime(series.astype(object).where(~missing), col.datetime_format)
             expected = f"a date in the format {col.datetime_format or 'ISO 8601'}"
@@ -434,8 +445,10 @@ def _to_boolean(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     missing = series.isna()
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype("boolean"), pd.Series(False, index=series.index)
-    text = series.astype(object).where(~missing).map(
-        lambda v: None if v is None or v != v else str(v).strip().lower().removesuffix(".0")
+    text = (
+        series.astype(object)
+        .where(~missing)
+        .map(lambda v: None if v is None or v != v else str(v).strip().lower().removesuffix(".0"))
     )
     is_true = text.isin(list(_TRUE))
     is_false = text.isin(list(_FALSE))
@@ -468,7 +481,7 @@ def _mean_tokens(values: pd.Series, rng: np.random.Generator, n: int) -> float:
     sample = _sample(values, n, rng)
     if len(sample) == 0:
         return 0.0
-    return float(sample.astype(str).str.split().str.len().mean())
+    return float(sample.astype(str).str.count(r"\S+").mean())
 
 
 def _short(value: Any, width: int = 40) -> str:

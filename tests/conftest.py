@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., CliResult]:
+    """Run the console-script entry point in-process; returns exit code, stdout and stderr."""
+    from mlwright.cli.main import run
+
+    monkeypatch.setenv("COLUMNS", "160")
+
+    def invoke(*args: str) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["mlwright", *args])
+        code = 0
+        try:
+            run()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def make_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A clean binary-classification frame with mixed column types and no planted problems."""
+    r = np.random.default_rng(seed)
+    x1 = r.normal(size=n)
+    x2 = r.integers(0, 50, size=n)
+    colour = r.choice(["red", "green", "blue"], size=n)
+    logit = 0.8 * x1 - 0.02 * x2 + (colour == "red") * 0.5
+    y = np.where(r.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "churned": y})
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return make_frame()

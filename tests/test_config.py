@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlwright.config import ProfileSettings
+from mlwright.errors import ConfigError
+
+
+def test_settings_are_frozen_and_strict() -> None:
+    s = ProfileSettings()
+    with pytest.raises(Exception, match="frozen"):
+        s.seed = 3  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="leakage_sampel_rows: Extra inputs are not permitted"):
+        ProfileSettings.from_mapping({"leakage_sampel_rows": 10})
+    with pytest.raises(
+        ConfigError, match="leakage_folds: Input should be less than or equal to 10"
+    ):
+        ProfileSettings.from_mapping({"leakage_folds": 50})
+
+
+def test_yaml_loading(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("seed: 7\nhigh_cardinality: 20\n")
+    s = ProfileSettings.from_yaml(good)
+    assert (s.seed, s.high_cardinality) == (7, 20)
+    assert ProfileSettings.model_validate(s.model_dump()) == s
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        ProfileSettings.from_yaml(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        ProfileSettings.from_yaml(listy)
+    with pytest.raises(ConfigError, match="does not exist"):
+        ProfileSettings.from_yaml(tmp_path / "nope.yaml")
