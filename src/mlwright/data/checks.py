@@ -20,6 +20,7 @@ from mlwright.data.tasks import Task
 
 Severity = Literal["high", "medium", "low"]
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+_SCREEN_ROWS = 10_000  # rows sampled to rule a column out before an exact full-column pass
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,11 @@ def _top_share(values: pd.Series) -> float:
     present = values.dropna()
     if len(present) == 0:
         return 0.0
+    if len(present) > _SCREEN_ROWS:
+        # a value holding ≥ 99% of the column holds far more than half of any sample of it
+        screen = present.sample(_SCREEN_ROWS, random_state=0)
+        if screen.value_counts().iloc[0] / _SCREEN_ROWS < 0.5:
+            return float(screen.value_counts().iloc[0] / _SCREEN_ROWS)
     return float(present.value_counts().iloc[0] / len(present))
 
 
@@ -312,6 +318,10 @@ def _mixed_numeric(values: pd.Series) -> Finding | None:
     present = values.dropna().astype(str).str.strip()
     if len(present) == 0:
         return None
+    if len(present) > _SCREEN_ROWS:
+        screen = pd.to_numeric(present.sample(_SCREEN_ROWS, random_state=0), errors="coerce")
+        if screen.notna().mean() < 0.5:
+            return None
     parsed = pd.to_numeric(present, errors="coerce")
     bad = present[parsed.isna()]
     share_numeric = 1 - len(bad) / len(present)
