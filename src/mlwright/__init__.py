@@ -22,18 +22,23 @@ _LAZY = {
     "load_dataset": ("mlwright.data.bundled", "load_dataset"),
     "ProfileSettings": ("mlwright.config", "ProfileSettings"),
     "MlwrightError": ("mlwright.errors", "MlwrightError"),
+    "load": ("mlwright.api", "load"),
+    "Model": ("mlwright.package.model", "Model"),
 }
 
 __all__ = [
     "MlwrightError",
+    "Model",
     "ProblemDefinition",
     "ProfileSettings",
     "TableSchema",
     "__version__",
     "infer_schema",
+    "load",
     "load_dataset",
     "profile",
     "read_table",
+    "train",
 ]
 
 if TYPE_CHECKING:
@@ -42,10 +47,14 @@ if TYPE_CHECKING:
     from mlwright.data.io import read_table
     from mlwright.data.profile import ProblemDefinition, profile
     from mlwright.data.schema import TableSchema, infer_schema
+    from mlwright.api import load
     from mlwright.errors import MlwrightError
+    from mlwright.package.model import Model
 
 
 def __getattr__(name: str) -> Any:
+    if name == "train":  # the training package is itself callable: mlwright.train(df, target=...)
+        return import_module("mlwright.train")
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(import_module(module), attr)

@@ -116,3 +116,47 @@ class ProfileSettings(Settings):
     infer_sample_rows: int = Field(
         2000, ge=50, description="values sampled to recognise dates and free text"
     )
+
+
+class FeatureSettings(Settings):
+    """How columns become model inputs; saved with every model."""
+
+    max_levels: int = Field(
+        250, ge=2, le=254, description="categories kept per column (by frequency); the rest are "
+        "'other'. At most 254 so that histogram models can treat them natively"
+    )
+    one_hot_max: int = Field(
+        20, ge=1, description="levels one-hot encoded for linear models and the MLP's dense "
+        "part; above this a column also gets a frequency encoding"
+    )
+    text_max_terms: int = Field(200, ge=1, description="TF-IDF vocabulary size per text column")
+    text_min_df: int = Field(2, ge=1, description="documents a term must appear in to be kept")
+
+
+class TrainOptions(Settings):
+    """Everything `mlwright train` accepts; the resolved options are saved in the recipe."""
+
+    target: str
+    time_budget: float | None = Field(None, gt=0, description="seconds for the whole run")
+    max_trials: int | None = Field(None, ge=1, description="stop after this many trials")
+    seed: int = Field(0, description="the one seed every random source derives from")
+    metric: str | None = None
+    task: str | None = None
+    name: str | None = None
+    out: str | None = None
+    latency_budget_ms: float | None = Field(None, gt=0)
+    max_model_mb: float | None = Field(None, gt=0)
+    group_col: str | None = None
+    time_col: str | None = None
+    keep_cols: tuple[str, ...] = ()
+    drop_cols: tuple[str, ...] = ()
+    test_size: float = Field(0.2, ge=0.0, lt=0.9)
+    interval: float | None = Field(None, gt=0.0, lt=1.0)
+    families: tuple[str, ...] | None = Field(
+        None, description="restrict the model families tried (default: the plan decides)"
+    )
+    n_folds: int = Field(5, ge=2, le=20)
+    threads: int | None = Field(None, ge=1, description="threads per model (default: all cores)")
+    refit_on_test: bool = Field(True, description="refit the final model on train + test rows")
+    features: FeatureSettings = FeatureSettings()
+    profile: ProfileSettings = ProfileSettings()

@@ -150,11 +150,31 @@ def profile(
     predicting ``target``. ``on_step`` is called with a short description as each step starts."""
     started = time.perf_counter()
     step = on_step or (lambda _: None)
+    step("reading the data")
+    frame, source = read_table(data, sql=sql)
+    return profile_frame(
+        frame, source, target, metric=metric, task=task, settings=settings, on_step=on_step,
+        started=started,
+    )
+
+
+def profile_frame(
+    frame: pd.DataFrame,
+    source: SourceInfo,
+    target: str,
+    *,
+    metric: str | None = None,
+    task: str | None = None,
+    settings: ProfileSettings | None = None,
+    on_step: Callable[[str], None] | None = None,
+    started: float | None = None,
+) -> ProblemDefinition:
+    """Profile a frame that is already in memory (``source`` says where it came from)."""
+    started = time.perf_counter() if started is None else started
+    step = on_step or (lambda _: None)
     cfg = settings or ProfileSettings()
     if task is not None and task not in TASKS:
         raise ConfigError(f"unknown task {task!r}", fix=f"use one of {', '.join(TASKS)}")
-    step("reading the data")
-    frame, source = read_table(data, sql=sql)
     require_column(frame, target, "target")
     step(f"inferring the schema of {frame.shape[1]:,} columns")
     schema = infer_schema(frame, target=target, settings=cfg)

@@ -22,9 +22,9 @@ from mlwright.errors import ColumnError, DataError, SchemaViolationError, Violat
 SCHEMA_VERSION = 1
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "datetime", "text"]
-Role = Literal["feature", "target", "id", "constant"]
+Role = Literal["feature", "target", "id", "constant", "ignored"]
 KINDS: tuple[Kind, ...] = ("numeric", "integer", "boolean", "categorical", "datetime", "text")
-ROLES: tuple[Role, ...] = ("feature", "target", "id", "constant")
+ROLES: tuple[Role, ...] = ("feature", "target", "id", "constant", "ignored")
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})

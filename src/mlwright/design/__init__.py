@@ -1,0 +1,1 @@
+"""Design stage: ProblemDefinition + constraints -> SolutionPlan."""

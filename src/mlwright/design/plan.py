@@ -1,0 +1,376 @@
+"""Design a solution: from a ProblemDefinition and the user's constraints to a SolutionPlan.
+
+The plan says which model families to try and why (and which not, and why), how to validate,
+how the time budget is spent, which columns are dropped, what is done with dates, text and
+high-cardinality categories, whether class weights are used, and how the decision threshold is
+tuned. It is printed before training starts and saved with the run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from mlwright.config import TrainOptions
+from mlwright.data.profile import ProblemDefinition
+from mlwright.errors import ColumnError, ConfigError, DataError, suggest
+
+SplitKind = Literal["stratified_kfold", "kfold", "group_kfold", "time_series", "holdout"]
+
+FAMILY_ORDER = ("lightgbm", "xgboost", "linear", "hist_gb", "extra_trees", "random_forest", "mlp")
+LARGE_DATA_ROWS = 100_000  # above: a holdout instead of k folds
+MLP_MIN_ROWS = 1_000
+FOREST_MAX_ROWS = 200_000
+SEARCH_SHARE = 0.7  # of the time budget; the rest is the test fit, the refit and packaging
+SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
+BYTES_PER_FOREST_NODE = 80  # scikit-learn tree node on disk, about
+
+
+@dataclass(frozen=True)
+class ValidationStrategy:
+    kind: SplitKind
+    n_splits: int
+    reason: str
+    holdout_fraction: float = 0.2
+    group_column: str | None = None
+    time_column: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if self.kind == "holdout":
+            return f"holdout ({self.holdout_fraction:.0%} of the training rows)"
+        extra = ""
+        if self.group_column:
+            extra = f" by {self.group_column!r}"
+        if self.time_column:
+            extra = f" ordered by {self.time_column!r}"
+        return f"{self.kind.replace('_', ' ')}, {self.n_splits} folds{extra}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    subject: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SolutionPlan:
+    task: str
+    metric: str
+    metric_reason: str
+    families: tuple[Decision, ...]
+    excluded_families: tuple[Decision, ...]
+    validation: ValidationStrategy
+    test_size: float
+    dropped_columns: tuple[Decision, ...]
+    feature_actions: tuple[Decision, ...]
+    time_budget: float | None
+    max_trials: int | None
+    search_seconds: float | None
+    class_weights: bool
+    class_weights_reason: str
+    threshold_metric: str | None
+    interval: float | None
+    seed: int
+    constraints: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family_names(self) -> list[str]:
+        return [d.subject for d in self.families]
+
+    @property
+    def dropped_names(self) -> list[str]:
+        return [d.subject for d in self.dropped_columns]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SolutionPlan:
+        def decisions(key: str) -> tuple[Decision, ...]:
+            return tuple(Decision(**x) for x in d[key])
+
+        return cls(
+            **{
+                **d,
+                "families": decisions("families"),
+                "excluded_families": decisions("excluded_families"),
+                "dropped_columns": decisions("dropped_columns"),
+                "feature_actions": decisions("feature_actions"),
+                "validation": ValidationStrategy(**d["validation"]),
+            }
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        budget = "none (trials are never cut by the clock)"
+        if self.time_budget is not None:
+            budget = (
+                f"{self.time_budget:g} s: about {self.search_seconds:.0f} s for the search, "
+                "the rest for scoring the test split, the final refit and the package"
+            )
+        rows = [
+            ("task", self.task),
+            ("metric", f"{self.metric} — {self.metric_reason}"),
+            ("validation", f"{self.validation.describe()} — {self.validation.reason}"),
+            ("test split", f"{self.test_size:.0%} held out, scored before the final refit"
+             if self.test_size else "none"),
+            ("time budget", budget),
+        ]
+        if self.max_trials is not None:
+            rows.append(("trials", f"at most {self.max_trials}, in a fixed order"))
+        rows += [(f"family: {d.subject}", d.reason) for d in self.families]
+        rows += [(f"not tried: {d.subject}", d.reason) for d in self.excluded_families]
+        rows += [(f"drop {d.subject}", d.reason) for d in self.dropped_columns]
+        rows += [(f"features: {d.subject}", d.reason) for d in self.feature_actions]
+        rows.append(("class weights", self.class_weights_reason))
+        if self.threshold_metric:
+            rows.append(("decision threshold", f"tuned out of fold to maximise {self.threshold_metric}"))
+        if self.interval:
+            rows.append(("intervals", f"{self.interval:.0%} split-conformal, from out-of-fold residuals"))
+        rows.append(("seed", str(self.seed)))
+        return rows
+
+
+def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan:
+    """The plan for ``problem`` under ``options``; raises on options that contradict the data."""
+    columns = problem.schema.names
+    _check_columns(problem, options, columns)
+    budget = options.time_budget
+    if budget is None and options.max_trials is None:
+        budget = 60.0
+    n_rows = problem.n_rows - problem.n_target_missing
+    families, excluded = _choose_families(problem, options, n_rows, budget)
+    validation = _validation(problem, options, n_rows)
+    dropped = _dropped(problem, options)
+    weights, weights_reason = _class_weights(problem)
+    threshold = None
+    if problem.task == "binary":
+        from mlwright.evaluate.metrics import THRESHOLD_METRICS
+
+        if problem.metric in THRESHOLD_METRICS:
+            threshold = problem.metric
+        else:
+            threshold = "balanced_accuracy" if problem.warnings_with("class_imbalance") else "accuracy"
+    interval = options.interval if problem.task == "regression" else None
+    if options.interval is not None and problem.task != "regression":
+        raise ConfigError(
+            "--interval applies to regression only", fix="drop --interval for classification"
+        )
+    return SolutionPlan(
+        task=problem.task,
+        metric=problem.metric,
+        metric_reason=problem.metric_reason,
+        families=tuple(families),
+        excluded_families=tuple(excluded),
+        validation=validation,
+        test_size=options.test_size,
+        dropped_columns=tuple(dropped),
+        feature_actions=tuple(_feature_actions(problem, dropped)),
+        time_budget=budget,
+        max_trials=options.max_trials,
+        search_seconds=None if budget is None else round(budget * SEARCH_SHARE, 3),
+        class_weights=weights,
+        class_weights_reason=weights_reason,
+        threshold_metric=threshold,
+        interval=interval,
+        seed=options.seed,
+        constraints={
+            "latency_budget_ms": options.latency_budget_ms,
+            "max_model_mb": options.max_model_mb,
+        },
+    )
+
+
+def _check_columns(problem: ProblemDefinition, options: TrainOptions, columns: list[str]) -> None:
+    named = {
+        "--keep-col": options.keep_cols,
+        "--drop-col": options.drop_cols,
+        "--group-col": (options.group_col,) if options.group_col else (),
+        "--time-col": (options.time_col,) if options.time_col else (),
+    }
+    for flag, names in named.items():
+        for name in names:
+            if name == problem.target:
+                raise ColumnError(
+                    f"{flag} {name}: {name!r} is the target; the target is never a feature",
+                    fix=f"remove {flag} {name}",
+                )
+            if name not in columns:
+                raise ColumnError(
+                    f"{flag} {name}: no such column; {suggest(name, columns)}",
+                    fix="pass a column name exactly as it appears in the data",
+                )
+    both = set(options.keep_cols) & set(options.drop_cols)
+    if both:
+        raise ConfigError(
+            f"{sorted(both)} given to both --keep-col and --drop-col", fix="pick one of the two"
+        )
+    if options.time_col and problem.schema[options.time_col].kind not in ("datetime", "integer", "numeric"):
+        raise ColumnError(
+            f"--time-col {options.time_col}: the column is {problem.schema[options.time_col].kind}, "
+            "not dates or numbers, so it cannot order the rows",
+            fix="pass a date or timestamp column",
+        )
+    if options.group_col and options.time_col:
+        raise ConfigError(
+            "--group-col and --time-col cannot be combined", fix="choose one validation strategy"
+        )
+
+
+def _choose_families(
+    problem: ProblemDefinition, options: TrainOptions, n_rows: int, budget: float | None
+) -> tuple[list[Decision], list[Decision]]:
+    from mlwright.train.models import FAMILIES
+
+    reasons = {name: FAMILIES[name].about for name in FAMILIES}
+    chosen: list[Decision] = []
+    excluded: list[Decision] = []
+    wanted = FAMILY_ORDER if options.families is None else options.families
+    for name in options.families or ():
+        if name not in FAMILY_ORDER:
+            raise ConfigError(f"unknown model family {name!r}", fix=f"use {', '.join(FAMILY_ORDER)}")
+    for name in wanted:
+        why_not = _exclusion(name, problem, options, n_rows, budget)
+        if why_not is None and name not in FAMILIES:
+            why_not = "PyTorch is not installed (pip install 'mlwright[torch]')"
+        if why_not is not None:
+            excluded.append(Decision(name, why_not))
+        else:
+            chosen.append(Decision(name, reasons[name]))
+    if not chosen:
+        raise ConfigError(
+            "no model family fits these constraints: "
+            + "; ".join(f"{d.subject}: {d.reason}" for d in excluded),
+            fix="relax --latency-budget-ms / --max-model-mb, or allow more families",
+        )
+    return chosen, excluded
+
+
+def _exclusion(
+    name: str, problem: ProblemDefinition, options: TrainOptions, n_rows: int, budget: float | None
+) -> str | None:
+    forest = name in ("random_forest", "extra_trees")
+    if forest and n_rows > FOREST_MAX_ROWS:
+        return f"{n_rows:,} rows: deep bagged trees would be slow to fit and large on disk"
+    if forest and options.max_model_mb is not None:
+        estimate_mb = 200 * n_rows * BYTES_PER_FOREST_NODE / 1e6
+        if estimate_mb > options.max_model_mb:
+            return f"about {estimate_mb:.0f} MB on disk, over --max-model-mb {options.max_model_mb:g}"
+    latency = options.latency_budget_ms
+    if latency is not None and name in SLOW_SINGLE_ROW_MS and SLOW_SINGLE_ROW_MS[name] > latency:
+        return (
+            f"a single-row prediction takes about {SLOW_SINGLE_ROW_MS[name]:g} ms, over "
+            f"--latency-budget-ms {latency:g}"
+        )
+    if name == "mlp":
+        if options.families is None and n_rows < MLP_MIN_ROWS:
+            return f"{n_rows} rows: too few for a neural network to beat trees"
+        if options.families is None and budget is not None and budget < 60:
+            return f"a {budget:g} s budget is better spent on boosted trees"
+    return None
+
+
+def _validation(problem: ProblemDefinition, options: TrainOptions, n_rows: int) -> ValidationStrategy:
+    k = options.n_folds
+    train_rows = int(n_rows * (1 - options.test_size))
+    if options.group_col:
+        return ValidationStrategy(
+            "group_kfold", k, f"--group-col {options.group_col}: no group is in both sides",
+            group_column=options.group_col,
+        )
+    time_col = options.time_col
+    reason = f"--time-col {time_col}: each fold validates on later rows than it trains on"
+    if time_col is None and problem.suggested_time_column:
+        sorted_rows = any(
+            w.evidence.get("rows_sorted") for w in problem.warnings_with("time_order")
+            if w.columns == (problem.suggested_time_column,)
+        )
+        if sorted_rows:
+            time_col = problem.suggested_time_column
+            reason = (
+                f"the rows are in time order by {time_col!r} (found by the profile): validating "
+                "on later rows than the model trains on"
+            )
+    if time_col:
+        return ValidationStrategy("time_series", k, reason, time_column=time_col)
+    if train_rows > LARGE_DATA_ROWS:
+        return ValidationStrategy(
+            "holdout", 1, f"{train_rows:,} training rows: one holdout is reliable and k× cheaper",
+            holdout_fraction=0.2,
+        )
+    if problem.task == "regression":
+        return ValidationStrategy("kfold", k, "shuffled k-fold cross-validation")
+    assert problem.class_balance is not None
+    smallest = min(c.count for c in problem.class_balance)
+    per_class_in_train = int(smallest * (1 - options.test_size))
+    if per_class_in_train < 2:
+        raise DataError(
+            f"class {min(problem.class_balance, key=lambda c: c.count).label!r} has only "
+            f"{smallest} row(s): too few to validate",
+            fix="collect more rows of that class, merge it into another, or drop its rows",
+        )
+    if per_class_in_train < k:
+        return ValidationStrategy(
+            "stratified_kfold", per_class_in_train,
+            f"stratified k-fold; {per_class_in_train} folds because the rarest class has only "
+            f"{per_class_in_train} training rows",
+        )
+    return ValidationStrategy("stratified_kfold", k, "stratified k-fold keeps class shares in every fold")
+
+
+def _dropped(problem: ProblemDefinition, options: TrainOptions) -> list[Decision]:
+    reasons: dict[str, str] = {}
+    for col in problem.schema.columns:
+        if col.role in ("id", "constant"):
+            reasons[col.name] = f"{col.role}: {col.role_reason}"
+    for w in problem.warnings_with("target_leakage"):
+        reasons[w.columns[0]] = f"likely target leak: {w.message}"
+    for name in options.drop_cols:
+        reasons[name] = "--drop-col"
+    if options.group_col:
+        reasons[options.group_col] = "the group column of the grouped split"
+    for name in options.keep_cols:
+        reasons.pop(name, None)
+    return [Decision(name, why) for name, why in reasons.items()]
+
+
+def _feature_actions(problem: ProblemDefinition, dropped: list[Decision]) -> list[Decision]:
+    gone = {d.subject for d in dropped}
+    actions = []
+    for col in problem.schema.columns:
+        if col.name in gone or col.role == "target":
+            continue
+        if col.kind == "datetime":
+            actions.append(Decision(col.name, "calendar parts (year, month, day, weekday) and elapsed days"))
+        elif col.kind == "text":
+            actions.append(Decision(col.name, "TF-IDF of its most frequent terms"))
+        elif col.kind == "categorical" and col.n_unique > problem.settings.high_cardinality:
+            actions.append(
+                Decision(
+                    col.name,
+                    f"{col.n_unique} categories: native categorical splits for trees, frequency "
+                    "encoding plus the top levels one-hot for linear models, embeddings for the MLP",
+                )
+            )
+    return actions
+
+
+def _class_weights(problem: ProblemDefinition) -> tuple[bool, str]:
+    if problem.task == "regression":
+        return False, "not used (regression)"
+    from mlwright.evaluate.metrics import THRESHOLD_METRICS
+
+    imbalanced = bool(problem.warnings_with("class_imbalance"))
+    if problem.metric in ("balanced_accuracy", "f1", "f1_macro"):
+        return True, f"balanced: {problem.metric} weighs the rare classes up"
+    if imbalanced and problem.metric in THRESHOLD_METRICS:
+        return True, "balanced: the classes are imbalanced and the metric counts labels"
+    if imbalanced:
+        return False, (
+            f"not used: {problem.metric} is scored on probabilities, which class weights would "
+            "distort; the threshold is tuned instead"
+        )
+    return False, "not needed: the classes are balanced enough"

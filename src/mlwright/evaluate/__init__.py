@@ -1,0 +1,1 @@
+"""Metrics (by the names in ``mlwright.data.tasks``) and evaluation of predictions."""

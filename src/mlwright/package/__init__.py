@@ -1,0 +1,1 @@
+"""The self-describing model package: save, verify, load, and the golden-example check."""

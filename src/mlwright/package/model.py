@@ -1,0 +1,196 @@
+"""A trained model: schema, feature encoder, fitted family and post-processing.
+
+This is the fast scorer: input frames go through the schema (vectorised pandas), the NumPy
+feature encoder and the family's native predict call; nothing per row, no scikit-learn pipeline.
+``predict`` returns exactly the columns of ``mlwright predict``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlwright.data.io import read_table
+from mlwright.data.schema import TableSchema
+from mlwright.data.tasks import Task
+from mlwright.errors import ConfigError, SchemaViolationError, TargetError
+from mlwright.train.models import Family
+from mlwright.train.models.features import FeatureEncoder
+
+log = logging.getLogger("mlwright")
+
+
+@dataclass
+class Model:
+    name: str
+    task: Task
+    schema: TableSchema
+    encoder: FeatureEncoder
+    family: Family
+    classes: tuple[Any, ...] | None = None
+    threshold: float | None = None
+    residual_quantiles: list[float] | None = None  # |OOF residual| at levels 0, 0.001, ..., 1
+    n_residuals: int = 0
+    recipe: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    golden: dict[str, Any] | None = None  # {"inputs": records, "expected": records}
+    path: Path | None = None
+    # set by training only (not saved): the ProblemDefinition, the SolutionPlan and the trials
+    problem: Any = field(default=None, repr=False, compare=False)
+    plan: Any = field(default=None, repr=False, compare=False)
+    trials: Any = field(default=None, repr=False, compare=False)
+
+    # --- input ----------------------------------------------------------------------------------
+    def prepare(self, data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+        """The feature frame with trained dtypes, and notices (e.g. ignored extra columns).
+        Every schema problem is raised at once as a SchemaViolationError."""
+        frame, _ = read_table(data, sql=sql)
+        enforced, violations, total = self.schema.check(frame)
+        if violations:
+            raise SchemaViolationError(violations, total=total)
+        notices = []
+        extra = [
+            c for c in self.schema.extra_columns(frame) if c != self.schema.target
+        ] + [c.name for c in self.schema.columns if c.role not in ("feature", "target") and c.name in frame]
+        if extra:
+            notices.append(f"ignored {len(extra)} column(s) the model does not use: {', '.join(extra[:10])}"
+                           + (" …" if len(extra) > 10 else ""))
+        for note in notices:
+            log.info(note)
+        return enforced, notices
+
+    def raw(self, features: pd.DataFrame) -> np.ndarray:
+        design = self.encoder.transform(features, self.family.view)
+        return self.family.predict_raw(design)
+
+    # --- prediction -----------------------------------------------------------------------------
+    def predict(self, data: Any, *, interval: float | None = None, sql: str | None = None) -> pd.DataFrame:
+        """``prediction`` (and ``proba_<class>`` per class, or ``lower``/``upper`` with
+        ``interval`` for regression), one row per input row, in input order."""
+        features, _ = self.prepare(data, sql=sql)
+        return self.predict_frame(features, interval=interval)
+
+    def predict_frame(self, features: pd.DataFrame, *, interval: float | None = None) -> pd.DataFrame:
+        raw = self.raw(features)
+        if self.task == "regression":
+            out = pd.DataFrame({"prediction": raw}, index=features.index)
+            if interval is not None:
+                width = self.interval_width(interval)
+                out["lower"] = raw - width
+                out["upper"] = raw + width
+            return out.reset_index(drop=True)
+        if interval is not None:
+            raise ConfigError("--interval applies to regression models only", fix="drop --interval")
+        assert self.classes is not None
+        labels = self.labels(raw)
+        out = pd.DataFrame({"prediction": pd.Series(labels, dtype=_label_dtype(self.classes))})
+        for j, cls in enumerate(self.classes):
+            out[f"proba_{cls}"] = raw[:, j]
+        return out
+
+    def predict_proba(self, data: Any, *, sql: str | None = None) -> pd.DataFrame:
+        if self.task == "regression":
+            raise ConfigError("predict_proba is for classification models", fix="use predict")
+        return self.predict(data, sql=sql).drop(columns="prediction")
+
+    def labels(self, proba: np.ndarray) -> list[Any]:
+        assert self.classes is not None
+        if len(self.classes) == 2 and self.threshold is not None:
+            idx = (proba[:, 1] >= self.threshold).astype(int)
+        else:
+            idx = proba.argmax(axis=1)
+        return [self.classes[i] for i in idx]
+
+    def interval_width(self, level: float) -> float:
+        if self.residual_quantiles is None or not self.n_residuals:
+            raise ConfigError("this model has no residuals for intervals", fix="drop --interval")
+        if not 0 < level < 1:
+            raise ConfigError(f"--interval must be between 0 and 1, got {level}", fix="e.g. 0.9")
+        n = self.n_residuals
+        adjusted = min(1.0, math.ceil((n + 1) * level) / n)  # split-conformal finite-sample level
+        k = min(1000, math.ceil(adjusted * 1000 - 1e-9))
+        return float(self.residual_quantiles[k])
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, data: Any, *, sql: str | None = None) -> dict[str, float]:
+        """Every metric of the task on labelled data."""
+        from mlwright.evaluate.metrics import all_scores
+
+        frame, _ = read_table(data, sql=sql)
+        target = self.schema.target
+        assert target is not None
+        if target not in frame.columns:
+            raise TargetError(
+                f"the data has no target column {target!r} to evaluate against",
+                fix="pass labelled data",
+            )
+        frame = frame[frame[target].notna()]
+        if frame.empty:
+            raise TargetError(f"every value of {target!r} is missing", fix="pass labelled data")
+        features, _ = self.prepare(frame)
+        raw = self.raw(features)
+        y = encode_target(frame[target], self.task, self.classes)
+        return all_scores(self.task, y, raw, 0.5 if self.threshold is None else self.threshold)
+
+    # --- persistence ----------------------------------------------------------------------------
+    def save(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        from mlwright.package.store import save_package
+
+        self.path = save_package(self, Path(path), overwrite=overwrite)
+        return self.path
+
+    def __repr__(self) -> str:
+        chosen = self.recipe.get("chosen", {})
+        cv = self.recipe.get("cv", {})
+        score = f", cv {cv.get('metric')} {cv.get('mean'):.4f}" if cv.get("mean") is not None else ""
+        return f"<mlwright Model {self.name!r}: {self.task}, {chosen.get('family', self.family.name)}{score}>"
+
+
+def encode_target(values: pd.Series, task: Task, classes: tuple[Any, ...] | None) -> np.ndarray:
+    """Class indices (classification) or floats (regression). Unknown labels are an error."""
+    if task == "regression":
+        return np.asarray(pd.to_numeric(values, errors="raise"), dtype="float64")
+    assert classes is not None
+    lookup = {_key(c): i for i, c in enumerate(classes)}
+    out = np.empty(len(values), dtype=np.int64)
+    unknown = set()
+    for i, v in enumerate(values.tolist()):
+        code = lookup.get(_key(v))
+        if code is None:
+            unknown.add(v)
+            code = -1
+        out[i] = code
+    if unknown:
+        raise TargetError(
+            f"target values {sorted(map(str, unknown))[:10]} were not seen in training "
+            f"(classes: {list(classes)})",
+            fix="evaluate on data labelled with the training classes",
+        )
+    return out
+
+
+def _key(value: Any) -> Any:
+    """Labels compare by value across int/float/bool/str read from different files."""
+    if isinstance(value, (bool, np.bool_)):
+        return ("b", bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
+        return ("n", int(value))
+    if isinstance(value, (float, np.floating)):
+        return ("n", float(value))
+    return ("s", str(value))
+
+
+def _label_dtype(classes: tuple[Any, ...]) -> str:
+    if all(isinstance(c, bool) for c in classes):
+        return "bool"
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return "int64"
+    if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in classes):
+        return "float64"
+    return "str"

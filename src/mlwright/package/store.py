@@ -1,0 +1,277 @@
+"""The model package on disk: write it atomically, verify its checksums, load it.
+
+Layout (CONTRACTS.md): ``MLmodel``, ``mlwright.json`` (format, versions, checksum manifest),
+``schema.json``, ``recipe.json``, ``metrics.json``, ``model/`` (native files and
+``family.json``), ``scorer/`` (feature encoder and post-processing), ``golden/`` (inputs and
+expected outputs for the deployment gate). Loading verifies every checksum before any model file
+is deserialised and refuses files the manifest does not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlwright import __version__
+from mlwright.data.schema import TableSchema
+from mlwright.errors import MlwrightError
+from mlwright.package.model import Model
+from mlwright.train.models import FitContext, get_family
+from mlwright.train.models.features import FeatureEncoder
+
+FORMAT_VERSION = 1
+MANIFEST = "mlwright.json"
+# files that MLflow owns or may add; never in the manifest, never deserialised by mlwright
+MLFLOW_OWNED = frozenset(
+    {"MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml", "input_example.json",
+     "serving_input_example.json", "registered_model_meta"}
+)
+
+
+class PackageError(MlwrightError):
+    """A model package is missing, incomplete, modified or from an unknown format."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n",
+                    encoding="utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def is_package(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
+    """Write ``model`` to ``path`` atomically: a complete package or nothing."""
+    path = path.resolve()
+    if path.exists() and not is_package(path) and (not path.is_dir() or any(path.iterdir())):
+        raise PackageError(
+            f"{path} exists and is not an mlwright package; refusing to overwrite it",
+            fix="choose another --out folder, or remove it",
+        )
+    if path.exists() and not overwrite:
+        raise PackageError(f"{path} already exists", fix="choose another folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp creates it private; a package is an ordinary folder
+    try:
+        _write_contents(model, staging)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / "pkg")
+            os.replace(staging, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _write_contents(model: Model, root: Path) -> None:
+    for sub in ("model", "scorer", "golden"):
+        (root / sub).mkdir()
+    _write_json(root / "schema.json", model.schema.to_dict())
+    _write_json(root / "recipe.json", model.recipe)
+    _write_json(root / "metrics.json", model.metrics)
+    family = model.family
+    native = family.save(root / "model")
+    _write_json(
+        root / "model" / "family.json",
+        {"name": family.name, "view": family.view, "params": family.params,
+         "fitted": family.fitted_, "files": native},
+    )
+    _write_json(root / "scorer" / "features.json", model.encoder.state())
+    _write_json(
+        root / "scorer" / "postprocess.json",
+        {"task": model.task, "classes": None if model.classes is None else list(model.classes),
+         "threshold": model.threshold, "residual_quantiles": model.residual_quantiles,
+         "n_residuals": model.n_residuals, "name": model.name},
+    )
+    golden = model.golden
+    if golden is not None:
+        _write_json(root / "golden" / "inputs.json", golden["inputs"])
+        _write_json(root / "golden" / "expected.json", golden["expected"])
+    _write_mlmodel(model, root)
+    files = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).as_posix() not in MLFLOW_OWNED
+    )
+    _write_json(
+        root / MANIFEST,
+        {
+            "format_version": FORMAT_VERSION,
+            "mlwright_version": __version__,
+            "name": model.name,
+            "created_utc": model.recipe.get("created_utc"),
+            "files": {f: sha256(root / f) for f in files},
+        },
+    )
+
+
+def _write_mlmodel(model: Model, root: Path) -> None:
+    import yaml
+
+    inputs = [
+        {"type": _mlflow_type(c.kind), "name": c.name, "required": True}
+        for c in model.schema.features
+    ]
+    if model.task == "regression":
+        outputs = [{"type": "double", "name": "prediction", "required": True}]
+    else:
+        outputs = [{"type": "string", "name": "prediction", "required": True}] + [
+            {"type": "double", "name": f"proba_{c}", "required": True} for c in model.classes or ()
+        ]
+    mlmodel = {
+        "flavors": {
+            "python_function": {
+                "loader_module": "mlwright.package.pyfunc",
+                "data": ".",
+                "python_version": platform.python_version(),
+                "env": {"virtualenv": "python_env.yaml"},
+            }
+        },
+        "signature": {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None},
+        "utc_time_created": model.recipe.get("created_utc") or datetime.now(UTC).isoformat(),
+    }
+    (root / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False), encoding="utf-8")
+    versions = model.recipe.get("library_versions", {})
+    reqs = [f"mlwright=={__version__}"] + [
+        f"{pkg}=={versions[key]}"
+        for key, pkg in (("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"))
+        if versions.get(key) and model.family.name in _NEEDS.get(key, ())
+    ]
+    (root / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
+    (root / "python_env.yaml").write_text(
+        yaml.safe_dump({"python": platform.python_version(), "build_dependencies": ["pip"],
+                        "dependencies": ["-r requirements.txt"]}),
+        encoding="utf-8",
+    )
+
+
+_NEEDS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "torch": ("mlp",)}
+
+
+def _mlflow_type(kind: str) -> str:
+    return {"numeric": "double", "integer": "double", "boolean": "boolean",
+            "datetime": "datetime"}.get(kind, "string")
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def verify_package(path: Path) -> dict[str, Any]:
+    """Check the manifest against every file; returns the manifest. Raises PackageError."""
+    if not path.exists():
+        raise PackageError(f"model package {str(path)!r} does not exist", fix="check the path")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise PackageError(
+            f"{str(path)!r} is not an mlwright model package (no {MANIFEST})",
+            fix="pass the folder that `mlwright train --out` wrote",
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files: dict[str, str] = manifest["files"]
+        version = manifest["format_version"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise PackageError(f"{manifest_path} is damaged ({exc})", fix="retrain the model") from None
+    if version != FORMAT_VERSION:
+        raise PackageError(
+            f"package format {version!r} is not supported (this mlwright reads {FORMAT_VERSION})",
+            fix="use the mlwright version that wrote it, or retrain",
+        )
+    problems = []
+    for rel, digest in files.items():
+        target = path / rel
+        if not target.is_file():
+            problems.append(f"{rel} is missing")
+        elif sha256(target) != digest:
+            problems.append(f"{rel} was modified (checksum mismatch)")
+    for p in path.rglob("*"):
+        rel = p.relative_to(path).as_posix()
+        if p.is_file() and rel not in files and rel != MANIFEST and rel not in MLFLOW_OWNED:
+            if rel.split("/")[0] in ("model", "scorer", "golden") or "/" not in rel:
+                problems.append(f"{rel} is not in the manifest")
+    if problems:
+        raise PackageError(
+            f"model package {str(path)!r} failed verification: " + "; ".join(problems[:10]),
+            fix="do not edit a package by hand; retrain, or restore it from the registry",
+        )
+    return manifest
+
+
+def manifest_digest(path: Path) -> str:
+    """The sha256 of the manifest file: the package's identity in the registry."""
+    return sha256(path / MANIFEST)
+
+
+def load_package(path: str | Path, *, threads: int | None = None) -> Model:
+    root = Path(path)
+    verify_package(root)
+    schema = TableSchema.from_json((root / "schema.json").read_text(encoding="utf-8"))
+    recipe = json.loads((root / "recipe.json").read_text(encoding="utf-8"))
+    metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))
+    meta = json.loads((root / "model" / "family.json").read_text(encoding="utf-8"))
+    post = json.loads((root / "scorer" / "postprocess.json").read_text(encoding="utf-8"))
+    encoder = FeatureEncoder.from_state(json.loads((root / "scorer" / "features.json").read_text()))
+    classes = None if post["classes"] is None else tuple(post["classes"])
+    ctx = FitContext(
+        task=post["task"],
+        n_classes=len(classes) if classes else 0,
+        seed=int(recipe.get("seed", 0)),
+        threads=threads or os.cpu_count() or 1,
+    )
+    family = get_family(meta["name"]).load(root / "model", meta["params"], ctx, meta["fitted"])
+    golden = None
+    if (root / "golden" / "inputs.json").is_file():
+        golden = {
+            "inputs": json.loads((root / "golden" / "inputs.json").read_text(encoding="utf-8")),
+            "expected": json.loads((root / "golden" / "expected.json").read_text(encoding="utf-8")),
+        }
+    return Model(
+        name=post["name"],
+        task=post["task"],
+        schema=schema,
+        encoder=encoder,
+        family=family,
+        classes=classes,
+        threshold=post["threshold"],
+        residual_quantiles=post["residual_quantiles"],
+        n_residuals=int(post["n_residuals"]),
+        recipe=recipe,
+        metrics=metrics,
+        golden=golden,
+        path=root.resolve(),
+    )

@@ -1,0 +1,22 @@
+"""Training: preprocessing, model families, validation splits, search and the run itself.
+
+``mlwright.train`` is also the Python API's training function: ``mw.train(df, target=...)``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+
+class _TrainModule(types.ModuleType):
+    """This package, callable as ``mlwright.train(data, target=..., **options)``."""
+
+    def __call__(self, data: Any, target: str, **options: Any) -> Any:
+        from mlwright.api import train
+
+        return train(data, target, **options)
+
+
+sys.modules[__name__].__class__ = _TrainModule

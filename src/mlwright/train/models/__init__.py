@@ -1,0 +1,44 @@
+"""Model families: one file each, one contract (``base.Family``), one registry (here)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from mlwright.errors import ConfigError
+from mlwright.train.models.base import Family, FitContext
+from mlwright.train.models.extra_trees import ExtraTreesFamily
+from mlwright.train.models.hist_gb import HistGBFamily
+from mlwright.train.models.lightgbm import LightGBMFamily
+from mlwright.train.models.linear import LinearFamily
+from mlwright.train.models.random_forest import RandomForestFamily
+from mlwright.train.models.xgboost import XGBoostFamily
+
+FAMILIES: dict[str, type[Family]] = {
+    f.name: f
+    for f in (
+        LightGBMFamily,
+        XGBoostFamily,
+        HistGBFamily,
+        LinearFamily,
+        RandomForestFamily,
+        ExtraTreesFamily,
+    )
+}
+
+# the tabular MLP registers itself only when torch is installed
+if importlib.util.find_spec("torch") is not None:
+    from mlwright.train.models.mlp import MLPFamily
+
+    FAMILIES[MLPFamily.name] = MLPFamily
+
+
+def get_family(name: str) -> type[Family]:
+    if name not in FAMILIES:
+        hint = " (it needs PyTorch: pip install 'mlwright[torch]')" if name == "mlp" else ""
+        raise ConfigError(
+            f"unknown model family {name!r}{hint}", fix=f"use one of {', '.join(FAMILIES)}"
+        )
+    return FAMILIES[name]
+
+
+__all__ = ["FAMILIES", "Family", "FitContext", "get_family"]

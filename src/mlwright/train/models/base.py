@@ -1,0 +1,180 @@
+"""The one contract every model family implements, and its search space (package data).
+
+A family is constructed from its hyperparameters (nothing is learned in ``__init__``), fitted on
+a :class:`~mlwright.train.models.features.Design`, predicts raw outputs (class probabilities of
+shape (n, k), or values of shape (n,)), and saves / loads itself in its library's native format.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mlwright.data.tasks import TASKS, Task
+from mlwright.errors import ConfigError
+from mlwright.train.models.features import Design, View
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What a fit may use besides the data: the task, the seed, threads and the clock."""
+
+    task: Task
+    n_classes: int
+    seed: int
+    threads: int
+    deadline: float | None = None  # time.monotonic() value after which training should stop
+    verbose: bool = False
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+class Family(ABC):
+    name: ClassVar[str]
+    view: ClassVar[View]
+    tasks: ClassVar[tuple[Task, ...]] = TASKS
+    about: ClassVar[str]
+
+    def __init__(self, params: dict[str, Any], ctx: FitContext) -> None:
+        self.params = dict(params)
+        self.ctx = ctx
+        self.fitted_: dict[str, Any] = {}  # what fitting learned that a refit must reuse
+
+    @abstractmethod
+    def fit(
+        self,
+        train: Design,
+        y: np.ndarray,
+        *,
+        valid: tuple[Design, np.ndarray] | None = None,
+        weights: np.ndarray | None = None,
+    ) -> Family:
+        """Fit; ``valid`` may be used for early stopping. Sets ``fitted_``."""
+
+    @abstractmethod
+    def predict_raw(self, design: Design) -> np.ndarray:
+        """Class probabilities (n, k) for classification, values (n,) for regression."""
+
+    @abstractmethod
+    def save(self, folder: Path) -> list[str]:
+        """Write native model files into ``folder``; returns their names."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]) -> Family:
+        """Rebuild a fitted family from ``save``'s files."""
+
+    def refit_params(self) -> dict[str, Any]:
+        """Hyperparameters for a refit on all rows without a validation set (e.g. the number
+        of boosting rounds that early stopping chose)."""
+        return dict(self.params)
+
+    @classmethod
+    def space(cls) -> SearchSpace:
+        return load_space(cls.name)
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """(n,) positive-class probabilities or (n, k) into (n, k), rows summing to 1."""
+        if raw.ndim == 1:
+            raw = np.column_stack([1.0 - raw, raw])
+        raw = np.clip(raw, 0.0, 1.0)
+        return raw / np.clip(raw.sum(axis=1, keepdims=True), 1e-15, None)
+
+
+# --- search spaces -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # float | int | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        if self.type == "categorical":
+            return self.choices[int(rng.integers(len(self.choices)))]
+        assert self.low is not None and self.high is not None
+        if self.log:
+            value = float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
+        else:
+            value = float(rng.uniform(self.low, self.high))
+        if self.type == "int":
+            return int(round(value))
+        return round(value, 6)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    family: str
+    defaults: dict[str, Any]
+    portfolio: tuple[dict[str, Any], ...]
+    params: tuple[Param, ...]
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        return {**self.defaults, **{p.name: p.sample(rng) for p in self.params}}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "defaults": self.defaults,
+            "portfolio": list(self.portfolio),
+            "space": {
+                p.name: {
+                    k: v
+                    for k, v in (
+                        ("type", p.type), ("low", p.low), ("high", p.high), ("log", p.log),
+                        ("choices", list(p.choices)),
+                    )
+                    if v not in (None, False, [])
+                }
+                for p in self.params
+            },
+        }
+
+
+@cache
+def load_space(family: str) -> SearchSpace:
+    import yaml
+
+    text = resources.files("mlwright.train.models").joinpath(f"spaces/{family}.yaml").read_text()
+    raw = yaml.safe_load(text)
+    unknown = set(raw) - {"defaults", "portfolio", "space"}
+    if unknown:
+        raise ConfigError(f"search space of {family!r} has unknown keys {sorted(unknown)}")
+    params = []
+    for name, spec in (raw.get("space") or {}).items():
+        params.append(
+            Param(
+                name=name,
+                type=spec["type"],
+                low=spec.get("low"),
+                high=spec.get("high"),
+                log=bool(spec.get("log", False)),
+                choices=tuple(spec.get("choices", ())),
+            )
+        )
+    return SearchSpace(
+        family=family,
+        defaults=dict(raw.get("defaults") or {}),
+        portfolio=tuple({**raw.get("defaults", {}), **p} for p in raw.get("portfolio") or ()),
+        params=tuple(params),
+    )
+
+
+def all_classes(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
+    """Columns for every class, even those absent from a fold's training rows."""
+    if proba.shape[1] == n_classes:
+        return proba
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, np.asarray(seen, dtype=int)] = proba
+    return full

@@ -1,0 +1,257 @@
+"""From schema-enforced frames to model matrices, in NumPy, with a JSON-serialisable state.
+
+One :class:`FeatureEncoder` is fitted on the training rows; it then turns any enforced frame into
+one of three *views*, each a family's own preprocessing:
+
+- ``tree``: numbers as they are (missing stays NaN), booleans 0/1, categories as integer codes
+  (declared categorical for families that support it), dates as calendar parts plus elapsed days,
+  free text as TF-IDF columns;
+- ``dense``: for linear models: numbers imputed with the training median, standardised, plus a
+  missing indicator where training had missing values; categories one-hot (the most frequent
+  ``one_hot_max`` levels) plus a frequency encoding for high-cardinality columns;
+- ``embed``: for the MLP: the dense numeric part, and category codes for embedding tables.
+
+This module is the fast scorer's preprocessing: no scikit-learn, no per-row pandas.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlwright.config import FeatureSettings
+from mlwright.data.schema import ColumnSchema
+
+View = Literal["tree", "dense", "embed"]
+VIEWS: tuple[View, ...] = ("tree", "dense", "embed")
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_DAY_NS = 86_400 * 10**9
+
+
+@dataclass
+class Design:
+    """A model matrix: ``X`` (float64), column names, which columns hold category codes, and
+    (``embed`` view) the category codes for embeddings with each column's cardinality."""
+
+    X: np.ndarray
+    names: list[str]
+    categorical: list[int] = field(default_factory=list)
+    codes: np.ndarray | None = None
+    cardinalities: list[int] = field(default_factory=list)
+
+    def rows(self, idx: np.ndarray) -> Design:
+        return Design(
+            self.X[idx],
+            self.names,
+            self.categorical,
+            None if self.codes is None else self.codes[idx],
+            self.cardinalities,
+        )
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    if str(values.dtype) == "boolean":
+        return np.asarray(values.astype("float64"), dtype="float64")
+    return np.array(values, dtype="float64")
+
+
+class FeatureEncoder:
+    """Fitted column encoders. ``state`` is plain JSON; ``from_state`` restores it exactly."""
+
+    def __init__(self, settings: FeatureSettings | None = None) -> None:
+        self.settings = settings or FeatureSettings()
+        self.columns_: list[dict[str, Any]] | None = None
+
+    # --- fitting --------------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, columns: list[ColumnSchema]) -> FeatureEncoder:
+        self.columns_ = [self._fit_column(frame[c.name], c) for c in columns]
+        return self
+
+    def _fit_column(self, values: pd.Series, col: ColumnSchema) -> dict[str, Any]:
+        s = self.settings
+        spec: dict[str, Any] = {"name": col.name, "kind": col.kind}
+        if col.kind in ("numeric", "integer", "boolean"):
+            x = _as_float(values)
+            present = x[~np.isnan(x)]
+            median = float(np.median(present)) if len(present) else 0.0
+            std = float(present.std()) if len(present) > 1 else 0.0
+            spec.update(
+                median=median,
+                mean=float(present.mean()) if len(present) else 0.0,
+                scale=std if std > 0 else 1.0,
+                has_missing=bool(np.isnan(x).any()),
+            )
+        elif col.kind == "categorical":
+            counts = values.dropna().value_counts()
+            levels = [str(v) for v in counts.index[: s.max_levels]]
+            total = max(int(counts.sum()), 1)
+            spec.update(
+                levels=levels,
+                freq=[round(float(counts.iloc[i]) / total, 10) for i in range(len(levels))],
+                other_freq=round(float(counts.iloc[len(levels) :].sum()) / total, 10),
+            )
+        elif col.kind == "datetime":
+            days = _days(values)
+            present = days[~np.isnan(days)]
+            hours = pd.to_datetime(values).dt.hour.dropna()
+            spec.update(
+                origin=float(present.min()) if len(present) else 0.0,
+                span=float(np.ptp(present)) if len(present) else 1.0,
+                with_hour=bool(len(hours) and hours.nunique() > 1),
+            )
+        elif col.kind == "text":
+            docs = values.fillna("").astype(str).tolist()
+            df_counts: dict[str, int] = {}
+            for doc in docs:
+                for tok in set(_TOKEN.findall(doc.lower())):
+                    df_counts[tok] = df_counts.get(tok, 0) + 1
+            ranked = sorted(
+                (t for t, c in df_counts.items() if c >= s.text_min_df),
+                key=lambda t: (-df_counts[t], t),
+            )[: s.text_max_terms]
+            n = len(docs)
+            spec.update(
+                vocab=ranked,
+                idf=[round(math.log((1 + n) / (1 + df_counts[t])) + 1.0, 10) for t in ranked],
+            )
+        return spec
+
+    # --- state ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        assert self.columns_ is not None, "fit the encoder first"
+        return {"settings": self.settings.model_dump(), "columns": self.columns_}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureEncoder:
+        enc = cls(FeatureSettings.model_validate(state["settings"]))
+        enc.columns_ = list(state["columns"])
+        return enc
+
+    # --- transforming ---------------------------------------------------------------------------
+    def transform(self, frame: pd.DataFrame, view: View) -> Design:
+        assert self.columns_ is not None, "fit the encoder first"
+        blocks: list[np.ndarray] = []
+        names: list[str] = []
+        categorical: list[int] = []
+        codes: list[np.ndarray] = []
+        cards: list[int] = []
+        n = len(frame)
+
+        def add(block: np.ndarray, block_names: list[str], is_cat: bool = False) -> None:
+            start = sum(b.shape[1] for b in blocks)
+            blocks.append(block.reshape(n, -1))
+            names.extend(block_names)
+            if is_cat:
+                categorical.extend(range(start, start + len(block_names)))
+
+        for spec in self.columns_:
+            name, kind = spec["name"], spec["kind"]
+            values = frame[name]
+            if kind in ("numeric", "integer", "boolean"):
+                x = _as_float(values)
+                if view == "tree":
+                    add(x, [name])
+                    continue
+                missing = np.isnan(x)
+                filled = np.where(missing, spec["median"], x)
+                add((filled - spec["mean"]) / spec["scale"], [name])
+                if spec["has_missing"]:
+                    add(missing.astype("float64"), [f"{name}__missing"])
+            elif kind == "categorical":
+                code = _codes(values, spec["levels"])  # -1 missing, len(levels) other
+                n_levels = len(spec["levels"])
+                if view == "tree":
+                    add(np.where(code < 0, np.nan, code).astype("float64"), [name], is_cat=True)
+                    continue
+                if view == "embed":
+                    codes.append(code + 1)  # 0 missing, 1..n levels, n+1 other
+                    cards.append(n_levels + 2)
+                    continue
+                k = min(n_levels, self.settings.one_hot_max)
+                onehot = np.zeros((n, k + 1))
+                rows = np.arange(n)
+                hit = code >= 0
+                onehot[rows[hit], np.minimum(code[hit], k)] = 1.0
+                add(onehot, [f"{name}={lv}" for lv in spec["levels"][:k]] + [f"{name}=(other)"])
+                if n_levels > self.settings.one_hot_max:
+                    freq = np.array([*spec["freq"], spec["other_freq"], 0.0])
+                    add(freq[np.where(code < 0, n_levels + 1, code)], [f"{name}__freq"])
+            elif kind == "datetime":
+                parts, part_names = _date_parts(values, spec)
+                if view != "tree":
+                    # scaled to about [0, 1]; missing dates sit at 0; year and day of month are
+                    # carried by the elapsed time for linear models
+                    parts = np.nan_to_num(parts / _part_scales(spec, part_names), nan=0.0)
+                    keep = [i for i, n in enumerate(part_names) if not n.endswith(("__year", "__day"))]
+                    parts, part_names = parts[:, keep], [part_names[i] for i in keep]
+                add(parts, part_names)
+            elif kind == "text":
+                add(_tfidf(values, spec["vocab"], spec["idf"]), [f"{name}~{t}" for t in spec["vocab"]])
+        X = np.hstack(blocks) if blocks else np.zeros((n, 0))
+        code_matrix = np.column_stack(codes).astype(np.int64) if codes else None
+        return Design(X, names, categorical if view == "tree" else [], code_matrix, cards)
+
+
+def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
+    """Integer codes: index in ``levels``; ``len(levels)`` for unseen values; -1 for missing."""
+    text = values.astype(object)
+    missing = values.isna().to_numpy()
+    cat = pd.Categorical(text.where(~missing, None), categories=levels)
+    code = np.asarray(cat.codes, dtype=np.int64)
+    code[(code < 0) & ~missing] = len(levels)
+    code[missing] = -1
+    return code
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    dt = pd.to_datetime(values)
+    ns = np.array(dt.astype("int64"), dtype="float64")
+    ns[dt.isna().to_numpy()] = np.nan
+    return ns / _DAY_NS
+
+
+def _date_parts(values: pd.Series, spec: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    dt = pd.to_datetime(values)
+    name = spec["name"]
+    parts = [
+        np.array(dt.dt.year, dtype="float64"),
+        np.array(dt.dt.month, dtype="float64"),
+        np.array(dt.dt.day, dtype="float64"),
+        np.array(dt.dt.dayofweek, dtype="float64"),
+    ]
+    names = [f"{name}__year", f"{name}__month", f"{name}__day", f"{name}__dayofweek"]
+    if spec["with_hour"]:
+        parts.append(np.array(dt.dt.hour, dtype="float64"))
+        names.append(f"{name}__hour")
+    parts.append(_days(values) - spec["origin"])
+    names.append(f"{name}__elapsed_days")
+    return np.column_stack(parts), names
+
+
+def _part_scales(spec: dict[str, Any], names: list[str]) -> np.ndarray:
+    scale = {"year": 10.0, "month": 12.0, "day": 31.0, "dayofweek": 7.0, "hour": 24.0}
+    out = [scale.get(n.rsplit("__", 1)[1], max(spec["span"], 1.0)) for n in names]
+    return np.array(out)
+
+
+def _tfidf(values: pd.Series, vocab: list[str], idf: list[float]) -> np.ndarray:
+    index = {t: i for i, t in enumerate(vocab)}
+    weights = np.array(idf)
+    out = np.zeros((len(values), len(vocab)))
+    for row, doc in enumerate(values.fillna("").astype(str).tolist()):
+        for tok in _TOKEN.findall(doc.lower()):
+            j = index.get(tok)
+            if j is not None:
+                out[row, j] += 1.0
+    out *= weights
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)

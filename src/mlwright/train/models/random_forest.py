@@ -1,0 +1,12 @@
+"""Random forest (scikit-learn)."""
+
+from __future__ import annotations
+
+from mlwright.train.models.forest import BaggedTrees
+
+
+class RandomForestFamily(BaggedTrees):
+    name = "random_forest"
+    about = "bagged deep trees; robust with little tuning, large on disk"
+    _classifier = "RandomForestClassifier"
+    _regressor = "RandomForestRegressor"

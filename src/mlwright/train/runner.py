@@ -1,0 +1,428 @@
+"""One training run, start to finish, and its replay.
+
+read → profile → plan → (test split) → search over folds → threshold / conformal residuals out of
+fold → score the test split → refit on all rows → golden examples → package. Everything a replay
+needs is written to the recipe; :func:`replay` rebuilds the final model from it, without search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlwright import __version__
+from mlwright.config import TrainOptions
+from mlwright.data.io import SourceInfo, read_table
+from mlwright.data.profile import ProblemDefinition, profile_frame
+from mlwright.data.schema import TableSchema
+from mlwright.data.tasks import Task
+from mlwright.design.plan import SEARCH_SHARE, SolutionPlan, make_plan
+from mlwright.errors import ConfigError, DataError, MlwrightError
+from mlwright.evaluate.metrics import all_scores, best_threshold
+from mlwright.package.golden import check_golden, make_golden
+from mlwright.package.model import Model, encode_target
+from mlwright.train.models import FitContext, get_family
+from mlwright.train.models.features import FeatureEncoder
+from mlwright.train.search import SearchData, SearchLimits, Trial, best_trial, run_search
+from mlwright.train.validation import SplitInputs, holdout_split, make_splits
+
+RECIPE_FORMAT = 1
+GOLDEN_ROWS = 50
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
+Event = Callable[[str, Any], None]
+
+
+class TrainError(MlwrightError):
+    """Training could not produce a model."""
+
+
+@dataclass
+class Prepared:
+    """The labelled rows in the model's dtypes, with what the splitters need."""
+
+    features: pd.DataFrame
+    y: np.ndarray
+    groups: np.ndarray | None
+    order: np.ndarray | None
+    decisions: list[str]
+    digest: str
+
+
+def train(
+    data: Any,
+    options: TrainOptions,
+    *,
+    sql: str | None = None,
+    on_event: Event | None = None,
+    verbose: bool = False,
+) -> Model:
+    started = time.monotonic()
+    emit = on_event or (lambda kind, payload: None)
+    emit("step", "reading and profiling the data")
+    frame, source = read_table(data, sql=sql)
+    problem = profile_frame(
+        frame, source, options.target, metric=options.metric, task=options.task,
+        settings=options.profile,
+    )
+    plan = make_plan(problem, options)
+    emit("plan", plan)
+    name = model_name(options, source)
+    schema = final_schema(problem.schema, plan)
+    prep = prepare_rows(frame, schema, problem.task, problem.classes, plan)
+    for note in prep.decisions:
+        emit("decision", note)
+    threads = options.threads or os.cpu_count() or 1
+    seed = options.seed
+    task: Task = problem.task
+    n_classes = len(problem.classes) if problem.classes else 0
+    n = len(prep.y)
+
+    train_pos, test_pos = split_test(prep, plan, task, seed)
+    inputs = SplitInputs(
+        len(train_pos),
+        prep.y[train_pos] if task != "regression" else None,
+        None if prep.groups is None else prep.groups[train_pos],
+        None if prep.order is None else prep.order[train_pos],
+    )
+    try:
+        splits = make_splits(plan.validation, inputs, seed)
+    except ValueError as exc:
+        raise DataError(f"cannot build validation folds: {exc}", fix="use fewer folds") from None
+    weights = class_weights(prep.y, n_classes) if plan.class_weights else None
+    search_data = SearchData(
+        features=prep.features.iloc[train_pos].reset_index(drop=True),
+        columns=schema.features,
+        y=prep.y[train_pos],
+        weights=None if weights is None else weights[train_pos],
+        splits=splits,
+        encoder_factory=lambda: FeatureEncoder(options.features),
+    )
+    budget = plan.time_budget
+    limits = SearchLimits(
+        max_trials=plan.max_trials,
+        deadline=None if budget is None else started + budget,
+        reserve=lambda trials: _reserve(trials, budget, len(splits), n, len(train_pos)),
+    )
+    emit("step", f"searching {', '.join(plan.family_names)}")
+    trials = run_search(
+        search_data, plan.family_names, task=task, n_classes=n_classes, metric=plan.metric,
+        seed=seed, threads=threads, limits=limits, on_trial=lambda t: emit("trial", t),
+        verbose=verbose,
+    )
+    best = best_trial(trials, plan.metric)
+    if best is None:
+        raise _no_model_error(trials, budget)
+    emit("best", best)
+    threshold, quantiles, n_res = _postprocess(best, search_data.y, task, plan)
+    refit_params = _refit_params(best, task, n_classes, seed, threads)
+    ctx = FitContext(task, n_classes, seed, threads, verbose=verbose)
+
+    test_metrics: dict[str, float] | None = None
+    if len(test_pos):
+        emit("step", "scoring the test split")
+        test_model = _fit(prep, schema, best.family, refit_params, ctx, train_pos, weights, options)
+        raw = test_model.family.predict_raw(test_model.encoder.transform(
+            prep.features.iloc[test_pos], test_model.family.view))
+        test_metrics = all_scores(task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold)
+
+    emit("step", "refitting the final model")
+    final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
+    model = _fit(prep, schema, best.family, refit_params, ctx, final_pos, weights, options)
+    model.name = name
+    model.classes = problem.classes
+    model.threshold = threshold
+    model.residual_quantiles = quantiles
+    model.n_residuals = n_res
+    model.golden = make_golden(model, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
+    model.problem = problem
+    model.plan = plan
+    model.trials = trials
+    cv = {"metric": plan.metric, "mean": best.mean, "std": best.std, "folds": len(splits)}
+    model.metrics = {
+        "cv": cv,
+        "test": test_metrics,
+        "test_rows": int(len(test_pos)),
+        "refit_on_test": bool(len(test_pos) and options.refit_on_test),
+    }
+    model.recipe = {
+        "recipe_format": RECIPE_FORMAT,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "name": name,
+        "seed": seed,
+        "threads": threads,
+        "options": options.model_dump(mode="json"),
+        "plan": plan.to_dict(),
+        "data": {"source": source.to_dict(), "digest": prep.digest, "rows": n,
+                 "columns": schema.names, "decisions": prep.decisions},
+        "trials": [t.to_dict() for t in trials],
+        "chosen": {"trial": best.number, "family": best.family, "params": best.params,
+                   "refit_params": refit_params},
+        "cv": cv,
+        "test_rows": int(len(test_pos)),
+        "final_rows": int(len(final_pos)),
+        "library_versions": library_versions(),
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }
+    if options.out is not None:
+        emit("step", "writing the model package")
+        model.save(options.out)
+        model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
+    return model
+
+
+# --- pieces ---------------------------------------------------------------------------------------
+
+
+def model_name(options: TrainOptions, source: SourceInfo) -> str:
+    if options.name:
+        return _slug(options.name)
+    if source.kind == "sql":
+        raise ConfigError("a model trained from SQL needs a name", fix="pass --name NAME")
+    if source.kind == "frame":
+        return _slug(options.target)
+    stem = Path(source.location).name.split(".")[0]
+    return _slug(stem)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "model"
+
+
+def final_schema(schema: TableSchema, plan: SolutionPlan) -> TableSchema:
+    for decision in plan.dropped_columns:
+        if schema[decision.subject].role == "feature":
+            schema = schema.with_roles({decision.subject: "ignored"}, decision.reason)
+    if not schema.features:
+        raise DataError(
+            "no feature columns are left after dropping identifiers, constants and leaks: "
+            + ", ".join(plan.dropped_names),
+            fix="keep a column with --keep-col, or add informative columns",
+        )
+    return schema
+
+
+def prepare_rows(
+    frame: pd.DataFrame, schema: TableSchema, task: Task, classes: tuple[Any, ...] | None,
+    plan: SolutionPlan,
+) -> Prepared:
+    target = schema.target
+    assert target is not None
+    y_raw = frame[target]
+    keep = y_raw.notna().to_numpy()
+    if task == "regression":
+        keep &= np.isfinite(pd.to_numeric(y_raw, errors="coerce").to_numpy(dtype="float64"))
+    rows = frame.loc[keep].reset_index(drop=True)
+    decisions = []
+    if (~keep).any():
+        decisions.append(f"left out {int((~keep).sum())} row(s) without a usable target value")
+    cleaned = rows.copy()
+    for col in schema.features:
+        if col.kind in ("numeric", "integer"):
+            values = pd.to_numeric(cleaned[col.name], errors="coerce")
+            infinite = np.isinf(values.to_numpy(dtype="float64"))
+            if infinite.any():
+                cleaned[col.name] = values.mask(infinite)
+                decisions.append(
+                    f"treated {int(infinite.sum())} infinite value(s) in {col.name!r} as missing"
+                )
+    features = schema.enforce(cleaned)
+    y = encode_target(rows[target], task, classes)
+    v = plan.validation
+    groups = None
+    if v.group_column:
+        groups = pd.factorize(rows[v.group_column].astype(str))[0]
+    order = None
+    if v.time_column:
+        col = schema[v.time_column]
+        values = rows[v.time_column]
+        if col.kind == "datetime":
+            from mlwright.data.schema import parse_datetime
+
+            dt = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else parse_datetime(
+                values.astype(str), col.datetime_format)
+            order = np.array(dt.astype("int64"), dtype="float64")
+            order[dt.isna().to_numpy()] = -np.inf
+        else:
+            order = pd.to_numeric(values, errors="coerce").fillna(-np.inf).to_numpy(dtype="float64")
+    return Prepared(features, y, groups, order, decisions, data_digest(rows, schema))
+
+
+def data_digest(rows: pd.DataFrame, schema: TableSchema) -> str:
+    """sha256 over the columns the run used (names, dtypes and every value)."""
+    used = [c.name for c in schema.columns if c.role in ("feature", "target")]
+    h = hashlib.sha256()
+    h.update("\x1f".join(used).encode())
+    hashed = pd.util.hash_pandas_object(rows[used].astype(str), index=False)
+    h.update(hashed.to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def split_test(prep: Prepared, plan: SolutionPlan, task: Task, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(prep.y)
+    if not plan.test_size:
+        return np.arange(n), np.arange(0)
+    inputs = SplitInputs(n, prep.y if task != "regression" else None, prep.groups, prep.order)
+    train_pos, test_pos = holdout_split(
+        inputs, plan.test_size, seed,
+        by_time=prep.order is not None, by_group=prep.groups is not None,
+    )
+    return np.sort(train_pos), np.sort(test_pos)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    counts = np.bincount(y, minlength=n_classes).astype("float64")
+    per_class = len(y) / (n_classes * np.clip(counts, 1, None))
+    return np.asarray(per_class[y], dtype="float64")
+
+
+def _reserve(trials: list[Trial], budget: float | None, k: int, n_all: int, n_train: int) -> float:
+    """Seconds to keep for the test fit, the refit and packaging."""
+    if budget is None:
+        return 0.0
+    floor = budget * (1 - SEARCH_SHARE)
+    done = [t for t in trials if t.status == "ok" and t.fold_scores]
+    if not done:
+        return floor
+    per_fold = max(t.seconds / max(len(t.fold_scores), 1) for t in done)
+    scale = (n_all / max(n_train * (k - 1) / k, 1)) if k > 1 else n_all / max(n_train * 0.8, 1)
+    return max(floor, 2.5 * per_fold * scale + 2.0)
+
+
+def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
+    failed = [t for t in trials if t.status == "failed"]
+    if trials and len(failed) == len(trials):
+        listed = "; ".join(f"{t.family}: {t.error}" for t in failed[:5])
+        return TrainError(f"every trial failed: {listed}", fix="check the data; report a bug if it looks fine")
+    return TrainError(
+        f"the time budget ({budget:g} s) is too small: no model finished one validation fold",
+        fix="pass a larger --time-budget (a few seconds per 10,000 rows), or --max-trials 1",
+    )
+
+
+def _postprocess(
+    best: Trial, y: np.ndarray, task: Task, plan: SolutionPlan
+) -> tuple[float | None, list[float] | None, int]:
+    assert best.oof is not None
+    if task == "regression":
+        valid = ~np.isnan(best.oof)
+        residuals = np.abs(y[valid] - best.oof[valid])
+        table = np.quantile(residuals, QUANTILE_LEVELS, method="higher")
+        return None, [float(v) for v in table], int(valid.sum())
+    if task == "binary" and plan.threshold_metric:
+        valid = ~np.isnan(best.oof[:, 1])
+        t, _ = best_threshold(y[valid], best.oof[valid, 1], plan.threshold_metric)
+        return round(t, 6), None, 0
+    return None, None, 0
+
+
+def _refit_params(best: Trial, task: Task, n_classes: int, seed: int, threads: int) -> dict[str, Any]:
+    """Refit hyperparameters from the folds: the mean of what each fold learned."""
+    cls = get_family(best.family)
+    family = cls(best.params, FitContext(task, n_classes, seed, threads))
+    merged: dict[str, Any] = {}
+    for key in best.fitted[0] if best.fitted else ():
+        values = [f[key] for f in best.fitted]
+        if all(isinstance(v, bool) for v in values):
+            merged[key] = all(values)
+        elif all(isinstance(v, int) for v in values):
+            merged[key] = int(round(float(np.mean(values))))
+        elif all(isinstance(v, (int, float)) for v in values):
+            merged[key] = float(np.mean(values))
+        else:
+            merged[key] = values[0]
+    family.fitted_ = merged
+    return family.refit_params()
+
+
+def _fit(
+    prep: Prepared, schema: TableSchema, family_name: str, params: dict[str, Any],
+    ctx: FitContext, rows: np.ndarray, weights: np.ndarray | None, options: TrainOptions,
+) -> Model:
+    encoder = FeatureEncoder(options.features).fit(prep.features.iloc[rows], schema.features)
+    cls = get_family(family_name)
+    design = encoder.transform(prep.features.iloc[rows], cls.view)
+    family = cls(params, ctx).fit(
+        design, prep.y[rows], weights=None if weights is None else weights[rows]
+    )
+    return Model(name="", task=ctx.task, schema=schema, encoder=encoder, family=family)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "mlwright": __version__}
+    for key, dist in (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-learn"),
+                      ("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"),
+                      ("pyarrow", "pyarrow")):
+        try:
+            out[key] = version(dist)
+        except PackageNotFoundError:
+            if dist == "xgboost-cpu":
+                try:
+                    out[key] = version("xgboost")
+                except PackageNotFoundError:
+                    pass
+    return out
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    model: Model
+    mismatches: list[str]
+    digest_matches: bool
+
+
+def replay(package: Model, data: Any = None, *, sql: str | None = None) -> ReplayResult:
+    """Rebuild ``package``'s final model from its recipe (no search) and compare its outputs on
+    the golden examples with the recorded ones."""
+    recipe = package.recipe
+    options = TrainOptions.model_validate(recipe["options"])
+    if data is None:
+        source = recipe["data"]["source"]
+        if source["kind"] not in ("csv", "parquet"):
+            raise ConfigError(
+                f"the model was trained from {source['kind']} data; replay needs that data",
+                fix="pass --data PATH (or a URL with --sql)",
+            )
+        data = source["location"]
+    frame, _ = read_table(data, sql=sql)
+    plan = SolutionPlan.from_dict(recipe["plan"])
+    task: Task = package.task
+    prep = prepare_rows(frame, package.schema, task, package.classes, plan)
+    if prep.digest != recipe["data"]["digest"]:
+        raise DataError(
+            "the data differs from the data the model was trained on (digest mismatch)",
+            fix="pass the exact file the model was trained on",
+        )
+    seed, threads = int(recipe["seed"]), int(recipe.get("threads") or os.cpu_count() or 1)
+    n_classes = len(package.classes) if package.classes else 0
+    ctx = FitContext(task, n_classes, seed, threads)
+    n = len(prep.y)
+    train_pos, test_pos = split_test(prep, plan, task, seed)
+    final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
+    weights = class_weights(prep.y, n_classes) if plan.class_weights else None
+    rebuilt = _fit(prep, package.schema, recipe["chosen"]["family"],
+                   recipe["chosen"]["refit_params"], ctx, final_pos, weights, options)
+    rebuilt.name = package.name
+    rebuilt.classes = package.classes
+    rebuilt.threshold = package.threshold
+    rebuilt.residual_quantiles = package.residual_quantiles
+    rebuilt.n_residuals = package.n_residuals
+    rebuilt.golden = package.golden
+    rebuilt.recipe = recipe
+    return ReplayResult(rebuilt, check_golden(rebuilt), True)

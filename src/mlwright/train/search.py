@@ -1,0 +1,180 @@
+"""The search: trials of (family, hyperparameters) scored out of fold, within the budget.
+
+Trials run in a fixed order: every planned family's defaults first (in the plan's order), then
+each family's portfolio entries, then configurations sampled from the families' search spaces
+with seeded generators, round-robin. With ``max_trials`` and no time budget the clock never cuts
+a trial, so two runs try exactly the same trials.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlwright.data.schema import ColumnSchema
+from mlwright.data.tasks import Task
+from mlwright.evaluate.metrics import score, signed
+from mlwright.train.models import FitContext, get_family
+from mlwright.train.models.features import Design, FeatureEncoder, View
+from mlwright.train.validation import Split
+
+
+@dataclass
+class Trial:
+    number: int
+    family: str
+    params: dict[str, Any]
+    source: str  # default | portfolio | sampled
+    status: str = "pending"  # ok | cut | failed
+    fold_scores: list[float] = field(default_factory=list)
+    mean: float | None = None
+    std: float | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    fitted: list[dict[str, Any]] = field(default_factory=list)
+    oof: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "family": self.family,
+            "source": self.source,
+            "status": self.status,
+            "params": self.params,
+            "fold_scores": [round(s, 10) for s in self.fold_scores],
+            "mean": None if self.mean is None else round(self.mean, 10),
+            "std": None if self.std is None else round(self.std, 10),
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "fitted": self.fitted,
+        }
+
+
+def trial_plan(families: list[str], seed: int) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(family, params, source) in the fixed order described above, without end."""
+    spaces = [get_family(f).space() for f in families]
+    for space in spaces:
+        yield space.family, dict(space.defaults), "default"
+    depth = max((len(s.portfolio) for s in spaces), default=0)
+    for i in range(depth):
+        for space in spaces:
+            if i < len(space.portfolio):
+                yield space.family, dict(space.portfolio[i]), "portfolio"
+    samplers = [
+        (space, np.random.default_rng([seed, index]))
+        for index, space in enumerate(spaces)
+        if space.params
+    ]
+    while samplers:
+        for space, rng in samplers:
+            yield space.family, space.sample(rng), "sampled"
+
+
+@dataclass
+class SearchData:
+    """The rows being searched over and their folds; fold designs are built once per view."""
+
+    features: pd.DataFrame
+    columns: list[ColumnSchema]
+    y: np.ndarray
+    weights: np.ndarray | None
+    splits: list[Split]
+    encoder_factory: Callable[[], FeatureEncoder]
+    _cache: dict[tuple[int, View], tuple[Design, Design]] = field(default_factory=dict)
+
+    def fold(self, k: int, view: View) -> tuple[Design, Design]:
+        key = (k, view)
+        if key not in self._cache:
+            train_idx, val_idx = self.splits[k]
+            enc = self.encoder_factory().fit(self.features.iloc[train_idx], self.columns)
+            self._cache[key] = (
+                enc.transform(self.features.iloc[train_idx], view),
+                enc.transform(self.features.iloc[val_idx], view),
+            )
+        return self._cache[key]
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    max_trials: int | None
+    deadline: float | None  # monotonic time after which no trial starts and running ones stop
+    reserve: Callable[[list[Trial]], float]  # seconds the rest of the run needs after the search
+
+
+def run_search(
+    data: SearchData,
+    families: list[str],
+    *,
+    task: Task,
+    n_classes: int,
+    metric: str,
+    seed: int,
+    threads: int,
+    limits: SearchLimits,
+    on_trial: Callable[[Trial], None] | None = None,
+    verbose: bool = False,
+) -> list[Trial]:
+    trials: list[Trial] = []
+    for number, (family, params, source) in enumerate(trial_plan(families, seed)):
+        if limits.max_trials is not None and number >= limits.max_trials:
+            break
+        deadline = None
+        if limits.deadline is not None:
+            deadline = limits.deadline - limits.reserve(trials)
+            if trials and time.monotonic() >= deadline:
+                break
+        ctx = FitContext(task, n_classes, seed, threads, deadline=deadline, verbose=verbose)
+        trial = Trial(number, family, params, source)
+        _run_trial(trial, data, ctx, metric)
+        trials.append(trial)
+        if on_trial is not None:
+            on_trial(trial)
+        if trial.status == "cut":
+            break
+    return trials
+
+
+def _run_trial(trial: Trial, data: SearchData, ctx: FitContext, metric: str) -> None:
+    started = time.monotonic()
+    cls = get_family(trial.family)
+    n = len(data.y)
+    oof = np.full((n, ctx.n_classes) if ctx.task != "regression" else n, np.nan)
+    try:
+        for k, (train_idx, val_idx) in enumerate(data.splits):
+            train, valid = data.fold(k, cls.view)
+            w = None if data.weights is None else data.weights[train_idx]
+            family = cls(trial.params, ctx).fit(
+                train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
+            )
+            pred = family.predict_raw(valid)
+            oof[val_idx] = pred
+            trial.fold_scores.append(score(metric, data.y[val_idx], pred))
+            trial.fitted.append(family.fitted_)
+            if ctx.out_of_time():
+                trial.status = "cut"
+                break
+        else:
+            trial.status = "ok"
+    except Exception as exc:  # one family failing must not end the run; it is recorded
+        trial.status = "failed"
+        trial.error = "".join(traceback.format_exception_only(exc)).strip()
+    trial.seconds = time.monotonic() - started
+    if trial.fold_scores:
+        trial.mean = float(np.mean(trial.fold_scores))
+        trial.std = float(np.std(trial.fold_scores))
+        trial.oof = oof
+
+
+def best_trial(trials: list[Trial], metric: str) -> Trial | None:
+    """The best complete trial; a cut one only when nothing completed."""
+    for status in ("ok", "cut"):
+        done = [t for t in trials if t.status == status and t.mean is not None]
+        if done:
+            return max(done, key=lambda t: (signed(metric, t.mean or 0.0), -t.number))
+    return None
