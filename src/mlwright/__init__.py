@@ -42,12 +42,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from mlwright.api import load
     from mlwright.config import ProfileSettings
     from mlwright.data.bundled import load_dataset
     from mlwright.data.io import read_table
     from mlwright.data.profile import ProblemDefinition, profile
     from mlwright.data.schema import TableSchema, infer_schema
-    from mlwright.api import load
     from mlwright.errors import MlwrightError
     from mlwright.package.model import Model
 

@@ -10,8 +10,9 @@ from mlwright.errors import ConfigError
 from mlwright.package.model import Model
 
 
-def train(data: Any, target: str, *, sql: str | None = None, verbose: bool = False,
-          **options: Any) -> Model:
+def train(
+    data: Any, target: str, *, sql: str | None = None, verbose: bool = False, **options: Any
+) -> Model:
     """Train a model on ``data`` (a DataFrame, an Arrow table, a CSV/Parquet path or a
     SQLAlchemy URL with ``sql``) to predict ``target``. ``options`` are those of
     ``mlwright train`` (``time_budget``, ``max_trials``, ``seed``, ``metric``, ``out``, …)."""

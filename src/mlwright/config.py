@@ -36,6 +36,11 @@ class Settings(BaseModel):
 
     @classmethod
     def from_yaml(cls: type[S], path: str | Path) -> S:
+        return cls.from_mapping(cls.yaml_mapping(path), source=f"config file {str(path)!r}")
+
+    @staticmethod
+    def yaml_mapping(path: str | Path) -> dict[str, Any]:
+        """The mapping in a YAML file, or a ConfigError saying what is wrong with the file."""
         import yaml
 
         p = Path(path)
@@ -56,7 +61,7 @@ class Settings(BaseModel):
                 f"got {type(loaded).__name__}",
                 fix="write one 'key: value' per line",
             )
-        return cls.from_mapping(loaded, source=f"config file {str(p)!r}")
+        return loaded
 
 
 class ProfileSettings(Settings):
@@ -122,12 +127,17 @@ class FeatureSettings(Settings):
     """How columns become model inputs; saved with every model."""
 
     max_levels: int = Field(
-        250, ge=2, le=254, description="categories kept per column (by frequency); the rest are "
-        "'other'. At most 254 so that histogram models can treat them natively"
+        250,
+        ge=2,
+        le=254,
+        description="categories kept per column (by frequency); the rest are "
+        "'other'. At most 254 so that histogram models can treat them natively",
     )
     one_hot_max: int = Field(
-        20, ge=1, description="levels one-hot encoded for linear models and the MLP's dense "
-        "part; above this a column also gets a frequency encoding"
+        20,
+        ge=1,
+        description="levels one-hot encoded for linear models and the MLP's dense "
+        "part; above this a column also gets a frequency encoding",
     )
     text_max_terms: int = Field(200, ge=1, description="TF-IDF vocabulary size per text column")
     text_min_df: int = Field(2, ge=1, description="documents a term must appear in to be kept")

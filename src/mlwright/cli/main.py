@@ -90,29 +90,246 @@ def profile_command(
     Console().print(problem)
 
 
+@app.command("train")
+def train_command(
+    data: Annotated[
+        str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")
+    ],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    time_budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds for the whole run (default 60 without --max-trials)."),
+    ] = None,
+    max_trials: Annotated[
+        int | None, typer.Option(help="Stop after N trials; alone, the clock never cuts a trial.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The one seed every random source derives from.")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
+    task: Annotated[str | None, typer.Option(help="binary, multiclass or regression.")] = None,
+    out: Annotated[str | None, typer.Option(help="Package folder (default models/NAME).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Model name (default: the data file's stem).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file of training options; flags override it.")
+    ] = None,
+    latency_budget_ms: Annotated[
+        float | None, typer.Option(help="p99 single-row latency budget.")
+    ] = None,
+    max_model_mb: Annotated[
+        float | None, typer.Option(help="Largest model package, in MB.")
+    ] = None,
+    group_col: Annotated[
+        str | None, typer.Option(help="Validate with groups of this column.")
+    ] = None,
+    time_col: Annotated[
+        str | None, typer.Option(help="Validate in the time order of this column.")
+    ] = None,
+    keep_col: Annotated[
+        list[str] | None, typer.Option(help="Keep a column the profile would drop (repeatable).")
+    ] = None,
+    drop_col: Annotated[list[str] | None, typer.Option(help="Drop a column (repeatable).")] = None,
+    family: Annotated[
+        list[str] | None, typer.Option(help="Only try this model family (repeatable).")
+    ] = None,
+    test_size: Annotated[
+        float | None, typer.Option(help="Share held out as a test split (0.2).")
+    ] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Regression: record intervals at this level (e.g. 0.9).")
+    ] = None,
+    sql: Annotated[
+        str | None, typer.Option(help="Query to run when DATA is a database URL.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Print only the result.")] = False,
+) -> None:
+    """Train, validate and package a model: profile, plan, search, test, refit."""
+    from mlwright.config import TrainOptions
+    from mlwright.train.runner import train
+
+    given = {
+        "time_budget": time_budget,
+        "max_trials": max_trials,
+        "seed": seed,
+        "metric": metric,
+        "task": task,
+        "out": out,
+        "name": name,
+        "latency_budget_ms": latency_budget_ms,
+        "max_model_mb": max_model_mb,
+        "group_col": group_col,
+        "time_col": time_col,
+        "keep_cols": tuple(keep_col) if keep_col else None,
+        "drop_cols": tuple(drop_col) if drop_col else None,
+        "families": tuple(family) if family else None,
+        "test_size": test_size,
+        "interval": interval,
+    }
+    values: dict[str, object] = {}
+    if config is not None:
+        values.update(TrainOptions.yaml_mapping(config))
+    values.update({k: v for k, v in given.items() if v is not None})
+    values["target"] = target
+    options = TrainOptions.from_mapping(values, source="training options")
+    from rich.console import Console
+
+    from mlwright.cli.train_view import TrainPrinter
+
+    printer = TrainPrinter(_stderr_console(), quiet=quiet)
+    model = train(
+        data, options, sql=sql, on_event=printer, verbose=not quiet, default_out=Path("models")
+    )
+    printer.summary(Console(), model)
+
+
+@app.command("predict")
+def predict_command(
+    model: Annotated[str, typer.Argument(help="Model package folder.")],
+    data: Annotated[
+        str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write (.csv or .parquet).")
+    ],
+    interval: Annotated[
+        float | None, typer.Option(help="Regression: add lower/upper at this level (e.g. 0.9).")
+    ] = None,
+    sql: Annotated[
+        str | None, typer.Option(help="Query to run when DATA is a database URL.")
+    ] = None,
+) -> None:
+    """Predict with a model package: `prediction`, `proba_<class>`, or `lower`/`upper`."""
+    from mlwright.api import load
+    from mlwright.cli.files import write_table
+
+    err = _stderr_console()
+    loaded = load(model)
+    features, notices = loaded.prepare(data, sql=sql)
+    for note in notices:
+        err.print(f"note: {note}", highlight=False)
+    out = loaded.predict_frame(features, interval=interval)
+    write_table(out, output)
+    err.print(f"wrote {len(out):,} predictions to {output}", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: Annotated[str, typer.Argument(help="Model package folder.")],
+    data: Annotated[str, typer.Argument(help="Labelled CSV or Parquet path, or a URL with --sql.")],
+    sql: Annotated[
+        str | None, typer.Option(help="Query to run when DATA is a database URL.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Score a model package on labelled data with every metric of its task."""
+    import json
+
+    from mlwright.api import load
+
+    loaded = load(model)
+    scores = loaded.evaluate(data, sql=sql)
+    if as_json:
+        sys.stdout.write(json.dumps(scores, indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{loaded.name} on {data}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in scores.items():
+        table.add_row(key, f"{value:.6f}")
+    Console().print(table)
+
+
+@app.command("reproduce")
+def reproduce_command(
+    package: Annotated[
+        str, typer.Argument(help="Model package folder to rebuild from its recipe.")
+    ],
+    data: Annotated[
+        str | None, typer.Option(help="The training data, if not at the recorded path.")
+    ] = None,
+    sql: Annotated[str | None, typer.Option(help="Query, when --data is a database URL.")] = None,
+) -> None:
+    """Rebuild the model from its recipe (no search); exit 1 if its predictions differ."""
+    from mlwright.api import load
+    from mlwright.train.runner import replay
+
+    err = _stderr_console()
+    loaded = load(package)
+    with err.status("rebuilding the model from its recipe…"):
+        result = replay(loaded, data, sql=sql)
+    n = len(loaded.golden["inputs"]) if loaded.golden else 0
+    if result.mismatches:
+        err.print(
+            f"[bold red]not reproduced:[/] {len(result.mismatches)} difference(s) on {n} "
+            "golden rows"
+        )
+        for line in result.mismatches[:20]:
+            err.print(f"  {line}", highlight=False, markup=False)
+        sys.exit(1)
+    typer.echo(
+        f"reproduced: the rebuilt model matches all {n} golden predictions "
+        "(labels exact, numbers within 1e-6)"
+    )
+
+
 @app.command("demo")
 def demo_command(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's files.")] = Path(
         "mlwright-demo"
     ),
+    time_budget: Annotated[float, typer.Option(help="Seconds for training.")] = 30.0,
 ) -> None:
-    """Run mlwright end to end on a real dataset that ships with it (Mroz, labour supply)."""
+    """Run mlwright end to end on a real dataset that ships with it (Mroz, labour supply):
+    profile, train, predict."""
     from rich.console import Console
 
+    from mlwright.cli.train_view import TrainPrinter
+    from mlwright.config import TrainOptions
     from mlwright.data.bundled import DATASETS, load_dataset
     from mlwright.data.profile import profile
+    from mlwright.train.runner import train
 
     out = Console()
+    err = _stderr_console()
     spec = DATASETS["Mroz"]
     workdir.mkdir(parents=True, exist_ok=True)
     csv_path = workdir / "mroz.csv"
     load_dataset(spec.name).to_csv(csv_path, index=False)
     out.print(f"[bold]mlwright demo[/] — {spec.about}; target {spec.target!r}")
     out.print(f"data written to {csv_path}\n")
+
+    out.rule("1. understand the problem")
     out.print(f"$ mlwright profile {csv_path} --target {spec.target}\n")
-    with _stderr_console().status("profiling…"):
+    with err.status("profiling…"):
         problem = profile(str(csv_path), spec.target)
     out.print(problem)
+
+    out.rule("2. design, train, validate, package")
+    package = workdir / "models" / "mroz"
+    out.print(
+        f"$ mlwright train {csv_path} --target {spec.target} --time-budget {time_budget:g} "
+        f"--seed 0 --out {package}\n"
+    )
+    options = TrainOptions(target=spec.target, time_budget=time_budget, seed=0, out=str(package))
+    printer = TrainPrinter(out)
+    model = train(str(csv_path), options, on_event=printer)
+    printer.summary(out, model)
+
+    out.rule("3. predict")
+    predictions = workdir / "predictions.csv"
+    out.print(f"$ mlwright predict {package} {csv_path} --output {predictions}\n")
+    from mlwright.api import load
+    from mlwright.cli.files import write_table
+
+    predicted = load(package).predict(str(csv_path))
+    write_table(predicted, predictions)
+    out.print(predicted.head(5))
+    out.print(f"\nthe model package is in {package}; predictions are in {predictions}")
 
 
 def run() -> None:

@@ -153,7 +153,13 @@ def profile(
     step("reading the data")
     frame, source = read_table(data, sql=sql)
     return profile_frame(
-        frame, source, target, metric=metric, task=task, settings=settings, on_step=on_step,
+        frame,
+        source,
+        target,
+        metric=metric,
+        task=task,
+        settings=settings,
+        on_step=on_step,
         started=started,
     )
 

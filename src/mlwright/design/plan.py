@@ -8,7 +8,6 @@ tuned. It is printed before training starts and saved with the run.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -115,8 +114,12 @@ class SolutionPlan:
             ("task", self.task),
             ("metric", f"{self.metric} — {self.metric_reason}"),
             ("validation", f"{self.validation.describe()} — {self.validation.reason}"),
-            ("test split", f"{self.test_size:.0%} held out, scored before the final refit"
-             if self.test_size else "none"),
+            (
+                "test split",
+                f"{self.test_size:.0%} held out, scored before the final refit"
+                if self.test_size
+                else "none",
+            ),
             ("time budget", budget),
         ]
         if self.max_trials is not None:
@@ -127,9 +130,13 @@ class SolutionPlan:
         rows += [(f"features: {d.subject}", d.reason) for d in self.feature_actions]
         rows.append(("class weights", self.class_weights_reason))
         if self.threshold_metric:
-            rows.append(("decision threshold", f"tuned out of fold to maximise {self.threshold_metric}"))
+            rows.append(
+                ("decision threshold", f"tuned out of fold to maximise {self.threshold_metric}")
+            )
         if self.interval:
-            rows.append(("intervals", f"{self.interval:.0%} split-conformal, from out-of-fold residuals"))
+            rows.append(
+                ("intervals", f"{self.interval:.0%} split-conformal, from out-of-fold residuals")
+            )
         rows.append(("seed", str(self.seed)))
         return rows
 
@@ -153,7 +160,9 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
         if problem.metric in THRESHOLD_METRICS:
             threshold = problem.metric
         else:
-            threshold = "balanced_accuracy" if problem.warnings_with("class_imbalance") else "accuracy"
+            threshold = (
+                "balanced_accuracy" if problem.warnings_with("class_imbalance") else "accuracy"
+            )
     interval = options.interval if problem.task == "regression" else None
     if options.interval is not None and problem.task != "regression":
         raise ConfigError(
@@ -208,9 +217,14 @@ def _check_columns(problem: ProblemDefinition, options: TrainOptions, columns: l
         raise ConfigError(
             f"{sorted(both)} given to both --keep-col and --drop-col", fix="pick one of the two"
         )
-    if options.time_col and problem.schema[options.time_col].kind not in ("datetime", "integer", "numeric"):
+    if options.time_col and problem.schema[options.time_col].kind not in (
+        "datetime",
+        "integer",
+        "numeric",
+    ):
+        kind = problem.schema[options.time_col].kind
         raise ColumnError(
-            f"--time-col {options.time_col}: the column is {problem.schema[options.time_col].kind}, "
+            f"--time-col {options.time_col}: the column is {kind}, "
             "not dates or numbers, so it cannot order the rows",
             fix="pass a date or timestamp column",
         )
@@ -231,7 +245,9 @@ def _choose_families(
     wanted = FAMILY_ORDER if options.families is None else options.families
     for name in options.families or ():
         if name not in FAMILY_ORDER:
-            raise ConfigError(f"unknown model family {name!r}", fix=f"use {', '.join(FAMILY_ORDER)}")
+            raise ConfigError(
+                f"unknown model family {name!r}", fix=f"use {', '.join(FAMILY_ORDER)}"
+            )
     for name in wanted:
         why_not = _exclusion(name, problem, options, n_rows, budget)
         if why_not is None and name not in FAMILIES:
@@ -258,7 +274,9 @@ def _exclusion(
     if forest and options.max_model_mb is not None:
         estimate_mb = 200 * n_rows * BYTES_PER_FOREST_NODE / 1e6
         if estimate_mb > options.max_model_mb:
-            return f"about {estimate_mb:.0f} MB on disk, over --max-model-mb {options.max_model_mb:g}"
+            return (
+                f"about {estimate_mb:.0f} MB on disk, over --max-model-mb {options.max_model_mb:g}"
+            )
     latency = options.latency_budget_ms
     if latency is not None and name in SLOW_SINGLE_ROW_MS and SLOW_SINGLE_ROW_MS[name] > latency:
         return (
@@ -273,19 +291,24 @@ def _exclusion(
     return None
 
 
-def _validation(problem: ProblemDefinition, options: TrainOptions, n_rows: int) -> ValidationStrategy:
+def _validation(
+    problem: ProblemDefinition, options: TrainOptions, n_rows: int
+) -> ValidationStrategy:
     k = options.n_folds
     train_rows = int(n_rows * (1 - options.test_size))
     if options.group_col:
         return ValidationStrategy(
-            "group_kfold", k, f"--group-col {options.group_col}: no group is in both sides",
+            "group_kfold",
+            k,
+            f"--group-col {options.group_col}: no group is in both sides",
             group_column=options.group_col,
         )
     time_col = options.time_col
     reason = f"--time-col {time_col}: each fold validates on later rows than it trains on"
     if time_col is None and problem.suggested_time_column:
         sorted_rows = any(
-            w.evidence.get("rows_sorted") for w in problem.warnings_with("time_order")
+            w.evidence.get("rows_sorted")
+            for w in problem.warnings_with("time_order")
             if w.columns == (problem.suggested_time_column,)
         )
         if sorted_rows:
@@ -298,7 +321,9 @@ def _validation(problem: ProblemDefinition, options: TrainOptions, n_rows: int) 
         return ValidationStrategy("time_series", k, reason, time_column=time_col)
     if train_rows > LARGE_DATA_ROWS:
         return ValidationStrategy(
-            "holdout", 1, f"{train_rows:,} training rows: one holdout is reliable and k× cheaper",
+            "holdout",
+            1,
+            f"{train_rows:,} training rows: one holdout is reliable and k× cheaper",
             holdout_fraction=0.2,
         )
     if problem.task == "regression":
@@ -314,11 +339,14 @@ def _validation(problem: ProblemDefinition, options: TrainOptions, n_rows: int) 
         )
     if per_class_in_train < k:
         return ValidationStrategy(
-            "stratified_kfold", per_class_in_train,
+            "stratified_kfold",
+            per_class_in_train,
             f"stratified k-fold; {per_class_in_train} folds because the rarest class has only "
             f"{per_class_in_train} training rows",
         )
-    return ValidationStrategy("stratified_kfold", k, "stratified k-fold keeps class shares in every fold")
+    return ValidationStrategy(
+        "stratified_kfold", k, "stratified k-fold keeps class shares in every fold"
+    )
 
 
 def _dropped(problem: ProblemDefinition, options: TrainOptions) -> list[Decision]:
@@ -344,7 +372,9 @@ def _feature_actions(problem: ProblemDefinition, dropped: list[Decision]) -> lis
         if col.name in gone or col.role == "target":
             continue
         if col.kind == "datetime":
-            actions.append(Decision(col.name, "calendar parts (year, month, day, weekday) and elapsed days"))
+            actions.append(
+                Decision(col.name, "calendar parts (year, month, day, weekday) and elapsed days")
+            )
         elif col.kind == "text":
             actions.append(Decision(col.name, "TF-IDF of its most frequent terms"))
         elif col.kind == "categorical" and col.n_unique > problem.settings.high_cardinality:
@@ -352,7 +382,8 @@ def _feature_actions(problem: ProblemDefinition, dropped: list[Decision]) -> lis
                 Decision(
                     col.name,
                     f"{col.n_unique} categories: native categorical splits for trees, frequency "
-                    "encoding plus the top levels one-hot for linear models, embeddings for the MLP",
+                    "encoding plus the top levels one-hot for linear models, embeddings for "
+                    "the MLP",
                 )
             )
     return actions

@@ -65,7 +65,9 @@ def _f1_macro(y: np.ndarray, p: np.ndarray, t: float) -> float:
     from sklearn.metrics import f1_score
 
     return float(
-        f1_score(y, labels_from_proba(p, t), average="macro", labels=np.unique(y), zero_division=0.0)
+        f1_score(
+            y, labels_from_proba(p, t), average="macro", labels=np.unique(y), zero_division=0.0
+        )
     )
 
 
@@ -119,7 +121,9 @@ def signed(metric: str, value: float) -> float:
     return value if METRICS[metric].greater_is_better else -value
 
 
-def all_scores(task: Task, y: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def all_scores(
+    task: Task, y: np.ndarray, pred: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     return {name: score(name, y, pred, threshold) for name in metrics_for(task)}
 
 

@@ -28,7 +28,11 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 value = value.isoformat()
             elif isinstance(value, np.generic):
                 value = value.item()
-            if value is pd.NaT or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            if (
+                value is pd.NaT
+                or (isinstance(value, float) and math.isnan(value))
+                or value is pd.NA
+            ):
                 value = None
             clean[str(key)] = value
         records.append(clean)

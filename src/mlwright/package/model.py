@@ -55,12 +55,16 @@ class Model:
         if violations:
             raise SchemaViolationError(violations, total=total)
         notices = []
-        extra = [
-            c for c in self.schema.extra_columns(frame) if c != self.schema.target
-        ] + [c.name for c in self.schema.columns if c.role not in ("feature", "target") and c.name in frame]
+        extra = [c for c in self.schema.extra_columns(frame) if c != self.schema.target] + [
+            c.name
+            for c in self.schema.columns
+            if c.role not in ("feature", "target") and c.name in frame
+        ]
         if extra:
-            notices.append(f"ignored {len(extra)} column(s) the model does not use: {', '.join(extra[:10])}"
-                           + (" …" if len(extra) > 10 else ""))
+            notices.append(
+                f"ignored {len(extra)} column(s) the model does not use: {', '.join(extra[:10])}"
+                + (" …" if len(extra) > 10 else "")
+            )
         for note in notices:
             log.info(note)
         return enforced, notices
@@ -70,13 +74,17 @@ class Model:
         return self.family.predict_raw(design)
 
     # --- prediction -----------------------------------------------------------------------------
-    def predict(self, data: Any, *, interval: float | None = None, sql: str | None = None) -> pd.DataFrame:
+    def predict(
+        self, data: Any, *, interval: float | None = None, sql: str | None = None
+    ) -> pd.DataFrame:
         """``prediction`` (and ``proba_<class>`` per class, or ``lower``/``upper`` with
         ``interval`` for regression), one row per input row, in input order."""
         features, _ = self.prepare(data, sql=sql)
         return self.predict_frame(features, interval=interval)
 
-    def predict_frame(self, features: pd.DataFrame, *, interval: float | None = None) -> pd.DataFrame:
+    def predict_frame(
+        self, features: pd.DataFrame, *, interval: float | None = None
+    ) -> pd.DataFrame:
         raw = self.raw(features)
         if self.task == "regression":
             out = pd.DataFrame({"prediction": raw}, index=features.index)
@@ -148,8 +156,11 @@ class Model:
     def __repr__(self) -> str:
         chosen = self.recipe.get("chosen", {})
         cv = self.recipe.get("cv", {})
-        score = f", cv {cv.get('metric')} {cv.get('mean'):.4f}" if cv.get("mean") is not None else ""
-        return f"<mlwright Model {self.name!r}: {self.task}, {chosen.get('family', self.family.name)}{score}>"
+        score = (
+            f", cv {cv.get('metric')} {cv.get('mean'):.4f}" if cv.get("mean") is not None else ""
+        )
+        family = chosen.get("family", self.family.name)
+        return f"<mlwright Model {self.name!r}: {self.task}, {family}{score}>"
 
 
 def encode_target(values: pd.Series, task: Task, classes: tuple[Any, ...] | None) -> np.ndarray:

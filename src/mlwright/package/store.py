@@ -29,11 +29,19 @@ from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 
 FORMAT_VERSION = 1
+MLWRIGHT_DIRS = ("model", "scorer", "golden", "report")
 MANIFEST = "mlwright.json"
 # files that MLflow owns or may add; never in the manifest, never deserialised by mlwright
 MLFLOW_OWNED = frozenset(
-    {"MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml", "input_example.json",
-     "serving_input_example.json", "registered_model_meta"}
+    {
+        "MLmodel",
+        "requirements.txt",
+        "python_env.yaml",
+        "conda.yaml",
+        "input_example.json",
+        "serving_input_example.json",
+        "registered_model_meta",
+    }
 )
 
 
@@ -50,8 +58,10 @@ def sha256(path: Path) -> str:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n",
+        encoding="utf-8",
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -108,15 +118,25 @@ def _write_contents(model: Model, root: Path) -> None:
     native = family.save(root / "model")
     _write_json(
         root / "model" / "family.json",
-        {"name": family.name, "view": family.view, "params": family.params,
-         "fitted": family.fitted_, "files": native},
+        {
+            "name": family.name,
+            "view": family.view,
+            "params": family.params,
+            "fitted": family.fitted_,
+            "files": native,
+        },
     )
     _write_json(root / "scorer" / "features.json", model.encoder.state())
     _write_json(
         root / "scorer" / "postprocess.json",
-        {"task": model.task, "classes": None if model.classes is None else list(model.classes),
-         "threshold": model.threshold, "residual_quantiles": model.residual_quantiles,
-         "n_residuals": model.n_residuals, "name": model.name},
+        {
+            "task": model.task,
+            "classes": None if model.classes is None else list(model.classes),
+            "threshold": model.threshold,
+            "residual_quantiles": model.residual_quantiles,
+            "n_residuals": model.n_residuals,
+            "name": model.name,
+        },
     )
     golden = model.golden
     if golden is not None:
@@ -174,8 +194,13 @@ def _write_mlmodel(model: Model, root: Path) -> None:
     ]
     (root / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
     (root / "python_env.yaml").write_text(
-        yaml.safe_dump({"python": platform.python_version(), "build_dependencies": ["pip"],
-                        "dependencies": ["-r requirements.txt"]}),
+        yaml.safe_dump(
+            {
+                "python": platform.python_version(),
+                "build_dependencies": ["pip"],
+                "dependencies": ["-r requirements.txt"],
+            }
+        ),
         encoding="utf-8",
     )
 
@@ -184,8 +209,12 @@ _NEEDS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "torch": ("mlp",)}
 
 
 def _mlflow_type(kind: str) -> str:
-    return {"numeric": "double", "integer": "double", "boolean": "boolean",
-            "datetime": "datetime"}.get(kind, "string")
+    return {
+        "numeric": "double",
+        "integer": "double",
+        "boolean": "boolean",
+        "datetime": "datetime",
+    }.get(kind, "string")
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -221,15 +250,15 @@ def verify_package(path: Path) -> dict[str, Any]:
             problems.append(f"{rel} was modified (checksum mismatch)")
     for p in path.rglob("*"):
         rel = p.relative_to(path).as_posix()
-        if p.is_file() and rel not in files and rel != MANIFEST and rel not in MLFLOW_OWNED:
-            if rel.split("/")[0] in ("model", "scorer", "golden") or "/" not in rel:
-                problems.append(f"{rel} is not in the manifest")
+        unknown = p.is_file() and rel not in files and rel not in (MANIFEST, *MLFLOW_OWNED)
+        if unknown and (rel.split("/")[0] in MLWRIGHT_DIRS or "/" not in rel):
+            problems.append(f"{rel} is not in the manifest")
     if problems:
         raise PackageError(
             f"model package {str(path)!r} failed verification: " + "; ".join(problems[:10]),
             fix="do not edit a package by hand; retrain, or restore it from the registry",
         )
-    return manifest
+    return dict(manifest)
 
 
 def manifest_digest(path: Path) -> str:

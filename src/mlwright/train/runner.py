@@ -7,6 +7,7 @@ needs is written to the recipe; :func:`replay` rebuilds the final model from it,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -24,7 +25,7 @@ import pandas as pd
 from mlwright import __version__
 from mlwright.config import TrainOptions
 from mlwright.data.io import SourceInfo, read_table
-from mlwright.data.profile import ProblemDefinition, profile_frame
+from mlwright.data.profile import profile_frame
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.design.plan import SEARCH_SHARE, SolutionPlan, make_plan
@@ -66,13 +67,20 @@ def train(
     sql: str | None = None,
     on_event: Event | None = None,
     verbose: bool = False,
+    default_out: Path | None = None,
 ) -> Model:
+    """Run training; the package is written to ``options.out``, else to ``default_out/NAME``
+    when that is given, else not at all (call ``model.save``)."""
     started = time.monotonic()
     emit = on_event or (lambda kind, payload: None)
     emit("step", "reading and profiling the data")
     frame, source = read_table(data, sql=sql)
     problem = profile_frame(
-        frame, source, options.target, metric=options.metric, task=options.task,
+        frame,
+        source,
+        options.target,
+        metric=options.metric,
+        task=options.task,
         settings=options.profile,
     )
     plan = make_plan(problem, options)
@@ -114,10 +122,23 @@ def train(
         deadline=None if budget is None else started + budget,
         reserve=lambda trials: _reserve(trials, budget, len(splits), n, len(train_pos)),
     )
+    if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
+        raise TrainError(
+            f"the time budget ({budget:g} s) is too small: reading and profiling the data alone "
+            f"took {time.monotonic() - started:.1f} s, leaving no time to fit a model",
+            fix="pass a larger --time-budget, or --max-trials N without a budget",
+        )
     emit("step", f"searching {', '.join(plan.family_names)}")
     trials = run_search(
-        search_data, plan.family_names, task=task, n_classes=n_classes, metric=plan.metric,
-        seed=seed, threads=threads, limits=limits, on_trial=lambda t: emit("trial", t),
+        search_data,
+        plan.family_names,
+        task=task,
+        n_classes=n_classes,
+        metric=plan.metric,
+        seed=seed,
+        threads=threads,
+        limits=limits,
+        on_trial=lambda t: emit("trial", t),
         verbose=verbose,
     )
     best = best_trial(trials, plan.metric)
@@ -132,9 +153,12 @@ def train(
     if len(test_pos):
         emit("step", "scoring the test split")
         test_model = _fit(prep, schema, best.family, refit_params, ctx, train_pos, weights, options)
-        raw = test_model.family.predict_raw(test_model.encoder.transform(
-            prep.features.iloc[test_pos], test_model.family.view))
-        test_metrics = all_scores(task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold)
+        raw = test_model.family.predict_raw(
+            test_model.encoder.transform(prep.features.iloc[test_pos], test_model.family.view)
+        )
+        test_metrics = all_scores(
+            task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold
+        )
 
     emit("step", "refitting the final model")
     final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
@@ -152,7 +176,7 @@ def train(
     model.metrics = {
         "cv": cv,
         "test": test_metrics,
-        "test_rows": int(len(test_pos)),
+        "test_rows": len(test_pos),
         "refit_on_test": bool(len(test_pos) and options.refit_on_test),
     }
     model.recipe = {
@@ -163,20 +187,30 @@ def train(
         "threads": threads,
         "options": options.model_dump(mode="json"),
         "plan": plan.to_dict(),
-        "data": {"source": source.to_dict(), "digest": prep.digest, "rows": n,
-                 "columns": schema.names, "decisions": prep.decisions},
+        "data": {
+            "source": source.to_dict(),
+            "digest": prep.digest,
+            "rows": n,
+            "columns": schema.names,
+            "decisions": prep.decisions,
+        },
         "trials": [t.to_dict() for t in trials],
-        "chosen": {"trial": best.number, "family": best.family, "params": best.params,
-                   "refit_params": refit_params},
+        "chosen": {
+            "trial": best.number,
+            "family": best.family,
+            "params": best.params,
+            "refit_params": refit_params,
+        },
         "cv": cv,
-        "test_rows": int(len(test_pos)),
-        "final_rows": int(len(final_pos)),
+        "test_rows": len(test_pos),
+        "final_rows": len(final_pos),
         "library_versions": library_versions(),
         "elapsed_s": round(time.monotonic() - started, 3),
     }
-    if options.out is not None:
+    out = options.out or (None if default_out is None else str(default_out / name))
+    if out is not None:
         emit("step", "writing the model package")
-        model.save(options.out)
+        model.save(out)
         model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
     return model
 
@@ -214,7 +248,10 @@ def final_schema(schema: TableSchema, plan: SolutionPlan) -> TableSchema:
 
 
 def prepare_rows(
-    frame: pd.DataFrame, schema: TableSchema, task: Task, classes: tuple[Any, ...] | None,
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    task: Task,
+    classes: tuple[Any, ...] | None,
     plan: SolutionPlan,
 ) -> Prepared:
     target = schema.target
@@ -250,8 +287,11 @@ def prepare_rows(
         if col.kind == "datetime":
             from mlwright.data.schema import parse_datetime
 
-            dt = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else parse_datetime(
-                values.astype(str), col.datetime_format)
+            dt = (
+                values
+                if pd.api.types.is_datetime64_any_dtype(values.dtype)
+                else parse_datetime(values.astype(str), col.datetime_format)
+            )
             order = np.array(dt.astype("int64"), dtype="float64")
             order[dt.isna().to_numpy()] = -np.inf
         else:
@@ -269,14 +309,19 @@ def data_digest(rows: pd.DataFrame, schema: TableSchema) -> str:
     return h.hexdigest()
 
 
-def split_test(prep: Prepared, plan: SolutionPlan, task: Task, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_test(
+    prep: Prepared, plan: SolutionPlan, task: Task, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(prep.y)
     if not plan.test_size:
         return np.arange(n), np.arange(0)
     inputs = SplitInputs(n, prep.y if task != "regression" else None, prep.groups, prep.order)
     train_pos, test_pos = holdout_split(
-        inputs, plan.test_size, seed,
-        by_time=prep.order is not None, by_group=prep.groups is not None,
+        inputs,
+        plan.test_size,
+        seed,
+        by_time=prep.order is not None,
+        by_group=prep.groups is not None,
     )
     return np.sort(train_pos), np.sort(test_pos)
 
@@ -304,7 +349,9 @@ def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
     failed = [t for t in trials if t.status == "failed"]
     if trials and len(failed) == len(trials):
         listed = "; ".join(f"{t.family}: {t.error}" for t in failed[:5])
-        return TrainError(f"every trial failed: {listed}", fix="check the data; report a bug if it looks fine")
+        return TrainError(
+            f"every trial failed: {listed}", fix="check the data; report a bug if it looks fine"
+        )
     return TrainError(
         f"the time budget ({budget:g} s) is too small: no model finished one validation fold",
         fix="pass a larger --time-budget (a few seconds per 10,000 rows), or --max-trials 1",
@@ -327,7 +374,9 @@ def _postprocess(
     return None, None, 0
 
 
-def _refit_params(best: Trial, task: Task, n_classes: int, seed: int, threads: int) -> dict[str, Any]:
+def _refit_params(
+    best: Trial, task: Task, n_classes: int, seed: int, threads: int
+) -> dict[str, Any]:
     """Refit hyperparameters from the folds: the mean of what each fold learned."""
     cls = get_family(best.family)
     family = cls(best.params, FitContext(task, n_classes, seed, threads))
@@ -337,7 +386,7 @@ def _refit_params(best: Trial, task: Task, n_classes: int, seed: int, threads: i
         if all(isinstance(v, bool) for v in values):
             merged[key] = all(values)
         elif all(isinstance(v, int) for v in values):
-            merged[key] = int(round(float(np.mean(values))))
+            merged[key] = round(float(np.mean(values)))
         elif all(isinstance(v, (int, float)) for v in values):
             merged[key] = float(np.mean(values))
         else:
@@ -347,8 +396,14 @@ def _refit_params(best: Trial, task: Task, n_classes: int, seed: int, threads: i
 
 
 def _fit(
-    prep: Prepared, schema: TableSchema, family_name: str, params: dict[str, Any],
-    ctx: FitContext, rows: np.ndarray, weights: np.ndarray | None, options: TrainOptions,
+    prep: Prepared,
+    schema: TableSchema,
+    family_name: str,
+    params: dict[str, Any],
+    ctx: FitContext,
+    rows: np.ndarray,
+    weights: np.ndarray | None,
+    options: TrainOptions,
 ) -> Model:
     encoder = FeatureEncoder(options.features).fit(prep.features.iloc[rows], schema.features)
     cls = get_family(family_name)
@@ -363,17 +418,21 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "mlwright": __version__}
-    for key, dist in (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-learn"),
-                      ("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"),
-                      ("pyarrow", "pyarrow")):
+    for key, dist in (
+        ("numpy", "numpy"),
+        ("pandas", "pandas"),
+        ("scikit-learn", "scikit-learn"),
+        ("lightgbm", "lightgbm"),
+        ("xgboost", "xgboost-cpu"),
+        ("torch", "torch"),
+        ("pyarrow", "pyarrow"),
+    ):
         try:
             out[key] = version(dist)
         except PackageNotFoundError:
             if dist == "xgboost-cpu":
-                try:
+                with contextlib.suppress(PackageNotFoundError):
                     out[key] = version("xgboost")
-                except PackageNotFoundError:
-                    pass
     return out
 
 
@@ -416,8 +475,16 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     train_pos, test_pos = split_test(prep, plan, task, seed)
     final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
     weights = class_weights(prep.y, n_classes) if plan.class_weights else None
-    rebuilt = _fit(prep, package.schema, recipe["chosen"]["family"],
-                   recipe["chosen"]["refit_params"], ctx, final_pos, weights, options)
+    rebuilt = _fit(
+        prep,
+        package.schema,
+        recipe["chosen"]["family"],
+        recipe["chosen"]["refit_params"],
+        ctx,
+        final_pos,
+        weights,
+        options,
+    )
     rebuilt.name = package.name
     rebuilt.classes = package.classes
     rebuilt.threshold = package.threshold

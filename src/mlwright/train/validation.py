@@ -63,7 +63,7 @@ def make_splits(strategy: ValidationStrategy, data: SplitInputs, seed: int) -> l
     frac = strategy.holdout_fraction
     if strategy.time_column and data.order is not None:
         ordered = np.argsort(data.order, kind="stable")
-        cut = int(round(data.n * (1 - frac)))
+        cut = round(data.n * (1 - frac))
         return [(np.sort(ordered[:cut]), np.sort(ordered[cut:]))]
     if strategy.group_column and data.groups is not None:
         gss = GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed)
@@ -77,9 +77,7 @@ def make_splits(strategy: ValidationStrategy, data: SplitInputs, seed: int) -> l
 def _time_folds(ordered: np.ndarray, k: int) -> list[Split]:
     """Expanding-window folds: each validates on the next block of time."""
     blocks = np.array_split(ordered, k + 1)
-    return [
-        (np.sort(np.concatenate(blocks[: i + 1])), np.sort(blocks[i + 1])) for i in range(k)
-    ]
+    return [(np.sort(np.concatenate(blocks[: i + 1])), np.sort(blocks[i + 1])) for i in range(k)]
 
 
 def holdout_split(
@@ -103,6 +101,3 @@ def holdout_split(
         # a class too rare to stratify: fall back to a plain shuffle
         plain = SplitInputs(data.n, None, inputs.groups, inputs.order)
         return make_splits(holdout, plain, seed)[0]
-
-
-

@@ -69,7 +69,9 @@ class Family(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]) -> Family:
+    def load(
+        cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]
+    ) -> Family:
         """Rebuild a fitted family from ``save``'s files."""
 
     def refit_params(self) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class Family(ABC):
         if raw.ndim == 1:
             raw = np.column_stack([1.0 - raw, raw])
         raw = np.clip(raw, 0.0, 1.0)
-        return raw / np.clip(raw.sum(axis=1, keepdims=True), 1e-15, None)
+        return np.asarray(raw / np.clip(raw.sum(axis=1, keepdims=True), 1e-15, None))
 
 
 # --- search spaces -------------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class Param:
         else:
             value = float(rng.uniform(self.low, self.high))
         if self.type == "int":
-            return int(round(value))
+            return round(value)
         return round(value, 6)
 
 
@@ -132,7 +134,10 @@ class SearchSpace:
                 p.name: {
                     k: v
                     for k, v in (
-                        ("type", p.type), ("low", p.low), ("high", p.high), ("log", p.log),
+                        ("type", p.type),
+                        ("low", p.low),
+                        ("high", p.high),
+                        ("log", p.log),
                         ("choices", list(p.choices)),
                     )
                     if v not in (None, False, [])

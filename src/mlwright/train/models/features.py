@@ -191,11 +191,16 @@ class FeatureEncoder:
                     # scaled to about [0, 1]; missing dates sit at 0; year and day of month are
                     # carried by the elapsed time for linear models
                     parts = np.nan_to_num(parts / _part_scales(spec, part_names), nan=0.0)
-                    keep = [i for i, n in enumerate(part_names) if not n.endswith(("__year", "__day"))]
+                    keep = [
+                        i for i, n in enumerate(part_names) if not n.endswith(("__year", "__day"))
+                    ]
                     parts, part_names = parts[:, keep], [part_names[i] for i in keep]
                 add(parts, part_names)
             elif kind == "text":
-                add(_tfidf(values, spec["vocab"], spec["idf"]), [f"{name}~{t}" for t in spec["vocab"]])
+                add(
+                    _tfidf(values, spec["vocab"], spec["idf"]),
+                    [f"{name}~{t}" for t in spec["vocab"]],
+                )
         X = np.hstack(blocks) if blocks else np.zeros((n, 0))
         code_matrix = np.column_stack(codes).astype(np.int64) if codes else None
         return Design(X, names, categorical if view == "tree" else [], code_matrix, cards)
@@ -254,4 +259,4 @@ def _tfidf(values: pd.Series, vocab: list[str], idf: list[float]) -> np.ndarray:
                 out[row, j] += 1.0
     out *= weights
     norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+    return np.asarray(np.divide(out, norms, out=np.zeros_like(out), where=norms > 0))

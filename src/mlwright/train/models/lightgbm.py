@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,13 +47,15 @@ class LightGBMFamily(Family):
         import lightgbm as lgb
 
         params = self._lgb_params()
-        cats = train.categorical or "auto"
+        cats: list[int] | Literal["auto"] = train.categorical or "auto"
         data = lgb.Dataset(train.X, y, weight=weights, categorical_feature=cats, free_raw_data=True)
         callbacks = [self._deadline_callback()]
         rounds = int(self.params.get("rounds") or self.params["max_rounds"])
         valid_sets = []
         if valid is not None and "rounds" not in self.params:
-            valid_sets = [lgb.Dataset(valid[0].X, valid[1], reference=data, categorical_feature=cats)]
+            valid_sets = [
+                lgb.Dataset(valid[0].X, valid[1], reference=data, categorical_feature=cats)
+            ]
             callbacks.append(
                 lgb.early_stopping(int(self.params["early_stopping_rounds"]), verbose=False)
             )
@@ -70,7 +72,9 @@ class LightGBMFamily(Family):
 
         def stop_at_deadline(env: Any) -> None:
             if ctx.out_of_time() and env.iteration > 0:
-                raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+                raise lgb.callback.EarlyStopException(
+                    env.iteration, env.evaluation_result_list or []
+                )
 
         stop_at_deadline.order = 40  # type: ignore[attr-defined]
         return stop_at_deadline
@@ -85,7 +89,7 @@ class LightGBMFamily(Family):
 
     def refit_params(self) -> dict[str, Any]:
         # a refit sees more rows than a fold: a few more rounds than early stopping chose
-        return {**self.params, "rounds": max(1, int(round(self.fitted_["rounds"] * 1.1)))}
+        return {**self.params, "rounds": max(1, round(self.fitted_["rounds"] * 1.1))}
 
     def save(self, folder: Path) -> list[str]:
         self.booster_.save_model(str(folder / _FILE), num_iteration=self.fitted_["rounds"])

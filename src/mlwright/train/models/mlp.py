@@ -30,7 +30,8 @@ def _build(arch: dict[str, Any]) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.embeddings = nn.ModuleList(
-                nn.Embedding(card, dim) for card, dim in zip(arch["cards"], arch["dims"], strict=True)
+                nn.Embedding(card, dim)
+                for card, dim in zip(arch["cards"], arch["dims"], strict=True)
             )
             width = arch["n_num"] + sum(arch["dims"])
             layers: list[nn.Module] = []
@@ -73,7 +74,9 @@ class MLPFamily(Family):
         arch = {
             "n_num": int(train.X.shape[1]),
             "cards": list(train.cardinalities),
-            "dims": [min(int(p["embedding_max_dim"]), (c + 1) // 2 + 1) for c in train.cardinalities],
+            "dims": [
+                min(int(p["embedding_max_dim"]), (c + 1) // 2 + 1) for c in train.cardinalities
+            ],
             "hidden": [int(h) for h in p["hidden"]],
             "dropout": float(p["dropout"]),
             "out": 1 if regression else ctx.n_classes,
@@ -167,7 +170,9 @@ class MLPFamily(Family):
         with torch.no_grad():
             out = model(num, cat)
             if self.ctx.task == "regression":
-                target = torch.tensor((valid[1] - y_mean) / y_std, dtype=torch.float32, device=device)
+                target = torch.tensor(
+                    (valid[1] - y_mean) / y_std, dtype=torch.float32, device=device
+                )
                 return float(((out.squeeze(1) - target) ** 2).mean())
             target = torch.tensor(valid[1], dtype=torch.long, device=device)
             return float(torch.nn.functional.cross_entropy(out, target))
@@ -185,7 +190,9 @@ class MLPFamily(Family):
         out = torch.cat(outs) if outs else torch.zeros((0, self.fitted_["arch"]["out"]))
         if self.ctx.task == "regression":
             values = out.squeeze(1).double().cpu().numpy()
-            return np.asarray(values * self.fitted_["y_std"] + self.fitted_["y_mean"], dtype="float64")
+            return np.asarray(
+                values * self.fitted_["y_std"] + self.fitted_["y_mean"], dtype="float64"
+            )
         return np.asarray(torch.softmax(out.double(), dim=1).cpu().numpy(), dtype="float64")
 
     def refit_params(self) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 from mlwright.errors import MlwrightError
 
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+# skops rebuilds a partial from its parts, each of which is checked against the prefixes too
+_TRUSTED_NAMES = frozenset({"functools.partial"})
 
 
 def dump(estimator: Any, path: Path) -> None:
@@ -24,7 +26,7 @@ def load(path: Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED_NAMES]
     if refused:
         raise MlwrightError(
             f"{path} would create objects of untrusted types {refused}; refusing to load it",

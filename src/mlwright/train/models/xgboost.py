@@ -87,7 +87,7 @@ class XGBoostFamily(Family):
         return self._probabilities(raw)
 
     def refit_params(self) -> dict[str, Any]:
-        return {**self.params, "rounds": max(1, int(round(self.fitted_["rounds"] * 1.1)))}
+        return {**self.params, "rounds": max(1, round(self.fitted_["rounds"] * 1.1))}
 
     def save(self, folder: Path) -> list[str]:
         self.booster_.save_model(str(folder / _FILE))
@@ -128,7 +128,7 @@ class _Deadline:
     def __new__(cls, ctx: FitContext) -> Any:
         import xgboost as xgb
 
-        class Deadline(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        class Deadline(xgb.callback.TrainingCallback):
             def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
                 return epoch > 0 and ctx.out_of_time()
 
