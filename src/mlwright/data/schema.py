@@ -407,8 +407,9 @@ def _enforce_column(
             out = pd.to_numeric(series.astype(object), errors="coerce").astype("float64")
             flag(out.isna() & ~missing, "not a number", "a number")
         infinite = pd.Series(np.isinf(out.to_numpy()), index=series.index)
-        flag(infinite, "infinite value", "a finite number")
-        out = out.mask(infinite)
+        if col.policy.nulls == "reject":
+            flag(infinite, "infinite value", "a finite number")
+        out = out.mask(infinite)  # like a missing value, as in training
         if col.minimum is not None and col.maximum is not None:
             lo, hi = float(col.minimum), float(col.maximum)
             outside = (out < lo) | (out > hi)

@@ -259,7 +259,7 @@ def prepare_rows(
     y_raw = frame[target]
     keep = y_raw.notna().to_numpy()
     if task == "regression":
-        keep &= np.isfinite(pd.to_numeric(y_raw, errors="coerce").to_numpy(dtype="float64"))
+        keep = keep & np.isfinite(pd.to_numeric(y_raw, errors="coerce").to_numpy(dtype="float64"))
     rows = frame.loc[keep].reset_index(drop=True)
     decisions = []
     if (~keep).any():

@@ -208,10 +208,8 @@ class FeatureEncoder:
 
 def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     """Integer codes: index in ``levels``; ``len(levels)`` for unseen values; -1 for missing."""
-    text = values.astype(object)
     missing = values.isna().to_numpy()
-    cat = pd.Categorical(text.where(~missing, None), categories=levels)
-    code = np.asarray(cat.codes, dtype=np.int64)
+    code = np.asarray(pd.Index(levels, dtype=object).get_indexer(values.astype(object)), dtype=np.int64)
     code[(code < 0) & ~missing] = len(levels)
     code[missing] = -1
     return code
@@ -231,7 +229,7 @@ def _date_parts(values: pd.Series, spec: dict[str, Any]) -> tuple[np.ndarray, li
         np.array(dt.dt.year, dtype="float64"),
         np.array(dt.dt.month, dtype="float64"),
         np.array(dt.dt.day, dtype="float64"),
-        np.array(dt.dt.dayofweek, dtype="float64"),
+        np.array(dt.dt.day_of_week, dtype="float64"),
     ]
     names = [f"{name}__year", f"{name}__month", f"{name}__day", f"{name}__dayofweek"]
     if spec["with_hour"]:

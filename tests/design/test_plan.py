@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlwright as mw
+from mlwright.config import TrainOptions
+from mlwright.design import plan as plan_module
+from mlwright.design.plan import SolutionPlan, make_plan
+from mlwright.errors import ColumnError, ConfigError, DataError
+from tests.conftest import make_frame
+
+
+def plan_for(frame: pd.DataFrame, target: str = "churned", **options: object):  # type: ignore[no-untyped-def]
+    problem = mw.profile(frame, target=target, metric=options.pop("metric", None))  # type: ignore[arg-type]
+    return make_plan(problem, TrainOptions(target=target, **options))  # type: ignore[arg-type]
+
+
+def test_default_plan(frame: pd.DataFrame) -> None:
+    plan = plan_for(frame)
+    assert plan.validation.kind == "stratified_kfold"
+    assert plan.validation.n_splits == 5
+    assert plan.time_budget == 60.0  # neither budget nor trials given
+    assert plan.search_seconds == pytest.approx(42.0)
+    assert plan.family_names[:3] == ["lightgbm", "xgboost", "linear"]
+    assert "mlp" in [d.subject for d in plan.excluded_families]  # 400 rows
+    assert plan.threshold_metric == "accuracy"
+    assert not plan.class_weights
+    lines = dict(plan.lines())
+    assert lines["validation"].startswith("stratified kfold, 5 folds")
+    assert SolutionPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_regression_uses_kfold_and_interval(frame: pd.DataFrame) -> None:
+    plan = plan_for(frame, target="x1", interval=0.9, max_trials=3)
+    assert plan.validation.kind == "kfold"
+    assert plan.interval == 0.9
+    assert plan.time_budget is None  # --max-trials alone: the clock never cuts a trial
+    assert plan.threshold_metric is None
+
+
+def test_group_and_time_validation(frame: pd.DataFrame) -> None:
+    grouped = frame.assign(store=np.repeat(np.arange(40), 10))
+    plan = plan_for(grouped, group_col="store")
+    assert plan.validation.kind == "group_kfold"
+    assert "store" in plan.dropped_names
+    dated = frame.assign(day=pd.date_range("2020-01-01", periods=len(frame)).strftime("%Y-%m-%d"))
+    assert plan_for(dated).validation.kind == "time_series"  # rows sorted by 'day'
+    shuffled = dated.sample(frac=1, random_state=0).reset_index(drop=True)
+    assert plan_for(shuffled).validation.kind == "stratified_kfold"  # dates, but not in order
+    explicit = plan_for(shuffled, time_col="day")
+    assert (explicit.validation.kind, explicit.validation.time_column) == ("time_series", "day")
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        plan_for(grouped.assign(day=dated.day), group_col="store", time_col="day")
+
+
+def test_large_data_uses_a_holdout(frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan_module, "LARGE_DATA_ROWS", 100)
+    plan = plan_for(frame)
+    assert plan.validation.kind == "holdout"
+    assert "one holdout" in plan.validation.reason
+
+
+def test_constraints_exclude_families(frame: pd.DataFrame) -> None:
+    plan = plan_for(frame, latency_budget_ms=5.0, max_model_mb=1.0)
+    excluded = {d.subject: d.reason for d in plan.excluded_families}
+    assert "random_forest" in excluded
+    assert "extra_trees" in excluded
+    assert "lightgbm" in plan.family_names
+    only = plan_for(frame, families=("linear",))
+    assert only.family_names == ["linear"]
+    with pytest.raises(ConfigError, match="unknown model family 'catboost'"):
+        plan_for(frame, families=("catboost",))
+
+
+def test_dropped_and_kept_columns(frame: pd.DataFrame) -> None:
+    leaky = frame.assign(outcome_code=np.where(frame.churned == "yes", 7, 3), row=np.arange(len(frame)))
+    plan = plan_for(leaky)
+    assert set(plan.dropped_names) == {"outcome_code", "row"}
+    kept = plan_for(leaky, keep_cols=("outcome_code",), drop_cols=("x2",))
+    assert set(kept.dropped_names) == {"row", "x2"}
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "pattern"),
+    [
+        ({"keep_cols": ("churned",)}, ColumnError, "the target is never a feature"),
+        ({"drop_cols": ("churnd",)}, ColumnError, "--drop-col churnd: no such column; did you mean 'churned'"),
+        ({"keep_cols": ("x1",), "drop_cols": ("x1",)}, ConfigError, "both --keep-col and --drop-col"),
+        ({"interval": 0.9}, ConfigError, "--interval applies to regression only"),
+        ({"time_col": "colour"}, ColumnError, "cannot order the rows"),
+    ],
+)
+def test_contradictory_options(frame: pd.DataFrame, options: dict[str, object], error: type[Exception], pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        plan_for(frame, **options)
+
+
+def test_class_weights_follow_the_metric() -> None:
+    frame = make_frame(600)
+    frame.loc[frame.index[:560], "churned"] = "no"
+    plan = plan_for(frame, metric="balanced_accuracy")
+    assert plan.class_weights
+    assert plan.threshold_metric == "balanced_accuracy"
+    default = plan_for(frame)
+    assert not default.class_weights
+    assert "threshold is tuned instead" in default.class_weights_reason
+
+
+def test_a_class_too_small_to_validate() -> None:
+    frame = make_frame(100)
+    frame["churned"] = ["a"] * 99 + ["b"]
+    with pytest.raises(DataError, match="class 'b' has only 1 row"):
+        plan_for(frame)
