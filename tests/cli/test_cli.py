@@ -99,10 +99,12 @@ def test_version(cli: Cli) -> None:
     assert result.out.strip() == f"mlwright {__version__}"
 
 
-def test_demo_profiles_a_bundled_dataset(cli: Cli, tmp_path: Path) -> None:
-    result = cli("demo", "--workdir", str(tmp_path / "demo"))
+def test_demo_profiles_trains_and_predicts_on_a_bundled_dataset(cli: Cli, tmp_path: Path) -> None:
+    result = cli("demo", "--workdir", str(tmp_path / "demo"), "--time-budget", "5")
     assert result.code == 0, result.err
     assert (tmp_path / "demo" / "mroz.csv").is_file()
+    assert (tmp_path / "demo" / "models" / "mroz" / "mlwright.json").is_file()
+    assert len(pd.read_csv(tmp_path / "demo" / "predictions.csv")) == 753
     assert "Problem definition: work" in result.out
     assert "target_leakage" in result.out
     assert "hoursw" in result.out

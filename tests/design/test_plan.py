@@ -75,7 +75,9 @@ def test_constraints_exclude_families(frame: pd.DataFrame) -> None:
 
 
 def test_dropped_and_kept_columns(frame: pd.DataFrame) -> None:
-    leaky = frame.assign(outcome_code=np.where(frame.churned == "yes", 7, 3), row=np.arange(len(frame)))
+    leaky = frame.assign(
+        outcome_code=np.where(frame.churned == "yes", 7, 3), row=np.arange(len(frame))
+    )
     plan = plan_for(leaky)
     assert set(plan.dropped_names) == {"outcome_code", "row"}
     kept = plan_for(leaky, keep_cols=("outcome_code",), drop_cols=("x2",))
@@ -86,13 +88,23 @@ def test_dropped_and_kept_columns(frame: pd.DataFrame) -> None:
     ("options", "error", "pattern"),
     [
         ({"keep_cols": ("churned",)}, ColumnError, "the target is never a feature"),
-        ({"drop_cols": ("churnd",)}, ColumnError, "--drop-col churnd: no such column; did you mean 'churned'"),
-        ({"keep_cols": ("x1",), "drop_cols": ("x1",)}, ConfigError, "both --keep-col and --drop-col"),
+        (
+            {"drop_cols": ("churnd",)},
+            ColumnError,
+            "--drop-col churnd: no such column; did you mean 'churned'",
+        ),
+        (
+            {"keep_cols": ("x1",), "drop_cols": ("x1",)},
+            ConfigError,
+            "both --keep-col and --drop-col",
+        ),
         ({"interval": 0.9}, ConfigError, "--interval applies to regression only"),
         ({"time_col": "colour"}, ColumnError, "cannot order the rows"),
     ],
 )
-def test_contradictory_options(frame: pd.DataFrame, options: dict[str, object], error: type[Exception], pattern: str) -> None:
+def test_contradictory_options(
+    frame: pd.DataFrame, options: dict[str, object], error: type[Exception], pattern: str
+) -> None:
     with pytest.raises(error, match=pattern):
         plan_for(frame, **options)
 

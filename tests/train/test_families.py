@@ -44,7 +44,12 @@ def design_for(cls: type[Family], task: Task) -> tuple[Design, Design, np.ndarra
 
 def fast_params(cls: type[Family]) -> dict[str, object]:
     params = dict(cls.space().defaults)
-    for key, small in (("max_rounds", 60), ("n_estimators", 30), ("max_iter", 60), ("max_epochs", 5)):
+    for key, small in (
+        ("max_rounds", 60),
+        ("n_estimators", 30),
+        ("max_iter", 60),
+        ("max_epochs", 5),
+    ):
         if key in params:
             params[key] = small
     return params
@@ -107,7 +112,9 @@ def test_families_stop_at_the_deadline(name: str) -> None:
     cls = FAMILIES[name]
     train, valid, y = design_for(cls, "binary")
     params = dict(cls.space().defaults)
-    params.update({"max_rounds": 100_000, "early_stopping_rounds": 100_000, "n_estimators": 100_000})
+    params.update(
+        {"max_rounds": 100_000, "early_stopping_rounds": 100_000, "n_estimators": 100_000}
+    )
     ctx = FitContext("binary", 2, seed=0, threads=1, deadline=time.monotonic() + 0.5)
     started = time.monotonic()
     cls(params, ctx).fit(train, y[:240], valid=(valid, y[240:]))
@@ -127,7 +134,7 @@ def test_mlp_clips_gradients_every_step(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     cls = FAMILIES["mlp"]
-    train, valid, y = design_for(cls, "binary")
+    train, _valid, y = design_for(cls, "binary")
     params = {**fast_params(cls), "epochs": 2, "batch_size": 64, "clip_norm": 0.5}
     cls(params, FitContext("binary", 2, seed=0, threads=1)).fit(train, y[:240])
     assert len(calls) == 2 * 4  # 2 epochs × ceil(240 / 64) steps

@@ -22,8 +22,10 @@ def data() -> pd.DataFrame:
             "city": r.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1]),
             "zip": [f"z{v}" for v in r.integers(0, 40, n)],
             "when": pd.date_range("2021-01-01", periods=n, freq="37h"),
-            "review": [f"great product {w} really, order {i}" if i % 2 else f"bad {w} again {i}"
-                       for i, w in enumerate(r.choice(["box", "fit", "price", "color"], n))],
+            "review": [
+                f"great product {w} really, order {i}" if i % 2 else f"bad {w} again {i}"
+                for i, w in enumerate(r.choice(["box", "fit", "price", "color"], n))
+            ],
         }
     )
 
@@ -43,19 +45,25 @@ def test_tree_view_keeps_missing_and_codes_categories(data: pd.DataFrame) -> Non
     assert [names[i] for i in d.categorical] == ["city", "zip"]
     assert set(np.unique(d.X[:, 2])) == {0.0, 1.0, 2.0}  # by frequency: a=0, b=1, c=2
     assert d.X[data.city.eq("a").to_numpy(), 2].max() == 0.0
-    assert {"when__year", "when__month", "when__dayofweek", "when__hour", "when__elapsed_days"} <= set(names)
+    assert {
+        "when__year",
+        "when__month",
+        "when__dayofweek",
+        "when__hour",
+        "when__elapsed_days",
+    } <= set(names)
     assert any(n.startswith("review~") for n in names)
 
 
 def test_unknown_and_missing_categories() -> None:
     train = pd.DataFrame({"c": ["a", "b", "a", "c"], "x": [1.0, 2.0, 3.0, 4.0]})
-    enc, frame = encoder_for(train)
+    enc, _frame = encoder_for(train)
     new = infer_schema(train).enforce(pd.DataFrame({"c": ["zzz", None, "b"], "x": [1.0, 1.0, 1.0]}))
     tree = enc.transform(new, "tree")
     assert tree.X[0, 0] == 3.0  # unseen -> "other" code, after the 3 known levels
     assert np.isnan(tree.X[1, 0])
     dense = enc.transform(new, "dense")
-    onehot = dense.X[:, : 4]  # a, b, c, (other)
+    onehot = dense.X[:, :4]  # a, b, c, (other)
     assert onehot.tolist() == [[0, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0]]
     embed = enc.transform(new, "embed")
     assert embed.codes is not None

@@ -82,7 +82,9 @@ def test_dates_text_and_high_cardinality_are_used() -> None:
         {
             "when": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
             "shop": [f"s{v}" for v in r.integers(0, 120, n)],
-            "note": [f"order {i} {'urgent please' if i % 3 == 0 else 'no rush'} thanks" for i in range(n)],
+            "note": [
+                f"order {i} {'urgent please' if i % 3 == 0 else 'no rush'} thanks" for i in range(n)
+            ],
             "x": r.normal(size=n),
         }
     )
@@ -145,7 +147,9 @@ def test_missing_and_infinite_features_are_handled_and_reported() -> None:
     from mlwright.config import TrainOptions
     from mlwright.train.runner import train
 
-    model = train(frame, TrainOptions(target="churned", **FAST), on_event=lambda k, p: events.append((k, p)))
+    model = train(
+        frame, TrainOptions(target="churned", **FAST), on_event=lambda k, p: events.append((k, p))
+    )
     decisions = [p for k, p in events if k == "decision"]
     assert decisions == ["treated 1 infinite value(s) in 'x1' as missing"]
     assert model.schema["empty"].role == "constant"

@@ -209,7 +209,9 @@ class FeatureEncoder:
 def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     """Integer codes: index in ``levels``; ``len(levels)`` for unseen values; -1 for missing."""
     missing = values.isna().to_numpy()
-    code = np.asarray(pd.Index(levels, dtype=object).get_indexer(values.astype(object)), dtype=np.int64)
+    code = np.asarray(
+        pd.Index(levels, dtype=object).get_indexer(pd.Index(values.astype(object))), dtype=np.int64
+    )
     code[(code < 0) & ~missing] = len(levels)
     code[missing] = -1
     return code

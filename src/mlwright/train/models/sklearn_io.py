@@ -26,7 +26,9 @@ def load(path: Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED_NAMES]
+    refused = [
+        t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED_NAMES
+    ]
     if refused:
         raise MlwrightError(
             f"{path} would create objects of untrusted types {refused}; refusing to load it",
