@@ -22,7 +22,7 @@ def test_default_plan(frame: pd.DataFrame) -> None:
     assert plan.validation.kind == "stratified_kfold"
     assert plan.validation.n_splits == 5
     assert plan.time_budget == 60.0  # neither budget nor trials given
-    assert plan.search_seconds == pytest.approx(42.0)
+    assert plan.search_seconds == pytest.approx(54.0)
     assert plan.family_names[:3] == ["lightgbm", "xgboost", "linear"]
     assert "mlp" in [d.subject for d in plan.excluded_families]  # 400 rows
     assert plan.threshold_metric == "accuracy"

@@ -21,7 +21,10 @@ FAMILY_ORDER = ("lightgbm", "xgboost", "linear", "hist_gb", "extra_trees", "rand
 LARGE_DATA_ROWS = 100_000  # above: a holdout instead of k folds
 MLP_MIN_ROWS = 1_000
 FOREST_MAX_ROWS = 200_000
-SEARCH_SHARE = 0.7  # of the time budget; the rest is the test fit, the refit and packaging
+# the search may use the budget up to what the test fit, the refit and packaging need (estimated
+# from the trials' own times), and never leaves less than this share of the budget for them
+MIN_RESERVE_SHARE = 0.1
+SEARCH_SHARE = 1 - MIN_RESERVE_SHARE
 SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
 BYTES_PER_FOREST_NODE = 80  # scikit-learn tree node on disk, about
 
@@ -107,8 +110,9 @@ class SolutionPlan:
         budget = "none (trials are never cut by the clock)"
         if self.time_budget is not None:
             budget = (
-                f"{self.time_budget:g} s: about {self.search_seconds:.0f} s for the search, "
-                "the rest for scoring the test split, the final refit and the package"
+                f"{self.time_budget:g} s: up to {self.search_seconds:.0f} s for the search, less "
+                "what scoring the test split, the final refit and the package are estimated to "
+                "need from the trials' own times"
             )
         rows = [
             ("task", self.task),

@@ -28,7 +28,7 @@ from mlwright.data.io import SourceInfo, read_table
 from mlwright.data.profile import profile_frame
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
-from mlwright.design.plan import SEARCH_SHARE, SolutionPlan, make_plan
+from mlwright.design.plan import MIN_RESERVE_SHARE, SEARCH_SHARE, SolutionPlan, make_plan
 from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import check_golden, make_golden
@@ -336,7 +336,7 @@ def _reserve(trials: list[Trial], budget: float | None, k: int, n_all: int, n_tr
     """Seconds to keep for the test fit, the refit and packaging."""
     if budget is None:
         return 0.0
-    floor = budget * (1 - SEARCH_SHARE)
+    floor = budget * MIN_RESERVE_SHARE
     done = [t for t in trials if t.status == "ok" and t.fold_scores]
     if not done:
         return floor
