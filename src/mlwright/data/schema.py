@@ -446,11 +446,7 @@ def _to_boolean(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     missing = series.isna()
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype("boolean"), pd.Series(False, index=series.index)
-    text = (
-        series.astype(object)
-        .where(~missing)
-        .map(lambda v: None if v is None or v != v else str(v).strip().lower().removesuffix(".0"))
-    )
+    text = series.astype("str").str.strip().str.lower().str.removesuffix(".0")
     is_true = text.isin(list(_TRUE))
     is_false = text.isin(list(_FALSE))
     bad = ~(is_true | is_false) & ~missing

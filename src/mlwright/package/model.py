@@ -107,13 +107,13 @@ class Model:
             raise ConfigError("predict_proba is for classification models", fix="use predict")
         return self.predict(data, sql=sql).drop(columns="prediction")
 
-    def labels(self, proba: np.ndarray) -> list[Any]:
+    def labels(self, proba: np.ndarray) -> np.ndarray:
         assert self.classes is not None
         if len(self.classes) == 2 and self.threshold is not None:
             idx = (proba[:, 1] >= self.threshold).astype(int)
         else:
             idx = proba.argmax(axis=1)
-        return [self.classes[i] for i in idx]
+        return np.asarray(np.array(self.classes, dtype=object)[idx])
 
     def interval_width(self, level: float) -> float:
         if self.residual_quantiles is None or not self.n_residuals:
