@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlwright.train.models import sklearn_io
-from mlwright.train.models.base import Family, FitContext, all_classes
 from mlwright.train.models.features import Design
+from mlwright.train.models.sklearn_io import SklearnFamily
 
 
-class BaggedTrees(Family):
+class BaggedTrees(SklearnFamily):
     view = "tree"
     _classifier: str
     _regressor: str
@@ -55,24 +53,3 @@ class BaggedTrees(Family):
 
     def refit_params(self) -> dict[str, Any]:
         return {**self.params, "n_estimators": self.fitted_["n_estimators"]}
-
-    def predict_raw(self, design: Design) -> np.ndarray:
-        if self.ctx.task == "regression":
-            return np.asarray(self.model_.predict(design.X), dtype="float64")
-        proba = np.asarray(self.model_.predict_proba(design.X), dtype="float64")
-        return all_classes(proba, self.model_.classes_, self.ctx.n_classes)
-
-    def save(self, folder: Path) -> list[str]:
-        name = f"{self.name}.skops"
-        sklearn_io.dump(self.model_, folder / name)
-        return [name]
-
-    @classmethod
-    def load(
-        cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]
-    ) -> BaggedTrees:
-        family = cls(params, ctx)
-        family.model_ = sklearn_io.load(folder / f"{cls.name}.skops")
-        family.model_.n_jobs = ctx.threads
-        family.fitted_ = dict(fitted)
-        return family

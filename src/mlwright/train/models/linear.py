@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlwright.train.models import sklearn_io
-from mlwright.train.models.base import Family, FitContext, all_classes
 from mlwright.train.models.features import Design
+from mlwright.train.models.sklearn_io import SklearnFamily
 
-_FILE = "linear.skops"
 
-
-class LinearFamily(Family):
+class LinearFamily(SklearnFamily):
     name = "linear"
     view = "dense"
     about = "regularised linear model; fast, stable, the right choice on small or wide data"
@@ -49,22 +45,3 @@ class LinearFamily(Family):
         self.model_ = model
         self.fitted_ = {"converged": converged}
         return self
-
-    def predict_raw(self, design: Design) -> np.ndarray:
-        if self.ctx.task == "regression":
-            return np.asarray(self.model_.predict(design.X), dtype="float64")
-        proba = np.asarray(self.model_.predict_proba(design.X), dtype="float64")
-        return all_classes(proba, self.model_.classes_, self.ctx.n_classes)
-
-    def save(self, folder: Path) -> list[str]:
-        sklearn_io.dump(self.model_, folder / _FILE)
-        return [_FILE]
-
-    @classmethod
-    def load(
-        cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]
-    ) -> LinearFamily:
-        family = cls(params, ctx)
-        family.model_ = sklearn_io.load(folder / _FILE)
-        family.fitted_ = dict(fitted)
-        return family

@@ -9,7 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlwright.errors import MlwrightError
+from mlwright.train.models.base import Family, FitContext, all_classes
+from mlwright.train.models.features import Design
 
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 # skops rebuilds a partial from its parts, each of which is checked against the prefixes too
@@ -35,3 +39,32 @@ def load(path: Path) -> Any:
             fix="retrain the model with mlwright; never load model files from unknown sources",
         )
     return sio.load(path, trusted=untrusted)
+
+
+class SklearnFamily(Family):
+    """A family whose fitted state is one scikit-learn estimator in ``model_``."""
+
+    model_: Any
+
+    def predict_raw(self, design: Design) -> np.ndarray:
+        if self.ctx.task == "regression":
+            return np.asarray(self.model_.predict(design.X), dtype="float64")
+        proba = np.asarray(self.model_.predict_proba(design.X), dtype="float64")
+        return all_classes(proba, self.model_.classes_, self.ctx.n_classes)
+
+    def save(self, folder: Path) -> list[str]:
+        name = f"{self.name}.skops"
+        dump(self.model_, folder / name)
+        return [name]
+
+    @classmethod
+    def load(
+        cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]
+    ) -> Family:
+        family = cls(params, ctx)
+        assert isinstance(family, SklearnFamily)
+        family.model_ = load(folder / f"{cls.name}.skops")
+        if hasattr(family.model_, "n_jobs"):
+            family.model_.n_jobs = ctx.threads
+        family.fitted_ = dict(fitted)
+        return family
