@@ -38,6 +38,18 @@ def cli(
     return invoke
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tracking_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test tracks into one temporary MLflow store, never into the working directory."""
+    import os
+
+    root = tmp_path_factory.mktemp("mlflow")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ["WANDB_DIR"] = str(root)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from mlwright.config import TrainOptions
-from mlwright.errors import ConfigError
 from mlwright.package.model import Model
 
 
@@ -26,13 +25,13 @@ def train(
 
 
 def load(model: str | Path) -> Model:
-    """Load a model package directory (checksums verified before anything is deserialised)."""
+    """Load a model: a package folder, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry.
+    Checksums are verified before anything is deserialised."""
     from mlwright.package.store import load_package
+    from mlwright.track.registry import resolve
 
-    text = str(model)
-    if "@" in text and not Path(text).exists():
-        raise ConfigError(
-            f"{text!r} names a registry alias, and no model registry is configured here",
-            fix="pass the package directory that `mlwright train --out` wrote",
-        )
-    return load_package(text)
+    resolved = resolve(model)
+    loaded = load_package(resolved.path)
+    loaded.registry = None if resolved.name is None else {
+        "name": resolved.name, "version": resolved.version}
+    return loaded

@@ -6,7 +6,7 @@ Unknown keys fail; every settings object can be dumped to JSON and saved with a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -168,5 +168,10 @@ class TrainOptions(Settings):
     n_folds: int = Field(5, ge=2, le=20)
     threads: int | None = Field(None, ge=1, description="threads per model (default: all cores)")
     refit_on_test: bool = Field(True, description="refit the final model on train + test rows")
+    experiment: str | None = Field(None, description="MLflow experiment (default: the model name)")
+    tracker: tuple[Literal["mlflow", "wandb", "none"], ...] = Field(
+        ("mlflow",), description="mlflow always tracks and registers; wandb logs the run too; "
+        "none turns tracking off"
+    )
     features: FeatureSettings = FeatureSettings()
     profile: ProfileSettings = ProfileSettings()

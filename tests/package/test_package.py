@@ -127,8 +127,8 @@ def test_not_a_package(tmp_path: Path) -> None:
         mw.load(tmp_path / "nope")
     with pytest.raises(PackageError, match="is not an mlwright model package"):
         mw.load(tmp_path)
-    with pytest.raises(mw.MlwrightError, match="registry alias"):
-        mw.load("churn@champion")
+    with pytest.raises(mw.MlwrightError, match="no registered model named 'nochurn'"):
+        mw.load("nochurn@champion")
 
 
 def test_save_is_atomic_and_never_clobbers_other_folders(

@@ -143,9 +143,17 @@ def train_command(
     sql: Annotated[
         str | None, typer.Option(help="Query to run when DATA is a database URL.")
     ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment (default: the model name).")
+    ] = None,
+    tracker: Annotated[
+        list[str] | None,
+        typer.Option(help="mlflow (default), wandb (logs to W&B as well), or none (repeatable)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="Print only the result.")] = False,
 ) -> None:
-    """Train, validate and package a model: profile, plan, search, test, refit."""
+    """Train, validate, package, track and register a model: profile, plan, search, test,
+    refit."""
     from mlwright.config import TrainOptions
     from mlwright.train.runner import train
 
@@ -166,6 +174,8 @@ def train_command(
         "families": tuple(family) if family else None,
         "test_size": test_size,
         "interval": interval,
+        "experiment": experiment,
+        "tracker": tuple(tracker) if tracker else None,
     }
     values: dict[str, object] = {}
     if config is not None:
@@ -330,6 +340,12 @@ def demo_command(
     write_table(predicted, predictions)
     out.print(predicted.head(5))
     out.print(f"\nthe model package is in {package}; predictions are in {predictions}")
+
+
+from mlwright.cli.models import models_app, ui_command  # noqa: E402  (commands register here)
+
+app.add_typer(models_app, name="models")
+app.command("ui")(ui_command)
 
 
 def run() -> None:

@@ -41,6 +41,8 @@ class TrainPrinter:
                 f"{t.mean:.5f} ± {t.std:.5f}  {t.seconds:6.2f} s{note}",
                 highlight=False,
             )
+        elif kind == "tracking":
+            c.print(f"tracking: {payload}", highlight=False, markup=False)
         elif kind == "decision":
             c.print(f"decision: {payload}", highlight=False)
         elif kind == "step":
@@ -69,5 +71,13 @@ class TrainPrinter:
             )
         if model.threshold is not None:
             console.print(f"decision threshold: {model.threshold:g}", highlight=False)
-        console.print(f"model package: {model.path}", highlight=False)
+        if model.path is not None:
+            console.print(f"model package: {model.path}", highlight=False)
+        if model.registry:
+            r = model.registry
+            console.print(
+                f"registered: {r['name']} version {r['version']} (alias {r['alias']}); "
+                f"load it with {r['name']}@{r['alias']} or {r['name']}/{r['version']}",
+                highlight=False,
+            )
         console.print(f"trained in {model.recipe['elapsed_s']:.1f} s", highlight=False)

@@ -45,6 +45,7 @@ class Model:
     problem: Any = field(default=None, repr=False, compare=False)
     plan: Any = field(default=None, repr=False, compare=False)
     trials: Any = field(default=None, repr=False, compare=False)
+    registry: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     # --- input ----------------------------------------------------------------------------------
     def prepare(self, data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, list[str]]:

@@ -213,8 +213,7 @@ def _mlflow_type(kind: str) -> str:
         "numeric": "double",
         "integer": "double",
         "boolean": "boolean",
-        "datetime": "datetime",
-    }.get(kind, "string")
+    }.get(kind, "string")  # dates travel as ISO strings
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import hashlib
 import os
 import platform
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from mlwright.package.model import Model, encode_target
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 from mlwright.train.search import SearchData, SearchLimits, Trial, best_trial, run_search
+from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.validation import SplitInputs, holdout_split, make_splits
 
 RECIPE_FORMAT = 1
@@ -90,6 +92,60 @@ def train(
     prep = prepare_rows(frame, schema, problem.task, problem.classes, plan)
     for note in prep.decisions:
         emit("decision", note)
+    tracker = make_tracker(options.tracker)
+    if tracker.uri:
+        emit("tracking", tracker.uri)
+    tracker.start(
+        experiment=options.experiment or name,
+        run_name=f"train {name}",
+        params={"options": options.model_dump(mode="json"),
+                "plan": {"task": plan.task, "metric": plan.metric,
+                         "validation": plan.validation.describe(),
+                         "families": ",".join(plan.family_names)}},
+        tags=_run_tags(options, plan, prep),
+    )
+    try:
+        tracker.log_dataset(frame, source=source.location, name=name, target=options.target,
+                            digest=prep.digest)
+        tracker.log_dict(plan.to_dict(), "plan.json")
+        tracker.log_dict(problem.to_dict(), "profile.json")
+        model = _train_tracked(
+            frame, source, problem, plan, schema, prep, options, name, tracker, emit,
+            started=started, verbose=verbose, default_out=default_out,
+        )
+    except BaseException:
+        _finish_quietly(tracker)
+        raise
+    tracker.finish(True)
+    return model
+
+
+def _finish_quietly(tracker: Tracker) -> None:
+    try:
+        tracker.finish(False)
+    except Exception:  # the original error matters more than a failed status update
+        pass
+
+
+def _run_tags(options: TrainOptions, plan: SolutionPlan, prep: Prepared) -> dict[str, str]:
+    tags = {
+        "mlwright.seed": str(options.seed),
+        "mlwright.data_digest": prep.digest,
+        "mlwright.task": plan.task,
+        "mlwright.metric": plan.metric,
+    }
+    tags.update({f"mlwright.lib.{k}": v for k, v in library_versions().items()})
+    commit = git_commit()
+    if commit:
+        tags["mlwright.git_commit"] = commit
+    return tags
+
+
+def _train_tracked(
+    frame: pd.DataFrame, source: SourceInfo, problem: ProblemDefinition, plan: SolutionPlan,
+    schema: TableSchema, prep: Prepared, options: TrainOptions, name: str, tracker: Tracker,
+    emit: Event, *, started: float, verbose: bool, default_out: Path | None,
+) -> Model:
     threads = options.threads or os.cpu_count() or 1
     seed = options.seed
     task: Task = problem.task
@@ -128,6 +184,10 @@ def train(
             f"took {time.monotonic() - started:.1f} s, leaving no time to fit a model",
             fix="pass a larger --time-budget, or --max-trials N without a budget",
         )
+    def on_trial(trial: Trial) -> None:
+        emit("trial", trial)
+        tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
+
     emit("step", f"searching {', '.join(plan.family_names)}")
     trials = run_search(
         search_data,
@@ -207,12 +267,28 @@ def train(
         "library_versions": library_versions(),
         "elapsed_s": round(time.monotonic() - started, 3),
     }
+    final = {f"cv_{plan.metric}": best.mean or 0.0, f"cv_std_{plan.metric}": best.std or 0.0}
+    final.update({f"test_{k}": v for k, v in (test_metrics or {}).items()})
+    tracker.log_metrics(final)
     out = options.out or (None if default_out is None else str(default_out / name))
     if out is not None:
         emit("step", "writing the model package")
         model.save(out)
-        model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
+    if tracker.active:
+        emit("step", "logging and registering the model")
+        if model.path is None:
+            with tempfile.TemporaryDirectory(prefix="mlwright-package-") as tmp:
+                registry = tracker.log_model(model, model.save(Path(tmp) / name))
+            model.path = None
+        else:
+            registry = tracker.log_model(model, model.path)
+        model.registry = registry
+        if registry:
+            emit("registered", registry)
+    model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
     return model
+
+
 
 
 # --- pieces ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ class Trial:
     seconds: float = 0.0
     error: str | None = None
     fitted: list[dict[str, Any]] = field(default_factory=list)
+    curves: list[tuple[str, float, int]] = field(default_factory=list)  # (key, value, epoch)
     oof: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,7 +150,11 @@ def _run_trial(trial: Trial, data: SearchData, ctx: FitContext, metric: str) -> 
         for k, (train_idx, val_idx) in enumerate(data.splits):
             train, valid = data.fold(k, cls.view)
             w = None if data.weights is None else data.weights[train_idx]
-            family = cls(trial.params, ctx).fit(
+
+            def record(epoch: int, values: dict[str, float], k: int = k) -> None:
+                trial.curves.extend((f"fold_{k}_{key}", v, epoch) for key, v in values.items())
+
+            family = cls(trial.params, replace(ctx, on_epoch=record)).fit(
                 train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
             )
             pred = family.predict_raw(valid)

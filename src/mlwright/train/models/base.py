@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -32,6 +33,7 @@ class FitContext:
     threads: int
     deadline: float | None = None  # time.monotonic() value after which training should stop
     verbose: bool = False
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None  # per-epoch metrics (MLP)
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline

@@ -108,6 +108,7 @@ class MLPFamily(Family):
             for epoch in range(1, epochs + 1):
                 model.train()
                 order = torch.randperm(len(y), generator=generator).to(device)
+                total = 0.0
                 for start in range(0, len(y), batch):
                     rows = order[start : start + batch]
                     optimizer.zero_grad(set_to_none=True)
@@ -117,16 +118,21 @@ class MLPFamily(Family):
                     torch.nn.utils.clip_grad_norm_(model.parameters(), float(p["clip_norm"]))
                     optimizer.step()
                     schedule.step()
+                    total += float(loss.detach()) * len(rows)
                 progress(epoch)
+                curve = {"train_loss": total / len(y)}
                 if valid is not None and not fixed_epochs:
                     val_loss = self._validation_loss(model, valid, y_mean, y_std, device)
+                    curve["val_loss"] = val_loss
                     if val_loss < best_loss - 1e-6:
                         best_loss, best_epoch, stale = val_loss, epoch, 0
                         best_state = copy.deepcopy(model.state_dict())
                     else:
                         stale += 1
-                    if stale >= int(p["patience"]):
-                        break
+                if ctx.on_epoch is not None:
+                    ctx.on_epoch(epoch, curve)
+                if valid is not None and not fixed_epochs and stale >= int(p["patience"]):
+                    break
                 if ctx.out_of_time():
                     best_epoch = min(best_epoch, epoch)
                     break

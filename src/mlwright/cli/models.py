@@ -1,0 +1,113 @@
+"""`mlwright models ...` (the registry) and `mlwright ui`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+models_app = typer.Typer(help="The model registry: versions and aliases.", no_args_is_help=True)
+
+
+def print_uri() -> None:
+    """Every command that touches tracking says once which store it uses."""
+    from rich.console import Console
+
+    from mlwright.track.mlflow import tracking_uri
+
+    Console(stderr=True).print(f"tracking: {tracking_uri()}", highlight=False, markup=False)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models with their versions and aliases."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlwright.track.mlflow import list_models
+
+    print_uri()
+    table = Table(title="Registered models", title_justify="left")
+    for col in ("name", "versions", "latest", "aliases"):
+        table.add_column(col)
+    for m in list_models():
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m["aliases"].items()))
+        table.add_row(m["name"], str(m["versions"]), str(m["latest"]), aliases)
+    Console().print(table)
+
+
+@models_app.command("show")
+def models_show(name: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
+    """Every version of a model: aliases, metrics, checksum, run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlwright.track.mlflow import show_model
+
+    print_uri()
+    info = show_model(name)
+    table = Table(title=name, title_justify="left")
+    for col in ("version", "aliases", "cv / test metrics", "run", "manifest sha256"):
+        table.add_column(col, overflow="fold")
+    for v in info["versions"]:
+        metrics = ", ".join(
+            f"{k} {val:.4g}" for k, val in sorted(v["metrics"].items())
+            if k.startswith(("cv_", "test_"))
+        )
+        table.add_row(v["version"], ", ".join(v["aliases"]), metrics, v["run_id"] or "",
+                      (v["manifest_sha256"] or "")[:16])
+    Console().print(table)
+    for alias, history in info["alias_history"].items():
+        typer.echo(f"{alias} history: {' → '.join(history)}")
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version to point the alias at.")],
+    alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
+) -> None:
+    """Point an alias (champion by default) at a version; the move is recorded for rollback."""
+    from mlwright.track.mlflow import promote
+
+    print_uri()
+    done = promote(name, version, alias)
+    was = f" (was {done['previous']})" if done["previous"] else ""
+    typer.echo(f"{name}@{alias} → version {done['version']}{was}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    alias: Annotated[str, typer.Option(help="Alias to move back.")] = "champion",
+) -> None:
+    """Move an alias back to the version it pointed to before."""
+    from mlwright.track.mlflow import rollback
+
+    print_uri()
+    done = rollback(name, alias)
+    typer.echo(f"{name}@{alias} → version {done['version']} (was {done['previous']})")
+
+
+def ui_command(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the tracking store mlwright uses."""
+    from mlwright.track.mlflow import tracking_uri
+
+    uri = tracking_uri()
+    print_uri()
+    if uri.startswith(("http://", "https://")):
+        typer.echo(f"the tracking store is a server: open {uri} in a browser")
+        return
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", host, "--port", str(port)]
+    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)")
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)

@@ -1,0 +1,1 @@
+"""Tracking and the model registry: MLflow by default, W&B in addition."""
