@@ -17,7 +17,7 @@ def train(
     ``mlwright train`` (``time_budget``, ``max_trials``, ``seed``, ``metric``, ``out``, …)."""
     from mlwright.train.runner import train as run
 
-    for key in ("keep_cols", "drop_cols", "families"):
+    for key in ("keep_cols", "drop_cols", "families", "tracker"):
         if isinstance(options.get(key), str):
             options[key] = (options[key],)
     settings = TrainOptions.from_mapping({"target": target, **options}, source="train options")
@@ -32,6 +32,7 @@ def load(model: str | Path) -> Model:
 
     resolved = resolve(model)
     loaded = load_package(resolved.path)
-    loaded.registry = None if resolved.name is None else {
-        "name": resolved.name, "version": resolved.version}
+    loaded.registry = (
+        None if resolved.name is None else {"name": resolved.name, "version": resolved.version}
+    )
     return loaded

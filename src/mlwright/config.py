@@ -170,8 +170,9 @@ class TrainOptions(Settings):
     refit_on_test: bool = Field(True, description="refit the final model on train + test rows")
     experiment: str | None = Field(None, description="MLflow experiment (default: the model name)")
     tracker: tuple[Literal["mlflow", "wandb", "none"], ...] = Field(
-        ("mlflow",), description="mlflow always tracks and registers; wandb logs the run too; "
-        "none turns tracking off"
+        ("mlflow",),
+        description="mlflow always tracks and registers; wandb logs the run too; "
+        "none turns tracking off",
     )
     features: FeatureSettings = FeatureSettings()
     profile: ProfileSettings = ProfileSettings()

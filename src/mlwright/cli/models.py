@@ -53,11 +53,17 @@ def models_show(name: Annotated[str, typer.Argument(help="Registered model name.
         table.add_column(col, overflow="fold")
     for v in info["versions"]:
         metrics = ", ".join(
-            f"{k} {val:.4g}" for k, val in sorted(v["metrics"].items())
+            f"{k} {val:.4g}"
+            for k, val in sorted(v["metrics"].items())
             if k.startswith(("cv_", "test_"))
         )
-        table.add_row(v["version"], ", ".join(v["aliases"]), metrics, v["run_id"] or "",
-                      (v["manifest_sha256"] or "")[:16])
+        table.add_row(
+            v["version"],
+            ", ".join(v["aliases"]),
+            metrics,
+            v["run_id"] or "",
+            (v["manifest_sha256"] or "")[:16],
+        )
     Console().print(table)
     for alias, history in info["alias_history"].items():
         typer.echo(f"{alias} history: {' → '.join(history)}")
@@ -103,8 +109,18 @@ def ui_command(
     if uri.startswith(("http://", "https://")):
         typer.echo(f"the tracking store is a server: open {uri} in a browser")
         return
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)")
     try:
         code = subprocess.call(command)

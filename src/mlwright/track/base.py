@@ -24,18 +24,22 @@ class Tracker:
     uri: str | None = None
     active = False  # True for trackers that record anything
 
-    def start(self, *, experiment: str, run_name: str, params: dict[str, Any],
-              tags: dict[str, str]) -> None:
+    def start(
+        self, *, experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]
+    ) -> None:
         """Open the run (once, before the search)."""
 
-    def log_dataset(self, frame: pd.DataFrame, *, source: str, name: str, target: str,
-                    digest: str) -> None:
+    def log_dataset(
+        self, frame: pd.DataFrame, *, source: str, name: str, target: str, digest: str
+    ) -> None:
         """Record the training data as the run's input."""
 
     def log_dict(self, value: dict[str, Any], filename: str) -> None:
         """Store a JSON artifact with the run."""
 
-    def log_trial(self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]) -> None:
+    def log_trial(
+        self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
+    ) -> None:
         """One trial: hyperparameters, fold scores, and per-epoch curves (key, value, step)."""
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
@@ -70,7 +74,9 @@ class Trackers(Tracker):
         for t in self.trackers:
             t.log_dict(value, filename)
 
-    def log_trial(self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]) -> None:
+    def log_trial(
+        self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
+    ) -> None:
         for t in self.trackers:
             t.log_trial(trial, metric, curves)
 
@@ -102,7 +108,11 @@ def git_commit(cwd: Path | None = None) -> str | None:
     """The commit of the git repository around ``cwd``, if there is one."""
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=2,
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=2,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):

@@ -8,6 +8,7 @@ within seconds.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -71,9 +72,8 @@ def _mlflow() -> Iterator[Any]:
         import mlflow
 
         mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
         try:
-            yield mlflow
+            yield _Session(mlflow, uri)
         except MlwrightError:
             raise
         except mlflow.exceptions.MlflowException as exc:
@@ -83,11 +83,29 @@ def _mlflow() -> Iterator[Any]:
             ) from None
 
 
+class _Session:
+    """mlflow plus a client bound to this call's tracking and registry URIs (no globals)."""
+
+    def __init__(self, mlflow: Any, uri: str) -> None:
+        self.mlflow = mlflow
+        self.exceptions = mlflow.exceptions
+        self.pyfunc = mlflow.pyfunc
+        self.data = mlflow.data
+        self.artifacts = mlflow.artifacts
+        registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
+        self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=registry)
+
+    def MlflowClient(self) -> Any:
+        return self.client
+
+
 def _shown(uri: str) -> str:
     return uri.split("@")[-1] if "@" in uri else uri
 
 
+@functools.cache
 def _check_reachable(uri: str) -> None:
+    """Fail within seconds when a tracking server is down (checked once per process)."""
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -97,12 +115,11 @@ def _check_reachable(uri: str) -> None:
         reason = getattr(exc, "reason", exc)
         raise TrackingError(
             f"cannot reach the MLflow tracking server at {_shown(uri)} ({reason})",
-            fix="start the server, fix MLFLOW_TRACKING_URI, or unset it to use the local "
-            "mlflow.db",
+            fix="start the server, fix MLFLOW_TRACKING_URI, or unset it to use the local mlflow.db",
         ) from None
 
 
-# --- tracking --------------------------------------------------------------------------------------
+# --- tracking ------------------------------------------------------------------------------------
 
 
 class MlflowTracker(Tracker):
@@ -114,8 +131,9 @@ class MlflowTracker(Tracker):
         self.experiment_id: str | None = None
         self.model_name: str | None = None
 
-    def start(self, *, experiment: str, run_name: str, params: dict[str, Any],
-              tags: dict[str, str]) -> None:
+    def start(
+        self, *, experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]
+    ) -> None:
         with _mlflow() as mlflow:
             from mlflow.entities import Param, RunTag
 
@@ -132,14 +150,16 @@ class MlflowTracker(Tracker):
                 client.log_batch(self.run_id, params=items[start : start + 100])
             client.log_batch(self.run_id, tags=[RunTag("mlwright.version", __version__)])
 
-    def log_dataset(self, frame: pd.DataFrame, *, source: str, name: str, target: str,
-                    digest: str) -> None:
+    def log_dataset(
+        self, frame: pd.DataFrame, *, source: str, name: str, target: str, digest: str
+    ) -> None:
         assert self.run_id is not None
         with _mlflow() as mlflow:
             from mlflow.entities import DatasetInput, InputTag
 
-            dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets=target,
-                                              digest=digest[:36])
+            dataset = mlflow.data.from_pandas(
+                frame, source=source, name=name, targets=target, digest=digest[:36]
+            )
             entity = dataset._to_mlflow_entity()
             mlflow.MlflowClient().log_inputs(
                 self.run_id,
@@ -151,7 +171,9 @@ class MlflowTracker(Tracker):
         with _mlflow() as mlflow:
             mlflow.MlflowClient().log_dict(self.run_id, value, filename)
 
-    def log_trial(self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]) -> None:
+    def log_trial(
+        self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
+    ) -> None:
         assert self.run_id is not None and self.experiment_id is not None
         with _mlflow() as mlflow:
             from mlflow.entities import Metric, Param, RunTag
@@ -160,26 +182,39 @@ class MlflowTracker(Tracker):
             child = client.create_run(
                 self.experiment_id,
                 run_name=f"trial {trial['number']} {trial['family']}",
-                tags={"mlflow.parentRunId": self.run_id, "mlwright.family": trial["family"],
-                      "mlwright.trial": str(trial["number"]), "mlwright.status": trial["status"],
-                      "mlwright.source": trial["source"]},
+                tags={
+                    "mlflow.parentRunId": self.run_id,
+                    "mlwright.family": trial["family"],
+                    "mlwright.trial": str(trial["number"]),
+                    "mlwright.status": trial["status"],
+                    "mlwright.source": trial["source"],
+                },
             )
             now = int(time.time() * 1000)
-            metrics = [Metric(f"fold_{k}_{metric}", float(v), now, 0)
-                       for k, v in enumerate(trial["fold_scores"])]
+            metrics = [
+                Metric(f"fold_{k}_{metric}", float(v), now, 0)
+                for k, v in enumerate(trial["fold_scores"])
+            ]
             if trial["mean"] is not None:
-                metrics += [Metric(f"mean_{metric}", float(trial["mean"]), now, 0),
-                            Metric(f"std_{metric}", float(trial["std"]), now, 0)]
+                metrics += [
+                    Metric(f"mean_{metric}", float(trial["mean"]), now, 0),
+                    Metric(f"std_{metric}", float(trial["std"]), now, 0),
+                ]
             metrics.append(Metric("seconds", float(trial["seconds"]), now, 0))
             metrics += [Metric(key, float(value), now, step) for key, value, step in curves]
             params = [Param(k, v) for k, v in flatten(trial["params"]).items()]
             params.append(Param("family", trial["family"]))
             tags = [RunTag("mlwright.error", trial["error"][:5000])] if trial.get("error") else []
             for start in range(0, max(len(metrics), 1), 1000):
-                client.log_batch(child.info.run_id, metrics=metrics[start : start + 1000],
-                                 params=params if start == 0 else [], tags=tags if start == 0 else [])
-            client.set_terminated(child.info.run_id,
-                                  "FAILED" if trial["status"] == "failed" else "FINISHED")
+                client.log_batch(
+                    child.info.run_id,
+                    metrics=metrics[start : start + 1000],
+                    params=params if start == 0 else [],
+                    tags=tags if start == 0 else [],
+                )
+            client.set_terminated(
+                child.info.run_id, "FAILED" if trial["status"] == "failed" else "FINISHED"
+            )
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         assert self.run_id is not None
@@ -223,7 +258,9 @@ class MlflowTracker(Tracker):
                 client.create_registered_model(name, description=f"mlwright model {name!r}")
             source = f"runs:/{self.run_id}/model"
             version = client.create_model_version(
-                name, source, run_id=self.run_id,
+                name,
+                source,
+                run_id=self.run_id,
                 tags={MANIFEST_TAG: manifest_digest(package), "mlwright.version": __version__},
             )
             _wait_ready(client, name, version.version)
@@ -231,8 +268,13 @@ class MlflowTracker(Tracker):
             alias = "champion" if "champion" not in (registered.aliases or {}) else "challenger"
             _set_alias(client, name, alias, str(version.version))
             client.set_tag(self.run_id, "mlwright.registered_version", f"{name}/{version.version}")
-            return {"name": name, "version": str(version.version), "alias": alias,
-                    "run_id": self.run_id, "tracking_uri": _shown(self.uri or "")}
+            return {
+                "name": name,
+                "version": str(version.version),
+                "alias": alias,
+                "run_id": self.run_id,
+                "tracking_uri": _shown(self.uri or ""),
+            }
 
     def finish(self, ok: bool) -> None:
         if self.run_id is None:
@@ -252,13 +294,14 @@ def _signature(model: Model) -> Any:
 
     # dates travel as ISO strings in JSON requests; the package's schema parses them
     kinds = {"numeric": "double", "integer": "double", "boolean": "boolean"}
-    inputs = Schema([ColSpec(kinds.get(c.kind, "string"), c.name, required=False)
-                     for c in model.schema.features])
-    if model.task == "regression":
-        outputs = Schema([ColSpec("double", "prediction")])
-    else:
-        outputs = Schema([ColSpec("string", "prediction")]
-                         + [ColSpec("double", f"proba_{c}") for c in model.classes or ()])
+    columns: list[Any] = [
+        ColSpec(kinds.get(c.kind, "string"), c.name, required=False) for c in model.schema.features
+    ]
+    outputs_spec: list[Any] = [
+        ColSpec("double" if model.task == "regression" else "string", "prediction")
+    ]
+    outputs_spec += [ColSpec("double", f"proba_{c}") for c in model.classes or ()]
+    inputs, outputs = Schema(columns), Schema(outputs_spec)
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -280,11 +323,12 @@ def _wait_ready(client: Any, name: str, version: str, timeout: float = 60.0) -> 
         if client.get_model_version(name, version).status == "READY":
             return
         time.sleep(0.2)
-    raise TrackingError(f"model version {name}/{version} did not become ready",
-                        fix="check the registry server")
+    raise TrackingError(
+        f"model version {name}/{version} did not become ready", fix="check the registry server"
+    )
 
 
-# --- registry ----------------------------------------------------------------------------------------
+# --- registry ------------------------------------------------------------------------------------
 
 
 def _history(client: Any, name: str, alias: str) -> list[str]:
@@ -307,12 +351,14 @@ def list_models() -> list[dict[str, Any]]:
         out = []
         for rm in client.search_registered_models():
             versions = client.search_model_versions(f"name='{rm.name}'")
-            out.append({
-                "name": rm.name,
-                "versions": len(versions),
-                "latest": max((int(v.version) for v in versions), default=None),
-                "aliases": dict(rm.aliases or {}),
-            })
+            out.append(
+                {
+                    "name": rm.name,
+                    "versions": len(versions),
+                    "latest": max((int(v.version) for v in versions), default=None),
+                    "aliases": dict(rm.aliases or {}),
+                }
+            )
         return sorted(out, key=lambda m: m["name"])
 
 
@@ -321,24 +367,34 @@ def show_model(name: str) -> dict[str, Any]:
         client = mlflow.MlflowClient()
         rm = _registered(client, name)
         versions = []
-        for v in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+        for v in sorted(
+            client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)
+        ):
             metrics: dict[str, float] = {}
             if v.run_id:
                 try:
                     metrics = dict(client.get_run(v.run_id).data.metrics)
                 except mlflow.exceptions.MlflowException:
                     metrics = {}
-            versions.append({
-                "version": str(v.version),
-                "aliases": [a for a, ver in (rm.aliases or {}).items() if str(ver) == str(v.version)],
-                "created": v.creation_timestamp,
-                "run_id": v.run_id,
-                "manifest_sha256": (v.tags or {}).get(MANIFEST_TAG),
-                "metrics": metrics,
-            })
+            versions.append(
+                {
+                    "version": str(v.version),
+                    "aliases": [
+                        a for a, ver in (rm.aliases or {}).items() if str(ver) == str(v.version)
+                    ],
+                    "created": v.creation_timestamp,
+                    "run_id": v.run_id,
+                    "manifest_sha256": (v.tags or {}).get(MANIFEST_TAG),
+                    "metrics": metrics,
+                }
+            )
         history = {a: _history(client, name, a) for a in (rm.aliases or {})}
-        return {"name": name, "aliases": dict(rm.aliases or {}), "versions": versions,
-                "alias_history": history}
+        return {
+            "name": name,
+            "aliases": dict(rm.aliases or {}),
+            "versions": versions,
+            "alias_history": history,
+        }
 
 
 def _registered(client: Any, name: str) -> Any:
@@ -351,8 +407,10 @@ def _registered(client: Any, name: str) -> Any:
         from mlwright.errors import suggest
 
         hint = suggest(name, names).replace("columns", "models") if names else "none is registered"
-        raise TrackingError(f"no registered model named {name!r}; {hint}",
-                            fix="`mlwright models list` shows the registered models") from None
+        raise TrackingError(
+            f"no registered model named {name!r}; {hint}",
+            fix="`mlwright models list` shows the registered models",
+        ) from None
 
 
 def promote(name: str, version: str, alias: str = "champion") -> dict[str, Any]:
@@ -362,8 +420,10 @@ def promote(name: str, version: str, alias: str = "champion") -> dict[str, Any]:
         try:
             client.get_model_version(name, version)
         except mlflow.exceptions.MlflowException:
-            raise TrackingError(f"model {name!r} has no version {version}",
-                                fix=f"`mlwright models show {name}` lists its versions") from None
+            raise TrackingError(
+                f"model {name!r} has no version {version}",
+                fix=f"`mlwright models show {name}` lists its versions",
+            ) from None
         previous = (client.get_registered_model(name).aliases or {}).get(alias)
         _set_alias(client, name, alias, str(version))
         return {"name": name, "alias": alias, "version": str(version), "previous": previous}
@@ -385,23 +445,36 @@ def rollback(name: str, alias: str = "champion") -> dict[str, Any]:
         return {"name": name, "alias": alias, "version": history[-1], "previous": current}
 
 
-def download_version(name: str, *, alias: str | None = None, version: str | None = None) -> tuple[Path, str, str]:
+def download_version(
+    name: str, *, alias: str | None = None, version: str | None = None
+) -> tuple[Path, str, str]:
     """Download a registered version's package; returns (package folder, version, manifest tag)."""
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         _registered(client, name)
         try:
-            mv = (client.get_model_version_by_alias(name, alias) if alias
-                  else client.get_model_version(name, str(version)))
+            mv = (
+                client.get_model_version_by_alias(name, alias)
+                if alias
+                else client.get_model_version(name, str(version))
+            )
         except mlflow.exceptions.MlflowException:
             what = f"alias {alias!r}" if alias else f"version {version}"
-            raise TrackingError(f"model {name!r} has no {what}",
-                                fix=f"`mlwright models show {name}` lists versions and aliases") from None
+            raise TrackingError(
+                f"model {name!r} has no {what}",
+                fix=f"`mlwright models show {name}` lists versions and aliases",
+            ) from None
         target = Path(tempfile.mkdtemp(prefix=f"mlwright-{name}-{mv.version}-"))
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=client.get_model_version_download_uri(name, mv.version), dst_path=str(target)))
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=client.get_model_version_download_uri(name, mv.version),
+                dst_path=str(target),
+            )
+        )
         packages = [p.parent for p in local.rglob("mlwright.json")]
         if len(packages) != 1:
-            raise TrackingError(f"{name}/{mv.version} holds no mlwright package",
-                                fix="register models with `mlwright train`")
+            raise TrackingError(
+                f"{name}/{mv.version} holds no mlwright package",
+                fix="register models with `mlwright train`",
+            )
         return packages[0], str(mv.version), (mv.tags or {}).get(MANIFEST_TAG, "")

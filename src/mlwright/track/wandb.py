@@ -30,23 +30,34 @@ class WandbTracker(Tracker):
                 "--tracker wandb needs the wandb package", fix="pip install 'mlwright[wandb]'"
             ) from None
         self.run: Any = None
-        self.rows: list[list[Any]] = []
+        self.rows: list[Any] = []
 
-    def start(self, *, experiment: str, run_name: str, params: dict[str, Any],
-              tags: dict[str, str]) -> None:
+    def start(
+        self, *, experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]
+    ) -> None:
         import wandb
 
         self.run = wandb.init(
-            project=experiment, name=run_name, config=flatten(params),
+            project=experiment,
+            name=run_name,
+            config=flatten(params),
             tags=[f"{k}={v}"[:64] for k, v in tags.items() if k.startswith("mlwright.")][:20],
             reinit="create_new",
         )
 
-    def log_dataset(self, frame: pd.DataFrame, *, source: str, name: str, target: str,
-                    digest: str) -> None:
-        self.run.config.update({"data.source": source, "data.name": name, "data.target": target,
-                                "data.digest": digest, "data.rows": len(frame)},
-                               allow_val_change=True)
+    def log_dataset(
+        self, frame: pd.DataFrame, *, source: str, name: str, target: str, digest: str
+    ) -> None:
+        self.run.config.update(
+            {
+                "data.source": source,
+                "data.name": name,
+                "data.target": target,
+                "data.digest": digest,
+                "data.rows": len(frame),
+            },
+            allow_val_change=True,
+        )
 
     def log_dict(self, value: dict[str, Any], filename: str) -> None:
         import wandb
@@ -58,9 +69,19 @@ class WandbTracker(Tracker):
             json.dump(value, fh, default=str)
         self.run.log_artifact(artifact)
 
-    def log_trial(self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]) -> None:
-        self.rows.append([trial["number"], trial["family"], trial["status"], trial["mean"],
-                          trial["std"], trial["seconds"]])
+    def log_trial(
+        self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
+    ) -> None:
+        self.rows.append(
+            [
+                trial["number"],
+                trial["family"],
+                trial["status"],
+                trial["mean"],
+                trial["std"],
+                trial["seconds"],
+            ]
+        )
         if trial["mean"] is not None:
             self.run.log({f"trial/mean_{metric}": trial["mean"], "trial/number": trial["number"]})
 
@@ -70,8 +91,9 @@ class WandbTracker(Tracker):
     def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
         import wandb
 
-        artifact = wandb.Artifact(model.name, type="model",
-                                  metadata={"family": model.family.name, "task": model.task})
+        artifact = wandb.Artifact(
+            model.name, type="model", metadata={"family": model.family.name, "task": model.task}
+        )
         artifact.add_dir(str(package))
         self.run.log_artifact(artifact)
         return None
@@ -81,7 +103,8 @@ class WandbTracker(Tracker):
             return
         import wandb
 
-        table = wandb.Table(columns=["trial", "family", "status", "mean", "std", "seconds"],
-                            data=self.rows)
+        table = wandb.Table(
+            columns=["trial", "family", "status", "mean", "std", "seconds"], data=self.rows
+        )
         self.run.log({"trials": table})
         self.run.finish(exit_code=0 if ok else 1)

@@ -26,7 +26,7 @@ import pandas as pd
 from mlwright import __version__
 from mlwright.config import TrainOptions
 from mlwright.data.io import SourceInfo, read_table
-from mlwright.data.profile import profile_frame
+from mlwright.data.profile import ProblemDefinition, profile_frame
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.design.plan import MIN_RESERVE_SHARE, SEARCH_SHARE, SolutionPlan, make_plan
@@ -34,10 +34,10 @@ from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import check_golden, make_golden
 from mlwright.package.model import Model, encode_target
+from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 from mlwright.train.search import SearchData, SearchLimits, Trial, best_trial, run_search
-from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.validation import SplitInputs, holdout_split, make_splits
 
 RECIPE_FORMAT = 1
@@ -98,20 +98,37 @@ def train(
     tracker.start(
         experiment=options.experiment or name,
         run_name=f"train {name}",
-        params={"options": options.model_dump(mode="json"),
-                "plan": {"task": plan.task, "metric": plan.metric,
-                         "validation": plan.validation.describe(),
-                         "families": ",".join(plan.family_names)}},
+        params={
+            "options": options.model_dump(mode="json"),
+            "plan": {
+                "task": plan.task,
+                "metric": plan.metric,
+                "validation": plan.validation.describe(),
+                "families": ",".join(plan.family_names),
+            },
+        },
         tags=_run_tags(options, plan, prep),
     )
     try:
-        tracker.log_dataset(frame, source=source.location, name=name, target=options.target,
-                            digest=prep.digest)
+        tracker.log_dataset(
+            frame, source=source.location, name=name, target=options.target, digest=prep.digest
+        )
         tracker.log_dict(plan.to_dict(), "plan.json")
         tracker.log_dict(problem.to_dict(), "profile.json")
         model = _train_tracked(
-            frame, source, problem, plan, schema, prep, options, name, tracker, emit,
-            started=started, verbose=verbose, default_out=default_out,
+            frame,
+            source,
+            problem,
+            plan,
+            schema,
+            prep,
+            options,
+            name,
+            tracker,
+            emit,
+            started=started,
+            verbose=verbose,
+            default_out=default_out,
         )
     except BaseException:
         _finish_quietly(tracker)
@@ -121,10 +138,9 @@ def train(
 
 
 def _finish_quietly(tracker: Tracker) -> None:
-    try:
+    # the original error matters more than a failed status update
+    with contextlib.suppress(Exception):
         tracker.finish(False)
-    except Exception:  # the original error matters more than a failed status update
-        pass
 
 
 def _run_tags(options: TrainOptions, plan: SolutionPlan, prep: Prepared) -> dict[str, str]:
@@ -142,9 +158,20 @@ def _run_tags(options: TrainOptions, plan: SolutionPlan, prep: Prepared) -> dict
 
 
 def _train_tracked(
-    frame: pd.DataFrame, source: SourceInfo, problem: ProblemDefinition, plan: SolutionPlan,
-    schema: TableSchema, prep: Prepared, options: TrainOptions, name: str, tracker: Tracker,
-    emit: Event, *, started: float, verbose: bool, default_out: Path | None,
+    frame: pd.DataFrame,
+    source: SourceInfo,
+    problem: ProblemDefinition,
+    plan: SolutionPlan,
+    schema: TableSchema,
+    prep: Prepared,
+    options: TrainOptions,
+    name: str,
+    tracker: Tracker,
+    emit: Event,
+    *,
+    started: float,
+    verbose: bool,
+    default_out: Path | None,
 ) -> Model:
     threads = options.threads or os.cpu_count() or 1
     seed = options.seed
@@ -184,6 +211,7 @@ def _train_tracked(
             f"took {time.monotonic() - started:.1f} s, leaving no time to fit a model",
             fix="pass a larger --time-budget, or --max-trials N without a budget",
         )
+
     def on_trial(trial: Trial) -> None:
         emit("trial", trial)
         tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
@@ -198,7 +226,7 @@ def _train_tracked(
         seed=seed,
         threads=threads,
         limits=limits,
-        on_trial=lambda t: emit("trial", t),
+        on_trial=on_trial,
         verbose=verbose,
     )
     best = best_trial(trials, plan.metric)
@@ -287,8 +315,6 @@ def _train_tracked(
             emit("registered", registry)
     model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
     return model
-
-
 
 
 # --- pieces ---------------------------------------------------------------------------------------
