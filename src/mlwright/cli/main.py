@@ -18,6 +18,8 @@ from mlwright.errors import MlwrightError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mlwright.package.model import Model
+
 app = typer.Typer(
     name="mlwright",
     help="An ML engineer in a box: understand the problem, design, train, deploy, report.",
@@ -194,6 +196,17 @@ def train_command(
     printer.summary(Console(), model)
 
 
+def _load(ref: str) -> Model:
+    """A model by folder or registry reference; registry use prints the tracking URI."""
+    from mlwright.api import load
+    from mlwright.cli.models import print_uri
+    from mlwright.track.registry import parse
+
+    if not Path(ref).exists() and parse(ref) is not None:
+        print_uri()
+    return load(ref)
+
+
 @app.command("predict")
 def predict_command(
     model: Annotated[str, typer.Argument(help="Model package folder.")],
@@ -211,11 +224,10 @@ def predict_command(
     ] = None,
 ) -> None:
     """Predict with a model package: `prediction`, `proba_<class>`, or `lower`/`upper`."""
-    from mlwright.api import load
     from mlwright.cli.files import write_table
 
     err = _stderr_console()
-    loaded = load(model)
+    loaded = _load(model)
     features, notices = loaded.prepare(data, sql=sql)
     for note in notices:
         err.print(f"note: {note}", highlight=False)
@@ -236,9 +248,8 @@ def evaluate_command(
     """Score a model package on labelled data with every metric of its task."""
     import json
 
-    from mlwright.api import load
 
-    loaded = load(model)
+    loaded = _load(model)
     scores = loaded.evaluate(data, sql=sql)
     if as_json:
         sys.stdout.write(json.dumps(scores, indent=2) + "\n")
@@ -265,11 +276,10 @@ def reproduce_command(
     sql: Annotated[str | None, typer.Option(help="Query, when --data is a database URL.")] = None,
 ) -> None:
     """Rebuild the model from its recipe (no search); exit 1 if its predictions differ."""
-    from mlwright.api import load
     from mlwright.train.runner import replay
 
     err = _stderr_console()
-    loaded = load(package)
+    loaded = _load(package)
     with err.status("rebuilding the model from its recipe…"):
         result = replay(loaded, data, sql=sql)
     n = len(loaded.golden["inputs"]) if loaded.golden else 0

@@ -17,7 +17,9 @@ def print_uri() -> None:
 
     from mlwright.track.mlflow import tracking_uri
 
-    Console(stderr=True).print(f"tracking: {tracking_uri()}", highlight=False, markup=False)
+    Console(stderr=True).print(
+        f"tracking: {tracking_uri()}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @models_app.command("list")

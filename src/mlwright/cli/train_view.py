@@ -42,7 +42,7 @@ class TrainPrinter:
                 highlight=False,
             )
         elif kind == "tracking":
-            c.print(f"tracking: {payload}", highlight=False, markup=False)
+            c.print(f"tracking: {payload}", highlight=False, markup=False, soft_wrap=True)
         elif kind == "decision":
             c.print(f"decision: {payload}", highlight=False)
         elif kind == "step":
@@ -72,12 +72,13 @@ class TrainPrinter:
         if model.threshold is not None:
             console.print(f"decision threshold: {model.threshold:g}", highlight=False)
         if model.path is not None:
-            console.print(f"model package: {model.path}", highlight=False)
+            console.print(f"model package: {model.path}", highlight=False, soft_wrap=True)
         if model.registry:
             r = model.registry
             console.print(
                 f"registered: {r['name']} version {r['version']} (alias {r['alias']}); "
                 f"load it with {r['name']}@{r['alias']} or {r['name']}/{r['version']}",
                 highlight=False,
+                soft_wrap=True,
             )
         console.print(f"trained in {model.recipe['elapsed_s']:.1f} s", highlight=False)
