@@ -35,7 +35,13 @@ def client():  # type: ignore[no-untyped-def]
 
 def test_a_train_is_one_run_with_a_child_per_trial(store: str, frame: pd.DataFrame) -> None:
     model = mw.train(
-        frame, target="churned", name="churn", max_trials=3, seed=5, families=("lightgbm", "linear")
+        frame,
+        target="churned",
+        name="churn",
+        max_trials=3,
+        seed=5,
+        families=("lightgbm", "linear"),
+        experiment="churn-experiments",
     )
     assert model.registry is not None
     assert (model.registry["name"], model.registry["version"], model.registry["alias"]) == (
@@ -59,7 +65,8 @@ def test_a_train_is_one_run_with_a_child_per_trial(store: str, frame: pd.DataFra
     assert "test_accuracy" in run.data.metrics
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["churn"]
     artifacts = {a.path for a in c.list_artifacts(run.info.run_id)}
-    assert {"model", "plan.json", "profile.json"} <= artifacts
+    assert {"model", "plan.json", "profile.json", "recipe.json", "schema.json"} <= artifacts
+    assert c.get_experiment(run.info.experiment_id).name == "churn-experiments"
     children = c.search_runs(
         [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'"
     )

@@ -226,8 +226,12 @@ def test_a_killed_train_leaves_no_broken_version(tmp_path: Path) -> None:
 def test_ui_opens_mlflow_on_the_embedded_store(tmp_path: Path) -> None:
     env = env_with(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
     port = free_port()
-    with process([str(BIN / "mlwright"), "ui", "--port", str(port)], env=env,
-                 ready_url=f"http://127.0.0.1:{port}/health", log=tmp_path / "ui.log") as proc:
+    with process(
+        [str(BIN / "mlwright"), "ui", "--port", str(port)],
+        env=env,
+        ready_url=f"http://127.0.0.1:{port}/health",
+        log=tmp_path / "ui.log",
+    ) as proc:
         with urllib.request.urlopen(
             f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=5",
             timeout=10,

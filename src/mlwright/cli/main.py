@@ -248,7 +248,6 @@ def evaluate_command(
     """Score a model package on labelled data with every metric of its task."""
     import json
 
-
     loaded = _load(model)
     scores = loaded.evaluate(data, sql=sql)
     if as_json:

@@ -304,6 +304,8 @@ def _train_tracked(
         model.save(out)
     if tracker.active:
         emit("step", "logging and registering the model")
+        tracker.log_dict(model.recipe, "recipe.json")
+        tracker.log_dict(schema.to_dict(), "schema.json")
         if model.path is None:
             with tempfile.TemporaryDirectory(prefix="mlwright-package-") as tmp:
                 registry = tracker.log_model(model, model.save(Path(tmp) / name))
