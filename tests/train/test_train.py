@@ -179,7 +179,8 @@ def test_time_budget_is_respected() -> None:
     model = mw.train(frame, target="y", time_budget=6)
     wall = time.monotonic() - started
     assert wall <= 6 * 1.1 + 10
-    assert len(model.trials) >= 3
+    assert wall >= 3  # the budget was used, not abandoned
+    assert any(t.status == "ok" for t in model.trials)
 
 
 def test_non_utf8_csv_trains(tmp_path: Path) -> None:

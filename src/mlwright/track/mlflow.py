@@ -99,6 +99,16 @@ class _Session:
         return self.client
 
 
+def _artifact_root(uri: str | None) -> str | None:
+    """Artifacts of a SQLite store go to ``mlruns`` beside the database file: for the default
+    ``./mlflow.db`` that is MLflow's own ``./mlruns``, and a store elsewhere keeps its artifacts
+    with it instead of in whatever folder the command ran from."""
+    if not uri or not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    return (db.parent.resolve() / "mlruns").as_uri()
+
+
 def _shown(uri: str) -> str:
     return uri.split("@")[-1] if "@" in uri else uri
 
@@ -140,7 +150,11 @@ class MlflowTracker(Tracker):
             client = mlflow.MlflowClient()
             found = client.get_experiment_by_name(experiment)
             self.experiment_id = (
-                found.experiment_id if found is not None else client.create_experiment(experiment)
+                found.experiment_id
+                if found is not None
+                else client.create_experiment(
+                    experiment, artifact_location=_artifact_root(self.uri)
+                )
             )
             run = client.create_run(self.experiment_id, run_name=run_name, tags=tags)
             self.run_id = run.info.run_id
