@@ -40,7 +40,6 @@ _HTTP_DEFAULTS = {
 }
 MANIFEST_TAG = "mlwright.manifest_sha256"
 HISTORY_TAG = "mlwright.alias_history."
-ALIASES = ("champion", "challenger")
 
 
 class TrackingError(MlwrightError):
@@ -71,7 +70,7 @@ def _mlflow() -> Iterator[Any]:
         warnings.simplefilter("ignore")
         import mlflow
 
-        mlflow.set_tracking_uri(uri)
+        # no mlflow.set_tracking_uri: it would also rewrite the process's environment
         try:
             yield _Session(mlflow, uri)
         except MlwrightError:
