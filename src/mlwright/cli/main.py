@@ -349,6 +349,11 @@ def demo_command(
     write_table(predicted, predictions)
     out.print(predicted.head(5))
     out.print(f"\nthe model package is in {package}; predictions are in {predictions}")
+    if model.registry:
+        name = model.registry["name"]
+        out.print(
+            f"runs and versions: `mlwright models show {name}`, `mlwright ui`", soft_wrap=True
+        )
 
 
 from mlwright.cli.models import models_app, ui_command  # noqa: E402  (commands register here)
