@@ -356,6 +356,55 @@ def demo_command(
         )
 
 
+@app.command("serve")
+def serve_command(
+    model: Annotated[str, typer.Argument(help="Package folder, NAME@ALIAS or NAME/VERSION.")],
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless you say so).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    max_rows: Annotated[int, typer.Option(help="Most records in one request.")] = 10_000,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 16.0,
+) -> None:
+    """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs.
+    The model must pass its deployment gate before /ready answers 200."""
+    import json
+    import os
+
+    import uvicorn
+
+    from mlwright.cli.models import print_uri
+    from mlwright.serve.app import load_for_serving
+    from mlwright.track.registry import parse
+
+    if not Path(model).exists() and parse(model) is not None:
+        print_uri()
+    loaded, name, version = load_for_serving(model)
+    assert loaded.path is not None
+    os.environ["MLWRIGHT_SERVE_PACKAGE"] = str(loaded.path)
+    os.environ["MLWRIGHT_SERVE_NAME"] = name or loaded.name
+    os.environ["MLWRIGHT_SERVE_VERSION"] = version or ""
+    os.environ["MLWRIGHT_SERVE_SETTINGS"] = json.dumps(
+        {"max_rows": max_rows, "max_body_bytes": int(max_body_mb * 1024 * 1024)}
+    )
+    _stderr_console().print(
+        f"serving {name or loaded.name}{'/' + version if version else ''} from {loaded.path} on "
+        f"http://{host}:{port} ({workers} worker(s)); docs at /docs",
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(
+        "mlwright.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
 from mlwright.cli.models import models_app, ui_command  # noqa: E402  (commands register here)
 
 app.add_typer(models_app, name="models")

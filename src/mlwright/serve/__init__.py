@@ -1,0 +1,1 @@
+"""The model server: app factory, generated request schemas, the deployment gate."""
