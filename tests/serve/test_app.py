@@ -303,3 +303,40 @@ def test_serve_refuses_a_tampered_package(package: Path, tmp_path: Path) -> None
     )
     assert done.returncode == 1
     assert "model/lightgbm.txt was modified" in done.stderr
+
+
+def test_metrics_count_requests_latency_and_predictions(package: Path) -> None:
+    with client(package) as c:
+        rows = records(package, 4)
+        answer = c.post("/v1/predict", json={"records": rows})
+        c.post("/v1/predict", json={"records": [{"x1": "bad"}]})
+        text = c.get("/metrics").text
+    assert answer.headers["x-request-id"] == answer.json()["request_id"]
+    assert (
+        'mlwright_requests_total{model="churned",route="/v1/predict",status="200",version=""} 1.0'
+        in text
+    )
+    assert (
+        'mlwright_requests_total{model="churned",route="/v1/predict",status="422",version=""} 1.0'
+        in text
+    )
+    assert "mlwright_request_seconds_bucket" in text
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mlwright_predictions_total{")
+    )
+    assert counted == 4
+    assert 'mlwright_model_ready{model="churned",version=""} 1.0' in text
+
+
+def test_access_log_has_the_request_id(package: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="mlwright.access"), client(package) as c:
+        answer = c.post("/v1/predict", json={"records": records(package, 1)})
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "mlwright.access"]
+    (line,) = [entry for entry in lines if entry["path"] == "/v1/predict"]
+    assert line["request_id"] == answer.json()["request_id"]
+    assert line["status"] == 200
+    assert line["ms"] > 0

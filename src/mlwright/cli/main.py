@@ -385,6 +385,10 @@ def serve_command(
     os.environ["MLWRIGHT_SERVE_PACKAGE"] = str(loaded.path)
     os.environ["MLWRIGHT_SERVE_NAME"] = name or loaded.name
     os.environ["MLWRIGHT_SERVE_VERSION"] = version or ""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlwright-metrics-")
     os.environ["MLWRIGHT_SERVE_SETTINGS"] = json.dumps(
         {"max_rows": max_rows, "max_body_bytes": int(max_body_mb * 1024 * 1024)}
     )

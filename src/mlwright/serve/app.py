@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
 from mlwright.serve.gate import GateResult, run_gate
+from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.schemas import ErrorResponse, PredictResponse, predict_request_model
 
 log = logging.getLogger("mlwright.serve")
@@ -143,10 +144,13 @@ def create_app(
     cfg = settings or ServeSettings()
     slot = Slot(model=model, name=name or model.name, version=version)
     request_model = predict_request_model(model.schema, _ident(slot.name), cfg.max_rows)
+    metrics = ServerMetrics()
+    version_label = slot.version or ""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         slot.gate = run_gate(model) if cfg.gate else GateResult(True, "gate disabled", {})
+        metrics.ready.labels(slot.name, version_label).set(1 if slot.gate.ok else 0)
         if not slot.gate.ok:
             log.error("deployment gate failed: %s", slot.gate.reason)
         yield
@@ -187,6 +191,12 @@ def create_app(
         reason = slot.gate.reason if slot.gate else "the deployment gate has not run yet"
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus() -> Response:
+        """Prometheus text format: requests, errors, latency, predictions per model version."""
+        content, media_type = metrics.render()
+        return Response(content, media_type=media_type)
+
     @app.get("/v1/models", tags=["models"])
     async def models() -> dict[str, Any]:
         return {
@@ -201,7 +211,7 @@ def create_app(
             ]
         }
 
-    async def predict(body: Any) -> Any:
+    async def predict(body: Any, request: Request) -> Any:
         """Score records; one prediction per record, in order, each with a prediction_id."""
         if not slot.ready:
             return _not_ready(slot)
@@ -228,7 +238,8 @@ def create_app(
             out = model.predict_frame(enforced)
         except MlwrightError as exc:
             return error(422, exc.message, exc.fix or "check the request")
-        request_id = uuid.uuid4().hex
+        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+        _count_predictions(metrics, slot, out)
         rows: list[dict[str, Any]] = []
         for i, row in enumerate(out.to_dict(orient="records")):
             item: dict[str, Any] = {"prediction_id": f"{request_id}:{i}"}
@@ -265,9 +276,19 @@ def create_app(
             return _mlflow_error(400, f"invalid input: {exc}")
         return JSONResponse({"predictions": json.loads(out.to_json(orient="records"))})
 
-    wrapped = BodyLimit(app, cfg.max_body_bytes)
+    wrapped = BodyLimit(Observe(app, metrics, slot.name, lambda: version_label), cfg.max_body_bytes)
     app.state.asgi = wrapped
     return app
+
+
+def _count_predictions(metrics: ServerMetrics, slot: Slot, out: pd.DataFrame) -> None:
+    version = slot.version or ""
+    if slot.model.task == "regression":
+        for value in out["prediction"].to_numpy()[:1000]:
+            metrics.values.labels(slot.name, version).observe(float(value))
+        return
+    for label, count in out["prediction"].astype(str).value_counts().items():
+        metrics.predictions.labels(slot.name, version, str(label)).inc(int(count))
 
 
 def _ident(name: str) -> str:

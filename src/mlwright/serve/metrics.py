@@ -1,0 +1,128 @@
+"""Prometheus metrics and the structured access log of the model server.
+
+Each app gets its own collector registry (two apps in one process never share counters). With
+several workers, set PROMETHEUS_MULTIPROC_DIR (``mlwright serve`` does) and ``/metrics`` merges
+the workers' values through prometheus-client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+access_log = logging.getLogger("mlwright.access")
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ("route", "status", "model", "version")
+        self.requests = Counter(
+            "mlwright_requests", "HTTP requests", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "mlwright_request_seconds",
+            "Request latency",
+            ("route", "model", "version"),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "mlwright_predictions",
+            "Predictions by predicted label",
+            ("model", "version", "label"),
+            registry=self.registry,
+        )
+        self.values = Histogram(
+            "mlwright_prediction_value",
+            "Predicted values (regression)",
+            ("model", "version"),
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "mlwright_model_ready",
+            "1 when the model passed the gate",
+            ("model", "version"),
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class Observe:
+    """ASGI middleware: a request id, latency and status metrics, one JSON access-log line."""
+
+    def __init__(
+        self, app: Any, metrics: ServerMetrics, model: str, version: Callable[[], str]
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.model = model
+        self.version = version
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def observed_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("path", "")
+            version = self.version()
+            self.metrics.requests.labels(route, str(status), self.model, version).inc()
+            self.metrics.latency.labels(route, self.model, version).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    json.dumps(
+                        {
+                            "request_id": request_id,
+                            "method": scope.get("method"),
+                            "path": route,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 3),
+                            "model": self.model,
+                            "version": version,
+                        }
+                    )
+                )
