@@ -271,6 +271,8 @@ def test_real_uvicorn_server_starts_serves_and_stops(package: Path, tmp_path: Pa
         str(package),
         "--port",
         str(port),
+        "--store",
+        str(tmp_path / "serve.db"),
     ]
     with process(
         command,

@@ -366,6 +366,9 @@ def serve_command(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     max_rows: Annotated[int, typer.Option(help="Most records in one request.")] = 10_000,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 16.0,
+    store: Annotated[
+        Path, typer.Option(help="Serving store (SQLite, WAL) where every prediction is recorded.")
+    ] = Path("mlwright-serve.db"),
 ) -> None:
     """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs.
     The model must pass its deployment gate before /ready answers 200."""
@@ -390,7 +393,11 @@ def serve_command(
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlwright-metrics-")
     os.environ["MLWRIGHT_SERVE_SETTINGS"] = json.dumps(
-        {"max_rows": max_rows, "max_body_bytes": int(max_body_mb * 1024 * 1024)}
+        {
+            "max_rows": max_rows,
+            "max_body_bytes": int(max_body_mb * 1024 * 1024),
+            "store": str(store.resolve()),
+        }
     )
     _stderr_console().print(
         f"serving {name or loaded.name}{'/' + version if version else ''} from {loaded.path} on "

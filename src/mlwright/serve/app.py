@@ -31,6 +31,7 @@ from mlwright.package.model import Model
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.schemas import ErrorResponse, PredictResponse, predict_request_model
+from mlwright.serve.store import PredictionWriter, prediction_rows
 
 log = logging.getLogger("mlwright.serve")
 
@@ -40,6 +41,7 @@ class ServeSettings:
     max_rows: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024
     gate: bool = True
+    store: str | None = None  # serving store (SQLite); None keeps no record of predictions
 
 
 @dataclass
@@ -146,6 +148,7 @@ def create_app(
     request_model = predict_request_model(model.schema, _ident(slot.name), cfg.max_rows)
     metrics = ServerMetrics()
     version_label = slot.version or ""
+    writer: list[PredictionWriter] = []  # opened by the lifespan, one per worker process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,7 +156,13 @@ def create_app(
         metrics.ready.labels(slot.name, version_label).set(1 if slot.gate.ok else 0)
         if not slot.gate.ok:
             log.error("deployment gate failed: %s", slot.gate.reason)
-        yield
+        if cfg.store:
+            writer.append(PredictionWriter(Path(cfg.store)))
+        try:
+            yield
+        finally:
+            for w in writer:
+                w.close()
 
     app = FastAPI(
         title=f"mlwright: {slot.name}",
@@ -246,6 +255,12 @@ def create_app(
             for key, value in row.items():
                 item[str(key)] = value.item() if isinstance(value, np.generic) else value
             rows.append(item)
+        if writer:
+            writer[0].add(
+                prediction_rows(
+                    request_id, slot.name, slot.version, "champion", body.entity_key, records, rows
+                )
+            )
         return {"request_id": request_id, "model": _info(slot), "predictions": rows}
 
     # the body's type is generated from the schema at run time, so it is attached here

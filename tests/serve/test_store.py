@@ -1,0 +1,116 @@
+"""The serving store: every answered prediction is recorded, within the documented window."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mlwright.package.store import load_package
+from mlwright.serve.app import ServeSettings, create_app
+from mlwright.serve.store import FLUSH_SECONDS, PredictionWriter
+from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
+from tests.track.test_mlflow import free_port
+from tests.track.test_servers import env_with, process
+
+
+def stored(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as conn:
+        return list(
+            conn.execute("SELECT prediction_id, inputs, output FROM predictions ORDER BY ts")
+        )
+
+
+def test_predictions_are_recorded_with_inputs_and_outputs(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    db = tmp_path / "serve.db"
+    app = create_app(load_package(package), settings=ServeSettings(store=str(db)))
+    rows = records(package, 3)
+    with TestClient(app.state.asgi) as c:
+        answer = c.post("/v1/predict", json={"records": rows, "entity_key": "user-7"}).json()
+    saved = stored(db)  # the lifespan's shutdown flushed the buffer
+    assert [s[0] for s in saved] == [p["prediction_id"] for p in answer["predictions"]]
+    assert json.loads(saved[0][1]) == {k: rows[0][k] for k in json.loads(saved[0][1])}
+    assert json.loads(saved[2][2]) == answer["predictions"][2]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert {r[0] for r in conn.execute("SELECT DISTINCT entity_key FROM predictions")} == {
+            "user-7"
+        }
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"predictions", "feedback", "experiments", "assignments", "alias_history"} <= tables
+
+
+def row(i: int) -> tuple[object, ...]:
+    return (f"r:{i}", "r", time.time(), "m", "1", "champion", None, "{}", "{}")
+
+
+def count(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM predictions").fetchone()[0])
+
+
+def test_writer_flushes_by_time_and_by_size(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    writer = PredictionWriter(db, flush_seconds=0.1, flush_rows=50)
+    try:
+        writer.add([row(0)])
+        time.sleep(0.4)
+        assert count(db) == 1  # flushed by time
+        writer.add([row(i) for i in range(1, 51)])
+        deadline = time.monotonic() + 0.09  # before the time limit could apply
+        while count(db) < 51 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert count(db) == 51  # flushed by size
+        writer.add([row(99)])
+    finally:
+        writer.close()
+    assert count(db) == 52  # close flushes the rest
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_server_loses_at_most_the_flush_window(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    db = tmp_path / "serve.db"
+    command = [
+        str(Path(sys.executable).parent / "mlwright"),
+        "serve",
+        str(package),
+        "--port",
+        str(port),
+        "--store",
+        str(db),
+    ]
+    body = json.dumps({"records": records(package, 1)}).encode()
+    answered: list[tuple[float, str]] = []
+    with process(
+        command,
+        env=env_with(),
+        ready_url=f"http://127.0.0.1:{port}/ready",
+        log=tmp_path / "serve.log",
+    ) as proc:
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/predict",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                pid = json.loads(response.read())["predictions"][0]["prediction_id"]
+            answered.append((time.monotonic(), pid))
+        killed_at = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    saved = {s[0] for s in stored(db)}
+    window = FLUSH_SECONDS + 0.2  # the documented window plus the commit in flight
+    must_have = [pid for t, pid in answered if t < killed_at - window]
+    assert len(must_have) > 10
+    assert [pid for pid in must_have if pid not in saved] == []
+    assert saved <= {pid for _, pid in answered}
