@@ -369,6 +369,10 @@ def serve_command(
     store: Annotated[
         Path, typer.Option(help="Serving store (SQLite, WAL) where every prediction is recorded.")
     ] = Path("mlwright-serve.db"),
+    poll_seconds: Annotated[
+        float | None,
+        typer.Option(help="With NAME@ALIAS: follow the alias, checking it this often."),
+    ] = None,
 ) -> None:
     """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs.
     The model must pass its deployment gate before /ready answers 200."""
@@ -388,6 +392,7 @@ def serve_command(
     os.environ["MLWRIGHT_SERVE_PACKAGE"] = str(loaded.path)
     os.environ["MLWRIGHT_SERVE_NAME"] = name or loaded.name
     os.environ["MLWRIGHT_SERVE_VERSION"] = version or ""
+    os.environ["MLWRIGHT_SERVE_REF"] = model if name else ""
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         import tempfile
 
@@ -397,6 +402,7 @@ def serve_command(
             "max_rows": max_rows,
             "max_body_bytes": int(max_body_mb * 1024 * 1024),
             "store": str(store.resolve()),
+            "poll_seconds": poll_seconds,
         }
     )
     _stderr_console().print(

@@ -9,6 +9,7 @@ imports mlflow or the trainer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -28,9 +29,12 @@ from fastapi.responses import JSONResponse, Response
 
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
+from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.schemas import ErrorResponse, PredictResponse, predict_request_model
+from mlwright.serve.slot import Active, Slot
+from mlwright.serve.slot import poll as _poll
 from mlwright.serve.store import PredictionWriter, prediction_rows
 
 log = logging.getLogger("mlwright.serve")
@@ -42,20 +46,8 @@ class ServeSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     gate: bool = True
     store: str | None = None  # serving store (SQLite); None keeps no record of predictions
-
-
-@dataclass
-class Slot:
-    """The model being served and whether it passed the gate."""
-
-    model: Model
-    name: str
-    version: str | None
-    gate: GateResult | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self.gate is not None and self.gate.ok
+    poll_seconds: float | None = None  # re-resolve the registry alias this often
+    admin_token: str | None = None  # enables /v1/admin/* (bearer token)
 
 
 def error(
@@ -141,26 +133,34 @@ def create_app(
     *,
     name: str | None = None,
     version: str | None = None,
+    ref: str | None = None,
     settings: ServeSettings | None = None,
 ) -> FastAPI:
     cfg = settings or ServeSettings()
-    slot = Slot(model=model, name=name or model.name, version=version)
+    slot = Slot(name=name or model.name, candidate=model, version=version, ref=ref)
     request_model = predict_request_model(model.schema, _ident(slot.name), cfg.max_rows)
     metrics = ServerMetrics()
-    version_label = slot.version or ""
     writer: list[PredictionWriter] = []  # opened by the lifespan, one per worker process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        slot.gate = run_gate(model) if cfg.gate else GateResult(True, "gate disabled", {})
-        metrics.ready.labels(slot.name, version_label).set(1 if slot.gate.ok else 0)
-        if not slot.gate.ok:
-            log.error("deployment gate failed: %s", slot.gate.reason)
+        gate = run_gate(model) if cfg.gate else GateResult(True, "gate disabled", {})
+        if gate.ok:
+            slot.active, slot.failure = Active(model, version, gate), None
+        else:
+            slot.failure = gate.reason
+            log.error("deployment gate failed: %s", gate.reason)
+        metrics.ready.labels(slot.name, version or "").set(1 if gate.ok else 0)
         if cfg.store:
             writer.append(PredictionWriter(Path(cfg.store)))
+        poller = None
+        if cfg.poll_seconds and slot.ref:
+            poller = asyncio.create_task(_poll(slot, cfg, metrics))
         try:
             yield
         finally:
+            if poller is not None:
+                poller.cancel()
             for w in writer:
                 w.close()
 
@@ -194,11 +194,10 @@ def create_app(
 
     @app.get("/ready", tags=["operations"], responses={503: {"description": "not ready"}})
     async def ready() -> JSONResponse:
-        """200 once the model passed the deployment gate, else 503 with the reason."""
+        """200 once the model passed the deployment gate (and no swap failed), else 503."""
         if slot.ready:
             return JSONResponse({"status": "ready", "model": _info(slot)})
-        reason = slot.gate.reason if slot.gate else "the deployment gate has not run yet"
-        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "not ready", "reason": slot.failure}, status_code=503)
 
     @app.get("/metrics", tags=["operations"])
     async def prometheus() -> Response:
@@ -208,25 +207,32 @@ def create_app(
 
     @app.get("/v1/models", tags=["models"])
     async def models() -> dict[str, Any]:
+        active = slot.active
         return {
             "models": [
                 {
                     **_info(slot),
                     "task": model.task,
                     "ready": slot.ready,
+                    "serving": active is not None,
+                    "reason": slot.failure,
+                    "follows": slot.ref,
                     "features": [c.name for c in model.schema.features],
-                    "gate": None if slot.gate is None else slot.gate.details,
+                    "gate": None if active is None else active.gate.details,
                 }
             ]
         }
 
     async def predict(body: Any, request: Request) -> Any:
         """Score records; one prediction per record, in order, each with a prediction_id."""
-        if not slot.ready:
+        active = slot.active  # one model for the whole request, even during a swap
+        if active is None:
             return _not_ready(slot)
+        current = active.model
         records = [r.model_dump() for r in body.records]
-        frame = pd.DataFrame.from_records(records, columns=[c.name for c in model.schema.features])
-        enforced, violations, _ = model.schema.check(frame)
+        columns = [c.name for c in current.schema.features]
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        enforced, violations, _ = current.schema.check(frame)
         if violations:
             return JSONResponse(
                 {
@@ -244,11 +250,11 @@ def create_app(
                 status_code=422,
             )
         try:
-            out = model.predict_frame(enforced)
+            out = current.predict_frame(enforced)
         except MlwrightError as exc:
             return error(422, exc.message, exc.fix or "check the request")
         request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
-        _count_predictions(metrics, slot, out)
+        _count_predictions(metrics, slot.name, active, out)
         rows: list[dict[str, Any]] = []
         for i, row in enumerate(out.to_dict(orient="records")):
             item: dict[str, Any] = {"prediction_id": f"{request_id}:{i}"}
@@ -258,10 +264,17 @@ def create_app(
         if writer:
             writer[0].add(
                 prediction_rows(
-                    request_id, slot.name, slot.version, "champion", body.entity_key, records, rows
+                    request_id,
+                    slot.name,
+                    active.version,
+                    "champion",
+                    body.entity_key,
+                    records,
+                    rows,
                 )
             )
-        return {"request_id": request_id, "model": _info(slot), "predictions": rows}
+        info = {"name": slot.name, "version": active.version, "variant": "champion"}
+        return {"request_id": request_id, "model": info, "predictions": rows}
 
     # the body's type is generated from the schema at run time, so it is attached here
     predict.__annotations__["body"] = request_model
@@ -276,7 +289,8 @@ def create_app(
     async def invocations(request: Request) -> JSONResponse:
         """What `mlflow models serve` accepts: dataframe_split, dataframe_records, instances or
         inputs; answers {"predictions": [...]}."""
-        if not slot.ready:
+        active = slot.active
+        if active is None:
             return _mlflow_error(503, "the model has not passed the deployment gate")
         try:
             payload = json.loads(await request.body())
@@ -284,26 +298,34 @@ def create_app(
             return _mlflow_error(400, "the body is not valid JSON")
         try:
             frame = _mlflow_frame(payload)
-            out = model.predict_frame(model.schema.enforce(frame))
+            out = active.model.predict_frame(active.model.schema.enforce(frame))
         except SchemaViolationError as exc:
             return _mlflow_error(400, str(exc))
         except (MlwrightError, ValueError, TypeError, KeyError) as exc:
             return _mlflow_error(400, f"invalid input: {exc}")
         return JSONResponse({"predictions": json.loads(out.to_json(orient="records"))})
 
-    wrapped = BodyLimit(Observe(app, metrics, slot.name, lambda: version_label), cfg.max_body_bytes)
+    token = cfg.admin_token
+    if token:
+        add_admin_routes(app, slot, token, metrics)
+
+    wrapped = BodyLimit(
+        Observe(app, metrics, slot.name, lambda: slot.current_version or ""), cfg.max_body_bytes
+    )
     app.state.asgi = wrapped
     return app
 
 
-def _count_predictions(metrics: ServerMetrics, slot: Slot, out: pd.DataFrame) -> None:
-    version = slot.version or ""
-    if slot.model.task == "regression":
+def _count_predictions(
+    metrics: ServerMetrics, name: str, active: Active, out: pd.DataFrame
+) -> None:
+    version = active.version or ""
+    if active.model.task == "regression":
         for value in out["prediction"].to_numpy()[:1000]:
-            metrics.values.labels(slot.name, version).observe(float(value))
+            metrics.values.labels(name, version).observe(float(value))
         return
     for label, count in out["prediction"].astype(str).value_counts().items():
-        metrics.predictions.labels(slot.name, version, str(label)).inc(int(count))
+        metrics.predictions.labels(name, version, str(label)).inc(int(count))
 
 
 def _ident(name: str) -> str:
@@ -311,12 +333,11 @@ def _ident(name: str) -> str:
 
 
 def _info(slot: Slot) -> dict[str, Any]:
-    return {"name": slot.name, "version": slot.version, "variant": "champion"}
+    return {"name": slot.name, "version": slot.current_version, "variant": "champion"}
 
 
 def _not_ready(slot: Slot) -> JSONResponse:
-    reason = slot.gate.reason if slot.gate else "the deployment gate has not run yet"
-    return error(503, f"the model is not ready: {reason}", "wait for /ready to answer 200")
+    return error(503, f"the model is not ready: {slot.failure}", "wait for /ready to answer 200")
 
 
 def _mlflow_error(status: int, message: str) -> JSONResponse:
@@ -396,8 +417,12 @@ def app_from_env() -> Any:
     from mlwright.package.store import load_package
 
     model = load_package(package)
+    settings = ServeSettings(
+        **{**settings.__dict__, "admin_token": os.environ.get("MLWRIGHT_ADMIN_TOKEN") or None}
+    )
     app = create_app(
         model,
+        ref=os.environ.get("MLWRIGHT_SERVE_REF") or None,
         name=os.environ.get("MLWRIGHT_SERVE_NAME") or None,
         version=os.environ.get("MLWRIGHT_SERVE_VERSION") or None,
         settings=settings,
