@@ -93,6 +93,21 @@ class Family(ABC):
         return np.asarray(raw / np.clip(raw.sum(axis=1, keepdims=True), 1e-15, None))
 
 
+class BoostedFamily(Family):
+    """Gradient boosting with early stopping: ``max_rounds`` and ``early_stopping_rounds`` drive
+    the search fit; ``rounds`` (set by ``refit_params``) fixes the count for a refit."""
+
+    CONTROL: ClassVar[tuple[str, ...]] = ("max_rounds", "early_stopping_rounds", "rounds")
+
+    def booster_params(self) -> dict[str, Any]:
+        """The hyperparameters the library sees (without the round controls)."""
+        return {k: v for k, v in self.params.items() if k not in self.CONTROL}
+
+    def refit_params(self) -> dict[str, Any]:
+        # a refit sees more rows than a fold: a few more rounds than early stopping chose
+        return {**self.params, "rounds": max(1, round(self.fitted_["rounds"] * 1.1))}
+
+
 # --- search spaces -------------------------------------------------------------------------------
 
 

@@ -7,14 +7,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlwright.train.models.base import Family, FitContext
+from mlwright.train.models.base import BoostedFamily, FitContext
 from mlwright.train.models.features import Design
 
 _FILE = "lightgbm.txt"
-_CONTROL = ("max_rounds", "early_stopping_rounds", "rounds")
 
 
-class LightGBMFamily(Family):
+class LightGBMFamily(BoostedFamily):
     name = "lightgbm"
     view = "tree"
     about = "gradient-boosted trees; fast, strong on most tables, native categorical splits"
@@ -22,7 +21,7 @@ class LightGBMFamily(Family):
     def _lgb_params(self) -> dict[str, Any]:
         task, ctx = self.ctx.task, self.ctx
         objective = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
-        p = {k: v for k, v in self.params.items() if k not in _CONTROL}
+        p = self.booster_params()
         p.update(
             objective=objective[task],
             seed=ctx.seed,
@@ -86,10 +85,6 @@ class LightGBMFamily(Family):
         if self.ctx.task == "regression":
             return raw
         return self._probabilities(raw)
-
-    def refit_params(self) -> dict[str, Any]:
-        # a refit sees more rows than a fold: a few more rounds than early stopping chose
-        return {**self.params, "rounds": max(1, round(self.fitted_["rounds"] * 1.1))}
 
     def save(self, folder: Path) -> list[str]:
         self.booster_.save_model(str(folder / _FILE), num_iteration=self.fitted_["rounds"])

@@ -7,14 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from mlwright.train.models.base import Family, FitContext
+from mlwright.train.models.base import BoostedFamily, FitContext
 from mlwright.train.models.features import Design
 
 _FILE = "xgboost.ubj"
-_CONTROL = ("max_rounds", "early_stopping_rounds", "rounds")
 
 
-class XGBoostFamily(Family):
+class XGBoostFamily(BoostedFamily):
     name = "xgboost"
     view = "tree"
     about = "gradient-boosted trees, depth-wise; a strong second opinion to LightGBM"
@@ -26,7 +25,7 @@ class XGBoostFamily(Family):
             "multiclass": "multi:softprob",
             "regression": "reg:squarederror",
         }
-        p = {k: v for k, v in self.params.items() if k not in _CONTROL}
+        p = self.booster_params()
         p.update(
             objective=objective[task],
             tree_method="hist",
@@ -85,9 +84,6 @@ class XGBoostFamily(Family):
         if self.ctx.task == "regression":
             return raw
         return self._probabilities(raw)
-
-    def refit_params(self) -> dict[str, Any]:
-        return {**self.params, "rounds": max(1, round(self.fitted_["rounds"] * 1.1))}
 
     def save(self, folder: Path) -> list[str]:
         self.booster_.save_model(str(folder / _FILE))
