@@ -1,0 +1,98 @@
+"""Reliability of the server: schema-driven fuzzing of every operation, and a bounded load."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+
+from mlwright.package.store import load_package
+from mlwright.serve.app import create_app
+from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
+from tests.track.test_mlflow import free_port
+from tests.track.test_servers import env_with, process
+
+_SENT = ("method", "url", "headers", "json", "params", "content", "data")
+
+
+def test_schemathesis_finds_no_server_error(package: Path) -> None:  # noqa: F811
+    app = create_app(load_package(package))
+    failures: list[tuple[str, int, Any]] = []
+    calls: list[str] = []
+    with TestClient(app.state.asgi) as client:
+        schema = schemathesis.openapi.from_dict(client.get("/openapi.json").json())
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.label for op in operations} >= {"POST /v1/predict", "POST /invocations"}
+        for operation in operations:
+            fuzz(client, operation, calls, failures)()
+    assert failures == []
+    assert calls.count("POST /v1/predict") >= 20
+
+
+def fuzz(
+    client: TestClient, operation: Any, calls: list[str], failures: list[tuple[str, int, Any]]
+) -> Any:
+    """A seeded Hypothesis test of one operation (≤ 50 examples) that records 5xx answers."""
+
+    @settings(
+        max_examples=50,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy())
+    def call(case: Any) -> None:
+        kwargs = case.as_transport_kwargs(base_url="http://testserver")
+        response = client.request(**{k: v for k, v in kwargs.items() if k in _SENT})
+        calls.append(operation.label)
+        if response.status_code >= 500:
+            failures.append((operation.label, response.status_code, kwargs.get("json")))
+
+    return call
+
+
+def test_ten_seconds_of_load_without_an_error(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        str(Path(sys.executable).parent / "mlwright"),
+        "serve",
+        str(package),
+        "--port",
+        str(port),
+        "--store",
+        str(tmp_path / "serve.db"),
+    ]
+    body = json.dumps({"records": records(package, 1)}).encode()
+    results: list[int] = []
+    with process(command, env=env_with(), ready_url=f"{base}/ready", log=tmp_path / "serve.log"):
+        end = time.monotonic() + 10
+
+        def worker() -> None:
+            while time.monotonic() < end:
+                request = urllib.request.Request(
+                    f"{base}/v1/predict", data=body, headers={"Content-Type": "application/json"}
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        response.read()
+                        results.append(response.status)
+                except OSError:
+                    results.append(0)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert len(results) > 50
+    assert [s for s in results if s != 200] == []
