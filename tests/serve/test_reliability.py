@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -96,3 +97,60 @@ def test_ten_seconds_of_load_without_an_error(package: Path, tmp_path: Path) -> 
             t.join(timeout=60)
     assert len(results) > 50
     assert [s for s in results if s != 200] == []
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_sixty_second_soak_keeps_memory_flat(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "mlwright",
+        "serve",
+        str(package),
+        "--port",
+        str(port),
+        "--store",
+        str(tmp_path / "serve.db"),
+    ]
+    body = json.dumps({"records": records(package, 5)}).encode()
+    errors: list[int] = []
+    with process(
+        command, env=env_with(), ready_url=f"{base}/ready", log=tmp_path / "serve.log"
+    ) as proc:
+        stop = threading.Event()
+
+        def worker() -> None:
+            while not stop.is_set():
+                request = urllib.request.Request(
+                    f"{base}/v1/predict", data=body, headers={"Content-Type": "application/json"}
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        response.read()
+                except OSError:
+                    errors.append(1)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(10)  # warm-up
+            warm = rss_kib(proc.pid)
+            time.sleep(60)
+            end = rss_kib(proc.pid)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+    assert errors == []
+    assert end <= warm * 1.05, f"RSS grew from {warm} KiB to {end} KiB"
