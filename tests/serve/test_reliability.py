@@ -154,3 +154,51 @@ def test_sixty_second_soak_keeps_memory_flat(package: Path, tmp_path: Path) -> N
                 t.join(timeout=60)
     assert errors == []
     assert end <= warm * 1.05, f"RSS grew from {warm} KiB to {end} KiB"
+
+
+def test_metrics_add_up_across_workers(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    command = [
+        str(Path(sys.executable).parent / "mlwright"),
+        "serve",
+        str(package),
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--store",
+        str(tmp_path / "serve.db"),
+    ]
+    body = json.dumps({"records": records(package, 3)}).encode()
+    env = env_with(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    with process(command, env=env, ready_url=f"{base}/ready", log=tmp_path / "serve.log"):
+        for _ in range(12):
+            request = urllib.request.Request(
+                f"{base}/v1/predict", data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+        deadline = time.monotonic() + 30
+        while True:  # both workers report ready once each has started
+            with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+                text = response.read().decode()
+            ready = [line for line in text.splitlines() if line.startswith("mlwright_model_ready{")]
+            if len(ready) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert len(ready) == 2  # one per worker process
+    predicted = [
+        line
+        for line in text.splitlines()
+        if line.startswith("mlwright_requests_total{") and 'route="/v1/predict"' in line
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in predicted) == 12
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mlwright_predictions_total{")
+    )
+    assert counted == 36
