@@ -17,9 +17,6 @@ def train(
     ``mlwright train`` (``time_budget``, ``max_trials``, ``seed``, ``metric``, ``out``, …)."""
     from mlwright.train.runner import train as run
 
-    for key in ("keep_cols", "drop_cols", "families", "tracker"):
-        if isinstance(options.get(key), str):
-            options[key] = (options[key],)
     settings = TrainOptions.from_mapping({"target": target, **options}, source="train options")
     return run(data, settings, sql=sql, verbose=verbose)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlwright.errors import ConfigError
 
@@ -176,3 +176,9 @@ class TrainOptions(Settings):
     )
     features: FeatureSettings = FeatureSettings()
     profile: ProfileSettings = ProfileSettings()
+
+    @field_validator("keep_cols", "drop_cols", "families", "tracker", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        """A single name is a list of one (``keep_cols="id"`` in Python, one YAML scalar)."""
+        return (value,) if isinstance(value, str) else value

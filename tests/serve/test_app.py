@@ -22,8 +22,7 @@ import mlwright as mw
 from mlwright.package.store import MANIFEST, load_package, sha256
 from mlwright.serve.app import ServeSettings, create_app
 from tests.conftest import make_frame
-from tests.track.test_mlflow import free_port
-from tests.track.test_servers import env_with, process
+from tests.serve.support import serving
 
 
 @pytest.fixture(scope="module")
@@ -264,24 +263,9 @@ def test_no_body_produces_a_500(package: Path, body: Any, raw: bytes) -> None:
 
 
 def test_real_uvicorn_server_starts_serves_and_stops(package: Path, tmp_path: Path) -> None:
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "mlwright"),
-        "serve",
-        str(package),
-        "--port",
-        str(port),
-        "--store",
-        str(tmp_path / "serve.db"),
-    ]
-    with process(
-        command,
-        env=env_with(),
-        ready_url=f"http://127.0.0.1:{port}/ready",
-        log=tmp_path / "serve.log",
-    ) as proc:
+    with serving(package, tmp_path) as (base, proc):
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/predict",
+            f"{base}/v1/predict",
             data=json.dumps({"records": records(package, 2)}).encode(),
             headers={"Content-Type": "application/json"},
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import urllib.request
@@ -17,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 
 from mlwright.package.store import load_package
 from mlwright.serve.app import create_app
+from tests.serve.support import serving
 from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
-from tests.track.test_mlflow import free_port
-from tests.track.test_servers import env_with, process
+from tests.track.test_servers import env_with
 
 _SENT = ("method", "url", "headers", "json", "params", "content", "data")
 
@@ -62,20 +61,9 @@ def fuzz(
 
 
 def test_ten_seconds_of_load_without_an_error(package: Path, tmp_path: Path) -> None:  # noqa: F811
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [
-        str(Path(sys.executable).parent / "mlwright"),
-        "serve",
-        str(package),
-        "--port",
-        str(port),
-        "--store",
-        str(tmp_path / "serve.db"),
-    ]
     body = json.dumps({"records": records(package, 1)}).encode()
     results: list[int] = []
-    with process(command, env=env_with(), ready_url=f"{base}/ready", log=tmp_path / "serve.log"):
+    with serving(package, tmp_path) as (base, _):
         end = time.monotonic() + 10
 
         def worker() -> None:
@@ -109,24 +97,9 @@ def rss_kib(pid: int) -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_sixty_second_soak_keeps_memory_flat(package: Path, tmp_path: Path) -> None:  # noqa: F811
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "mlwright",
-        "serve",
-        str(package),
-        "--port",
-        str(port),
-        "--store",
-        str(tmp_path / "serve.db"),
-    ]
     body = json.dumps({"records": records(package, 5)}).encode()
     errors: list[int] = []
-    with process(
-        command, env=env_with(), ready_url=f"{base}/ready", log=tmp_path / "serve.log"
-    ) as proc:
+    with serving(package, tmp_path) as (base, proc):
         stop = threading.Event()
 
         def worker() -> None:
@@ -157,24 +130,11 @@ def test_sixty_second_soak_keeps_memory_flat(package: Path, tmp_path: Path) -> N
 
 
 def test_metrics_add_up_across_workers(package: Path, tmp_path: Path) -> None:  # noqa: F811
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    command = [
-        str(Path(sys.executable).parent / "mlwright"),
-        "serve",
-        str(package),
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--store",
-        str(tmp_path / "serve.db"),
-    ]
     body = json.dumps({"records": records(package, 3)}).encode()
     env = env_with(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    with process(command, env=env, ready_url=f"{base}/ready", log=tmp_path / "serve.log"):
+    with serving(package, tmp_path, "--workers", "2", env=env) as (base, _):
         for _ in range(12):
             request = urllib.request.Request(
                 f"{base}/v1/predict", data=body, headers={"Content-Type": "application/json"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,9 +15,8 @@ from fastapi.testclient import TestClient
 from mlwright.package.store import load_package
 from mlwright.serve.app import ServeSettings, create_app
 from mlwright.serve.store import FLUSH_SECONDS, PredictionWriter
+from tests.serve.support import serving
 from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
-from tests.track.test_mlflow import free_port
-from tests.track.test_servers import env_with, process
 
 
 def stored(db: Path) -> list[tuple[str, str, str]]:
@@ -76,29 +74,14 @@ def test_writer_flushes_by_time_and_by_size(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(120)
 def test_a_killed_server_loses_at_most_the_flush_window(package: Path, tmp_path: Path) -> None:  # noqa: F811
-    port = free_port()
     db = tmp_path / "serve.db"
-    command = [
-        str(Path(sys.executable).parent / "mlwright"),
-        "serve",
-        str(package),
-        "--port",
-        str(port),
-        "--store",
-        str(db),
-    ]
     body = json.dumps({"records": records(package, 1)}).encode()
     answered: list[tuple[float, str]] = []
-    with process(
-        command,
-        env=env_with(),
-        ready_url=f"http://127.0.0.1:{port}/ready",
-        log=tmp_path / "serve.log",
-    ) as proc:
+    with serving(package, tmp_path, store=db) as (base, proc):
         end = time.monotonic() + 2.0
         while time.monotonic() < end:
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/v1/predict",
+                f"{base}/v1/predict",
                 data=body,
                 headers={"Content-Type": "application/json"},
             )

@@ -16,8 +16,8 @@ import pytest
 import mlwright as mw
 from mlwright.track.mlflow import promote
 from tests.conftest import make_frame
-from tests.track.test_mlflow import free_port
-from tests.track.test_servers import env_with, process
+from tests.serve.support import serving
+from tests.track.test_servers import env_with
 
 
 def post(url: str, body: Any, token: str | None = None) -> tuple[int, Any]:
@@ -56,19 +56,8 @@ def test_hot_swap_under_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         families=("lightgbm",),
     )
     rows = list(mw.load("churn/1").golden["inputs"][:2])  # type: ignore[index]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = env_with(MLFLOW_TRACKING_URI=uri, MLWRIGHT_ADMIN_TOKEN="s3cret")
-    command = [
-        str(Path(__import__("sys").executable).parent / "mlwright"),
-        "serve",
-        "churn@champion",
-        "--port",
-        str(port),
-        "--store",
-        str(tmp_path / "serve.db"),
-    ]
-    with process(command, env=env, ready_url=f"{base}/ready", log=tmp_path / "serve.log"):
+    with serving("churn@champion", tmp_path, env=env) as (base, _):
         seen: list[tuple[int, str | None]] = []
         stop = threading.Event()
 

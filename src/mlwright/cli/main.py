@@ -381,13 +381,8 @@ def serve_command(
 
     import uvicorn
 
-    from mlwright.cli.models import print_uri
-    from mlwright.serve.app import load_for_serving
-    from mlwright.track.registry import parse
-
-    if not Path(model).exists() and parse(model) is not None:
-        print_uri()
-    loaded, name, version = load_for_serving(model)
+    loaded = _load(model)
+    name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
     assert loaded.path is not None
     os.environ["MLWRIGHT_SERVE_PACKAGE"] = str(loaded.path)
     os.environ["MLWRIGHT_SERVE_NAME"] = name or loaded.name

@@ -396,19 +396,6 @@ def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_for_serving(ref: str | Path) -> tuple[Model, str | None, str | None]:
-    """The package behind ``ref`` (folder, NAME@ALIAS, NAME/VERSION), verified."""
-    from mlwright.package.store import load_package
-
-    path = Path(ref)
-    if path.exists():
-        return load_package(path), None, None
-    from mlwright.track.registry import resolve
-
-    resolved = resolve(ref)
-    return load_package(resolved.path), resolved.name, resolved.version
-
-
 def app_from_env() -> Any:
     """Factory for ``uvicorn --factory`` (several workers): the package path comes from
     MLWRIGHT_SERVE_PACKAGE; the settings from MLWRIGHT_SERVE_SETTINGS (JSON)."""
@@ -430,4 +417,4 @@ def app_from_env() -> Any:
     return app.state.asgi
 
 
-__all__ = ["ServeSettings", "app_from_env", "create_app", "load_for_serving"]
+__all__ = ["ServeSettings", "app_from_env", "create_app"]

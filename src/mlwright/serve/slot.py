@@ -71,13 +71,14 @@ def schema_change(old: Model, new: Model) -> str | None:
 
 def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str, Any]:
     """Load ``ref``, gate it, and make it the active model. Never raises."""
-    from mlwright.serve.app import load_for_serving
+    from mlwright.api import load
 
     if not slot.swapping.acquire(blocking=False):
         return {"status": "busy", "reason": "a swap is already running"}
     try:
         try:
-            model, _, version = load_for_serving(ref)
+            model = load(ref)
+            version = (model.registry or {}).get("version")
         except MlwrightError as exc:
             slot.failure = f"{ref} could not be loaded: {exc.message}"
             return {"status": "refused", "reason": slot.failure}
