@@ -21,14 +21,15 @@ def train(
     return run(data, settings, sql=sql, verbose=verbose)
 
 
-def load(model: str | Path) -> Model:
+def load(model: str | Path, *, threads: int | None = None) -> Model:
     """Load a model: a package folder, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry.
-    Checksums are verified before anything is deserialised."""
+    Checksums are verified before anything is deserialised. ``threads``: what one predict call
+    may use (default: every core)."""
     from mlwright.package.store import load_package
     from mlwright.track.registry import resolve
 
     resolved = resolve(model)
-    loaded = load_package(resolved.path)
+    loaded = load_package(resolved.path, threads=threads)
     loaded.registry = (
         None if resolved.name is None else {"name": resolved.name, "version": resolved.version}
     )

@@ -363,8 +363,14 @@ def serve_command(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-    max_rows: Annotated[int, typer.Option(help="Most records in one request.")] = 10_000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Threads per predict call in each worker (1 suits small requests)."
+        ),
+    ] = 1,
+    max_rows: Annotated[int, typer.Option(min=1, help="Most records in one request.")] = 10_000,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 16.0,
     store: Annotated[
         Path, typer.Option(help="Serving store (SQLite, WAL) where every prediction is recorded.")
@@ -398,6 +404,7 @@ def serve_command(
             "max_body_bytes": int(max_body_mb * 1024 * 1024),
             "store": str(store.resolve()),
             "poll_seconds": poll_seconds,
+            "threads": threads,
         }
     )
     _stderr_console().print(

@@ -199,7 +199,7 @@ class TableSchema:
                 )
                 total += 1
                 continue
-            converted, found, count = _enforce_column(col, frame[col.name], max_per_column)
+            converted, found, count = enforce_column(col, frame[col.name], max_per_column)
             out[col.name] = converted
             violations.extend(found)
             total += count
@@ -384,9 +384,10 @@ def _naive_utc(values: pd.Series) -> pd.Series:
     return values
 
 
-def _enforce_column(
+def enforce_column(
     col: ColumnSchema, series: pd.Series, limit: int
 ) -> tuple[pd.Series, list[Violation], int]:
+    """One column in its trained dtype, at most ``limit`` violations listed, and their count."""
     found: list[Violation] = []
     count = 0
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.data.io import read_table
+from mlwright.data.records import RecordColumns
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.errors import ConfigError, SchemaViolationError, TargetError
@@ -70,7 +71,7 @@ class Model:
             log.info(note)
         return enforced, notices
 
-    def raw(self, features: pd.DataFrame) -> np.ndarray:
+    def raw(self, features: pd.DataFrame | RecordColumns) -> np.ndarray:
         design = self.encoder.transform(features, self.family.view)
         return self.family.predict_raw(design)
 
@@ -86,19 +87,24 @@ class Model:
     def predict_frame(
         self, features: pd.DataFrame, *, interval: float | None = None
     ) -> pd.DataFrame:
+        return pd.DataFrame(self.outputs(features, interval=interval))
+
+    def outputs(
+        self, features: pd.DataFrame | RecordColumns, *, interval: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """The output columns of :meth:`predict` as NumPy arrays, from enforced features."""
         raw = self.raw(features)
         if self.task == "regression":
-            out = pd.DataFrame({"prediction": raw}, index=features.index)
+            out = {"prediction": raw}
             if interval is not None:
                 width = self.interval_width(interval)
                 out["lower"] = raw - width
                 out["upper"] = raw + width
-            return out.reset_index(drop=True)
+            return out
         if interval is not None:
             raise ConfigError("--interval applies to regression models only", fix="drop --interval")
         assert self.classes is not None
-        labels = self.labels(raw)
-        out = pd.DataFrame({"prediction": pd.Series(labels, dtype=_label_dtype(self.classes))})
+        out = {"prediction": self.labels(raw).astype(_label_dtype(self.classes))}
         for j, cls in enumerate(self.classes):
             out[f"proba_{cls}"] = raw[:, j]
         return out

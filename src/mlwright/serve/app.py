@@ -10,9 +10,9 @@ imports mlflow or the trainer.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
-import math
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,21 +21,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import Observe, ServerMetrics
-from mlwright.serve.schemas import ErrorResponse, PredictResponse, predict_request_model
+from mlwright.serve.predict import PATH, Predictor
+from mlwright.serve.schemas import (
+    ErrorResponse,
+    PredictResponse,
+    error_body,
+    predict_request_model,
+    validation_item,
+)
 from mlwright.serve.slot import Active, Slot
 from mlwright.serve.slot import poll as _poll
-from mlwright.serve.store import PredictionWriter, prediction_rows
+from mlwright.serve.writer import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
 
@@ -48,37 +55,12 @@ class ServeSettings:
     store: str | None = None  # serving store (SQLite); None keeps no record of predictions
     poll_seconds: float | None = None  # re-resolve the registry alias this often
     admin_token: str | None = None  # enables /v1/admin/* (bearer token)
+    threads: int = 1  # per predict call: a worker scores one request at a time
+    freeze_gc: bool = False  # a server process of its own (`mlwright serve`) sets it
 
 
-def error(
-    status: int,
-    reason: str,
-    fix: str,
-    *,
-    record: int | None = None,
-    field: str | None = None,
-    value: Any = None,
-) -> JSONResponse:
-    body = {
-        "errors": [
-            {
-                "record": record,
-                "field": field,
-                "value": _jsonable(value),
-                "reason": reason,
-                "fix": fix,
-            }
-        ]
-    }
-    return JSONResponse(body, status_code=status)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)[:200]
+def error(status: int, reason: str, fix: str) -> JSONResponse:
+    return JSONResponse(error_body(reason, fix), status_code=status)
 
 
 class BodyLimit:
@@ -128,6 +110,25 @@ class _TooLarge(Exception):
     pass
 
 
+class Lanes:
+    """ASGI: the hot routes go straight to their handler; everything else to the framework."""
+
+    def __init__(self, app: Any, routes: dict[tuple[str, str], Any]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        handler = None
+        if scope["type"] == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+        await (handler or self.app)(scope, receive, send)
+
+
 def create_app(
     model: Model,
     *,
@@ -137,10 +138,12 @@ def create_app(
     settings: ServeSettings | None = None,
 ) -> FastAPI:
     cfg = settings or ServeSettings()
-    slot = Slot(name=name or model.name, candidate=model, version=version, ref=ref)
+    slot = Slot(
+        name=name or model.name, candidate=model, version=version, ref=ref, threads=cfg.threads
+    )
     request_model = predict_request_model(model.schema, _ident(slot.name), cfg.max_rows)
     metrics = ServerMetrics()
-    writer: list[PredictionWriter] = []  # opened by the lifespan, one per worker process
+    predictor = Predictor(slot, request_model, metrics, cfg.max_rows)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,8 +154,13 @@ def create_app(
             slot.failure = gate.reason
             log.error("deployment gate failed: %s", gate.reason)
         metrics.ready.labels(slot.name, version or "").set(1 if gate.ok else 0)
-        if cfg.store:
-            writer.append(PredictionWriter(Path(cfg.store)))
+        if cfg.store:  # one writer (process) per worker
+            predictor.writer = PredictionWriter(Path(cfg.store))
+        if cfg.freeze_gc:
+            # what start-up loaded lives as long as the server: keep the collector from tracing
+            # it again and again (full collections were the long tail of request latency)
+            gc.collect()
+            gc.freeze()
         poller = None
         if cfg.poll_seconds and slot.ref:
             poller = asyncio.create_task(_poll(slot, cfg, metrics))
@@ -161,8 +169,9 @@ def create_app(
         finally:
             if poller is not None:
                 poller.cancel()
-            for w in writer:
-                w.close()
+            if predictor.writer is not None:
+                predictor.writer.close()
+                predictor.writer = None
 
     app = FastAPI(
         title=f"mlwright: {slot.name}",
@@ -175,7 +184,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"errors": [_validation_item(e) for e in exc.errors()][:100]}, status_code=422
+            {"errors": [validation_item(e) for e in exc.errors()][:100]}, status_code=422
         )
 
     @app.exception_handler(Exception)
@@ -223,66 +232,18 @@ def create_app(
             ]
         }
 
-    async def predict(body: Any, request: Request) -> Any:
+    async def predict(request: Request) -> Response:
         """Score records; one prediction per record, in order, each with a prediction_id."""
-        active = slot.active  # one model for the whole request, even during a swap
-        if active is None:
-            return _not_ready(slot)
-        current = active.model
-        records = [r.model_dump() for r in body.records]
-        columns = [c.name for c in current.schema.features]
-        frame = pd.DataFrame.from_records(records, columns=columns)
-        enforced, violations, _ = current.schema.check(frame)
-        if violations:
-            return JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "record": v.row,
-                            "field": v.column,
-                            "value": _jsonable(v.value),
-                            "reason": v.reason,
-                            "fix": f"send {v.expected}",
-                        }
-                        for v in violations[:100]
-                    ]
-                },
-                status_code=422,
-            )
-        try:
-            out = current.predict_frame(enforced)
-        except MlwrightError as exc:
-            return error(422, exc.message, exc.fix or "check the request")
         request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
-        _count_predictions(metrics, slot.name, active, out)
-        rows: list[dict[str, Any]] = []
-        for i, row in enumerate(out.to_dict(orient="records")):
-            item: dict[str, Any] = {"prediction_id": f"{request_id}:{i}"}
-            for key, value in row.items():
-                item[str(key)] = value.item() if isinstance(value, np.generic) else value
-            rows.append(item)
-        if writer:
-            writer[0].add(
-                prediction_rows(
-                    request_id,
-                    slot.name,
-                    active.version,
-                    "champion",
-                    body.entity_key,
-                    records,
-                    rows,
-                )
-            )
-        info = {"name": slot.name, "version": active.version, "variant": "champion"}
-        return {"request_id": request_id, "model": info, "predictions": rows}
+        status, body = predictor(await request.body(), request_id)
+        return Response(body, status_code=status, media_type="application/json")
 
-    # the body's type is generated from the schema at run time, so it is attached here
-    predict.__annotations__["body"] = request_model
     app.post(
-        "/v1/predict",
+        PATH,
         tags=["predict"],
         response_model=PredictResponse,
         responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+        openapi_extra=_request_body(app, request_model),
     )(predict)
 
     @app.post("/invocations", tags=["mlflow"])
@@ -309,23 +270,30 @@ def create_app(
     if token:
         add_admin_routes(app, slot, token, metrics)
 
+    lanes = Lanes(app, {("POST", PATH): predictor.asgi})
     wrapped = BodyLimit(
-        Observe(app, metrics, slot.name, lambda: slot.current_version or ""), cfg.max_body_bytes
+        Observe(lanes, metrics, slot.name, lambda: slot.current_version or ""), cfg.max_body_bytes
     )
     app.state.asgi = wrapped
     return app
 
 
-def _count_predictions(
-    metrics: ServerMetrics, name: str, active: Active, out: pd.DataFrame
-) -> None:
-    version = active.version or ""
-    if active.model.task == "regression":
-        for value in out["prediction"].to_numpy()[:1000]:
-            metrics.values.labels(name, version).observe(float(value))
-        return
-    for label, count in out["prediction"].astype(str).value_counts().items():
-        metrics.predictions.labels(name, version, str(label)).inc(int(count))
+def _request_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the route reads itself: the generated request model, so /docs shows
+    the real columns and types."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = {**schema.pop("$defs", {}), model.__name__: schema}
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 def _ident(name: str) -> str:
@@ -334,10 +302,6 @@ def _ident(name: str) -> str:
 
 def _info(slot: Slot) -> dict[str, Any]:
     return {"name": slot.name, "version": slot.current_version, "variant": "champion"}
-
-
-def _not_ready(slot: Slot) -> JSONResponse:
-    return error(503, f"the model is not ready: {slot.failure}", "wait for /ready to answer 200")
 
 
 def _mlflow_error(status: int, message: str) -> JSONResponse:
@@ -367,35 +331,6 @@ def _mlflow_frame(payload: Any) -> pd.DataFrame:
     return pd.DataFrame.from_records(value)
 
 
-def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
-    loc = [p for p in err.get("loc", ()) if p != "body"]
-    record = next((p for p in loc if isinstance(p, int)), None)
-    names = [p for p in loc if isinstance(p, str)]
-    field = names[-1] if names else None
-    kind = err.get("type", "")
-    if kind == "json_invalid":
-        return {
-            "record": None,
-            "field": None,
-            "value": None,
-            "reason": "the body is not valid JSON",
-            "fix": "send a JSON object",
-        }
-    if kind == "missing":
-        reason = "required field is missing"
-        fix = f"send '{field}' (null is allowed)" if record is not None else f"send '{field}'"
-    else:
-        reason = err.get("msg", "invalid value")
-        fix = "send a value of the documented type (see /docs)"
-    return {
-        "record": record,
-        "field": field,
-        "value": _jsonable(err.get("input")) if kind != "missing" else None,
-        "reason": reason,
-        "fix": fix,
-    }
-
-
 def app_from_env() -> Any:
     """Factory for ``uvicorn --factory`` (several workers): the package path comes from
     MLWRIGHT_SERVE_PACKAGE; the settings from MLWRIGHT_SERVE_SETTINGS (JSON)."""
@@ -403,9 +338,13 @@ def app_from_env() -> Any:
     settings = ServeSettings(**json.loads(os.environ.get("MLWRIGHT_SERVE_SETTINGS", "{}")))
     from mlwright.package.store import load_package
 
-    model = load_package(package)
+    model = load_package(package, threads=settings.threads)
     settings = ServeSettings(
-        **{**settings.__dict__, "admin_token": os.environ.get("MLWRIGHT_ADMIN_TOKEN") or None}
+        **{
+            **settings.__dict__,
+            "admin_token": os.environ.get("MLWRIGHT_ADMIN_TOKEN") or None,
+            "freeze_gc": True,
+        }
     )
     app = create_app(
         model,

@@ -96,17 +96,12 @@ class Observe:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        done = False
 
-        async def observed_send(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observed_send)
-        finally:
+        def record() -> None:
+            # before the last byte goes out: a client that has its answer sees it counted
+            nonlocal done
+            done = True
             elapsed = time.perf_counter() - started
             route = scope.get("path", "")
             version = self.version()
@@ -126,3 +121,18 @@ class Observe:
                         }
                     )
                 )
+
+        async def observed_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            if not done:
+                record()

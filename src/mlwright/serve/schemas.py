@@ -7,6 +7,7 @@ The generated ``Record`` model has one field per feature column, typed by the co
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -76,3 +77,48 @@ class ErrorItem(BaseModel):
 
 class ErrorResponse(BaseModel):
     errors: list[ErrorItem]
+
+
+def error_body(reason: str, fix: str) -> dict[str, Any]:
+    """The contract's error shape for a problem with no record or field."""
+    return {
+        "errors": [{"record": None, "field": None, "value": None, "reason": reason, "fix": fix}]
+    }
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)[:200]
+
+
+def validation_item(err: Any) -> dict[str, Any]:
+    """A pydantic error as the contract's error item: record index, field, value, reason."""
+    loc = [p for p in err.get("loc", ()) if p != "body"]
+    record = next((p for p in loc if isinstance(p, int)), None)
+    names = [p for p in loc if isinstance(p, str)]
+    field = names[-1] if names else None
+    kind = err.get("type", "")
+    if kind == "json_invalid":
+        return {
+            "record": None,
+            "field": None,
+            "value": None,
+            "reason": "the body is not valid JSON",
+            "fix": "send a JSON object",
+        }
+    if kind == "missing":
+        reason = "required field is missing"
+        fix = f"send '{field}' (null is allowed)" if record is not None else f"send '{field}'"
+    else:
+        reason = err.get("msg", "invalid value")
+        fix = "send a value of the documented type (see /docs)"
+    return {
+        "record": record,
+        "field": field,
+        "value": jsonable(err.get("input")) if kind != "missing" else None,
+        "reason": reason,
+        "fix": fix,
+    }

@@ -44,6 +44,7 @@ class Slot:
     ref: str | None = None  # registry reference the server follows, if any
     active: Active | None = None
     failure: str | None = "the deployment gate has not run yet"
+    threads: int | None = None  # what one predict call of a swapped-in model may use
     swapping: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -77,7 +78,7 @@ def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str
         return {"status": "busy", "reason": "a swap is already running"}
     try:
         try:
-            model = load(ref)
+            model = load(ref, threads=slot.threads)
             version = (model.registry or {}).get("version")
         except MlwrightError as exc:
             slot.failure = f"{ref} could not be loaded: {exc.message}"

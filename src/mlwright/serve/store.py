@@ -1,39 +1,57 @@
 """The serving store: SQLite in WAL mode, written by one background writer per worker.
 
-Predictions are appended to an in-memory buffer on the request path and committed by the
-writer thread when 512 rows are waiting or the oldest has waited 100 ms, whichever comes first.
-A hard kill can therefore lose at most the rows of the last 100 ms (plus the commit in flight);
-a graceful shutdown flushes everything. Feedback, experiments, assignments and alias history
-have their own tables (CONTRACTS.md), read by A/B analysis and monitoring.
+Each worker hands every answered request to its own writer process
+(:mod:`mlwright.serve.writer`), which parses and commits them when 512 predictions are waiting or
+the oldest has waited 100 ms, whichever comes first. One row per request in ``requests``; the
+``predictions`` view has one row per prediction, and :func:`read_predictions` adds each one's
+inputs. A hard kill of the worker can lose at most what the writer process had not committed:
+the last 100 ms (plus the commit in flight); a graceful shutdown flushes everything. Feedback,
+experiments, assignments and alias history have their own tables (CONTRACTS.md), read by A/B
+analysis and monitoring.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
+
+from mlwright.errors import DataSourceError
+
+log = logging.getLogger("mlwright.serve")
 
 FLUSH_SECONDS = 0.1
 FLUSH_ROWS = 512
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    prediction_id TEXT PRIMARY KEY,
-    request_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
     ts REAL NOT NULL,
     model TEXT NOT NULL,
     version TEXT,
     variant TEXT NOT NULL,
     entity_key TEXT,
+    n INTEGER NOT NULL,
+    features TEXT NOT NULL,
     inputs TEXT NOT NULL,
-    output TEXT NOT NULL
+    outputs TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
-CREATE INDEX IF NOT EXISTS predictions_model ON predictions (model, version, ts);
+CREATE INDEX IF NOT EXISTS requests_model ON requests (model, version, ts);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE VIEW IF NOT EXISTS predictions AS
+SELECT json_extract(o.value, '$.prediction_id') AS prediction_id,
+       r.request_id, r.ts, r.model, r.version, r.variant, r.entity_key,
+       o.key AS row, o.value AS output
+FROM requests AS r, json_each(r.outputs) AS o;
 CREATE TABLE IF NOT EXISTS feedback (
     prediction_id TEXT PRIMARY KEY,
     ts REAL NOT NULL,
@@ -71,8 +89,103 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class PredictionWriter:
-    """Buffers prediction rows and commits them from one background thread."""
+@dataclass(frozen=True)
+class PredictionBatch:
+    """The predictions of one answered request, as the bytes that crossed the wire: the
+    request body (records as sent) and the response (predictions as answered). Parsing and
+    storing happen in the writer process, never on the request path."""
+
+    request_id: str
+    ts: float
+    model: str
+    version: str | None
+    variant: str
+    entity_key: str | None
+    features: tuple[str, ...]
+    n: int  # predictions in the answer
+    body: bytes  # {"records": [...], ...}
+    answer: bytes  # {"predictions": [...], ...}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def frame(self) -> bytes:
+        """The batch as one length-prefixed message for the writer process."""
+        head = orjson.dumps(
+            [
+                self.request_id,
+                self.ts,
+                self.model,
+                self.version,
+                self.variant,
+                self.entity_key,
+                self.features,
+                self.n,
+            ]
+        )
+        return (
+            _FRAME.pack(len(head), len(self.body), len(self.answer))
+            + head
+            + self.body
+            + (self.answer)
+        )
+
+    @classmethod
+    def read(cls, stream: BinaryIO) -> PredictionBatch | None:
+        """The next framed batch from ``stream``; None at its end."""
+        prefix = stream.read(_FRAME.size)
+        if len(prefix) < _FRAME.size:
+            return None
+        sizes = _FRAME.unpack(prefix)
+        head, body, answer = (stream.read(size) for size in sizes)
+        if len(answer) < sizes[2]:
+            return None  # cut off mid-message: the server died while sending it
+        rid, ts, model, version, variant, key, features, n = orjson.loads(head)
+        return cls(rid, ts, model, version, variant, key, tuple(features), n, body, answer)
+
+    def row(self) -> tuple[Any, ...]:
+        """The batch as one row of the requests table: inputs are arrays of the features'
+        values (in the order of ``features``), outputs the answered predictions."""
+        records = read_json(self.body)["records"]
+        outputs = orjson.loads(self.answer)["predictions"]
+        names = self.features
+        inputs = [[record.get(name) for name in names] for record in records]
+        return (
+            self.request_id,
+            self.ts,
+            self.model,
+            self.version,
+            self.variant,
+            self.entity_key,
+            len(outputs),
+            _dumps(list(names)),
+            _dumps(inputs),
+            _dumps(outputs),
+        )
+
+
+_FRAME = struct.Struct("<III")
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits
+        return json.dumps(value, default=str)
+
+
+def read_json(body: bytes) -> Any:
+    """Parse JSON; NaN and Infinity literals are read as numbers (as json.loads reads them).
+    Raises ValueError when ``body`` is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
+class StoreWriter:
+    """Buffers prediction batches and commits them from one background thread: the writer
+    process's half of the serving store (see :mod:`mlwright.serve.writer`)."""
 
     def __init__(
         self, path: Path, *, flush_seconds: float = FLUSH_SECONDS, flush_rows: int = FLUSH_ROWS
@@ -81,28 +194,31 @@ class PredictionWriter:
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
         self._conn = connect(path)
-        self._rows: list[tuple[Any, ...]] = []
+        self._batches: list[PredictionBatch] = []
+        self._pending = 0  # rows in the buffered batches
         self._oldest: float | None = None
         self._lock = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="mlwright-store", daemon=True)
         self._thread.start()
 
-    def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def add(self, batch: PredictionBatch) -> None:
+        if not len(batch):
+            return
         with self._lock:
-            before = len(self._rows)
-            self._rows.extend(rows)
-            if self._oldest is None and len(self._rows) > before:
+            self._batches.append(batch)
+            self._pending += len(batch)
+            if self._oldest is None:
                 self._oldest = time.monotonic()
                 self._lock.notify()  # start the writer's 100 ms clock
-            elif len(self._rows) >= self.flush_rows:
+            elif self._pending >= self.flush_rows:
                 self._lock.notify()
 
     def _run(self) -> None:
         while True:
             with self._lock:
                 while not self._closing:
-                    if len(self._rows) >= self.flush_rows:
+                    if self._pending >= self.flush_rows:
                         break
                     if self._oldest is not None:
                         wait = self._oldest + self.flush_seconds - time.monotonic()
@@ -111,17 +227,21 @@ class PredictionWriter:
                         self._lock.wait(wait)
                     else:
                         self._lock.wait()
-                batch, self._rows, self._oldest = self._rows, [], None
+                batches, self._batches, self._pending, self._oldest = self._batches, [], 0, None
                 closing = self._closing
-            if batch:
-                self._write(batch)
+            if batches:
+                try:
+                    self._write([batch.row() for batch in batches])
+                except (sqlite3.Error, ValueError, KeyError, TypeError):
+                    # the server keeps answering; the lost rows are counted in the log
+                    log.exception("the serving store lost %d prediction(s)", sum(map(len, batches)))
             if closing:
                 return
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
         self._conn.execute("BEGIN")
         self._conn.executemany(
-            "INSERT OR IGNORE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch
+            "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
         self._conn.execute("COMMIT")
 
@@ -134,27 +254,34 @@ class PredictionWriter:
         self._conn.close()
 
 
-def prediction_rows(
-    request_id: str,
-    model: str,
-    version: str | None,
-    variant: str,
-    entity_key: str | None,
-    records: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-) -> list[tuple[Any, ...]]:
-    now = time.time()
-    return [
-        (
-            out["prediction_id"],
-            request_id,
-            now,
-            model,
-            version,
-            variant,
-            entity_key,
-            json.dumps(rec, default=str),
-            json.dumps(out, default=str),
+def read_predictions(
+    path: str | Path, *, model: str | None = None, since: float | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every stored prediction, oldest first: ids, model, version, variant, entity key, the
+    features as sent (``inputs``) and the answer (``output``)."""
+    query = "SELECT request_id, ts, model, version, variant, entity_key, features, inputs, outputs"
+    query += " FROM requests WHERE (? IS NULL OR model = ?) AND (? IS NULL OR ts >= ?) ORDER BY ts"
+    if not Path(path).is_file():
+        raise DataSourceError(
+            f"no serving store at {path}", fix="pass the --store file of `mlwright serve`"
         )
-        for rec, out in zip(records, outputs, strict=True)
-    ]
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=30)
+    try:
+        for rid, ts, name, version, variant, key, features, inputs, outputs in conn.execute(
+            query, (model, model, since, since)
+        ):
+            names = orjson.loads(features)
+            for values, output in zip(orjson.loads(inputs), orjson.loads(outputs), strict=True):
+                yield {
+                    "prediction_id": output["prediction_id"],
+                    "request_id": rid,
+                    "ts": ts,
+                    "model": name,
+                    "version": version,
+                    "variant": variant,
+                    "entity_key": key,
+                    "inputs": dict(zip(names, values, strict=True)),
+                    "output": output,
+                }
+    finally:
+        conn.close()

@@ -16,6 +16,7 @@ This module is the fast scorer's preprocessing: no scikit-learn, no per-row pand
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.config import FeatureSettings
+from mlwright.data.records import RecordColumns
 from mlwright.data.schema import ColumnSchema
 
 View = Literal["tree", "dense", "embed"]
@@ -58,8 +60,10 @@ class Design:
         return int(self.X.shape[0])
 
 
-def _as_float(values: pd.Series) -> np.ndarray:
-    if str(values.dtype) == "boolean":
+def _as_float(values: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray):  # from RecordColumns: float64 already
+        return values if values.dtype == np.float64 else values.astype("float64")
+    if isinstance(values.dtype, pd.BooleanDtype):
         return np.asarray(values.astype("float64"), dtype="float64")
     return np.array(values, dtype="float64")
 
@@ -70,6 +74,7 @@ class FeatureEncoder:
     def __init__(self, settings: FeatureSettings | None = None) -> None:
         self.settings = settings or FeatureSettings()
         self.columns_: list[dict[str, Any]] | None = None
+        self._lookups: dict[str, dict[str, int]] = {}  # level -> code, built on first use
 
     # --- fitting --------------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, columns: list[ColumnSchema]) -> FeatureEncoder:
@@ -137,7 +142,8 @@ class FeatureEncoder:
         return enc
 
     # --- transforming ---------------------------------------------------------------------------
-    def transform(self, frame: pd.DataFrame, view: View) -> Design:
+    def transform(self, frame: pd.DataFrame | RecordColumns, view: View) -> Design:
+        """The ``view`` matrix of an enforced frame (or of :class:`RecordColumns`)."""
         assert self.columns_ is not None, "fit the encoder first"
         blocks: list[np.ndarray] = []
         names: list[str] = []
@@ -147,11 +153,10 @@ class FeatureEncoder:
         n = len(frame)
 
         def add(block: np.ndarray, block_names: list[str], is_cat: bool = False) -> None:
-            start = sum(b.shape[1] for b in blocks)
+            if is_cat:
+                categorical.extend(range(len(names), len(names) + len(block_names)))
             blocks.append(block.reshape(n, -1))
             names.extend(block_names)
-            if is_cat:
-                categorical.extend(range(start, start + len(block_names)))
 
         for spec in self.columns_:
             name, kind = spec["name"], spec["kind"]
@@ -167,7 +172,7 @@ class FeatureEncoder:
                 if spec["has_missing"]:
                     add(missing.astype("float64"), [f"{name}__missing"])
             elif kind == "categorical":
-                code = _codes(values, spec["levels"])  # -1 missing, len(levels) other
+                code = self._codes(values, spec)  # -1 missing, len(levels) other
                 n_levels = len(spec["levels"])
                 if view == "tree":
                     add(np.where(code < 0, np.nan, code).astype("float64"), [name], is_cat=True)
@@ -205,9 +210,21 @@ class FeatureEncoder:
         code_matrix = np.column_stack(codes).astype(np.int64) if codes else None
         return Design(X, names, categorical if view == "tree" else [], code_matrix, cards)
 
+    def _codes(self, values: pd.Series | np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+        """Integer codes: index in the levels; ``len(levels)`` for unseen values; -1 missing."""
+        levels: list[str] = spec["levels"]
+        if isinstance(values, pd.Series):
+            return _codes(values, levels)
+        lookup = self._lookups.get(spec["name"])
+        if lookup is None:
+            lookup = {lv: i for i, lv in enumerate(levels)}
+            lookup[None] = -1  # type: ignore[index]
+            self._lookups[spec["name"]] = lookup
+        found = map(lookup.get, values.tolist(), itertools.repeat(len(levels)))
+        return np.fromiter(found, dtype=np.int64, count=len(values))
+
 
 def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
-    """Integer codes: index in ``levels``; ``len(levels)`` for unseen values; -1 for missing."""
     missing = values.isna().to_numpy()
     code = np.asarray(
         pd.Index(levels, dtype=object).get_indexer(pd.Index(values.astype(object))), dtype=np.int64

@@ -79,9 +79,11 @@ class LightGBMFamily(BoostedFamily):
         return stop_at_deadline
 
     def predict_raw(self, design: Design) -> np.ndarray:
-        raw = np.asarray(
-            self.booster_.predict(design.X, num_iteration=self.fitted_["rounds"]), dtype="float64"
+        # the thread count goes with the call: a Booster's params do not reach predict
+        predicted = self.booster_.predict(
+            design.X, num_iteration=self.fitted_["rounds"], num_threads=self.ctx.threads
         )
+        raw = np.asarray(predicted, dtype="float64")
         if self.ctx.task == "regression":
             return raw
         return self._probabilities(raw)

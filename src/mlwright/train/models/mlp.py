@@ -218,6 +218,9 @@ class MLPFamily(Family):
         import torch
 
         family = cls(params, ctx)
+        # torch's CPU threads are per process and switching them per call leaves the old pool
+        # spinning: a loaded model sets them once (a server worker loads with threads=1)
+        torch.set_num_threads(ctx.threads)
         model = _build(fitted["arch"])
         model.load_state_dict(torch.load(folder / _FILE, weights_only=True, map_location="cpu"))
         family.model_ = model.to(_device()).eval()

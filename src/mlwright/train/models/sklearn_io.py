@@ -45,12 +45,22 @@ class SklearnFamily(Family):
     """A family whose fitted state is one scikit-learn estimator in ``model_``."""
 
     model_: Any
+    _pools: Any = None  # threadpoolctl's view of the loaded OpenMP/BLAS libraries
 
     def predict_raw(self, design: Design) -> np.ndarray:
-        if self.ctx.task == "regression":
-            return np.asarray(self.model_.predict(design.X), dtype="float64")
-        proba = np.asarray(self.model_.predict_proba(design.X), dtype="float64")
+        with self._thread_limit():
+            if self.ctx.task == "regression":
+                return np.asarray(self.model_.predict(design.X), dtype="float64")
+            proba = np.asarray(self.model_.predict_proba(design.X), dtype="float64")
         return all_classes(proba, self.model_.classes_, self.ctx.n_classes)
+
+    def _thread_limit(self) -> Any:
+        """OpenMP and BLAS inside scikit-learn use ``ctx.threads``, not every core."""
+        if self._pools is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._pools = ThreadpoolController()
+        return self._pools.limit(limits=self.ctx.threads)
 
     def save(self, folder: Path) -> list[str]:
         name = f"{self.name}.skops"

@@ -1,0 +1,133 @@
+"""JSON records to feature columns without pandas: the model server's hot path.
+
+:func:`record_columns` turns a list of records (dicts parsed from a request) into the feature
+columns the encoder reads, in NumPy, for the inputs that need no conversion beyond the obvious:
+numbers as numbers, booleans as booleans, categories as strings (or integers), no value that the
+column's policy rejects. Anything else (a string in a numeric column, a missing key, a rejected
+null or category) returns ``None``, and the caller takes the general path: request validation
+plus :meth:`TableSchema.check`, which converts what can be converted and names every violation.
+
+For every input this module accepts, the general path gives the same model matrix (a property
+test checks that), so the fast path changes speed, never an answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlwright.data.schema import ColumnSchema, TableSchema, enforce_column
+
+_NUMBER = frozenset({int, float, type(None)})
+_BOOLEAN = frozenset({bool, type(None)})
+_CATEGORY = frozenset({str, int, bool, type(None)})
+_STRING = frozenset({str, type(None)})
+_EXACT_INT = 2**53  # integers beyond this are not exact as float64, where the general path goes
+
+
+@dataclass(frozen=True)
+class RecordColumns:
+    """Feature columns by name, frame-like: ``columns[name]`` and ``len(columns)`` (rows).
+
+    Numbers and booleans are float64 arrays (NaN missing); categories are object arrays of
+    strings (None missing); dates and text are the pandas Series the schema gives them."""
+
+    values: dict[str, Any]
+    n_rows: int
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+
+def record_columns(schema: TableSchema, records: Sequence[Any]) -> RecordColumns | None:
+    """The feature columns of ``records``, or None when any value needs the general path."""
+    features = schema.features
+    if not features or not all(type(r) is dict for r in records):
+        return None
+    names = [col.name for col in features]
+    get = itemgetter(*names)
+    try:
+        rows = list(map(get, records))
+    except KeyError:
+        return None  # the general path names the record and the field
+    by_column = zip(*rows, strict=True) if len(names) > 1 else [rows]
+    out: dict[str, Any] = {}
+    for col, values in zip(features, by_column, strict=True):
+        converted = _column(col, list(values))
+        if converted is None:
+            return None
+        out[col.name] = converted
+    return RecordColumns(out, len(records))
+
+
+def _column(col: ColumnSchema, values: list[Any]) -> Any:
+    types = set(map(type, values))
+    has_null = type(None) in types
+    if has_null and col.policy.nulls == "reject":
+        return None
+    if col.kind in ("numeric", "integer"):
+        return _numbers(col, values, types, has_null)
+    if col.kind == "boolean":
+        if not types <= _BOOLEAN:
+            return None
+        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
+    if col.kind == "categorical":
+        return _categories(col, values, types)
+    if not types <= _STRING:
+        return None
+    series, _, count = enforce_column(col, pd.Series(values, dtype=object), 0)
+    return None if count else series
+
+
+def _numbers(col: ColumnSchema, values: list[Any], types: set[type], has_null: bool) -> Any:
+    if not types <= _NUMBER:
+        return None
+    try:
+        x = np.array(
+            [np.nan if v is None else v for v in values] if has_null else values, dtype="float64"
+        )
+    except OverflowError:
+        return None
+    infinite = np.isinf(x)
+    if infinite.any():
+        if col.policy.nulls == "reject":
+            return None
+        x[infinite] = np.nan  # like a missing value, as in training
+    if col.minimum is None or col.maximum is None or col.policy.out_of_range == "allow":
+        return x
+    lo, hi = float(col.minimum), float(col.maximum)
+    if col.policy.out_of_range == "clip":
+        return np.clip(x, lo, hi)
+    return None if bool(((x < lo) | (x > hi)).any()) else x
+
+
+def _categories(col: ColumnSchema, values: list[Any], types: set[type]) -> Any:
+    if not types <= _CATEGORY:
+        return None
+    if int in types and any(type(v) is int and abs(v) >= _EXACT_INT for v in values):
+        return None
+    if types <= _STRING:
+        text = np.empty(len(values), dtype=object)
+        text[:] = values
+    else:
+        text = np.array([None if v is None else str(v) for v in values], dtype=object)
+    if (
+        col.categories is not None
+        and col.other_count == 0
+        and col.policy.unknown_category == "reject"
+    ):
+        known = col.categories
+        if any(v is not None and v not in known for v in text):
+            return None
+    return text
+
+
+__all__ = ["RecordColumns", "record_columns"]

@@ -1,0 +1,202 @@
+"""``POST /v1/predict``: from the request's bytes to the response's bytes.
+
+The common request (``{"records": [...]}`` with numbers, booleans and known categories) goes
+through :func:`~mlwright.data.records.record_columns` and the model's NumPy scorer without
+pandas or per-record validation objects. Anything else takes the general path: the request model
+generated from the schema (pydantic), then :meth:`TableSchema.check`, which converts what can be
+converted and names every violation (record, field, value, reason, fix). Both paths give the
+same predictions for the inputs the fast one accepts.
+
+:class:`Predictor` is served by its own ASGI lane in front of FastAPI (:meth:`Predictor.asgi`),
+and by the FastAPI route that documents it, so both behave the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+
+from mlwright.data.records import RecordColumns, record_columns
+from mlwright.errors import MlwrightError
+from mlwright.package.model import Model
+from mlwright.serve.metrics import ServerMetrics
+from mlwright.serve.schemas import error_body, jsonable, validation_item
+from mlwright.serve.slot import Active, Slot
+from mlwright.serve.store import PredictionBatch, read_json
+from mlwright.serve.writer import PredictionWriter
+
+log = logging.getLogger("mlwright.serve")
+PATH = "/v1/predict"
+_INVALID = object()  # a body that is not JSON
+_HEADERS = [(b"content-type", b"application/json")]
+
+
+class Predictor:
+    """Scores request bodies for one slot; records every answered batch in the store."""
+
+    def __init__(
+        self,
+        slot: Slot,
+        request_model: type[BaseModel],
+        metrics: ServerMetrics,
+        max_rows: int,
+    ) -> None:
+        self.slot = slot
+        self.request_model = request_model
+        self.metrics = metrics
+        self.max_rows = max_rows
+        self.writer: PredictionWriter | None = None  # opened by the app's lifespan
+
+    def __call__(self, raw: bytes, request_id: str) -> tuple[int, bytes]:
+        """The status and JSON body answering ``raw``."""
+        slot = self.slot
+        active = slot.active  # one model for the whole request, even during a swap
+        if active is None:
+            return 503, _error(
+                f"the model is not ready: {slot.failure}", "wait for /ready to answer 200"
+            )
+        current = active.model
+        payload = _parse(raw)
+        records = _plain_records(payload, self.max_rows)
+        features: RecordColumns | pd.DataFrame | None = None
+        if records is not None:
+            features = record_columns(current.schema, records)
+        if features is None:  # the general path: convert what converts, name every problem
+            checked = self._checked(current, payload)
+            if isinstance(checked, bytes):
+                return 422, checked
+            features = checked
+        try:
+            out = current.outputs(features)
+        except MlwrightError as exc:
+            return 422, _error(exc.message, exc.fix or "check the request")
+        self._count(active, out)
+        keys = ("prediction_id", *out)
+        ids = [f"{request_id}:{i}" for i in range(len(out["prediction"]))]
+        rows = [dict(zip(keys, row, strict=True)) for row in zip(ids, *_lists(out), strict=True)]
+        info = {"name": slot.name, "version": active.version, "variant": "champion"}
+        answer = orjson.dumps({"request_id": request_id, "model": info, "predictions": rows})
+        if self.writer is not None:
+            batch = PredictionBatch(
+                request_id,
+                time.time(),
+                slot.name,
+                active.version,
+                "champion",
+                payload.get("entity_key"),
+                tuple(c.name for c in current.schema.features),
+                len(rows),
+                raw,
+                answer,
+            )
+            self.writer.add(batch)
+        return 200, answer
+
+    async def asgi(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        """The route as a bare ASGI app: no framework between the socket and the scorer."""
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+        try:
+            status, body = self(b"".join(chunks), request_id)
+        except Exception as exc:  # answered like every other route's unexpected error
+            log.exception("unexpected error on %s", PATH)
+            status, body = (
+                500,
+                _error(
+                    f"internal error ({type(exc).__name__})",
+                    "retry; if it persists, report it with the server log",
+                ),
+            )
+        headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _checked(self, model: Model, payload: Any) -> pd.DataFrame | bytes:
+        """The general path: the generated request model, then the schema. The enforced
+        features, or the 422 body naming every problem."""
+        if payload is _INVALID:
+            return _error("the body is not valid JSON", 'send {"records": [{...}, ...]}')
+        try:
+            body = self.request_model.model_validate(payload)
+        except ValidationError as exc:
+            items = [validation_item(e) for e in exc.errors()][:100]
+            return orjson.dumps({"errors": items})
+        records = [r.model_dump() for r in body.records]  # type: ignore[attr-defined]
+        frame = pd.DataFrame.from_records(records, columns=[c.name for c in model.schema.features])
+        enforced, violations, _ = model.schema.check(frame)
+        if not violations:
+            return enforced
+        items = [
+            {
+                "record": v.row,
+                "field": v.column,
+                "value": jsonable(v.value),
+                "reason": v.reason,
+                "fix": f"send {v.expected}",
+            }
+            for v in violations[:100]
+        ]
+        return orjson.dumps({"errors": items})
+
+    def _count(self, active: Active, out: dict[str, np.ndarray]) -> None:
+        name, version = self.slot.name, active.version or ""
+        if active.model.task == "regression":
+            histogram = self.metrics.values.labels(name, version)
+            for value in out["prediction"][:1000].tolist():
+                histogram.observe(value)
+            return
+        for label, count in Counter(out["prediction"].tolist()).items():
+            self.metrics.predictions.labels(name, version, str(label)).inc(count)
+
+
+def _lists(out: dict[str, np.ndarray]) -> list[list[Any]]:
+    return [values.tolist() for values in out.values()]
+
+
+def _error(reason: str, fix: str) -> bytes:
+    return orjson.dumps(error_body(reason, fix))
+
+
+def _parse(body: bytes) -> Any:
+    """The parsed body, or _INVALID when it is not JSON."""
+    try:
+        return read_json(body)
+    except ValueError:
+        return _INVALID
+
+
+def _plain_records(payload: Any, max_rows: int) -> list[Any] | None:
+    """The records of a body that is exactly ``{"records": [...], "entity_key": str | null}``
+    within the row limit, else None (the general path validates it and names the problem)."""
+    if type(payload) is not dict or not payload.keys() <= {"records", "entity_key"}:
+        return None
+    records, key = payload.get("records"), payload.get("entity_key")
+    if type(records) is not list or not 1 <= len(records) <= max_rows:
+        return None
+    if key is not None and type(key) is not str:
+        return None
+    return records
+
+
+__all__ = ["PATH", "Predictor"]
