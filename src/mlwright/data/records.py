@@ -14,6 +14,7 @@ test checks that), so the fast path changes speed, never an answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -34,8 +35,8 @@ _EXACT_INT = 2**53  # integers beyond this are not exact as float64, where the g
 class RecordColumns:
     """Feature columns by name, frame-like: ``columns[name]`` and ``len(columns)`` (rows).
 
-    Numbers and booleans are float64 arrays (NaN missing); categories are object arrays of
-    strings (None missing); dates and text are the pandas Series the schema gives them."""
+    Numbers and booleans are float64 arrays (NaN missing); categories are lists of strings
+    (None missing); dates and text are the pandas Series the schema gives them."""
 
     values: dict[str, Any]
     n_rows: int
@@ -50,51 +51,40 @@ class RecordColumns:
 def record_columns(schema: TableSchema, records: Sequence[Any]) -> RecordColumns | None:
     """The feature columns of ``records``, or None when any value needs the general path."""
     features = schema.features
-    if not features or not all(type(r) is dict for r in records):
+    if not features:
         return None
-    names = [col.name for col in features]
-    get = itemgetter(*names)
     try:
-        rows = list(map(get, records))
-    except KeyError:
-        return None  # the general path names the record and the field
-    by_column = zip(*rows, strict=True) if len(names) > 1 else [rows]
+        rows = list(map(itemgetter(*[col.name for col in features]), records))
+    except (KeyError, TypeError, IndexError):
+        return None  # a missing field or a record that is no object: the general path names it
+    by_column = list(zip(*rows, strict=True)) if len(features) > 1 else [tuple(rows)]
     out: dict[str, Any] = {}
-    for col, values in zip(features, by_column, strict=True):
-        converted = _column(col, list(values))
-        if converted is None:
+    numbers = [i for i, col in enumerate(features) if col.kind in ("numeric", "integer")]
+    if numbers:  # one type check and one conversion for all numeric columns
+        block = [by_column[i] for i in numbers]
+        if not set(map(type, chain.from_iterable(block))) <= _NUMBER:
             return None
-        out[col.name] = converted
-    return RecordColumns(out, len(records))
-
-
-def _column(col: ColumnSchema, values: list[Any]) -> Any:
-    types = set(map(type, values))
-    has_null = type(None) in types
-    if has_null and col.policy.nulls == "reject":
-        return None
-    if col.kind in ("numeric", "integer"):
-        return _numbers(col, values, types, has_null)
-    if col.kind == "boolean":
-        if not types <= _BOOLEAN:
+        try:
+            matrix = np.array(block, dtype="float64")  # None reads as NaN
+        except (OverflowError, TypeError, ValueError):
             return None
-        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
-    if col.kind == "categorical":
-        return _categories(col, values, types)
-    if not types <= _STRING:
-        return None
-    series, _, count = enforce_column(col, pd.Series(values, dtype=object), 0)
-    return None if count else series
+        for row, i in enumerate(numbers):
+            converted = _numbers(features[i], matrix[row])
+            if converted is None:
+                return None
+            out[features[i].name] = converted
+    for i, col in enumerate(features):
+        if col.kind not in ("numeric", "integer"):
+            converted = _column(col, by_column[i])
+            if converted is None:
+                return None
+            out[col.name] = converted
+    return RecordColumns({col.name: out[col.name] for col in features}, len(records))
 
 
-def _numbers(col: ColumnSchema, values: list[Any], types: set[type], has_null: bool) -> Any:
-    if not types <= _NUMBER:
-        return None
-    try:
-        x = np.array(
-            [np.nan if v is None else v for v in values] if has_null else values, dtype="float64"
-        )
-    except OverflowError:
+def _numbers(col: ColumnSchema, x: np.ndarray) -> np.ndarray | None:
+    missing = np.isnan(x)
+    if col.policy.nulls == "reject" and missing.any():
         return None
     infinite = np.isinf(x)
     if infinite.any():
@@ -109,16 +99,31 @@ def _numbers(col: ColumnSchema, values: list[Any], types: set[type], has_null: b
     return None if bool(((x < lo) | (x > hi)).any()) else x
 
 
-def _categories(col: ColumnSchema, values: list[Any], types: set[type]) -> Any:
+def _column(col: ColumnSchema, values: tuple[Any, ...]) -> Any:
+    if col.policy.nulls == "reject" and None in values:
+        return None
+    types = set(map(type, values))
+    if col.kind == "boolean":
+        if not types <= _BOOLEAN:
+            return None
+        return np.array(values, dtype="float64")  # None reads as NaN
+    if col.kind == "categorical":
+        return _categories(col, values, types)
+    if not types <= _STRING:
+        return None
+    series, _, count = enforce_column(col, pd.Series(values, dtype=object), 0)
+    return None if count else series
+
+
+def _categories(col: ColumnSchema, values: tuple[Any, ...], types: set[type]) -> Any:
     if not types <= _CATEGORY:
         return None
-    if int in types and any(type(v) is int and abs(v) >= _EXACT_INT for v in values):
-        return None
     if types <= _STRING:
-        text = np.empty(len(values), dtype=object)
-        text[:] = values
+        text = list(values)
+    elif int in types and any(type(v) is int and abs(v) >= _EXACT_INT for v in values):
+        return None
     else:
-        text = np.array([None if v is None else str(v) for v in values], dtype=object)
+        text = [None if v is None else str(v) for v in values]
     if (
         col.categories is not None
         and col.other_count == 0

@@ -23,6 +23,10 @@ from mlwright.errors import ConfigError
 from mlwright.train.models.features import Design, View
 
 
+# predictions on fewer rows use one thread: waking a thread pool costs more than it saves
+PARALLEL_ROWS = 512
+
+
 @dataclass(frozen=True)
 class FitContext:
     """What a fit may use besides the data: the task, the seed, threads and the clock."""

@@ -210,7 +210,7 @@ class FeatureEncoder:
         code_matrix = np.column_stack(codes).astype(np.int64) if codes else None
         return Design(X, names, categorical if view == "tree" else [], code_matrix, cards)
 
-    def _codes(self, values: pd.Series | np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    def _codes(self, values: pd.Series | list[str | None], spec: dict[str, Any]) -> np.ndarray:
         """Integer codes: index in the levels; ``len(levels)`` for unseen values; -1 missing."""
         levels: list[str] = spec["levels"]
         if isinstance(values, pd.Series):
@@ -220,7 +220,7 @@ class FeatureEncoder:
             lookup = {lv: i for i, lv in enumerate(levels)}
             lookup[None] = -1  # type: ignore[index]
             self._lookups[spec["name"]] = lookup
-        found = map(lookup.get, values.tolist(), itertools.repeat(len(levels)))
+        found = map(lookup.get, values, itertools.repeat(len(levels)))
         return np.fromiter(found, dtype=np.int64, count=len(values))
 
 

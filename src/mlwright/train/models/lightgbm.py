@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlwright.train.models.base import BoostedFamily, FitContext
+from mlwright.train.models.base import PARALLEL_ROWS, BoostedFamily, FitContext
 from mlwright.train.models.features import Design
 
 _FILE = "lightgbm.txt"
@@ -80,8 +80,9 @@ class LightGBMFamily(BoostedFamily):
 
     def predict_raw(self, design: Design) -> np.ndarray:
         # the thread count goes with the call: a Booster's params do not reach predict
+        threads = self.ctx.threads if design.n_rows >= PARALLEL_ROWS else 1
         predicted = self.booster_.predict(
-            design.X, num_iteration=self.fitted_["rounds"], num_threads=self.ctx.threads
+            design.X, num_iteration=self.fitted_["rounds"], num_threads=threads
         )
         raw = np.asarray(predicted, dtype="float64")
         if self.ctx.task == "regression":
