@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format bench-profile clean
+.PHONY: install demo test test-slow lint format bench-profile bench-serve clean
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ format: $(STAMP)
 
 bench-profile: $(STAMP)
 	$(BIN)/python bench/profile_bench.py
+
+# wrk (Debian: apt-get install wrk) drives both servers when installed; else a Python generator
+bench-serve: $(STAMP)
+	@command -v wrk >/dev/null || echo "wrk not found: using the Python load generator"
+	$(BIN)/python bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

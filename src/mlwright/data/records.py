@@ -14,8 +14,8 @@ test checks that), so the fast path changes speed, never an answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -95,7 +95,7 @@ def _numbers(col: ColumnSchema, x: np.ndarray) -> np.ndarray | None:
         return x
     lo, hi = float(col.minimum), float(col.maximum)
     if col.policy.out_of_range == "clip":
-        return np.clip(x, lo, hi)
+        return np.asarray(np.clip(x, lo, hi))
     return None if bool(((x < lo) | (x > hi)).any()) else x
 
 

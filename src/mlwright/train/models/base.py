@@ -22,7 +22,6 @@ from mlwright.data.tasks import TASKS, Task
 from mlwright.errors import ConfigError
 from mlwright.train.models.features import Design, View
 
-
 # predictions on fewer rows use one thread: waking a thread pool costs more than it saves
 PARALLEL_ROWS = 512
 

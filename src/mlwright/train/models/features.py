@@ -74,7 +74,7 @@ class FeatureEncoder:
     def __init__(self, settings: FeatureSettings | None = None) -> None:
         self.settings = settings or FeatureSettings()
         self.columns_: list[dict[str, Any]] | None = None
-        self._lookups: dict[str, dict[str, int]] = {}  # level -> code, built on first use
+        self._lookups: dict[str, dict[str | None, int]] = {}  # level -> code, on first use
 
     # --- fitting --------------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, columns: list[ColumnSchema]) -> FeatureEncoder:
@@ -218,7 +218,7 @@ class FeatureEncoder:
         lookup = self._lookups.get(spec["name"])
         if lookup is None:
             lookup = {lv: i for i, lv in enumerate(levels)}
-            lookup[None] = -1  # type: ignore[index]
+            lookup[None] = -1
             self._lookups[spec["name"]] = lookup
         found = map(lookup.get, values, itertools.repeat(len(levels)))
         return np.fromiter(found, dtype=np.int64, count=len(values))
