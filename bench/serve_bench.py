@@ -241,7 +241,12 @@ def main() -> None:
                     drive(port, path, one, args.seconds, args.connections)
                 )
                 rounds[label]["batch"].append(drive(port, path, batch, args.seconds, 1))
-                print(f"round {i + 1}", label, rounds[label], flush=True)
+                print(
+                    f"round {i + 1}",
+                    label,
+                    {k: v[-1] for k, v in rounds[label].items()},
+                    flush=True,
+                )
     finally:
         for proc, _ in procs.values():
             os.killpg(proc.pid, signal.SIGTERM)

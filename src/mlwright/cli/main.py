@@ -387,6 +387,10 @@ def serve_command(
 
     import uvicorn
 
+    # idle OpenMP threads sleep instead of spinning on the cores the requests need; read when
+    # the OpenMP runtime loads, so before the model (and its libraries) is loaded
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     loaded = _load(model)
     name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
     assert loaded.path is not None

@@ -336,9 +336,14 @@ def app_from_env() -> Any:
     MLWRIGHT_SERVE_PACKAGE; the settings from MLWRIGHT_SERVE_SETTINGS (JSON)."""
     package = os.environ["MLWRIGHT_SERVE_PACKAGE"]
     settings = ServeSettings(**json.loads(os.environ.get("MLWRIGHT_SERVE_SETTINGS", "{}")))
+    from threadpoolctl import threadpool_limits
+
     from mlwright.package.store import load_package
 
     model = load_package(package, threads=settings.threads)
+    # a worker scores one request at a time: the OpenMP and BLAS pools its libraries loaded get
+    # the configured threads (a pool of every core would spin on the cores requests need)
+    threadpool_limits(limits=settings.threads)
     settings = ServeSettings(
         **{
             **settings.__dict__,
