@@ -217,6 +217,22 @@ def test_docs_show_the_real_columns(package: Path) -> None:
     record = spec["components"]["schemas"]["ChurnedRecord"]
     assert set(record["properties"]) == {"x1", "x2", "colour", "joined"}
     assert set(record["required"]) == {"x1", "x2", "colour", "joined"}
+    body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/ChurnedPredictRequest"}
+    request = spec["components"]["schemas"]["ChurnedPredictRequest"]
+    assert request["properties"]["records"]["items"] == {
+        "$ref": "#/components/schemas/ChurnedRecord"
+    }
+
+
+def test_values_that_need_converting_get_the_same_answer(package: Path) -> None:
+    rows = records(package, 4)
+    spelled = [{**r, "x1": str(r["x1"]), "x2": str(r["x2"])} for r in rows]  # the general path
+    with client(package) as c:
+        fast = c.post("/v1/predict", json={"records": rows}).json()["predictions"]
+        general = c.post("/v1/predict", json={"records": spelled}).json()["predictions"]
+    strip = [{k: v for k, v in p.items() if k != "prediction_id"} for p in fast]
+    assert strip == [{k: v for k, v in p.items() if k != "prediction_id"} for p in general]
 
 
 json_values = st.recursive(
