@@ -342,3 +342,31 @@ def test_access_log_has_the_request_id(package: Path, caplog: pytest.LogCaptureF
     assert line["request_id"] == answer.json()["request_id"]
     assert line["status"] == 200
     assert line["ms"] > 0
+
+
+NO_MLFLOW = """
+import json, sys
+from fastapi.testclient import TestClient
+from mlwright.package.store import load_package
+from mlwright.serve.app import ServeSettings, create_app
+model = load_package(sys.argv[1])
+rows = model.golden["inputs"][:3]
+app = create_app(model, settings=ServeSettings(store=sys.argv[2]))
+with TestClient(app.state.asgi) as c:
+    ok = c.post("/v1/predict", json={"records": rows}).status_code
+    spelled = [{**r, "x2": str(r["x2"])} for r in rows]  # the general path
+    general = c.post("/v1/predict", json={"records": spelled}).status_code
+    bad = c.post("/v1/predict", json={"records": [{"x1": "old"}]}).status_code
+print(json.dumps([ok, general, bad, sorted(m for m in sys.modules if m.startswith("mlflow"))]))
+"""
+
+
+def test_the_request_path_never_imports_mlflow(package: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NO_MLFLOW, str(package), str(tmp_path / "serve.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [200, 200, 422, []]
