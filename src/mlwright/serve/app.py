@@ -3,8 +3,10 @@
 ``create_app(package)`` loads the package (checksums first), generates the request models from
 its schema, and runs the deployment gate when the app starts: until the golden examples
 reproduce and the latency budget holds, ``/ready`` answers 503 with the reason and prediction
-routes refuse with 503. The request path scores through the package's fast scorer and never
-imports mlflow or the trainer.
+routes refuse with 503. ``POST /v1/predict`` is served by :mod:`mlwright.serve.predict` on its
+own ASGI lane in front of FastAPI (FastAPI keeps the route for /docs); it scores through the
+package's fast scorer and never imports mlflow or the trainer. The returned app's
+``state.asgi`` is what uvicorn serves: body limit, then metrics and access log, then the lanes.
 """
 
 from __future__ import annotations
