@@ -176,10 +176,10 @@ def test_time_budget_is_respected() -> None:
     frame = pd.DataFrame(r.normal(size=(n, 10)), columns=[f"f{i}" for i in range(10)])
     frame["y"] = (frame.f0 + frame.f1 * frame.f2 + r.normal(size=n) > 0).astype(int)
     started = time.monotonic()
-    model = mw.train(frame, target="y", time_budget=6)
+    model = mw.train(frame, target="y", time_budget=10)  # a first trial fits even on a busy box
     wall = time.monotonic() - started
-    assert wall <= 6 * 1.1 + 10
-    assert wall >= 3  # the budget was used, not abandoned
+    assert wall <= 10 * 1.1 + 10
+    assert wall >= 5  # the budget was used, not abandoned
     assert any(t.status == "ok" for t in model.trials)
 
 

@@ -190,9 +190,17 @@ def train_command(
     from mlwright.cli.train_view import TrainPrinter
 
     printer = TrainPrinter(_stderr_console(), quiet=quiet)
-    model = train(
-        data, options, sql=sql, on_event=printer, verbose=not quiet, default_out=Path("models")
-    )
+    try:
+        model = train(
+            data,
+            options,
+            sql=sql,
+            on_event=printer,
+            verbose=not quiet and not printer.live,  # the live line shows epochs itself
+            default_out=Path("models"),
+        )
+    finally:
+        printer.close()
     printer.summary(Console(), model)
 
 
@@ -336,7 +344,10 @@ def demo_command(
     )
     options = TrainOptions(target=spec.target, time_budget=time_budget, seed=0, out=str(package))
     printer = TrainPrinter(out)
-    model = train(str(csv_path), options, on_event=printer)
+    try:
+        model = train(str(csv_path), options, on_event=printer)
+    finally:
+        printer.close()
     printer.summary(out, model)
 
     out.rule("3. predict")

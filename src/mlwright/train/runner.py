@@ -37,7 +37,14 @@ from mlwright.package.model import Model, encode_target
 from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
-from mlwright.train.search import SearchData, SearchLimits, Trial, best_trial, run_search
+from mlwright.train.search import (
+    SearchData,
+    SearchLimits,
+    SearchStarted,
+    Trial,
+    best_trial,
+    run_search,
+)
 from mlwright.train.validation import SplitInputs, holdout_split, make_splits
 
 RECIPE_FORMAT = 1
@@ -217,6 +224,17 @@ def _train_tracked(
         tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
 
     emit("step", f"searching {', '.join(plan.family_names)}")
+    emit(
+        "search",
+        SearchStarted(
+            metric=plan.metric,
+            families=list(plan.family_names),
+            folds=len(splits),
+            max_trials=plan.max_trials,
+            budget=budget,
+            deadline=None if budget is None else started + budget,
+        ),
+    )
     trials = run_search(
         search_data,
         plan.family_names,
@@ -227,6 +245,7 @@ def _train_tracked(
         threads=threads,
         limits=limits,
         on_trial=on_trial,
+        on_progress=lambda trial, fold, epoch: emit("running", (trial, fold, epoch)),
         verbose=verbose,
     )
     best = best_trial(trials, plan.metric)

@@ -102,6 +102,18 @@ class SearchData:
 
 
 @dataclass(frozen=True)
+class SearchStarted:
+    """The runner's ``search`` event: what a progress display needs to know up front."""
+
+    metric: str
+    families: list[str]
+    folds: int
+    max_trials: int | None
+    budget: float | None  # seconds for the whole run
+    deadline: float | None  # time.monotonic() at which the whole budget is spent
+
+
+@dataclass(frozen=True)
 class SearchLimits:
     max_trials: int | None
     deadline: float | None  # monotonic time after which no trial starts and running ones stop
@@ -119,8 +131,11 @@ def run_search(
     threads: int,
     limits: SearchLimits,
     on_trial: Callable[[Trial], None] | None = None,
+    on_progress: Callable[[Trial, int, int | None], None] | None = None,
     verbose: bool = False,
 ) -> list[Trial]:
+    """Run the trial plan until the limits stop it. ``on_progress(trial, fold, epoch)`` hears
+    when a trial starts (fold 0, epoch None) and each epoch of the families that have them."""
     trials: list[Trial] = []
     for number, (family, params, source) in enumerate(trial_plan(families, seed)):
         if limits.max_trials is not None and number >= limits.max_trials:
@@ -132,7 +147,9 @@ def run_search(
                 break
         ctx = FitContext(task, n_classes, seed, threads, deadline=deadline, verbose=verbose)
         trial = Trial(number, family, params, source)
-        _run_trial(trial, data, ctx, metric)
+        if on_progress is not None:
+            on_progress(trial, 0, None)
+        _run_trial(trial, data, ctx, metric, on_progress)
         trials.append(trial)
         if on_trial is not None:
             on_trial(trial)
@@ -141,7 +158,13 @@ def run_search(
     return trials
 
 
-def _run_trial(trial: Trial, data: SearchData, ctx: FitContext, metric: str) -> None:
+def _run_trial(
+    trial: Trial,
+    data: SearchData,
+    ctx: FitContext,
+    metric: str,
+    on_progress: Callable[[Trial, int, int | None], None] | None = None,
+) -> None:
     started = time.monotonic()
     cls = get_family(trial.family)
     n = len(data.y)
@@ -153,6 +176,8 @@ def _run_trial(trial: Trial, data: SearchData, ctx: FitContext, metric: str) -> 
 
             def record(epoch: int, values: dict[str, float], k: int = k) -> None:
                 trial.curves.extend((f"fold_{k}_{key}", v, epoch) for key, v in values.items())
+                if on_progress is not None:
+                    on_progress(trial, k, epoch)
 
             family = cls(trial.params, replace(ctx, on_epoch=record)).fit(
                 train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
