@@ -125,3 +125,33 @@ def test_a_class_too_small_to_validate() -> None:
     frame["churned"] = ["a"] * 99 + ["b"]
     with pytest.raises(DataError, match="class 'b' has only 1 row"):
         plan_for(frame)
+
+
+def test_a_small_budget_samples_the_leakage_check_and_says_so() -> None:
+    from mlwright.design.plan import profile_settings
+
+    options = TrainOptions(target="y", time_budget=3)
+    settings, note = profile_settings(options, n_rows=60_000, n_columns=21)
+    assert settings.leakage_sample_rows == 5_357  # 0.15 * 3 s / (4e-6 s * 21 columns)
+    assert note == (
+        "the leakage check samples 5,357 of 60,000 rows so that profiling 21 columns stays "
+        "within 15% of the 3 s budget"
+    )
+    wide, _ = profile_settings(TrainOptions(target="y"), n_rows=60_000, n_columns=5_000)
+    assert wide.leakage_sample_rows == 2_000  # never fewer rows than that, whatever the budget
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"time_budget": 60},  # the default sample already fits the budget
+        {"max_trials": 3},  # no budget: nothing to keep within
+        {"time_budget": 3, "profile": {"leakage_sample_rows": 40_000}},  # the user's choice
+    ],
+)
+def test_the_leakage_sample_is_left_alone(options: dict[str, object]) -> None:
+    from mlwright.design.plan import profile_settings
+
+    opts = TrainOptions.from_mapping({"target": "y", **options})
+    settings, note = profile_settings(opts, n_rows=60_000, n_columns=21)
+    assert note is None and settings == opts.profile

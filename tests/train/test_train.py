@@ -190,3 +190,23 @@ def test_non_utf8_csv_trains(tmp_path: Path) -> None:
     model = mw.train(str(path), target="churned", **FAST)
     assert model.recipe["data"]["source"]["encoding"] != "utf-8"
     assert "Zürich" in (model.schema["city"].categories or {})
+
+
+def test_a_budget_shorter_than_profiling_the_data_still_ends_on_time() -> None:
+    from mlwright.config import TrainOptions
+    from mlwright.train.runner import train as run
+
+    r = np.random.default_rng(1)
+    n = 60_000
+    frame = pd.DataFrame(r.normal(size=(n, 20)), columns=[f"c{i}" for i in range(20)])
+    frame["y"] = (frame.c0 + r.normal(size=n) > 0).astype(int)
+    events: list[tuple[str, object]] = []
+    started = time.monotonic()
+    model = run(
+        frame,
+        TrainOptions(target="y", time_budget=3, tracker="none"),
+        on_event=lambda kind, payload: events.append((kind, payload)),
+    )
+    assert time.monotonic() - started <= 3 * 1.1 + 10
+    assert model.trials and model.predict(frame.head(5)).shape[0] == 5
+    assert any(k == "decision" and "the leakage check samples" in str(p) for k, p in events)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from mlwright.config import TrainOptions
+from mlwright.config import ProfileSettings, TrainOptions
 from mlwright.data.profile import ProblemDefinition
 from mlwright.errors import ColumnError, ConfigError, DataError, suggest
 
@@ -25,6 +25,13 @@ FOREST_MAX_ROWS = 200_000
 # from the trials' own times), and never leaves less than this share of the budget for them
 MIN_RESERVE_SHARE = 0.1
 SEARCH_SHARE = 1 - MIN_RESERVE_SHARE
+DEFAULT_BUDGET = 60.0  # seconds, when neither --time-budget nor --max-trials is given
+# the profile's leakage check in a training run: its share of the budget, its measured cost per
+# row and column (3 folds of a shallow tree, 2 cores: 50,000 rows x 20 columns in about 4 s) and
+# the fewest rows it samples whatever the budget
+PROFILE_SHARE = 0.15
+LEAK_SECONDS_PER_CELL = 4e-6
+MIN_LEAK_ROWS = 2_000
 SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
 BYTES_PER_FOREST_NODE = 80  # scikit-learn tree node on disk, about
 
@@ -145,13 +152,39 @@ class SolutionPlan:
         return rows
 
 
+def run_budget(options: TrainOptions) -> float | None:
+    """Seconds for the whole run: ``--time-budget``, else 60 s unless ``--max-trials`` is given."""
+    if options.time_budget is None and options.max_trials is None:
+        return DEFAULT_BUDGET
+    return options.time_budget
+
+
+def profile_settings(
+    options: TrainOptions, n_rows: int, n_columns: int
+) -> tuple[ProfileSettings, str | None]:
+    """The profile's settings for a training run, and why they differ from the user's: the
+    leakage check (one shallow tree per column and fold) gets at most PROFILE_SHARE of the time
+    budget, by sampling fewer rows. A sample size the user set is kept."""
+    cfg = options.profile
+    budget = run_budget(options)
+    if budget is None or "leakage_sample_rows" in cfg.model_fields_set:
+        return cfg, None
+    affordable = int(PROFILE_SHARE * budget / (LEAK_SECONDS_PER_CELL * max(n_columns, 1)))
+    rows = max(MIN_LEAK_ROWS, affordable)
+    if rows >= min(n_rows, cfg.leakage_sample_rows):
+        return cfg, None
+    note = (
+        f"the leakage check samples {rows:,} of {n_rows:,} rows so that profiling {n_columns} "
+        f"columns stays within {PROFILE_SHARE:.0%} of the {budget:g} s budget"
+    )
+    return cfg.model_copy(update={"leakage_sample_rows": rows}), note
+
+
 def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan:
     """The plan for ``problem`` under ``options``; raises on options that contradict the data."""
     columns = problem.schema.names
     _check_columns(problem, options, columns)
-    budget = options.time_budget
-    if budget is None and options.max_trials is None:
-        budget = 60.0
+    budget = run_budget(options)
     n_rows = problem.n_rows - problem.n_target_missing
     families, excluded = _choose_families(problem, options, n_rows, budget)
     validation = _validation(problem, options, n_rows)

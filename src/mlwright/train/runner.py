@@ -29,7 +29,13 @@ from mlwright.data.io import SourceInfo, read_table
 from mlwright.data.profile import ProblemDefinition, profile_frame
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
-from mlwright.design.plan import MIN_RESERVE_SHARE, SEARCH_SHARE, SolutionPlan, make_plan
+from mlwright.design.plan import (
+    MIN_RESERVE_SHARE,
+    SEARCH_SHARE,
+    SolutionPlan,
+    make_plan,
+    profile_settings,
+)
 from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import check_golden, make_golden
@@ -84,16 +90,19 @@ def train(
     emit = on_event or (lambda kind, payload: None)
     emit("step", "reading and profiling the data")
     frame, source = read_table(data, sql=sql)
+    settings, sampled = profile_settings(options, len(frame), frame.shape[1])
     problem = profile_frame(
         frame,
         source,
         options.target,
         metric=options.metric,
         task=options.task,
-        settings=options.profile,
+        settings=settings,
     )
     plan = make_plan(problem, options)
     emit("plan", plan)
+    if sampled:
+        emit("decision", sampled)
     name = model_name(options, source)
     schema = final_schema(problem.schema, plan)
     prep = prepare_rows(frame, schema, problem.task, problem.classes, plan)
