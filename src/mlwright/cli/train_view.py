@@ -145,12 +145,17 @@ class TrainPrinter:
         if t.status == "failed":
             line = f"trial {t.number:>3} {t.family:<13} failed: {t.error}"
         else:
-            note = " (cut by the time budget)" if t.status == "cut" else ""
+            note = {
+                "cut": " (cut by the time budget)",
+                "pruned": f" (pruned after {len(t.fold_scores)} fold(s): behind earlier trials)",
+            }.get(t.status, "")
             line = (
                 f"trial {t.number:>3} {t.family:<13} {t.source:<9} "
                 f"{t.mean:.5f} ± {t.std:.5f}  {t.seconds:6.2f} s{note}"
             )
-        self.console.print(line + (f"  [{tail}]" if tail else ""), highlight=False, markup=False)
+        self.console.print(
+            line + (f"  [{tail}]" if tail else ""), highlight=False, markup=False, soft_wrap=True
+        )
 
     @property
     def live(self) -> bool:

@@ -1,16 +1,18 @@
 """The search: trials of (family, hyperparameters) scored out of fold, within the budget.
 
 Trials run in a fixed order: every planned family's defaults first (in the plan's order), then
-each family's portfolio entries, then configurations sampled from the families' search spaces
-with seeded generators, round-robin. With ``max_trials`` and no time budget the clock never cuts
-a trial, so two runs try exactly the same trials.
+each family's portfolio entries, then configurations proposed by each family's seeded TPE study
+(:mod:`mlwright.train.tuner`), the families taking turns; a proposed trial can be pruned after a
+fold when it is behind the family's earlier trials. With ``max_trials`` and no time budget the
+clock never cuts a trial, so two runs try exactly the same trials.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +24,7 @@ from mlwright.data.tasks import Task
 from mlwright.evaluate.metrics import score, signed
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import Design, FeatureEncoder, View
+from mlwright.train.tuner import FamilyTuner
 from mlwright.train.validation import Split
 
 
@@ -30,8 +33,8 @@ class Trial:
     number: int
     family: str
     params: dict[str, Any]
-    source: str  # default | portfolio | sampled
-    status: str = "pending"  # ok | cut | failed
+    source: str  # default | portfolio | tuned
+    status: str = "pending"  # ok | cut | pruned | failed
     fold_scores: list[float] = field(default_factory=list)
     mean: float | None = None
     std: float | None = None
@@ -57,24 +60,16 @@ class Trial:
         }
 
 
-def trial_plan(families: list[str], seed: int) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(family, params, source) in the fixed order described above, without end."""
+def static_plan(families: list[str]) -> list[tuple[str, dict[str, Any], str]]:
+    """(family, params, source): every family's defaults, then the portfolios, round-robin."""
     spaces = [get_family(f).space() for f in families]
-    for space in spaces:
-        yield space.family, dict(space.defaults), "default"
+    plan = [(space.family, dict(space.defaults), "default") for space in spaces]
     depth = max((len(s.portfolio) for s in spaces), default=0)
     for i in range(depth):
         for space in spaces:
             if i < len(space.portfolio):
-                yield space.family, dict(space.portfolio[i]), "portfolio"
-    samplers = [
-        (space, np.random.default_rng([seed, index]))
-        for index, space in enumerate(spaces)
-        if space.params
-    ]
-    while samplers:
-        for space, rng in samplers:
-            yield space.family, space.sample(rng), "sampled"
+                plan.append((space.family, dict(space.portfolio[i]), "portfolio"))
+    return plan
 
 
 @dataclass
@@ -137,19 +132,38 @@ def run_search(
     """Run the trial plan until the limits stop it. ``on_progress(trial, fold, epoch)`` hears
     when a trial starts (fold 0, epoch None) and each epoch of the families that have them."""
     trials: list[Trial] = []
-    for number, (family, params, source) in enumerate(trial_plan(families, seed)):
+    static = static_plan(families)
+    tuned = [f for f in families if get_family(f).space().params]
+    tuners: dict[str, FamilyTuner] = {}
+    for number in itertools.count():
         if limits.max_trials is not None and number >= limits.max_trials:
             break
+        if number >= len(static) and not tuned:
+            break  # nothing left to try
         deadline = None
         if limits.deadline is not None:
             deadline = limits.deadline - limits.reserve(trials)
             if trials and time.monotonic() >= deadline:
                 break
+        handle: Any = None
+        if number < len(static):
+            family, params, source = static[number]
+        else:  # the families take turns; each one's study proposes its next configuration
+            family = tuned[(number - len(static)) % len(tuned)]
+            handle, params = _tuner(tuners, family, families, seed).ask()
+            source = "tuned"
         ctx = FitContext(task, n_classes, seed, threads, deadline=deadline, verbose=verbose)
         trial = Trial(number, family, params, source)
         if on_progress is not None:
             on_progress(trial, 0, None)
-        _run_trial(trial, data, ctx, metric, on_progress)
+        stop = None if handle is None else tuners[family].stopper(handle, metric)
+        _run_trial(trial, data, ctx, metric, on_progress, stop)
+        if family in tuned:
+            tuner = _tuner(tuners, family, families, seed)
+            if handle is None:
+                tuner.observe(trial, metric)
+            else:
+                tuner.tell(handle, trial, metric)
         trials.append(trial)
         if on_trial is not None:
             on_trial(trial)
@@ -158,13 +172,23 @@ def run_search(
     return trials
 
 
+def _tuner(
+    tuners: dict[str, FamilyTuner], family: str, families: list[str], seed: int
+) -> FamilyTuner:
+    if family not in tuners:
+        tuners[family] = FamilyTuner(get_family(family).space(), seed, families.index(family))
+    return tuners[family]
+
+
 def _run_trial(
     trial: Trial,
     data: SearchData,
     ctx: FitContext,
     metric: str,
     on_progress: Callable[[Trial, int, int | None], None] | None = None,
+    stop: Callable[[int, float], bool] | None = None,
 ) -> None:
+    """Fit and score ``trial`` on every fold; ``stop(fold, running mean)`` may prune it."""
     started = time.monotonic()
     cls = get_family(trial.family)
     n = len(data.y)
@@ -188,6 +212,10 @@ def _run_trial(
             trial.fitted.append(family.fitted_)
             if ctx.out_of_time():
                 trial.status = "cut"
+                break
+            last = k == len(data.splits) - 1
+            if stop is not None and not last and stop(k, float(np.mean(trial.fold_scores))):
+                trial.status = "pruned"
                 break
         else:
             trial.status = "ok"

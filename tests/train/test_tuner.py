@@ -1,0 +1,74 @@
+"""The tuned stage of the search: seeded TPE proposals per family, pruning after a fold."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import mlwright as mw
+from mlwright.train.models import FAMILIES, get_family
+from mlwright.train.search import Trial, static_plan
+from mlwright.train.tuner import FamilyTuner
+from tests.conftest import make_frame
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if get_family(f).space().params])
+def test_every_search_space_is_a_valid_study(family: str) -> None:
+    space = get_family(family).space()
+    tuner = FamilyTuner(space, seed=0, index=0)
+    for _ in range(3):
+        handle, params = tuner.ask()
+        for p in space.params:
+            value = params[p.name]
+            if p.type == "categorical":
+                assert value in p.choices
+            else:
+                assert p.low is not None and p.high is not None
+                assert p.low <= value <= p.high
+        tuner.tell(handle, Trial(0, family, params, "tuned", status="failed"), "roc_auc")
+
+
+def trial(scores: list[float], status: str = "ok") -> Trial:
+    space = get_family("lightgbm").space()
+    params = {**space.defaults, "lambda_l1": 0.1, "lambda_l2": 0.1}  # inside the space
+    mean = sum(scores) / len(scores)
+    return Trial(0, "lightgbm", params, "portfolio", status=status, fold_scores=scores, mean=mean)
+
+
+def test_a_proposal_behind_earlier_trials_is_pruned_after_a_fold() -> None:
+    tuner = FamilyTuner(get_family("lightgbm").space(), seed=0, index=0)
+    for _ in range(4):
+        tuner.observe(trial([0.80, 0.81, 0.79]), "roc_auc")
+    handle, _ = tuner.ask()
+    stop = tuner.stopper(handle, "roc_auc")
+    assert stop(0, 0.60)  # far below the median of earlier trials at fold 0
+    handle, _ = tuner.ask()
+    assert not tuner.stopper(handle, "roc_auc")(0, 0.85)
+
+
+def test_lower_is_better_metrics_prune_the_high_ones() -> None:
+    tuner = FamilyTuner(get_family("lightgbm").space(), seed=0, index=0)
+    for _ in range(4):
+        tuner.observe(trial([3.0, 3.1, 2.9]), "rmse")
+    handle, _ = tuner.ask()
+    assert tuner.stopper(handle, "rmse")(0, 9.0)
+
+
+def test_the_search_goes_on_with_tuned_trials_and_repeats_itself() -> None:
+    frame: pd.DataFrame = make_frame(300)
+    n_static = len(static_plan(["linear"]))
+    runs = [
+        mw.train(
+            frame,
+            target="churned",
+            families=("linear",),
+            max_trials=n_static + 4,
+            seed=3,
+            tracker="none",
+        )
+        for _ in range(2)
+    ]
+    trials = runs[0].trials
+    assert [t.source for t in trials][n_static:] == ["tuned"] * 4
+    assert [t.params for t in trials] == [t.params for t in runs[1].trials]  # seeded
+    assert len({str(t.params) for t in trials}) == len(trials)  # no configuration twice
