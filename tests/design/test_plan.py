@@ -155,3 +155,21 @@ def test_the_leakage_sample_is_left_alone(options: dict[str, object]) -> None:
     opts = TrainOptions.from_mapping({"target": "y", **options})
     settings, note = profile_settings(opts, n_rows=60_000, n_columns=21)
     assert note is None and settings == opts.profile
+
+
+def tiny_frame(n: int = 30) -> pd.DataFrame:
+    r = np.random.default_rng(0)
+    frame = pd.DataFrame(r.normal(size=(n, 4)), columns=list("abcd"))
+    frame["y"] = (frame.a + r.normal(size=n) > 0).astype(int)
+    return frame
+
+
+def test_tiny_data_keeps_every_row_for_cross_validation() -> None:
+    plan = plan_for(tiny_frame(), target="y")
+    assert plan.test_size == 0.0
+    assert plan.test_reason is not None and plan.test_reason.startswith("30 rows: a 6-row test")
+    assert ("test split", f"none — {plan.test_reason}") in plan.lines()
+    assert "mlp" not in plan.family_names
+    asked = plan_for(tiny_frame(), target="y", test_size=0.2)  # the user's choice stands
+    assert asked.test_size == 0.2 and asked.test_reason is None
+    assert SolutionPlan.from_dict(plan.to_dict()) == plan

@@ -210,3 +210,19 @@ def test_a_budget_shorter_than_profiling_the_data_still_ends_on_time() -> None:
     assert time.monotonic() - started <= 3 * 1.1 + 10
     assert model.trials and model.predict(frame.head(5)).shape[0] == 5
     assert any(k == "decision" and "the leakage check samples" in str(p) for k, p in events)
+
+
+def test_thirty_rows_and_five_hundred_columns_train() -> None:
+    r = np.random.default_rng(2)
+    tiny = pd.DataFrame(r.normal(size=(30, 4)), columns=list("abcd"))
+    tiny["y"] = (tiny.a + r.normal(size=30) > 0).astype(int)
+    model = mw.train(tiny, target="y", max_trials=3, tracker="none")
+    assert model.metrics["test"] is None and model.metrics["test_rows"] == 0
+    assert model.metrics["cv"]["folds"] >= 2
+    assert model.predict(tiny.head(3)).shape[0] == 3
+
+    wide = pd.DataFrame(r.normal(size=(300, 500)), columns=[f"c{i}" for i in range(500)])
+    wide["y"] = (wide.c0 + r.normal(size=300) > 0).astype(int)
+    model = mw.train(wide, target="y", max_trials=1, tracker="none")
+    assert "wide_data" in {w.code for w in model.problem.warnings}
+    assert model.predict(wide.head(3)).shape == (3, 3)

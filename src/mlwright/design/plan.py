@@ -20,6 +20,7 @@ SplitKind = Literal["stratified_kfold", "kfold", "group_kfold", "time_series", "
 FAMILY_ORDER = ("lightgbm", "xgboost", "linear", "hist_gb", "extra_trees", "random_forest", "mlp")
 LARGE_DATA_ROWS = 100_000  # above: a holdout instead of k folds
 MLP_MIN_ROWS = 1_000
+SMALL_DATA_ROWS = 100  # below: no test split unless --test-size asks for one
 FOREST_MAX_ROWS = 200_000
 # the search may use the budget up to what the test fit, the refit and packaging need (estimated
 # from the trials' own times), and never leaves less than this share of the budget for them
@@ -85,6 +86,7 @@ class SolutionPlan:
     interval: float | None
     seed: int
     constraints: dict[str, Any] = field(default_factory=dict)
+    test_reason: str | None = None  # why the test split differs from --test-size
 
     @property
     def family_names(self) -> list[str]:
@@ -129,7 +131,7 @@ class SolutionPlan:
                 "test split",
                 f"{self.test_size:.0%} held out, scored before the final refit"
                 if self.test_size
-                else "none",
+                else "none" + (f" — {self.test_reason}" if self.test_reason else ""),
             ),
             ("time budget", budget),
         ]
@@ -186,6 +188,8 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
     _check_columns(problem, options, columns)
     budget = run_budget(options)
     n_rows = problem.n_rows - problem.n_target_missing
+    test_size, test_reason = _test_split(options, n_rows)
+    options = options.model_copy(update={"test_size": test_size})
     families, excluded = _choose_families(problem, options, n_rows, budget)
     validation = _validation(problem, options, n_rows)
     dropped = _dropped(problem, options)
@@ -213,6 +217,7 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
         excluded_families=tuple(excluded),
         validation=validation,
         test_size=options.test_size,
+        test_reason=test_reason,
         dropped_columns=tuple(dropped),
         feature_actions=tuple(_feature_actions(problem, dropped)),
         time_budget=budget,
@@ -326,6 +331,17 @@ def _exclusion(
         if options.families is None and budget is not None and budget < 60:
             return f"a {budget:g} s budget is better spent on boosted trees"
     return None
+
+
+def _test_split(options: TrainOptions, n_rows: int) -> tuple[float, str | None]:
+    """The test split's share: ``--test-size``, except on tiny data when it was not given."""
+    if "test_size" in options.model_fields_set or n_rows >= SMALL_DATA_ROWS:
+        return options.test_size, None
+    held = round(n_rows * options.test_size)
+    return 0.0, (
+        f"{n_rows} rows: a {held}-row test split would measure noise; the cross-validated score "
+        "is the estimate and every row trains the model (--test-size overrides)"
+    )
 
 
 def _validation(
