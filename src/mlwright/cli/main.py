@@ -118,10 +118,11 @@ def train_command(
         Path | None, typer.Option(help="YAML file of training options; flags override it.")
     ] = None,
     latency_budget_ms: Annotated[
-        float | None, typer.Option(help="p99 single-row latency budget.")
+        float | None,
+        typer.Option(help="p99 single-row latency budget (ms), held by the final model."),
     ] = None,
     max_model_mb: Annotated[
-        float | None, typer.Option(help="Largest model package, in MB.")
+        float | None, typer.Option(help="Largest model package (MB), held by the final model.")
     ] = None,
     group_col: Annotated[
         str | None, typer.Option(help="Validate with groups of this column.")

@@ -41,6 +41,7 @@ from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import check_golden, make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.track.base import Tracker, git_commit, make_tracker
+from mlwright.train.choice import choose_final
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 from mlwright.train.search import (
@@ -48,7 +49,7 @@ from mlwright.train.search import (
     SearchLimits,
     SearchStarted,
     Trial,
-    best_trial,
+    ranked_trials,
     run_search,
 )
 from mlwright.train.validation import SplitInputs, holdout_split, make_splits
@@ -257,13 +258,28 @@ def _train_tracked(
         on_progress=lambda trial, fold, epoch: emit("running", (trial, fold, epoch)),
         verbose=verbose,
     )
-    best = best_trial(trials, plan.metric)
-    if best is None:
+    ranked = ranked_trials(trials, plan.metric)
+    if not ranked:
         raise _no_model_error(trials, budget)
-    emit("best", best)
-    threshold, quantiles, n_res = _postprocess(best, search_data.y, task, plan)
-    refit_params = _refit_params(best, task, n_classes, seed, threads)
+    emit("best", ranked[0])
     ctx = FitContext(task, n_classes, seed, threads, verbose=verbose)
+    final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
+
+    def finish(trial: Trial) -> tuple[Model, dict[str, Any]]:
+        """The final model of ``trial``: refit on the final rows, post-processed, golden."""
+        params = _refit_params(trial, task, n_classes, seed, threads)
+        fitted = _fit(prep, schema, trial.family, params, ctx, final_pos, weights, options)
+        fitted.name = name
+        fitted.classes = problem.classes
+        fitted.threshold, fitted.residual_quantiles, fitted.n_residuals = _postprocess(
+            trial, search_data.y, task, plan
+        )
+        fitted.golden = make_golden(fitted, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
+        return fitted, params
+
+    emit("step", "refitting the final model")
+    best, model, refit_params, checks = choose_final(ranked, finish, options, emit)
+    threshold = model.threshold
 
     test_metrics: dict[str, float] | None = None
     if len(test_pos):
@@ -276,15 +292,6 @@ def _train_tracked(
             task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold
         )
 
-    emit("step", "refitting the final model")
-    final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
-    model = _fit(prep, schema, best.family, refit_params, ctx, final_pos, weights, options)
-    model.name = name
-    model.classes = problem.classes
-    model.threshold = threshold
-    model.residual_quantiles = quantiles
-    model.n_residuals = n_res
-    model.golden = make_golden(model, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
     model.problem = problem
     model.plan = plan
     model.trials = trials
@@ -316,6 +323,7 @@ def _train_tracked(
             "family": best.family,
             "params": best.params,
             "refit_params": refit_params,
+            "constraints_checked": checks,
         },
         "cv": cv,
         "test_rows": len(test_pos),
