@@ -1,13 +1,13 @@
 """The final choice: the best trial whose final model meets the run's constraints.
 
-Without ``--latency-budget-ms`` and ``--max-model-mb`` the best trial out of fold is chosen. With
-either, each candidate's final model is measured the way it will be served: written as a package
-(its size on disk) and loaded back on one thread, its single-row p99 taken through the server's
-request path on its golden rows, as the deployment gate will. Candidates are taken best first
-(at most MAX_CANDIDATES); the first that meets every constraint is chosen. Every measured
-candidate is recorded in the recipe (its score, latency and size: the trade-off the report
-shows) and each rejection is announced. When none qualifies, training stops with the
-measurements and what to change.
+Without ``--latency-budget-ms`` and ``--max-model-mb`` the best trial out of fold is chosen (the
+runner does not call this module). With either, each candidate's final model is measured the way
+it will be served: written as a package (its size on disk) and loaded back on one thread, its
+single-row p99 taken through the server's request path on its golden rows, as the deployment gate
+will. Candidates are taken best first (at most MAX_CANDIDATES); the first that meets every
+constraint is chosen. Every measured candidate is recorded in the recipe (its score, latency and
+size: the trade-off the report shows) and each rejection is announced. When none qualifies,
+training stops with the measurements and what to change.
 """
 
 from __future__ import annotations
@@ -38,11 +38,8 @@ def choose_final(
     options: TrainOptions,
     emit: Callable[[str, Any], None],
 ) -> tuple[Trial, Model, dict[str, Any], list[dict[str, Any]]]:
-    """(trial, final model, refit params, measured candidates) of the chosen trial.
-    ``finish(trial)`` fits a trial's final model."""
-    if options.latency_budget_ms is None and options.max_model_mb is None:
-        model, params = finish(ranked[0])
-        return ranked[0], model, params, []
+    """(trial, final model, refit params, measured candidates) of the chosen trial, for a run
+    with a latency budget or a size limit. ``finish(trial)`` fits a trial's final model."""
     checks: list[dict[str, Any]] = []
     for trial in ranked[:MAX_CANDIDATES]:
         model, params = finish(trial)

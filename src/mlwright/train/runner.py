@@ -277,20 +277,30 @@ def _train_tracked(
         fitted.golden = make_golden(fitted, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
         return fitted, params
 
-    emit("step", "refitting the final model")
-    best, model, refit_params, checks = choose_final(ranked, finish, options, emit)
-    threshold = model.threshold
-
-    test_metrics: dict[str, float] | None = None
-    if len(test_pos):
+    def score_test(trial: Trial, params: dict[str, Any], threshold: float | None) -> Any:
+        """Every metric on the test split, of ``trial`` fit on the training part alone."""
+        if not len(test_pos):
+            return None
         emit("step", "scoring the test split")
-        test_model = _fit(prep, schema, best.family, refit_params, ctx, train_pos, weights, options)
-        raw = test_model.family.predict_raw(
-            test_model.encoder.transform(prep.features.iloc[test_pos], test_model.family.view)
+        fitted = _fit(prep, schema, trial.family, params, ctx, train_pos, weights, options)
+        raw = fitted.family.predict_raw(
+            fitted.encoder.transform(prep.features.iloc[test_pos], fitted.family.view)
         )
-        test_metrics = all_scores(
-            task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold
-        )
+        return all_scores(task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold)
+
+    test_metrics: dict[str, float] | None
+    checks: list[dict[str, Any]] = []
+    if options.latency_budget_ms is None and options.max_model_mb is None:
+        best = ranked[0]
+        refit_params = _refit_params(best, task, n_classes, seed, threads)
+        threshold = _postprocess(best, search_data.y, task, plan)[0]
+        test_metrics = score_test(best, refit_params, threshold)  # before the final refit
+        emit("step", "refitting the final model")
+        model, _ = finish(best)
+    else:  # the final models are measured to choose; the test split is scored after
+        emit("step", "refitting and measuring the final model")
+        best, model, refit_params, checks = choose_final(ranked, finish, options, emit)
+        test_metrics = score_test(best, refit_params, model.threshold)
 
     model.problem = problem
     model.plan = plan
