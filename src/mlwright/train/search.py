@@ -236,12 +236,3 @@ def ranked_trials(trials: list[Trial], metric: str) -> list[Trial]:
         if done:
             return sorted(done, key=lambda t: (-signed(metric, t.mean or 0.0), t.number))
     return []
-
-
-def best_trial(trials: list[Trial], metric: str) -> Trial | None:
-    """The best complete trial; a cut one only when nothing completed."""
-    for status in ("ok", "cut"):
-        done = [t for t in trials if t.status == status and t.mean is not None]
-        if done:
-            return max(done, key=lambda t: (signed(metric, t.mean or 0.0), -t.number))
-    return None
