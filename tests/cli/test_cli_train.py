@@ -182,3 +182,26 @@ def test_reproduce_passes_and_fails(cli: Cli, data_csv: Path, tmp_path: Path) ->
     result = cli("reproduce", str(pkg), "--data", str(other))
     assert result.code == 1
     assert "differs from the data the model was trained on" in result.err
+
+
+def test_reproduce_reads_the_digest_of_earlier_releases(
+    cli: Cli, data_csv: Path, tmp_path: Path
+) -> None:
+    from mlwright.package.store import load_package
+    from mlwright.train.runner import data_digest, digest_version
+
+    pkg = tmp_path / "pkg"
+    cli("train", str(data_csv), "-t", "churned", "--max-trials", "1", "--out", str(pkg), "--quiet")
+    recipe = json.loads((pkg / "recipe.json").read_text())
+    assert digest_version(recipe["data"]["digest"]) == 2
+    frame = pd.read_csv(data_csv)
+    schema = load_package(pkg).schema
+    legacy = data_digest(frame, schema, version=1)  # every value's text, no prefix
+    assert len(legacy) == 64 and digest_version(legacy) == 1
+    recipe["data"]["digest"] = legacy
+    (pkg / "recipe.json").write_text(json.dumps(recipe))
+    manifest = json.loads((pkg / MANIFEST).read_text())
+    manifest["files"]["recipe.json"] = sha256(pkg / "recipe.json")
+    (pkg / MANIFEST).write_text(json.dumps(manifest))
+    result = cli("reproduce", str(pkg))
+    assert result.code == 0, result.err

@@ -64,7 +64,7 @@ def test_layout_and_manifest(trained: tuple[mw.Model, Path, pd.DataFrame]) -> No
     assert {"plan", "trials", "chosen", "seed", "library_versions", "data", "options"} <= set(
         recipe
     )
-    assert len(recipe["data"]["digest"]) == 64
+    assert recipe["data"]["digest"].startswith("v2:") and len(recipe["data"]["digest"]) == 67
     assert recipe["chosen"]["refit_params"]["rounds"] >= 1
 
 

@@ -55,6 +55,7 @@ from mlwright.train.search import (
 from mlwright.train.validation import SplitInputs, holdout_split, make_splits
 
 RECIPE_FORMAT = 1
+DIGEST_VERSION = 2  # how data_digest hashes the training rows (see there)
 GOLDEN_ROWS = 50
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 Event = Callable[[str, Any], None]
@@ -403,6 +404,7 @@ def prepare_rows(
     task: Task,
     classes: tuple[Any, ...] | None,
     plan: SolutionPlan,
+    digest: int = DIGEST_VERSION,
 ) -> Prepared:
     target = schema.target
     assert target is not None
@@ -446,17 +448,27 @@ def prepare_rows(
             order[dt.isna().to_numpy()] = -np.inf
         else:
             order = pd.to_numeric(values, errors="coerce").fillna(-np.inf).to_numpy(dtype="float64")
-    return Prepared(features, y, groups, order, decisions, data_digest(rows, schema))
+    return Prepared(features, y, groups, order, decisions, data_digest(rows, schema, digest))
 
 
-def data_digest(rows: pd.DataFrame, schema: TableSchema) -> str:
-    """sha256 over the columns the run used (names, dtypes and every value)."""
+def data_digest(rows: pd.DataFrame, schema: TableSchema, version: int = DIGEST_VERSION) -> str:
+    """sha256 over the columns the run used: their names, dtypes and every value, hashed in
+    their own types (``v2:`` digests). Version 1, recorded by earlier releases, hashed every
+    value's text, which took 20 s on a million rows; replay recomputes a recipe's own version."""
     used = [c.name for c in schema.columns if c.role in ("feature", "target")]
     h = hashlib.sha256()
     h.update("\x1f".join(used).encode())
-    hashed = pd.util.hash_pandas_object(rows[used].astype(str), index=False)
-    h.update(hashed.to_numpy().tobytes())
-    return h.hexdigest()
+    if version == 1:
+        hashed = pd.util.hash_pandas_object(rows[used].astype(str), index=False)
+        h.update(hashed.to_numpy().tobytes())
+        return h.hexdigest()
+    h.update("\x1f".join(str(rows[c].dtype) for c in used).encode())
+    h.update(pd.util.hash_pandas_object(rows[used], index=False).to_numpy().tobytes())
+    return f"v2:{h.hexdigest()}"
+
+
+def digest_version(digest: str) -> int:
+    return 2 if digest.startswith("v2:") else 1
 
 
 def split_test(
@@ -612,8 +624,11 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     frame, _ = read_table(data, sql=sql)
     plan = SolutionPlan.from_dict(recipe["plan"])
     task: Task = package.task
-    prep = prepare_rows(frame, package.schema, task, package.classes, plan)
-    if prep.digest != recipe["data"]["digest"]:
+    recorded = recipe["data"]["digest"]
+    prep = prepare_rows(
+        frame, package.schema, task, package.classes, plan, digest_version(recorded)
+    )
+    if prep.digest != recorded:
         raise DataError(
             "the data differs from the data the model was trained on (digest mismatch)",
             fix="pass the exact file the model was trained on",
