@@ -226,3 +226,18 @@ def test_thirty_rows_and_five_hundred_columns_train() -> None:
     model = mw.train(wide, target="y", max_trials=1, tracker="none")
     assert "wide_data" in {w.code for w in model.problem.warnings}
     assert model.predict(wide.head(3)).shape == (3, 3)
+
+
+@pytest.mark.slow
+def test_a_million_rows_stay_within_a_minute_budget() -> None:
+    r = np.random.default_rng(0)
+    n = 1_000_000
+    frame = pd.DataFrame(
+        r.normal(size=(n, 20)).astype("float32"), columns=[f"c{i}" for i in range(20)]
+    )
+    frame["k"] = r.choice(list("abcdefghij"), n)
+    frame["y"] = (frame.c0 + frame.c1 * frame.c2 + r.normal(size=n) > 0).astype(int)
+    started = time.monotonic()
+    model = mw.train(frame, target="y", time_budget=60, tracker="none")
+    assert time.monotonic() - started <= 60 * 1.1 + 10  # profile, search, test fit and refit
+    assert model.metrics["test"] is not None and model.metrics["cv"]["mean"] > 0.8

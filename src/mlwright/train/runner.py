@@ -495,16 +495,19 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _reserve(trials: list[Trial], budget: float | None, k: int, n_all: int, n_train: int) -> float:
-    """Seconds to keep for the test fit, the refit and packaging."""
+    """Seconds to keep for the test fit, the refit and packaging. Before any trial ends, a
+    first trial as long as the search allows must still leave time for both fits, which are
+    (n_train + n_all) / fold rows times its length; after, the longest fold so far, scaled."""
     if budget is None:
         return 0.0
     floor = budget * MIN_RESERVE_SHARE
-    done = [t for t in trials if t.status == "ok" and t.fold_scores]
+    fold_rows = max(n_train * (k - 1) / k if k > 1 else n_train * 0.8, 1.0)
+    done = [t for t in trials if t.status in ("ok", "cut") and t.fold_scores]
     if not done:
-        return floor
+        post = ((n_train if n_train < n_all else 0) + n_all) / fold_rows
+        return max(floor, budget * post / (1 + post))
     per_fold = max(t.seconds / max(len(t.fold_scores), 1) for t in done)
-    scale = (n_all / max(n_train * (k - 1) / k, 1)) if k > 1 else n_all / max(n_train * 0.8, 1)
-    return max(floor, 2.5 * per_fold * scale + 2.0)
+    return max(floor, 2.5 * per_fold * n_all / fold_rows + 2.0)
 
 
 def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
