@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
 from mlwright.serve.admin import add_admin_routes
+from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.predict import PATH, Predictor
@@ -72,12 +73,7 @@ class BodyLimit:
         self.app = app
         self.limit = limit
 
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -119,12 +115,7 @@ class Lanes:
         self.app = app
         self.routes = routes
 
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = None
         if scope["type"] == "http":
             handler = self.routes.get((scope["method"], scope["path"]))

@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from mlwright.data.records import RecordColumns, record_columns
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
+from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.schemas import error_body, jsonable, validation_item
 from mlwright.serve.slot import Active, Slot
@@ -101,12 +101,7 @@ class Predictor:
             self.writer.add(batch)
         return 200, answer
 
-    async def asgi(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The route as a bare ASGI app: no framework between the socket and the scorer."""
         chunks = []
         while True:
