@@ -109,26 +109,16 @@ class PredictionBatch:
     def __len__(self) -> int:
         return self.n
 
+    @property
+    def head(self) -> tuple[Any, ...]:
+        """The request's own columns: id, time, model, version, variant, entity key."""
+        return (self.request_id, self.ts, self.model, self.version, self.variant, self.entity_key)
+
     def frame(self) -> bytes:
         """The batch as one length-prefixed message for the writer process."""
-        head = orjson.dumps(
-            [
-                self.request_id,
-                self.ts,
-                self.model,
-                self.version,
-                self.variant,
-                self.entity_key,
-                self.features,
-                self.n,
-            ]
-        )
-        return (
-            _FRAME.pack(len(head), len(self.body), len(self.answer))
-            + head
-            + self.body
-            + (self.answer)
-        )
+        head = orjson.dumps([*self.head, self.features, self.n])
+        sizes = _FRAME.pack(len(head), len(self.body), len(self.answer))
+        return b"".join((sizes, head, self.body, self.answer))
 
     @classmethod
     def read(cls, stream: BinaryIO) -> PredictionBatch | None:
@@ -151,12 +141,7 @@ class PredictionBatch:
         names = self.features
         inputs = [[record.get(name) for name in names] for record in records]
         return (
-            self.request_id,
-            self.ts,
-            self.model,
-            self.version,
-            self.variant,
-            self.entity_key,
+            *self.head,
             len(outputs),
             _dumps(list(names)),
             _dumps(inputs),
@@ -164,7 +149,7 @@ class PredictionBatch:
         )
 
 
-_FRAME = struct.Struct("<III")
+_FRAME = struct.Struct("<III")  # sizes of a frame's head, request body and response
 
 
 def _dumps(value: Any) -> str:
