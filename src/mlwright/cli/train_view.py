@@ -42,9 +42,7 @@ class SearchProgress:
         if trial.status == "failed" or trial.mean is None:
             return
         metric = self.start.metric
-        if self.best is None or signed(metric, trial.mean) > signed(
-            metric, self.best.mean if self.best.mean is not None else 0.0
-        ):
+        if self.best is None or signed(metric, trial.mean) > signed(metric, self.best.mean or 0.0):
             self.best = trial
 
     def seconds_left(self) -> float | None:

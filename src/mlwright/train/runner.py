@@ -266,17 +266,19 @@ def _train_tracked(
     ctx = FitContext(task, n_classes, seed, threads, verbose=verbose)
     final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
 
-    def finish(trial: Trial) -> tuple[Model, dict[str, Any]]:
-        """The final model of ``trial``: refit on the final rows, post-processed, golden."""
-        params = _refit_params(trial, task, n_classes, seed, threads)
+    def final_model(trial: Trial, params: dict[str, Any], post: Postprocess) -> Model:
+        """``trial`` refit on the final rows with ``params``, post-processed, with golden rows."""
         fitted = _fit(prep, schema, trial.family, params, ctx, final_pos, weights, options)
         fitted.name = name
         fitted.classes = problem.classes
-        fitted.threshold, fitted.residual_quantiles, fitted.n_residuals = _postprocess(
-            trial, search_data.y, task, plan
-        )
+        fitted.threshold, fitted.residual_quantiles, fitted.n_residuals = post
         fitted.golden = make_golden(fitted, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
-        return fitted, params
+        return fitted
+
+    def finish(trial: Trial) -> tuple[Model, dict[str, Any]]:
+        params = _refit_params(trial, task, n_classes, seed, threads)
+        post = _postprocess(trial, search_data.y, task, plan)
+        return final_model(trial, params, post), params
 
     def score_test(trial: Trial, params: dict[str, Any], threshold: float | None) -> Any:
         """Every metric on the test split, of ``trial`` fit on the training part alone."""
@@ -294,10 +296,10 @@ def _train_tracked(
     if options.latency_budget_ms is None and options.max_model_mb is None:
         best = ranked[0]
         refit_params = _refit_params(best, task, n_classes, seed, threads)
-        threshold = _postprocess(best, search_data.y, task, plan)[0]
-        test_metrics = score_test(best, refit_params, threshold)  # before the final refit
+        post = _postprocess(best, search_data.y, task, plan)
+        test_metrics = score_test(best, refit_params, post[0])  # before the final refit
         emit("step", "refitting the final model")
-        model, _ = finish(best)
+        model = final_model(best, refit_params, post)
     else:  # the final models are measured to choose; the test split is scored after
         emit("step", "refitting and measuring the final model")
         best, model, refit_params, checks = choose_final(ranked, finish, options, emit)
@@ -523,9 +525,10 @@ def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
     )
 
 
-def _postprocess(
-    best: Trial, y: np.ndarray, task: Task, plan: SolutionPlan
-) -> tuple[float | None, list[float] | None, int]:
+Postprocess = tuple[float | None, list[float] | None, int]  # threshold, residual quantiles, n
+
+
+def _postprocess(best: Trial, y: np.ndarray, task: Task, plan: SolutionPlan) -> Postprocess:
     assert best.oof is not None
     if task == "regression":
         valid = ~np.isnan(best.oof)
