@@ -19,7 +19,6 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 from pydantic import BaseModel, ValidationError
@@ -79,10 +78,13 @@ class Predictor:
             out = current.outputs(features)
         except MlwrightError as exc:
             return 422, _error(exc.message, exc.fix or "check the request")
-        self._count(active, out)
-        keys = ("prediction_id", *out)
-        ids = [f"{request_id}:{i}" for i in range(len(out["prediction"]))]
-        rows = [dict(zip(keys, row, strict=True)) for row in zip(ids, *_lists(out), strict=True)]
+        columns = {key: values.tolist() for key, values in out.items()}
+        self._count(active, columns["prediction"])
+        keys = ("prediction_id", *columns)
+        ids = [f"{request_id}:{i}" for i in range(len(columns["prediction"]))]
+        rows = [
+            dict(zip(keys, row, strict=True)) for row in zip(ids, *columns.values(), strict=True)
+        ]
         info = {"name": slot.name, "version": active.version, "variant": "champion"}
         answer = orjson.dumps({"request_id": request_id, "model": info, "predictions": rows})
         if self.writer is not None:
@@ -154,19 +156,15 @@ class Predictor:
         ]
         return orjson.dumps({"errors": items})
 
-    def _count(self, active: Active, out: dict[str, np.ndarray]) -> None:
+    def _count(self, active: Active, predictions: list[Any]) -> None:
         name, version = self.slot.name, active.version or ""
         if active.model.task == "regression":
             histogram = self.metrics.values.labels(name, version)
-            for value in out["prediction"][:1000].tolist():
+            for value in predictions[:1000]:
                 histogram.observe(value)
             return
-        for label, count in Counter(out["prediction"].tolist()).items():
+        for label, count in Counter(predictions).items():
             self.metrics.predictions.labels(name, version, str(label)).inc(count)
-
-
-def _lists(out: dict[str, np.ndarray]) -> list[list[Any]]:
-    return [values.tolist() for values in out.values()]
 
 
 def _error(reason: str, fix: str) -> bytes:
