@@ -165,10 +165,11 @@ def test_reproduce_passes_and_fails(cli: Cli, data_csv: Path, tmp_path: Path) ->
 
     # a recipe that does not rebuild the recorded model: change the refit, re-sign the manifest
     recipe = json.loads((pkg / "recipe.json").read_text())
-    params = recipe["chosen"]["refit_params"]
-    for key in ("rounds", "C", "alpha", "n_estimators", "iterations", "epochs"):
-        if key in params:
-            params[key] = params[key] * 3 if key != "C" else params[key] * 0.01
+    chosen = recipe["chosen"]["refit_params"]
+    for params in [m["params"] for m in chosen["members"]] if "members" in chosen else [chosen]:
+        for key in ("rounds", "C", "alpha", "n_estimators", "iterations", "epochs"):
+            if key in params:
+                params[key] = params[key] * 3 if key != "C" else params[key] * 0.01
     (pkg / "recipe.json").write_text(json.dumps(recipe))
     manifest = json.loads((pkg / MANIFEST).read_text())
     manifest["files"]["recipe.json"] = sha256(pkg / "recipe.json")

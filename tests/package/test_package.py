@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import mlwright as mw
 from mlwright.package.golden import check_golden
 from mlwright.package.store import PackageError, sha256
+from mlwright.train.ensemble import calibrate
 from tests.conftest import make_frame
 
 
@@ -190,10 +191,11 @@ def test_fast_scorer_matches_the_training_pipeline(records: list[dict[str, objec
     model, _path, _ = _TRAINED
     loaded = _LOADED
     frame = pd.DataFrame.from_records(records, columns=["x1", "x2", "colour", "joined", "plan"])
-    # the training pipeline: the in-memory fitted family on the encoder's matrix
+    # the training pipeline: the in-memory fitted family on the encoder's matrices
     features = model.schema.enforce(frame)
-    design = model.encoder.transform(features, model.family.view)
-    expected = model.family.predict_raw(design)
+    expected = model.family.predict_encoded(lambda view: model.encoder.transform(features, view))
+    if model.temperature is not None:
+        expected = calibrate(expected, model.temperature)
     got = loaded.predict(frame)
     np.testing.assert_allclose(
         got[[f"proba_{c}" for c in model.classes]].to_numpy(), expected, rtol=0, atol=1e-12

@@ -38,6 +38,7 @@ class Model:
     threshold: float | None = None
     residual_quantiles: list[float] | None = None  # |OOF residual| at levels 0, 0.001, ..., 1
     n_residuals: int = 0
+    temperature: float | None = None  # probability calibration (softmax(log p / T))
     recipe: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] | None = None  # {"inputs": records, "expected": records}
@@ -72,8 +73,12 @@ class Model:
         return enforced, notices
 
     def raw(self, features: pd.DataFrame | RecordColumns) -> np.ndarray:
-        design = self.encoder.transform(features, self.family.view)
-        return self.family.predict_raw(design)
+        raw = self.family.predict_encoded(lambda view: self.encoder.transform(features, view))
+        if self.temperature is not None:
+            from mlwright.train.ensemble import calibrate
+
+            raw = calibrate(raw, self.temperature)
+        return raw
 
     # --- prediction -----------------------------------------------------------------------------
     def predict(

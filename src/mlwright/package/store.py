@@ -135,6 +135,7 @@ def _write_contents(model: Model, root: Path) -> None:
             "threshold": model.threshold,
             "residual_quantiles": model.residual_quantiles,
             "n_residuals": model.n_residuals,
+            "temperature": model.temperature,
             "name": model.name,
         },
     )
@@ -190,7 +191,7 @@ def _write_mlmodel(model: Model, root: Path) -> None:
     reqs = [f"mlwright=={__version__}"] + [
         f"{pkg}=={versions[key]}"
         for key, pkg in (("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"))
-        if versions.get(key) and model.family.name in _NEEDS.get(key, ())
+        if versions.get(key) and set(model.family.components) & set(_NEEDS.get(key, ()))
     ]
     (root / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
     (root / "python_env.yaml").write_text(
@@ -298,6 +299,7 @@ def load_package(path: str | Path, *, threads: int | None = None) -> Model:
         threshold=post["threshold"],
         residual_quantiles=post["residual_quantiles"],
         n_residuals=int(post["n_residuals"]),
+        temperature=post.get("temperature"),
         recipe=recipe,
         metrics=metrics,
         golden=golden,

@@ -1,7 +1,13 @@
-"""The final choice: the best trial whose final model meets the run's constraints.
+"""The final choice: the best candidate (one trial, or an ensemble of trials) whose final model
+meets the run's constraints.
 
-Without ``--latency-budget-ms`` and ``--max-model-mb`` the best trial out of fold is chosen (the
-runner does not call this module). With either, each candidate's final model is measured the way
+:func:`build_candidates` turns the search's trials into candidates: the best trial, a greedy
+blend and a stack of the best trials (:mod:`mlwright.train.ensemble`), ordered by their
+cross-fitted scores, then the next best single trials. An ensemble whose members' refits would
+not end before the deadline is left out, with the reason recorded.
+
+Without ``--latency-budget-ms`` and ``--max-model-mb`` the first candidate is chosen. With
+either, each candidate's final model is measured the way
 it will be served: written as a package (its size on disk) and loaded back on one thread, its
 single-row p99 taken through the server's request path on its golden rows, as the deployment gate
 will. Candidates are taken best first (at most MAX_CANDIDATES); the first that meets every
@@ -15,11 +21,16 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mlwright.config import TrainOptions
+from mlwright.data.tasks import Task
 from mlwright.errors import MlwrightError
+from mlwright.train.ensemble import POOL, Blend, choose_combination, combine, judged_rows
 
 if TYPE_CHECKING:
     from mlwright.package.model import Model
@@ -28,33 +39,123 @@ if TYPE_CHECKING:
 MAX_CANDIDATES = 6
 
 
+@dataclass
+class Candidate:
+    """A final model: one trial (``single``), or a ``weighted`` / ``stacked`` ensemble."""
+
+    kind: str
+    members: list[Trial]
+    blend: Blend | None
+    mean: float | None
+    std: float | None
+    oof: np.ndarray  # out-of-fold predictions on the search rows (NaN where none)
+
+    @property
+    def family(self) -> str:
+        return self.members[0].family if self.kind == "single" else "ensemble"
+
+    @property
+    def number(self) -> int | None:
+        return self.members[0].number if self.kind == "single" else None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "single":
+            return f"trial {self.members[0].number} ({self.members[0].family})"
+        parts = ", ".join(f"{t.number} {t.family}" for t in self.members)
+        return f"{self.kind} ensemble of trials {parts}"
+
+    def spec(self, refit: Callable[[Trial], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        """(family, refit parameters) of the final model; ``refit(trial)`` gives a trial's."""
+        if self.blend is None:
+            return self.family, refit(self.members[0])
+        members = [
+            {"family": t.family, "params": refit(t), "trial": t.number} for t in self.members
+        ]
+        return "ensemble", {"members": members, "blend": self.blend.to_dict()}
+
+
+def build_candidates(
+    ranked: list[Trial],
+    y: np.ndarray,
+    val_sets: list[np.ndarray],
+    *,
+    metric: str,
+    task: Task,
+    seed: int,
+    fit_seconds: Callable[[list[Trial]], float],
+    time_left: float | None,
+) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """Candidates best first, and every combination that was judged (for the recipe)."""
+    singles = [Candidate("single", [t], None, t.mean, t.std, _oof(t)) for t in ranked]
+    pool = [t for t in ranked[:POOL] if t.oof is not None]
+    if len(pool) < 2:
+        return singles[:MAX_CANDIDATES], []
+    judged = judged_rows([_oof(t) for t in pool], y, val_sets, seed)
+    if len(judged.y) < 20:
+        return singles[:MAX_CANDIDATES], []
+    options = choose_combination(judged, metric, task, seed)
+    candidates: list[Candidate] = []
+    judged_log = []
+    for option in options:
+        members = [pool[i] for i in option.members]
+        entry: dict[str, Any] = {
+            "kind": option.name,
+            "trials": [t.number for t in members],
+            "cv": round(option.mean, 10),
+            "fold_scores": [round(s, 10) for s in option.fold_scores],
+            "rows": len(judged.y),
+        }
+        if option.blend is not None:
+            entry["blend"] = option.blend.to_dict()
+        judged_log.append(entry)
+        if option.name == "single":
+            candidates.append(singles[0])
+            continue
+        assert option.blend is not None
+        cost = fit_seconds(members)
+        entry["fit_seconds_estimate"] = round(cost, 3)
+        if time_left is not None and cost > time_left:
+            entry["skipped"] = f"refitting its members needs ~{cost:.1f} s, {time_left:.1f} s left"
+            continue
+        oof = combine([_oof(t) for t in members], option.blend, task)
+        std = float(np.std(option.fold_scores))
+        candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
+    return candidates + singles[1:MAX_CANDIDATES], judged_log
+
+
+def _oof(trial: Trial) -> np.ndarray:
+    assert trial.oof is not None
+    return trial.oof
+
+
 class ChoiceError(MlwrightError):
     """No candidate's final model met the run's latency or size constraint."""
 
 
 def choose_final(
-    ranked: list[Trial],
-    finish: Callable[[Trial], tuple[Model, dict[str, Any]]],
+    candidates: list[Candidate],
+    finish: Callable[[Candidate], Model],
     options: TrainOptions,
     emit: Callable[[str, Any], None],
-) -> tuple[Trial, Model, dict[str, Any], list[dict[str, Any]]]:
-    """(trial, final model, refit params, measured candidates) of the chosen trial, for a run
-    with a latency budget or a size limit. ``finish(trial)`` fits a trial's final model."""
+) -> tuple[Candidate, Model, list[dict[str, Any]]]:
+    """(candidate, final model, measured candidates) of the chosen candidate, for a run with a
+    latency budget or a size limit. ``finish(candidate)`` fits a candidate's final model."""
     checks: list[dict[str, Any]] = []
-    for trial in ranked[:MAX_CANDIDATES]:
-        model, params = finish(trial)
-        check = measure(model, trial, options)
+    for candidate in candidates[:MAX_CANDIDATES]:
+        model = finish(candidate)
+        check = measure(model, candidate, options)
         checks.append(check)
         if check["ok"]:
             if len(checks) > 1:
-                emit("decision", f"chose trial {trial.number} ({trial.family}): {check['reason']}")
-            return trial, model, params, checks
+                emit("decision", f"chose {candidate.label}: {check['reason']}")
+            return candidate, model, checks
         emit(
             "decision",
-            f"trial {trial.number} ({trial.family}, cv {trial.mean:.5f}) is not eligible: "
+            f"{candidate.label} (cv {candidate.mean:.5f}) is not eligible: "
             f"{check['reason']}; trying the next best",
         )
-    shown = "; ".join(f"trial {c['trial']} ({c['family']}): {c['reason']}" for c in checks)
+    shown = "; ".join(f"{c['label']}: {c['reason']}" for c in checks)
     raise ChoiceError(
         f"no candidate meets the constraints ({shown})",
         fix="raise --latency-budget-ms or --max-model-mb, or pass --family with faster, "
@@ -62,7 +163,7 @@ def choose_final(
     )
 
 
-def measure(model: Model, trial: Trial, options: TrainOptions) -> dict[str, Any]:
+def measure(model: Model, candidate: Candidate, options: TrainOptions) -> dict[str, Any]:
     """The candidate's served single-row p99 and package size, against the constraints."""
     from mlwright.package.latency import single_row_p99_ms
     from mlwright.package.store import load_package
@@ -86,9 +187,11 @@ def measure(model: Model, trial: Trial, options: TrainOptions) -> dict[str, Any]
         problems.append(f"the package is {size_mb:.1f} MB, over --max-model-mb {limit:g}")
     within = f"p99 {p99:.2f} ms, {size_mb:.2f} MB: within the constraints"
     return {
-        "trial": trial.number,
-        "family": trial.family,
-        "cv": trial.mean,
+        "label": candidate.label,
+        "trial": candidate.number,
+        "trials": [t.number for t in candidate.members],
+        "family": candidate.family,
+        "cv": candidate.mean,
         "p99_ms": round(p99, 3),
         "size_mb": round(size_mb, 3),
         "ok": not problems,
@@ -96,4 +199,4 @@ def measure(model: Model, trial: Trial, options: TrainOptions) -> dict[str, Any]
     }
 
 
-__all__ = ["ChoiceError", "choose_final", "measure"]
+__all__ = ["Candidate", "ChoiceError", "build_candidates", "choose_final", "measure"]

@@ -41,8 +41,10 @@ from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import check_golden, make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.track.base import Tracker, git_commit, make_tracker
-from mlwright.train.choice import choose_final
-from mlwright.train.models import FitContext, get_family
+from mlwright.train.choice import Candidate, build_candidates, choose_final
+from mlwright.train.ensemble import calibrate, calibration_gain, judged_rows
+from mlwright.train.models import Family, FitContext, get_family
+from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.features import FeatureEncoder
 from mlwright.train.search import (
     SearchData,
@@ -52,11 +54,12 @@ from mlwright.train.search import (
     ranked_trials,
     run_search,
 )
-from mlwright.train.validation import SplitInputs, holdout_split, make_splits
+from mlwright.train.validation import Split, SplitInputs, holdout_split, make_splits
 
 RECIPE_FORMAT = 1
 DIGEST_VERSION = 2  # how data_digest hashes the training rows (see there)
 GOLDEN_ROWS = 50
+PACKAGE_SECONDS = 3.0  # golden rows, the package and the tracking after the refit
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 Event = Callable[[str, Any], None]
 
@@ -221,7 +224,9 @@ def _train_tracked(
     limits = SearchLimits(
         max_trials=plan.max_trials,
         deadline=None if budget is None else started + budget,
-        reserve=lambda trials: _reserve(trials, budget, len(splits), n, len(train_pos)),
+        reserve=lambda trials: _reserve(
+            trials, budget, len(splits), n, len(train_pos), plan.metric
+        ),
     )
     if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
         raise TrainError(
@@ -265,45 +270,92 @@ def _train_tracked(
     emit("best", ranked[0])
     ctx = FitContext(task, n_classes, seed, threads, verbose=verbose)
     final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
+    fits = 2 if len(test_pos) and len(final_pos) > len(train_pos) else 1  # test fit + refit
 
-    def final_model(trial: Trial, params: dict[str, Any], post: Postprocess) -> Model:
-        """``trial`` refit on the final rows with ``params``, post-processed, with golden rows."""
-        fitted = _fit(prep, schema, trial.family, params, ctx, final_pos, weights, options)
-        fitted.name = name
+    def refit(trial: Trial) -> dict[str, Any]:
+        return _refit_params(trial, task, n_classes, seed, threads)
+
+    def fit_seconds(members: list[Trial]) -> float:
+        return fits * sum(
+            _fit_seconds(t, len(splits), len(final_pos), len(train_pos)) for t in members
+        )
+
+    emit("step", "combining the best trials out of fold")
+    deadline = None if budget is None else started + budget
+    candidates, combinations = build_candidates(
+        ranked,
+        search_data.y,
+        [val for _, val in splits],
+        metric=plan.metric,
+        task=task,
+        seed=seed,
+        fit_seconds=fit_seconds,
+        time_left=None if deadline is None else deadline - time.monotonic() - PACKAGE_SECONDS,
+    )
+    posts: dict[int, Postprocess] = {}
+
+    def post_of(candidate: Candidate) -> Postprocess:
+        if id(candidate) not in posts:
+            posts[id(candidate)] = _postprocess(
+                candidate.oof, search_data.y, splits, task, plan, seed
+            )
+        return posts[id(candidate)]
+
+    def fit_candidate(candidate: Candidate, rows: np.ndarray) -> Model:
+        family, params = candidate.spec(refit)
+        fitted = _fit(prep, schema, family, params, ctx, rows, weights, options)
         fitted.classes = problem.classes
-        fitted.threshold, fitted.residual_quantiles, fitted.n_residuals = post
+        fitted.threshold, fitted.residual_quantiles, fitted.n_residuals, calibration = post_of(
+            candidate
+        )
+        fitted.temperature = calibration.get("temperature") if calibration.get("applied") else None
+        return fitted
+
+    def finish(candidate: Candidate) -> Model:
+        """The candidate refit on the final rows, post-processed, with golden rows."""
+        fitted = fit_candidate(candidate, final_pos)
+        fitted.name = name
         fitted.golden = make_golden(fitted, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
         return fitted
 
-    def finish(trial: Trial) -> tuple[Model, dict[str, Any]]:
-        params = _refit_params(trial, task, n_classes, seed, threads)
-        post = _postprocess(trial, search_data.y, task, plan)
-        return final_model(trial, params, post), params
-
-    def score_test(trial: Trial, params: dict[str, Any], threshold: float | None) -> Any:
-        """Every metric on the test split, of ``trial`` fit on the training part alone."""
+    def score_test(candidate: Candidate) -> Any:
+        """Every metric on the test split, of the candidate fit on the training part alone."""
         if not len(test_pos):
             return None
         emit("step", "scoring the test split")
-        fitted = _fit(prep, schema, trial.family, params, ctx, train_pos, weights, options)
-        raw = fitted.family.predict_raw(
-            fitted.encoder.transform(prep.features.iloc[test_pos], fitted.family.view)
-        )
-        return all_scores(task, prep.y[test_pos], raw, 0.5 if threshold is None else threshold)
+        fitted = fit_candidate(candidate, train_pos)
+        raw = fitted.raw(prep.features.iloc[test_pos])
+        threshold = 0.5 if fitted.threshold is None else fitted.threshold
+        return all_scores(task, prep.y[test_pos], raw, threshold)
 
     test_metrics: dict[str, float] | None
     checks: list[dict[str, Any]] = []
     if options.latency_budget_ms is None and options.max_model_mb is None:
-        best = ranked[0]
-        refit_params = _refit_params(best, task, n_classes, seed, threads)
-        post = _postprocess(best, search_data.y, task, plan)
-        test_metrics = score_test(best, refit_params, post[0])  # before the final refit
+        best = candidates[0]
+        test_metrics = score_test(best)  # before the final refit
         emit("step", "refitting the final model")
-        model = final_model(best, refit_params, post)
+        model = finish(best)
     else:  # the final models are measured to choose; the test split is scored after
         emit("step", "refitting and measuring the final model")
-        best, model, refit_params, checks = choose_final(ranked, finish, options, emit)
-        test_metrics = score_test(best, refit_params, model.threshold)
+        best, model, checks = choose_final(candidates, finish, options, emit)
+        test_metrics = score_test(best)
+    if best.kind != "single":
+        alone = next(c["cv"] for c in combinations if c["kind"] == "single")
+        emit(
+            "decision",
+            f"chose a {best.kind} ensemble of {len(best.members)} trials "
+            f"({', '.join(t.family for t in best.members)}): cv {plan.metric} {best.mean:.5f} "
+            f"against {alone:.5f} for the best single trial (both cross-fitted)",
+        )
+    family_name, refit_params = best.spec(refit)
+    calibration = post_of(best)[3]
+    if calibration.get("applied"):
+        emit(
+            "decision",
+            f"calibrated the probabilities (temperature {calibration['temperature']:.3f}): "
+            f"out-of-fold log loss {calibration['log_loss_before']:.5f} → "
+            f"{calibration['log_loss_after']:.5f}",
+        )
 
     model.problem = problem
     model.plan = plan
@@ -333,9 +385,13 @@ def _train_tracked(
         "trials": [t.to_dict() for t in trials],
         "chosen": {
             "trial": best.number,
-            "family": best.family,
-            "params": best.params,
+            "family": family_name,
+            "kind": best.kind,
+            "members": [t.number for t in best.members],
+            "params": best.members[0].params if best.kind == "single" else None,
             "refit_params": refit_params,
+            "calibration": calibration,
+            "combinations": combinations,
             "constraints_checked": checks,
         },
         "cv": cv,
@@ -496,10 +552,13 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.asarray(per_class[y], dtype="float64")
 
 
-def _reserve(trials: list[Trial], budget: float | None, k: int, n_all: int, n_train: int) -> float:
+def _reserve(
+    trials: list[Trial], budget: float | None, k: int, n_all: int, n_train: int, metric: str
+) -> float:
     """Seconds to keep for the test fit, the refit and packaging. Before any trial ends, a
     first trial as long as the search allows must still leave time for both fits, which are
-    (n_train + n_all) / fold rows times its length; after, the longest fold so far, scaled."""
+    (n_train + n_all) / fold rows times its length; after, both fits of an ensemble of the
+    three best trials so far, or of the slowest trial alone, whichever is longer."""
     if budget is None:
         return 0.0
     floor = budget * MIN_RESERVE_SHARE
@@ -508,8 +567,13 @@ def _reserve(trials: list[Trial], budget: float | None, k: int, n_all: int, n_tr
     if not done:
         post = ((n_train if n_train < n_all else 0) + n_all) / fold_rows
         return max(floor, budget * post / (1 + post))
-    per_fold = max(t.seconds / max(len(t.fold_scores), 1) for t in done)
-    return max(floor, 2.5 * per_fold * n_all / fold_rows + 2.0)
+
+    def per_fold(t: Trial) -> float:
+        return t.seconds / max(len(t.fold_scores), 1)
+
+    slowest = max(per_fold(t) for t in done)
+    best = sum(per_fold(t) for t in ranked_trials(done, metric)[:3])
+    return max(floor, 2.5 * max(slowest, best) * n_all / fold_rows + PACKAGE_SECONDS)
 
 
 def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
@@ -525,21 +589,51 @@ def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
     )
 
 
-Postprocess = tuple[float | None, list[float] | None, int]  # threshold, residual quantiles, n
+# threshold, residual quantiles, number of residuals, calibration
+Postprocess = tuple[float | None, list[float] | None, int, dict[str, Any]]
+CALIBRATION_GAIN = 1e-4  # out-of-fold log loss a temperature must save to be applied
 
 
-def _postprocess(best: Trial, y: np.ndarray, task: Task, plan: SolutionPlan) -> Postprocess:
-    assert best.oof is not None
+def _postprocess(
+    oof: np.ndarray,
+    y: np.ndarray,
+    splits: list[Split],
+    task: Task,
+    plan: SolutionPlan,
+    seed: int,
+) -> Postprocess:
+    """From the chosen candidate's out-of-fold predictions: calibration (classification),
+    then the decision threshold, or the conformal residuals (regression)."""
     if task == "regression":
-        valid = ~np.isnan(best.oof)
-        residuals = np.abs(y[valid] - best.oof[valid])
+        valid = ~np.isnan(oof)
+        residuals = np.abs(y[valid] - oof[valid])
         table = np.quantile(residuals, QUANTILE_LEVELS, method="higher")
-        return None, [float(v) for v in table], int(valid.sum())
+        return None, [float(v) for v in table], int(valid.sum()), {}
+    judged = judged_rows([oof], y, [val for _, val in splits], seed)
+    temperature, before, after = calibration_gain(judged.oofs[0], judged)
+    temperature = round(temperature, 6)
+    applied = after < before - CALIBRATION_GAIN
+    calibration = {
+        "method": "temperature",
+        "temperature": temperature,
+        "log_loss_before": round(before, 10),
+        "log_loss_after": round(after, 10),
+        "applied": bool(applied),
+    }
+    if applied:
+        oof = calibrate(oof, temperature)
     if task == "binary" and plan.threshold_metric:
-        valid = ~np.isnan(best.oof[:, 1])
-        t, _ = best_threshold(y[valid], best.oof[valid, 1], plan.threshold_metric)
-        return round(t, 6), None, 0
-    return None, None, 0
+        valid = ~np.isnan(oof[:, 1])
+        t, _ = best_threshold(y[valid], oof[valid, 1], plan.threshold_metric)
+        return round(t, 6), None, 0, calibration
+    return None, None, 0, calibration
+
+
+def _fit_seconds(trial: Trial, k: int, n_final: int, n_train: int) -> float:
+    """A trial's refit time on ``n_final`` rows, from its folds' time (fold rows: n(k-1)/k)."""
+    fold_rows = max(n_train * (k - 1) / k if k > 1 else n_train * 0.8, 1.0)
+    per_fold = trial.seconds / max(len(trial.fold_scores), 1)
+    return 1.2 * per_fold * n_final / fold_rows
 
 
 def _refit_params(
@@ -574,11 +668,18 @@ def _fit(
     options: TrainOptions,
 ) -> Model:
     encoder = FeatureEncoder(options.features).fit(prep.features.iloc[rows], schema.features)
-    cls = get_family(family_name)
-    design = encoder.transform(prep.features.iloc[rows], cls.view)
-    family = cls(params, ctx).fit(
-        design, prep.y[rows], weights=None if weights is None else weights[rows]
-    )
+    features = prep.features.iloc[rows]
+    w = None if weights is None else weights[rows]
+    family: Family
+    if family_name == EnsembleFamily.name:
+        family = EnsembleFamily(params, ctx).fit_members(
+            lambda view: encoder.transform(features, view), prep.y[rows], w
+        )
+    else:
+        cls = get_family(family_name)
+        family = cls(params, ctx).fit(
+            encoder.transform(features, cls.view), prep.y[rows], weights=w
+        )
     return Model(name="", task=ctx.task, schema=schema, encoder=encoder, family=family)
 
 
@@ -661,6 +762,7 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     rebuilt.threshold = package.threshold
     rebuilt.residual_quantiles = package.residual_quantiles
     rebuilt.n_residuals = package.n_residuals
+    rebuilt.temperature = package.temperature
     rebuilt.golden = package.golden
     rebuilt.recipe = recipe
     return ReplayResult(rebuilt, check_golden(rebuilt), True)

@@ -6,6 +6,7 @@ import importlib.util
 
 from mlwright.errors import ConfigError
 from mlwright.train.models.base import Family, FitContext
+from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.extra_trees import ExtraTreesFamily
 from mlwright.train.models.hist_gb import HistGBFamily
 from mlwright.train.models.lightgbm import LightGBMFamily
@@ -33,6 +34,9 @@ if importlib.util.find_spec("torch") is not None:
 
 
 def get_family(name: str) -> type[Family]:
+    """A searchable family by name, or the ensemble (which loads, but is never searched)."""
+    if name == EnsembleFamily.name:
+        return EnsembleFamily
     if name not in FAMILIES:
         hint = " (it needs PyTorch: pip install 'mlwright[torch]')" if name == "mlp" else ""
         raise ConfigError(

@@ -68,6 +68,15 @@ class Family(ABC):
     def predict_raw(self, design: Design) -> np.ndarray:
         """Class probabilities (n, k) for classification, values (n,) for regression."""
 
+    def predict_encoded(self, encode: Callable[[View], Design]) -> np.ndarray:
+        """Raw outputs from ``encode(view)``; an ensemble's members ask for several views."""
+        return self.predict_raw(encode(self.view))
+
+    @property
+    def components(self) -> list[str]:
+        """The family names inside this model (an ensemble lists its members')."""
+        return [self.name]
+
     @abstractmethod
     def save(self, folder: Path) -> list[str]:
         """Write native model files into ``folder``; returns their names."""

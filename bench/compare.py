@@ -1,0 +1,408 @@
+"""Benchmark: mlwright against FLAML, AutoGluon-Tabular and LightGBM defaults, same splits,
+same budget, same machine.
+
+Usage:
+    python bench/compare.py [--budgets 60,300] [--seeds 0,1,2] [--systems ...] [--datasets ...]
+    python bench/compare.py --setup        # only build the peers' virtualenvs
+    python bench/compare.py --report       # only rewrite bench/results/accuracy.md
+
+FLAML and AutoGluon are installed by this script into their own virtualenvs under
+``bench/.venvs`` (torch pinned to the local CPU wheel there), so they never enter mlwright's
+dependencies. Every (system, dataset, budget, seed) cell runs in its own process and writes its
+result to ``bench/results/compare/<cell>.json``; a cell with a result is skipped, so an
+interrupted run resumes where it stopped (in the background, across sessions). LightGBM with
+default parameters has no budget: one cell per (dataset, seed) serves both budgets.
+
+Each seed is its own outer 80/20 split (stratified for classification; grouped by household or
+person where the rows repeat one, with that id dropped), and the systems' seed. Every system
+fits on the same 80% and is scored on the same 20% with the task's metric (AUC, log loss,
+RMSE). Columns that leak the target are dropped for all systems first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent
+CELLS = ROOT / "results" / "compare"
+WORK = ROOT / ".work" / "compare"
+VENVS = ROOT / ".venvs"
+RUNNER = ROOT / "compare_run.py"
+PEERS: dict[str, list[str]] = {
+    "flaml": [
+        "flaml==2.7.0",
+        "lightgbm==4.7.0",
+        "xgboost-cpu==3.2.0",
+        "scikit-learn==1.9.1",
+        "pandas==2.3.3",
+        "pyarrow==24.0.0",
+    ],
+    "autogluon": [
+        "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3",
+        "torch==2.13.0",  # the local CPU wheel; a looser pin fetches a CUDA build
+    ],
+}
+SYSTEMS = ("mlwright", "flaml", "autogluon", "lightgbm")
+# dataset -> (columns recorded after or from the outcome, a column identifying repeated rows)
+DATASETS: dict[str, tuple[list[str], str | None]] = {
+    "Mroz": (["hoursw", "hearnw", "wagew"], None),  # the wife's hours / earnings: 0 if not working
+    "Participation": ([], None),
+    "Benefits": ([], None),
+    "Treatment": (["re78"], None),  # earnings in 1978, after the programme
+    "Fishing": (["price", "catch"], None),  # price and catch rate of the chosen mode
+    "Cracker": ([], "id"),
+    "Yogurt": ([], "id"),
+    "Males": ([], "nr"),
+    "RetSchool": ([], None),
+    "DoctorContacts": ([], None),
+}
+TIMEOUT_FACTOR, TIMEOUT_SLACK = 3.0, 180.0
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def prepare_split(name: str, seed: int) -> Path:
+    """Write the (dataset, seed) split once; every system reads the same files."""
+    folder = WORK / "data" / f"{name}-{seed}"
+    if (folder / "meta.json").exists():
+        return folder
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    from mlwright.data.bundled import DATASETS as BUNDLED
+    from mlwright.data.bundled import load_dataset
+    from mlwright.data.tasks import DEFAULT_METRIC
+
+    spec = BUNDLED[name]
+    leaks, group = DATASETS[name]
+    frame = load_dataset(name).drop(columns=leaks)
+    frame = frame[frame[spec.target].notna()].reset_index(drop=True)
+    classes: list[str] = []
+    if spec.task != "regression":
+        frame[spec.target] = frame[spec.target].astype(str)
+        classes = sorted(frame[spec.target].unique())
+    if group:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
+        train_idx, test_idx = next(splitter.split(frame, groups=frame[group]))
+        frame = frame.drop(columns=[group])
+        train, test = frame.iloc[train_idx], frame.iloc[test_idx]
+    else:
+        stratify = frame[spec.target] if spec.task != "regression" else None
+        train, test = train_test_split(frame, test_size=0.2, random_state=seed, stratify=stratify)
+    folder.mkdir(parents=True, exist_ok=True)
+    train.reset_index(drop=True).to_parquet(folder / "train.parquet")
+    test.reset_index(drop=True).to_parquet(folder / "test.parquet")
+    meta = {
+        "dataset": name,
+        "target": spec.target,
+        "task": spec.task,
+        "classes": classes,
+        "metric": DEFAULT_METRIC[spec.task],  # type: ignore[index]
+        "rows": [len(train), len(test)],
+        "dropped": leaks + ([group] if group else []),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    return folder
+
+
+# --- systems ------------------------------------------------------------------------------------
+
+
+def interpreter(system: str) -> Path:
+    if system not in PEERS:
+        return Path(sys.executable)
+    return VENVS / system / "bin" / "python"
+
+
+def setup(system: str) -> None:
+    """Create the peer's virtualenv with its pinned requirements (once)."""
+    venv = VENVS / system
+    stamp = venv / "mlwright-bench.json"
+    wanted = PEERS[system]
+    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        return
+    print(f"installing {system} into {venv.relative_to(ROOT.parent)} …", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, *wanted], check=True)
+    stamp.write_text(json.dumps(wanted))
+
+
+def cell_name(system: str, dataset: str, budget: float, seed: int) -> str:
+    return f"{system}-{dataset}-{budget:g}s-seed{seed}"
+
+
+def run_cell(system: str, dataset: str, budget: float, seed: int) -> dict[str, Any]:
+    """Run one cell in its own process; its peak memory comes from the kernel (ru_maxrss)."""
+    data = prepare_split(dataset, seed)
+    meta = json.loads((data / "meta.json").read_text())
+    name = cell_name(system, dataset, budget, seed)
+    work = WORK / "runs" / name
+    out = work / "result.json"
+    work.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONHASHSEED="0", MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db")
+    command = [str(interpreter(system)), str(RUNNER), system, "--data", str(data)]
+    command += ["--budget", str(budget), "--seed", str(seed), "--work", str(work)]
+    command += ["--out", str(out)]
+    limit = budget * TIMEOUT_FACTOR + TIMEOUT_SLACK
+    started = time.monotonic()
+    log = (work / "log.txt").open("w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
+    status, rusage = _wait(proc, limit)
+    wall = time.monotonic() - started
+    result: dict[str, Any] = {
+        "system": system,
+        "dataset": dataset,
+        "budget": budget,
+        "seed": seed,
+        "metric": meta["metric"],
+        "wall_s": round(wall, 2),
+        "peak_mb": round(rusage.ru_maxrss / 1024, 1),
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+    }
+    if status == 0 and out.exists():
+        result.update(json.loads(out.read_text()))
+        result["status"] = "ok"
+        result["score"] = _score(meta, data, Path(result.pop("pred")))
+    else:
+        tail = (work / "log.txt").read_text()[-2000:]
+        result["status"] = "timeout" if status is None else "failed"
+        result["error"] = tail
+    return result
+
+
+def _wait(proc: subprocess.Popen[bytes], limit: float) -> tuple[int | None, Any]:
+    deadline = time.monotonic() + limit
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(status), rusage
+        if time.monotonic() > deadline:
+            proc.send_signal(signal.SIGKILL)
+            _, _, rusage = os.wait4(proc.pid, 0)
+            return None, rusage
+        time.sleep(0.2)
+
+
+def _score(meta: dict[str, Any], data: Path, pred_path: Path) -> float:
+    from mlwright.evaluate.metrics import score
+
+    y, pred = _truth(meta, data), np.load(pred_path)
+    return float(score(meta["metric"], y, pred))
+
+
+def _truth(meta: dict[str, Any], data: Path) -> np.ndarray:
+    test = pd.read_parquet(data / "test.parquet")
+    if meta["task"] == "regression":
+        return test[meta["target"]].to_numpy(dtype="float64")
+    return test[meta["target"]].map({c: i for i, c in enumerate(meta["classes"])}).to_numpy()
+
+
+def constant_score(meta: dict[str, Any], data: Path) -> float:
+    """The AutoML Benchmark's zero: a constant predictor (class priors, or the training mean)."""
+    from mlwright.evaluate.metrics import score
+
+    train = pd.read_parquet(data / "train.parquet")[meta["target"]]
+    y = _truth(meta, data)
+    if meta["task"] == "regression":
+        pred: np.ndarray = np.full(len(y), float(train.mean()))
+    else:
+        prior = train.value_counts(normalize=True).reindex(meta["classes"]).fillna(0).to_numpy()
+        pred = np.tile(prior, (len(y), 1))
+    return float(score(meta["metric"], y, pred))
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def load_cells() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(CELLS.glob("*.json"))]
+
+
+def report(budgets: list[float], out: Path, command: str) -> str:
+    from mlwright.data.tasks import METRICS
+
+    cells = load_cells()
+    lines = [
+        "# Accuracy at a fixed time budget: mlwright, FLAML, AutoGluon, LightGBM defaults",
+        "",
+        f"Command: `{command}` (cells resume; this page is rewritten from every cell on record "
+        "by `python bench/compare.py --report`).",
+        "",
+        "Each seed is its own outer 80/20 split and the systems' seed; all systems fit the same "
+        "80% and are scored on the same 20%. Normalized score as in the AutoML Benchmark: a "
+        "constant predictor (class priors, or the training mean) scores 0 and the best system "
+        "of that split 1. Ranks are per split (1 = best). ± is the half-width of a 95% "
+        "t-interval over the cells. Wall time is the whole process (fit, predict, scoring), "
+        "peak memory the process's maximum resident set, latency the median of 50 single-row "
+        "predict calls in process. LightGBM runs with default parameters (no budget).",
+        "",
+    ]
+    for budget in budgets:
+        rows = [c for c in cells if c["budget"] in (budget, 0) and c["status"] == "ok"]
+        failed = [c for c in cells if c["budget"] == budget and c["status"] != "ok"]
+        lines += _budget_section(budget, rows, failed, METRICS)
+    machine = next((c["machine"] for c in cells), f"{os.cpu_count()} cores")
+    lines += [f"Machine: {machine}, Python {platform.python_version()}.", ""]
+    text = "\n".join(lines)
+    out.write_text(text)
+    return text
+
+
+def _budget_section(
+    budget: float, rows: list[dict[str, Any]], failed: list[dict[str, Any]], metrics: Any
+) -> list[str]:
+    by_split: dict[tuple[str, int], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for c in rows:
+        by_split[(c["dataset"], c["seed"])][c["system"]] = c
+    systems = [s for s in SYSTEMS if any(s in v for v in by_split.values())]
+    if not systems:
+        return [f"## {budget:g} s", "", "No cells yet.", ""]
+    norm: dict[str, list[float]] = defaultdict(list)
+    ranks: dict[str, list[float]] = defaultdict(list)
+    per_dataset: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    complete = 0
+    for (dataset, seed), got in sorted(by_split.items()):
+        for system, c in got.items():
+            per_dataset[dataset][system].append(c["score"])
+        if set(got) != set(systems):
+            continue  # normalized scores and ranks only where every system has the split
+        complete += 1
+        meta = json.loads((prepare_split(dataset, seed) / "meta.json").read_text())
+        higher = metrics[meta["metric"]].greater_is_better
+        zero = constant_score(meta, prepare_split(dataset, seed))
+        scores = {s: got[s]["score"] for s in systems}
+        best = max(scores.values()) if higher else min(scores.values())
+        for s, v in scores.items():
+            norm[s].append((v - zero) / (best - zero) if best != zero else 0.0)
+        signed = {s: (v if higher else -v) for s, v in scores.items()}
+        for s in systems:
+            ranks[s].append(
+                1
+                + sum(signed[o] > signed[s] for o in systems)
+                + 0.5 * sum(signed[o] == signed[s] for o in systems if o != s)
+            )
+    head = "| dataset | metric | " + " | ".join(systems) + " |"
+    lines = [
+        f"## {budget:g} s budget",
+        "",
+        f"{complete} splits with every system ({len(per_dataset)} datasets). Test score, mean "
+        "± 95% CI over seeds (AUC higher is better; log loss and RMSE lower):",
+        "",
+        head,
+        "|---|---|" + "---:|" * len(systems),
+    ]
+    for dataset, got in sorted(per_dataset.items()):
+        metric = next(c["metric"] for c in rows if c["dataset"] == dataset)
+        cells = [_mean_ci(got.get(s, []), 4) for s in systems]
+        lines.append(f"| {dataset} | {metric} | " + " | ".join(cells) + " |")
+
+    def column(key: str, digits: int, system: str) -> str:
+        return _mean_ci([c[key] for c in rows if c["system"] == system and key in c], digits)
+
+    lines += [
+        "",
+        "| system | mean normalized score | average rank | wall (s) | peak memory (MB) | "
+        "single-row predict (ms) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in systems:
+        lines.append(
+            f"| {s} | {_mean_ci(norm[s], 3)} | {_mean_ci(ranks[s], 2)} | "
+            f"{column('wall_s', 1, s)} | {column('peak_mb', 0, s)} | "
+            f"{column('latency_ms', 2, s)} |"
+        )
+    if failed:
+        lines += [
+            "",
+            "Cells that did not finish: "
+            + ", ".join(
+                f"{c['system']}/{c['dataset']}/seed {c['seed']} ({c['status']})" for c in failed
+            ),
+        ]
+    return [*lines, ""]
+
+
+def _mean_ci(values: list[float], digits: int) -> str:
+    if not values:
+        return "—"
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    from scipy import stats
+
+    half = (
+        stats.t.ppf(0.975, len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    )
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--budgets", default="60,300")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--setup", action="store_true", help="only build the virtualenvs")
+    parser.add_argument("--report", action="store_true", help="only rewrite the report")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "accuracy.md")
+    args = parser.parse_args()
+    budgets = [float(b) for b in args.budgets.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    systems = args.systems.split(",")
+    datasets = args.datasets.split(",")
+    unknown = [s for s in systems if s not in SYSTEMS] + [d for d in datasets if d not in DATASETS]
+    if unknown:
+        parser.error(f"unknown system or dataset: {', '.join(unknown)}")
+    command = "python bench/compare.py " + " ".join(sys.argv[1:])
+    if not args.report:
+        for system in systems:
+            if system in PEERS:
+                setup(system)
+        if args.setup:
+            return
+        CELLS.mkdir(parents=True, exist_ok=True)
+        for budget in budgets:
+            for seed in seeds:
+                for dataset in datasets:
+                    for system in systems:
+                        b = 0.0 if system == "lightgbm" else budget
+                        path = CELLS / f"{cell_name(system, dataset, b, seed)}.json"
+                        if path.exists():
+                            continue
+                        result = run_cell(system, dataset, b, seed)
+                        path.write_text(json.dumps(result, indent=1))
+                        shown = f"{result.get('score', float('nan')):.4f}"
+                        print(
+                            f"{path.stem}: {result['status']} score {shown} "
+                            f"wall {result['wall_s']:.1f} s",
+                            flush=True,
+                        )
+    print(report(budgets, args.out, command))
+
+
+if __name__ == "__main__":
+    main()

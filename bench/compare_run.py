@@ -1,0 +1,204 @@
+"""One benchmark cell: fit one system on a train file within a budget, predict the test file.
+
+Run by ``bench/compare.py`` with each system's own interpreter (FLAML and AutoGluon live in
+their own virtualenvs), so this file imports only NumPy and pandas at the top; each system is
+imported inside its function.
+
+    python bench/compare_run.py SYSTEM --data DIR --budget S --seed N --work DIR --out FILE
+
+``DIR`` holds ``train.parquet``, ``test.parquet`` and ``meta.json`` (target, task, classes,
+metric). The result is a JSON file: fit seconds, single-row predict latency (median of 50
+calls on one test row after 5 warm-up calls) and the path of the test predictions (``.npy``:
+probabilities in ``classes`` order, or values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Predict = Callable[[pd.DataFrame], np.ndarray]
+LATENCY_CALLS = 50
+THREADS = 2
+
+
+def fit_mlwright(train: pd.DataFrame, meta: dict[str, Any], budget: float, seed: int, work: Path):
+    import mlwright as mw
+
+    model = mw.train(train, target=meta["target"], time_budget=budget, seed=seed)
+    classes = [str(c) for c in model.classes or ()]
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        out = model.predict(frame)
+        if meta["task"] == "regression":
+            return out["prediction"].to_numpy(dtype="float64")
+        return _ordered(out[[f"proba_{c}" for c in classes]].to_numpy(), classes, meta)
+
+    chosen = model.recipe["chosen"]
+    return predict, {"version": mw.__version__, "chosen": chosen.get("family")}
+
+
+def fit_lightgbm(train: pd.DataFrame, meta: dict[str, Any], budget: float, seed: int, work: Path):
+    import lightgbm as lgb
+
+    target, task = meta["target"], meta["task"]
+    types = pd.api.types
+    categories = {
+        col: sorted(train[col].dropna().astype(str).unique())
+        for col in train.columns
+        if col != target
+        and (not types.is_numeric_dtype(train[col]) or types.is_bool_dtype(train[col]))
+    }
+
+    def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.drop(columns=[target], errors="ignore").copy()
+        for col, levels in categories.items():
+            out[col] = pd.Categorical(out[col].astype(str), categories=levels)
+        return out
+
+    x = prepare(train)
+    if task == "regression":
+        model = lgb.LGBMRegressor(random_state=seed, n_jobs=THREADS, verbose=-1)
+        model.fit(x, train[target])
+        return lambda frame: np.asarray(model.predict(prepare(frame)), dtype="float64"), {
+            "version": lgb.__version__
+        }
+    classes = meta["classes"]
+    model = lgb.LGBMClassifier(random_state=seed, n_jobs=THREADS, verbose=-1)
+    model.fit(x, train[target].map({c: i for i, c in enumerate(classes)}))
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        proba = np.zeros((len(frame), len(classes)))
+        proba[:, model.classes_] = model.predict_proba(prepare(frame))
+        return proba
+
+    return predict, {"version": lgb.__version__}
+
+
+def fit_flaml(train: pd.DataFrame, meta: dict[str, Any], budget: float, seed: int, work: Path):
+    import flaml
+    from flaml import AutoML
+
+    target, task = meta["target"], meta["task"]
+    metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+    automl = AutoML()
+    automl.fit(
+        X_train=train.drop(columns=[target]),
+        y_train=train[target],
+        task="regression" if task == "regression" else "classification",
+        metric=metric,
+        time_budget=budget,
+        seed=seed,
+        n_jobs=THREADS,
+        verbose=0,
+        log_file_name=str(work / "flaml.log"),
+    )
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        x = frame.drop(columns=[target], errors="ignore")
+        if task == "regression":
+            return np.asarray(automl.predict(x), dtype="float64")
+        proba = np.asarray(automl.predict_proba(x))
+        return _ordered(proba, [str(c) for c in automl.classes_], meta)
+
+    return predict, {"version": flaml.__version__, "chosen": automl.best_estimator}
+
+
+def fit_autogluon(train: pd.DataFrame, meta: dict[str, Any], budget: float, seed: int, work: Path):
+    import autogluon.tabular as ag
+    from autogluon.tabular import TabularPredictor
+
+    target, task = meta["target"], meta["task"]
+    metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+    presets = "medium_quality" if budget <= 60 else "best_quality"
+    predictor = TabularPredictor(
+        label=target,
+        problem_type=task,
+        eval_metric=metric,
+        path=str(work / "autogluon"),
+        verbosity=0,
+    ).fit(
+        train,
+        time_limit=budget,
+        presets=presets,
+        num_cpus=THREADS,
+        num_gpus=0,
+        ag_args_fit={"random_seed": seed},
+    )
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        x = frame.drop(columns=[target], errors="ignore")
+        if task == "regression":
+            return np.asarray(predictor.predict(x), dtype="float64")
+        proba = predictor.predict_proba(x)
+        return _ordered(proba.to_numpy(), [str(c) for c in proba.columns], meta)
+
+    best = predictor.model_best
+    return predict, {"version": ag.__version__, "chosen": best, "presets": presets}
+
+
+SYSTEMS = {
+    "mlwright": fit_mlwright,
+    "lightgbm": fit_lightgbm,
+    "flaml": fit_flaml,
+    "autogluon": fit_autogluon,
+}
+
+
+def _ordered(proba: np.ndarray, columns: list[str], meta: dict[str, Any]) -> np.ndarray:
+    """Probability columns in the benchmark's class order (a class a system never saw: 0)."""
+    out = np.zeros((proba.shape[0], len(meta["classes"])))
+    for j, cls in enumerate(columns):
+        out[:, meta["classes"].index(cls)] = proba[:, j]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("system", choices=sorted(SYSTEMS))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--budget", type=float, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    meta = json.loads((args.data / "meta.json").read_text())
+    train = pd.read_parquet(args.data / "train.parquet")
+    test = pd.read_parquet(args.data / "test.parquet")
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    predict, info = SYSTEMS[args.system](train, meta, args.budget, args.seed, args.work)
+    fit_s = time.monotonic() - started
+    pred = predict(test)
+    np.save(args.work / "pred.npy", pred)
+
+    row = test.drop(columns=[meta["target"]]).iloc[[0]]
+    for _ in range(5):
+        predict(row)
+    times = []
+    for _ in range(LATENCY_CALLS):
+        t0 = time.perf_counter()
+        predict(row)
+        times.append((time.perf_counter() - t0) * 1000)
+    result = {
+        "fit_s": round(fit_s, 2),
+        "latency_ms": round(statistics.median(times), 3),
+        "pred": str(args.work / "pred.npy"),
+        "python": sys.version.split()[0],
+        **info,
+    }
+    args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

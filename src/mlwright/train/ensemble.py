@@ -1,0 +1,297 @@
+"""Combining trials out of fold: greedy ensemble selection, one stacking layer, calibration.
+
+Everything here works on the trials' out-of-fold predictions, so no model is fitted twice:
+
+- **Greedy ensemble selection** (Caruana et al., ICML 2004): starting from nothing, repeatedly
+  add (with replacement) the candidate whose addition gives the best score of the averaged
+  predictions; the weights are the counts at the best round.
+- **Stacking**, one layer: a multinomial logistic regression on the members' log-probabilities
+  (a non-negative linear regression on their values for regression).
+- **Temperature scaling** of classifier probabilities (Guo et al., ICML 2017): one parameter;
+  it keeps every row's ranking of classes, so AUC and accuracy are unchanged.
+
+Each option is judged by *cross-fitting*: for every validation fold, the combination is learned
+on the other folds' out-of-fold rows and scored on that fold's rows, so the choice between the
+best single trial, the greedy blend and the stack compares honest scores. The final combination
+is then learned on all out-of-fold rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlwright.data.tasks import Task
+from mlwright.evaluate.metrics import score, signed
+
+POOL = 12  # candidates offered to the selection: the best trials out of fold
+ROUNDS = 25  # greedy rounds (AutoGluon's weighted ensemble uses 25 as well)
+MAX_ROWS = 20_000  # rows used to choose; beyond, a seeded sample keeps the choice fast
+EPS = 1e-7
+
+
+@dataclass
+class Blend:
+    """How members' raw outputs combine: ``weighted`` (a convex combination) or ``stacked``."""
+
+    method: str  # weighted | stacked
+    weights: list[float]  # per member (weighted)
+    coef: list[list[float]] | None = None  # stacked: (outputs, inputs)
+    intercept: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "weights": self.weights}
+        if self.method == "stacked":
+            out.update(coef=self.coef, intercept=self.intercept)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Blend:
+        return cls(raw["method"], list(raw["weights"]), raw.get("coef"), raw.get("intercept"))
+
+
+def combine(raws: list[np.ndarray], blend: Blend, task: Task) -> np.ndarray:
+    """The blend's output from its members' raw outputs (probabilities (n, k), or values)."""
+    if blend.method == "weighted":
+        out = sum(w * r for w, r in zip(blend.weights, raws, strict=True) if w)
+        return np.asarray(out, dtype="float64")
+    assert blend.coef is not None and blend.intercept is not None
+    z = _stack_inputs(raws, task) @ np.asarray(blend.coef).T + np.asarray(blend.intercept)
+    if task == "regression":
+        return np.asarray(z[:, 0], dtype="float64")
+    if z.shape[1] == 1:  # binary: one logit
+        p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        return np.column_stack([1.0 - p1, p1])
+    return _softmax(z)
+
+
+def calibrate(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature-scaled probabilities: softmax(log p / T)."""
+    return _softmax(np.log(np.clip(proba, EPS, 1.0)) / temperature)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype="float64")
+
+
+def _stack_inputs(raws: list[np.ndarray], task: Task) -> np.ndarray:
+    if task == "regression":
+        return np.column_stack(raws)
+    if raws[0].shape[1] == 2:  # binary: each member's logit
+        cols = [
+            np.log(np.clip(r[:, 1], EPS, 1 - EPS) / np.clip(r[:, 0], EPS, 1 - EPS)) for r in raws
+        ]
+        return np.column_stack(cols)
+    return np.column_stack([np.log(np.clip(r, EPS, 1.0)) for r in raws])
+
+
+# --- learning a combination ----------------------------------------------------------------------
+
+
+@dataclass
+class Option:
+    """One way to combine, judged by cross-fitting: its per-fold scores and final combination."""
+
+    name: str  # single | weighted | stacked
+    fold_scores: list[float]
+    members: list[int]  # indices into the candidates
+    blend: Blend | None  # None for single
+    oof: np.ndarray  # cross-fitted predictions on the judged rows
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+
+@dataclass
+class Judged:
+    """Out-of-fold rows the combinations are judged on, with each row's fold."""
+
+    rows: np.ndarray  # positions into the training rows
+    fold: np.ndarray  # fold id per row
+    y: np.ndarray
+    oofs: list[np.ndarray]  # per candidate, on ``rows``
+
+
+def judged_rows(
+    oofs: list[np.ndarray], y: np.ndarray, val_sets: list[np.ndarray], seed: int
+) -> Judged:
+    """Rows every candidate predicted out of fold, with their validation fold; capped at
+    MAX_ROWS by a seeded sample; a single validation fold is cut into two halves so that
+    cross-fitting is possible."""
+    n = len(y)
+    fold = np.full(n, -1)
+    for k, val in enumerate(val_sets):
+        fold[val] = k
+    covered = fold >= 0
+    for oof in oofs:
+        covered &= ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    rows = np.flatnonzero(covered)
+    rng = np.random.default_rng(seed)
+    if len(rows) > MAX_ROWS:
+        rows = np.sort(rng.choice(rows, MAX_ROWS, replace=False))
+    folds = fold[rows]
+    if len(np.unique(folds)) < 2:
+        folds = rng.permutation(np.arange(len(rows)) % 2)
+    return Judged(rows, folds, y[rows], [o[rows] for o in oofs])
+
+
+def greedy_weights(
+    oofs: list[np.ndarray], y: np.ndarray, metric: str, rounds: int = ROUNDS
+) -> list[float]:
+    """Caruana's forward selection with replacement; weights = counts at the best round."""
+    counts = np.zeros(len(oofs))
+    total: np.ndarray | None = None
+    best_score, best_counts = -np.inf, counts.copy()
+    for r in range(1, rounds + 1):
+        scores = []
+        for oof in oofs:
+            trial = oof if total is None else total + oof
+            scores.append(signed(metric, score(metric, y, trial / r)))
+        pick = int(np.argmax(scores))  # ties: the earlier (better ranked) candidate
+        counts[pick] += 1
+        total = oofs[pick].copy() if total is None else total + oofs[pick]
+        if scores[pick] > best_score + 1e-12:
+            best_score, best_counts = scores[pick], counts.copy()
+    return [float(c / best_counts.sum()) for c in best_counts]
+
+
+def stack_fit(oofs: list[np.ndarray], y: np.ndarray, task: Task, seed: int) -> Blend:
+    """The stacking layer fitted on out-of-fold predictions."""
+    x = _stack_inputs(oofs, task)
+    if task == "regression":
+        from sklearn.linear_model import LinearRegression
+
+        reg = LinearRegression(positive=True).fit(x, y)
+        return Blend("stacked", [], [list(map(float, reg.coef_))], [float(reg.intercept_)])
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed).fit(x, y)
+    coef = np.asarray(clf.coef_, dtype="float64")
+    intercept = np.asarray(clf.intercept_, dtype="float64")
+    k = oofs[0].shape[1]
+    if k > 2 and len(clf.classes_) < k:  # a class absent from the rows: never predicted
+        full = np.zeros((k, coef.shape[1]))
+        full_b = np.full(k, -30.0)
+        full[clf.classes_] = coef
+        full_b[clf.classes_] = intercept
+        coef, intercept = full, full_b
+    return Blend("stacked", [], coef.tolist(), intercept.tolist())
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising log loss (searched on log T in [-3, 3])."""
+    from scipy.optimize import minimize_scalar
+
+    logp = np.log(np.clip(proba, EPS, 1.0))
+    rows = np.arange(len(y))
+
+    def loss(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        return float(-np.mean(z[rows, y] - np.log(np.exp(z).sum(axis=1))))
+
+    found = minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(found.x))
+
+
+def cross_fit(
+    judged: Judged, learn: Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]], metric: str
+) -> tuple[list[float], np.ndarray]:
+    """Per-fold scores of ``learn(train_mask)(val_mask) -> predictions`` and the predictions."""
+    pred: np.ndarray | None = None
+    scores = []
+    for k in np.unique(judged.fold):
+        val = judged.fold == k
+        out = learn(~val)(val)
+        if pred is None:
+            pred = np.zeros((len(judged.y), *out.shape[1:]))
+        pred[val] = out
+        scores.append(score(metric, judged.y[val], out))
+    assert pred is not None
+    return scores, pred
+
+
+def choose_combination(
+    judged: Judged, metric: str, task: Task, seed: int, *, stacking: bool = True
+) -> list[Option]:
+    """Every option judged by cross-fitting, best first (ties: the simpler)."""
+    oofs = judged.oofs
+
+    def single(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        ranked = [signed(metric, score(metric, judged.y[train], o[train])) for o in oofs]
+        pick = int(np.argmax(ranked))
+        return lambda val: oofs[pick][val]
+
+    def weighted(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        w = greedy_weights([o[train] for o in oofs], judged.y[train], metric)
+        return lambda val: combine([o[val] for o in oofs], Blend("weighted", w), task)
+
+    options = []
+    scores, pred = cross_fit(judged, single, metric)
+    options.append(Option("single", scores, [0], None, pred))  # the candidates come best first
+    if len(oofs) > 1:
+        scores, pred = cross_fit(judged, weighted, metric)
+        w = greedy_weights(oofs, judged.y, metric)
+        members = [i for i, v in enumerate(w) if v > 0]
+        if len(members) > 1:
+            options.append(
+                Option(
+                    "weighted", scores, members, Blend("weighted", [w[i] for i in members]), pred
+                )
+            )
+            if stacking and _stackable(judged, task):  # stacked over the blend's members
+                chosen = [oofs[i] for i in members]
+
+                def stacked(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+                    blend = stack_fit([o[train] for o in chosen], judged.y[train], task, seed)
+                    return lambda val: combine([o[val] for o in chosen], blend, task)
+
+                scores, pred = cross_fit(judged, stacked, metric)
+                blend = stack_fit(chosen, judged.y, task, seed)
+                options.append(Option("stacked", scores, members, blend, pred))
+    order = {"single": 0, "weighted": 1, "stacked": 2}
+    return sorted(options, key=lambda o: (-signed(metric, o.mean), order[o.name]))
+
+
+def _stackable(judged: Judged, task: Task) -> bool:
+    """Enough rows per fold for a stacker to learn from (and every class in each)."""
+    if len(judged.y) < 200:
+        return False
+    if task == "regression":
+        return True
+    return all(len(np.unique(judged.y[judged.fold != k])) > 1 for k in np.unique(judged.fold))
+
+
+def calibration_gain(proba: np.ndarray, judged: Judged) -> tuple[float, float, float]:
+    """(temperature on all rows, log loss before, after), the after by cross-fitting."""
+
+    def learn(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        t = fit_temperature(proba[train], judged.y[train])
+        return lambda val: calibrate(proba[val], t)
+
+    after, _ = cross_fit(judged, learn, "log_loss")
+    before = [
+        score("log_loss", judged.y[judged.fold == k], proba[judged.fold == k])
+        for k in np.unique(judged.fold)
+    ]
+    return fit_temperature(proba, judged.y), float(np.mean(before)), float(np.mean(after))
+
+
+__all__ = [
+    "Blend",
+    "Judged",
+    "Option",
+    "calibrate",
+    "calibration_gain",
+    "choose_combination",
+    "combine",
+    "greedy_weights",
+    "judged_rows",
+    "stack_fit",
+]
