@@ -214,6 +214,8 @@ class MlflowTracker(Tracker):
                     Metric(f"std_{metric}", float(trial["std"]), now, 0),
                 ]
             metrics.append(Metric("seconds", float(trial["seconds"]), now, 0))
+            if trial.get("predict_ms") is not None:
+                metrics.append(Metric("predict_ms", float(trial["predict_ms"]), now, 0))
             metrics += [Metric(key, float(value), now, step) for key, value, step in curves]
             params = [Param(k, v) for k, v in flatten(trial["params"]).items()]
             params.append(Param("family", trial["family"]))

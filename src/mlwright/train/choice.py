@@ -108,6 +108,7 @@ def build_candidates(
         }
         if option.blend is not None:
             entry["blend"] = option.blend.to_dict()
+        entry["predict_ms_estimate"] = _predict_ms(members)
         judged_log.append(entry)
         if option.name == "single":
             candidates.append(singles[0])
@@ -122,6 +123,25 @@ def build_candidates(
         std = float(np.std(option.fold_scores))
         candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
     return candidates + singles[1:MAX_CANDIDATES], judged_log
+
+
+def tradeoff(candidates: list[Candidate]) -> list[dict[str, Any]]:
+    """Each candidate's out-of-fold score and its model's single-row predict time (the sum of
+    its members' as measured during the search): the accuracy/latency trade-off."""
+    return [
+        {
+            "label": c.label,
+            "kind": c.kind,
+            "cv": c.mean,
+            "predict_ms_estimate": _predict_ms(c.members),
+        }
+        for c in candidates
+    ]
+
+
+def _predict_ms(members: list[Trial]) -> float | None:
+    times = [t.predict_ms for t in members]
+    return None if None in times else round(sum(t or 0.0 for t in times), 4)
 
 
 def _oof(trial: Trial) -> np.ndarray:
@@ -199,4 +219,11 @@ def measure(model: Model, candidate: Candidate, options: TrainOptions) -> dict[s
     }
 
 
-__all__ = ["Candidate", "ChoiceError", "build_candidates", "choose_final", "measure"]
+__all__ = [
+    "Candidate",
+    "ChoiceError",
+    "build_candidates",
+    "choose_final",
+    "measure",
+    "tradeoff",
+]

@@ -41,7 +41,7 @@ from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import check_golden, make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.track.base import Tracker, git_commit, make_tracker
-from mlwright.train.choice import Candidate, build_candidates, choose_final
+from mlwright.train.choice import Candidate, build_candidates, choose_final, tradeoff
 from mlwright.train.ensemble import calibrate, calibration_gain, judged_rows
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.ensemble import EnsembleFamily
@@ -392,6 +392,7 @@ def _train_tracked(
             "refit_params": refit_params,
             "calibration": calibration,
             "combinations": combinations,
+            "tradeoff": tradeoff(candidates),
             "constraints_checked": checks,
         },
         "cv": cv,

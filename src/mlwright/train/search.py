@@ -22,7 +22,7 @@ import pandas as pd
 from mlwright.data.schema import ColumnSchema
 from mlwright.data.tasks import Task
 from mlwright.evaluate.metrics import score, signed
-from mlwright.train.models import FitContext, get_family
+from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.features import Design, FeatureEncoder, View
 from mlwright.train.tuner import FamilyTuner
 from mlwright.train.validation import Split
@@ -43,6 +43,7 @@ class Trial:
     fitted: list[dict[str, Any]] = field(default_factory=list)
     curves: list[tuple[str, float, int]] = field(default_factory=list)  # (key, value, epoch)
     oof: np.ndarray | None = None
+    predict_ms: float | None = None  # the family's predict on one row (median), first fold
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class Trial:
             "mean": None if self.mean is None else round(self.mean, 10),
             "std": None if self.std is None else round(self.std, 10),
             "seconds": round(self.seconds, 3),
+            "predict_ms": None if self.predict_ms is None else round(self.predict_ms, 4),
             "error": self.error,
             "fitted": self.fitted,
         }
@@ -208,6 +210,8 @@ def _run_trial(
             )
             pred = family.predict_raw(valid)
             oof[val_idx] = pred
+            if k == 0:
+                trial.predict_ms = single_row_ms(family, valid)
             trial.fold_scores.append(score(metric, data.y[val_idx], pred))
             trial.fitted.append(family.fitted_)
             if ctx.out_of_time():
@@ -227,6 +231,19 @@ def _run_trial(
         trial.mean = float(np.mean(trial.fold_scores))
         trial.std = float(np.std(trial.fold_scores))
         trial.oof = oof
+
+
+def single_row_ms(family: Family, design: Design, calls: int = 7) -> float:
+    """Median milliseconds of the family's predict on one row: the model's share of serving
+    latency, recorded per trial for the accuracy/latency trade-off."""
+    one = design.rows(np.arange(1))
+    family.predict_raw(one)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        family.predict_raw(one)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
 
 
 def ranked_trials(trials: list[Trial], metric: str) -> list[Trial]:

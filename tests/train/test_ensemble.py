@@ -1,0 +1,184 @@
+"""Combining trials out of fold: greedy selection, stacking, calibration, and the ensemble as a
+package that loads, serves and replays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlwright as mw
+from mlwright.evaluate.metrics import score
+from mlwright.package.golden import check_golden
+from mlwright.train.ensemble import (
+    MAX_ROWS,
+    Blend,
+    calibrate,
+    calibration_gain,
+    choose_combination,
+    combine,
+    fit_temperature,
+    greedy_weights,
+    judged_rows,
+)
+
+R = np.random.default_rng(0)
+
+
+def folds(n: int, k: int = 5) -> list[np.ndarray]:
+    return [np.arange(n)[i::k] for i in range(k)]
+
+
+def test_greedy_selection_blends_independent_errors_and_drops_noise() -> None:
+    n = 2000
+    truth = R.normal(size=n)
+    a, b = truth + R.normal(size=n), truth + R.normal(size=n)
+    noise = R.normal(size=n) * 3 + 4  # far off: no blend gains from it
+    weights = greedy_weights([a, b, noise], truth, "rmse")
+    assert weights[2] == 0.0
+    assert 0.35 <= weights[0] <= 0.65 and abs(sum(weights) - 1) < 1e-12
+    blended = combine([a, b, noise], Blend("weighted", weights), "regression")
+    assert score("rmse", truth, blended) < 0.8 * min(score("rmse", truth, a), score("rmse", truth, b))
+
+
+def test_a_worse_copy_of_the_best_leaves_the_best_alone() -> None:
+    n = 1500
+    truth = R.normal(size=n)
+    best = truth + R.normal(size=n)
+    worse = best + R.normal(size=n) * 3  # the same errors plus more: nothing to gain
+    judged = judged_rows([best, worse], truth, folds(n), seed=0)
+    options = choose_combination(judged, "rmse", "regression", seed=0)
+    assert [o.name for o in options] == ["single"]
+    assert options[0].members == [0]
+
+
+def test_stacking_wins_where_a_convex_blend_cannot_fix_the_scale() -> None:
+    n = 3000
+    truth = R.normal(size=n)
+    shrunk = 0.3 * truth + 0.2 * R.normal(size=n)  # right ranking, wrong scale
+    other = 0.3 * truth + 0.2 * R.normal(size=n)
+    judged = judged_rows([shrunk, other], truth, folds(n), seed=0)
+    options = choose_combination(judged, "rmse", "regression", seed=0)
+    assert options[0].name == "stacked"
+    scores = {o.name: o.mean for o in options}
+    assert scores["stacked"] < scores["weighted"] < scores["single"]
+
+
+def test_binary_and_multiclass_stacks_return_probabilities() -> None:
+    n = 1200
+    for k in (2, 4):
+        y = R.integers(0, k, size=n)
+        logits = [R.normal(size=(n, k)) + 2.0 * np.eye(k)[y] for _ in range(2)]
+        probas = [np.exp(z) / np.exp(z).sum(axis=1, keepdims=True) for z in logits]
+        judged = judged_rows(probas, y, folds(n), seed=0)
+        options = choose_combination(judged, "log_loss", "binary" if k == 2 else "multiclass", 0)
+        for option in options:
+            assert option.oof.shape == (n, k)
+            np.testing.assert_allclose(option.oof.sum(axis=1), 1.0, atol=1e-9)
+        stacked = next(o for o in options if o.name == "stacked")
+        assert stacked.blend is not None and stacked.blend.coef is not None
+        assert len(stacked.blend.coef) == (1 if k == 2 else k)
+
+
+def test_temperature_undoes_overconfidence_and_keeps_rankings() -> None:
+    n, k = 4000, 3
+    y = R.integers(0, k, size=n)
+    z = 1.5 * (R.normal(size=(n, k)) + 1.5 * np.eye(k)[y])  # softmax(z): the true posterior
+    overconfident = calibrate(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), 1 / 3)
+    t = fit_temperature(overconfident, y)
+    assert 2.5 < t < 3.5
+    fixed = calibrate(overconfident, t)
+    assert (fixed.argmax(axis=1) == overconfident.argmax(axis=1)).all()
+    judged = judged_rows([overconfident], y, folds(n), seed=0)
+    _, before, after = calibration_gain(overconfident, judged)
+    assert after < before - 0.05
+
+
+def test_judged_rows_skip_missing_predictions_cut_a_holdout_and_cap_the_rows() -> None:
+    n = 100
+    y = np.arange(n, dtype=float)
+    oof = np.full(n, np.nan)
+    val = np.arange(60, 100)  # one holdout fold: 40 rows predicted
+    oof[val] = y[val]
+    judged = judged_rows([oof, oof.copy()], y, [val], seed=0)
+    assert sorted(judged.rows) == list(val)
+    assert sorted(np.unique(judged.fold)) == [0, 1]  # two halves, so cross-fitting works
+    big = np.zeros(MAX_ROWS + 500)
+    judged = judged_rows([big], big, folds(len(big)), seed=0)
+    assert len(judged.y) == MAX_ROWS
+
+
+@pytest.fixture(scope="module")
+def blended(tmp_path_factory: pytest.TempPathFactory) -> tuple[mw.Model, pd.DataFrame, Path]:
+    """A target with a linear part and an interaction: the linear model and the trees each
+    see one half, so the blend beats both out of fold."""
+    r = np.random.default_rng(1)
+    n = 1500
+    p = 12
+    frame = pd.DataFrame({f"x{i}": r.normal(size=n) for i in range(p)})
+    frame["y"] = (
+        frame[[f"x{i}" for i in range(p)]].to_numpy() @ r.uniform(-1, 1, p)
+        + 0.8 * np.sign(frame.x0 * frame.x1)
+        + r.normal(size=n) * 0.3
+    )
+    out = tmp_path_factory.mktemp("ensemble") / "pkg"
+    model = mw.train(
+        frame,
+        target="y",
+        families=("lightgbm", "linear"),
+        max_trials=4,
+        tracker="none",
+        out=str(out),
+    )
+    return model, frame, out
+
+
+def test_the_ensemble_is_chosen_packaged_and_loads_to_the_same_predictions(
+    blended: tuple[mw.Model, pd.DataFrame, Path],
+) -> None:
+    model, frame, out = blended
+    chosen = model.recipe["chosen"]
+    assert chosen["family"] == "ensemble" and chosen["kind"] in ("weighted", "stacked")
+    families = {m["family"] for m in chosen["refit_params"]["members"]}
+    assert families == {"lightgbm", "linear"}
+    kinds = {c["kind"]: c["cv"] for c in chosen["combinations"]}
+    assert kinds[chosen["kind"]] < kinds["single"]  # rmse: lower is better
+    assert model.recipe["cv"]["mean"] == pytest.approx(kinds[chosen["kind"]])
+    assert sorted(p.name for p in (out / "model").iterdir()) == [
+        "family.json",
+        "member_0",
+        "member_1",
+    ]
+    loaded = mw.load(str(out))
+    pd.testing.assert_frame_equal(loaded.predict(frame.head(200)), model.predict(frame.head(200)))
+    assert check_golden(loaded) == []
+    req = (out / "requirements.txt").read_text()
+    assert "lightgbm==" in req  # a member's library is a requirement of the package
+
+
+def test_an_ensemble_reproduces_from_its_recipe(
+    blended: tuple[mw.Model, pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    from mlwright.train.runner import replay
+
+    model, frame, out = blended
+    result = replay(mw.load(str(out)), frame)
+    assert result.mismatches == []
+
+
+def test_the_accuracy_latency_tradeoff_is_recorded(
+    blended: tuple[mw.Model, pd.DataFrame, Path],
+) -> None:
+    model, _, _ = blended
+    assert all(t.predict_ms is not None and t.predict_ms > 0 for t in model.trials)
+    rows = model.recipe["chosen"]["tradeoff"]
+    assert rows[0]["kind"] == model.recipe["chosen"]["kind"]
+    members = model.recipe["chosen"]["members"]
+    by_number = {t.number: t.predict_ms for t in model.trials}
+    assert rows[0]["predict_ms_estimate"] == pytest.approx(
+        sum(by_number[m] for m in members), abs=1e-3
+    )
+    singles = [r for r in rows if r["kind"] == "single"]
+    assert singles and all(r["predict_ms_estimate"] > 0 for r in singles)
