@@ -241,3 +241,28 @@ def test_a_million_rows_stay_within_a_minute_budget() -> None:
     model = mw.train(frame, target="y", time_budget=60, tracker="none")
     assert time.monotonic() - started <= 60 * 1.1 + 10  # profile, search, test fit and refit
     assert model.metrics["test"] is not None and model.metrics["cv"]["mean"] > 0.8
+
+
+def test_large_data_is_searched_on_a_sample_and_refit_on_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlwright.design import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "MIN_SEARCH_ROWS", 600)
+    monkeypatch.setattr(plan_module, "SEARCH_CELLS_PER_SECOND", 10)
+    frame = make_frame(3000)
+    events: list[tuple[str, object]] = []
+    from mlwright.config import TrainOptions
+    from mlwright.train.runner import train as run
+
+    options = TrainOptions(target="churned", time_budget=30, tracker="none", families=("linear",))
+    model = run(frame, options, on_event=lambda kind, payload: events.append((kind, payload)))
+    assert model.plan.search_rows == 600
+    assert "sample of 600 of the 2,400 training rows" in str(model.plan.search_rows_reason)
+    assert ("search rows", model.plan.search_rows_reason) in model.plan.lines()
+    ok = [t for t in model.trials if t.oof is not None]
+    assert ok and all(len(t.oof) == 600 for t in ok)
+    assert model.recipe["final_rows"] == 3000  # the refit sees every row
+
+    unsampled = plan_module._search_rows(3000, 4, 0.2, None)
+    assert unsampled == (None, None)  # --max-trials without a budget never samples

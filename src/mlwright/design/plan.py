@@ -33,6 +33,11 @@ DEFAULT_BUDGET = 60.0  # seconds, when neither --time-budget nor --max-trials is
 PROFILE_SHARE = 0.15
 LEAK_SECONDS_PER_CELL = 4e-6
 MIN_LEAK_ROWS = 2_000
+# on large data the search scores trials on a sample: rows x columns it may use per second of
+# budget (a LightGBM fold on 2 cores handles about this many cells per second), and the fewest
+# rows it samples; the final model is refit on every row
+SEARCH_CELLS_PER_SECOND = 100_000
+MIN_SEARCH_ROWS = 50_000
 SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
 BYTES_PER_FOREST_NODE = 80  # scikit-learn tree node on disk, about
 
@@ -87,6 +92,8 @@ class SolutionPlan:
     seed: int
     constraints: dict[str, Any] = field(default_factory=dict)
     test_reason: str | None = None  # why the test split differs from --test-size
+    search_rows: int | None = None  # the search's sample of the training rows (None: all)
+    search_rows_reason: str | None = None
 
     @property
     def family_names(self) -> list[str]:
@@ -137,6 +144,8 @@ class SolutionPlan:
         ]
         if self.max_trials is not None:
             rows.append(("trials", f"at most {self.max_trials}, in a fixed order"))
+        if self.search_rows_reason:
+            rows.append(("search rows", self.search_rows_reason))
         rows += [(f"family: {d.subject}", d.reason) for d in self.families]
         rows += [(f"not tried: {d.subject}", d.reason) for d in self.excluded_families]
         rows += [(f"drop {d.subject}", d.reason) for d in self.dropped_columns]
@@ -193,6 +202,7 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
     families, excluded = _choose_families(problem, options, n_rows, budget)
     validation = _validation(problem, options, n_rows)
     dropped = _dropped(problem, options)
+    search_rows, search_reason = _search_rows(n_rows, len(columns), test_size, budget)
     weights, weights_reason = _class_weights(problem)
     threshold = None
     if problem.task == "binary":
@@ -218,6 +228,8 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
         validation=validation,
         test_size=options.test_size,
         test_reason=test_reason,
+        search_rows=search_rows,
+        search_rows_reason=search_reason,
         dropped_columns=tuple(dropped),
         feature_actions=tuple(_feature_actions(problem, dropped)),
         time_budget=budget,
@@ -232,6 +244,23 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
             "latency_budget_ms": options.latency_budget_ms,
             "max_model_mb": options.max_model_mb,
         },
+    )
+
+
+def _search_rows(
+    n_rows: int, n_columns: int, test_size: float, budget: float | None
+) -> tuple[int | None, str | None]:
+    """How many training rows the search scores trials on: all of them unless the budget
+    affords too few trials on every row. Without a budget (--max-trials) it never samples."""
+    if budget is None:
+        return None, None
+    train_rows = int(n_rows * (1 - test_size))
+    cap = max(MIN_SEARCH_ROWS, int(budget * SEARCH_CELLS_PER_SECOND / max(n_columns, 1)))
+    if train_rows <= cap:
+        return None, None
+    return cap, (
+        f"trials are scored on a sample of {cap:,} of the {train_rows:,} training rows, so that "
+        f"the {budget:g} s budget affords several; the final model is refit on all rows"
     )
 
 

@@ -201,22 +201,18 @@ def _train_tracked(
     n = len(prep.y)
 
     train_pos, test_pos = split_test(prep, plan, task, seed)
-    inputs = SplitInputs(
-        len(train_pos),
-        prep.y[train_pos] if task != "regression" else None,
-        None if prep.groups is None else prep.groups[train_pos],
-        None if prep.order is None else prep.order[train_pos],
-    )
+    search_pos = search_sample(prep, plan, train_pos, task, seed)
+    inputs = split_inputs(prep, search_pos, task)
     try:
         splits = make_splits(plan.validation, inputs, seed)
     except ValueError as exc:
         raise DataError(f"cannot build validation folds: {exc}", fix="use fewer folds") from None
     weights = class_weights(prep.y, n_classes) if plan.class_weights else None
     search_data = SearchData(
-        features=prep.features.iloc[train_pos].reset_index(drop=True),
+        features=prep.features.iloc[search_pos].reset_index(drop=True),
         columns=schema.features,
-        y=prep.y[train_pos],
-        weights=None if weights is None else weights[train_pos],
+        y=prep.y[search_pos],
+        weights=None if weights is None else weights[search_pos],
         splits=splits,
         encoder_factory=lambda: FeatureEncoder(options.features),
     )
@@ -225,7 +221,7 @@ def _train_tracked(
         max_trials=plan.max_trials,
         deadline=None if budget is None else started + budget,
         reserve=lambda trials: _reserve(
-            trials, budget, len(splits), n, len(train_pos), plan.metric
+            trials, budget, len(splits), n, len(train_pos), len(search_pos), plan.metric
         ),
     )
     if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
@@ -277,7 +273,7 @@ def _train_tracked(
 
     def fit_seconds(members: list[Trial]) -> float:
         return fits * sum(
-            _fit_seconds(t, len(splits), len(final_pos), len(train_pos)) for t in members
+            _fit_seconds(t, len(splits), len(final_pos), len(search_pos)) for t in members
         )
 
     emit("step", "combining the best trials out of fold")
@@ -547,6 +543,34 @@ def split_test(
     return np.sort(train_pos), np.sort(test_pos)
 
 
+def split_inputs(prep: Prepared, rows: np.ndarray, task: Task) -> SplitInputs:
+    """What the splitters need about ``rows``: class codes, groups and time order."""
+    return SplitInputs(
+        len(rows),
+        prep.y[rows] if task != "regression" else None,
+        None if prep.groups is None else prep.groups[rows],
+        None if prep.order is None else prep.order[rows],
+    )
+
+
+def search_sample(
+    prep: Prepared, plan: SolutionPlan, train_pos: np.ndarray, task: Task, seed: int
+) -> np.ndarray:
+    """The training rows the search scores trials on: all, or the plan's sample (stratified,
+    whole groups, or the latest rows for a time order)."""
+    n = len(train_pos)
+    if plan.search_rows is None or plan.search_rows >= n:
+        return train_pos
+    _, sample = holdout_split(
+        split_inputs(prep, train_pos, task),
+        plan.search_rows / n,
+        seed + 1,
+        by_time=prep.order is not None,
+        by_group=prep.groups is not None,
+    )
+    return np.asarray(train_pos[np.sort(sample)])
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     counts = np.bincount(y, minlength=n_classes).astype("float64")
     per_class = len(y) / (n_classes * np.clip(counts, 1, None))
@@ -554,16 +578,23 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _reserve(
-    trials: list[Trial], budget: float | None, k: int, n_all: int, n_train: int, metric: str
+    trials: list[Trial],
+    budget: float | None,
+    k: int,
+    n_all: int,
+    n_train: int,
+    n_search: int,
+    metric: str,
 ) -> float:
     """Seconds to keep for the test fit, the refit and packaging. Before any trial ends, a
     first trial as long as the search allows must still leave time for both fits, which are
-    (n_train + n_all) / fold rows times its length; after, both fits of an ensemble of the
-    three best trials so far, or of the slowest trial alone, whichever is longer."""
+    (n_train + n_all) / fold rows times its length (fold rows come from the search's
+    ``n_search`` rows); after, both fits of an ensemble of the three best trials so far, or of
+    the slowest trial alone, whichever is longer."""
     if budget is None:
         return 0.0
     floor = budget * MIN_RESERVE_SHARE
-    fold_rows = max(n_train * (k - 1) / k if k > 1 else n_train * 0.8, 1.0)
+    fold_rows = max(n_search * (k - 1) / k if k > 1 else n_search * 0.8, 1.0)
     done = [t for t in trials if t.status in ("ok", "cut") and t.fold_scores]
     if not done:
         post = ((n_train if n_train < n_all else 0) + n_all) / fold_rows
