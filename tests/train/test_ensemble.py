@@ -40,7 +40,9 @@ def test_greedy_selection_blends_independent_errors_and_drops_noise() -> None:
     assert weights[2] == 0.0
     assert 0.35 <= weights[0] <= 0.65 and abs(sum(weights) - 1) < 1e-12
     blended = combine([a, b, noise], Blend("weighted", weights), "regression")
-    assert score("rmse", truth, blended) < 0.8 * min(score("rmse", truth, a), score("rmse", truth, b))
+    assert score("rmse", truth, blended) < 0.8 * min(
+        score("rmse", truth, a), score("rmse", truth, b)
+    )
 
 
 def test_a_worse_copy_of_the_best_leaves_the_best_alone() -> None:

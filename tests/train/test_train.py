@@ -263,6 +263,42 @@ def test_large_data_is_searched_on_a_sample_and_refit_on_every_row(
     ok = [t for t in model.trials if t.oof is not None]
     assert ok and all(len(t.oof) == 600 for t in ok)
     assert model.recipe["final_rows"] == 3000  # the refit sees every row
+    assert model.plan.refit_on_test is True
 
     unsampled = plan_module._search_rows(3000, 4, 0.2, None)
     assert unsampled == (None, None)  # --max-trials without a budget never samples
+
+
+def test_on_large_data_the_test_splits_model_is_the_final_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlwright.design import plan as plan_module
+    from mlwright.train import runner
+
+    monkeypatch.setattr(plan_module, "LARGE_DATA_ROWS", 1000)
+    fits: list[int] = []
+    real_fit = runner._fit
+
+    def counted(*args: object, **kwargs: object) -> mw.Model:
+        fits.append(len(args[5]))  # type: ignore[arg-type]
+        return real_fit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_fit", counted)
+    frame = make_frame(1500)
+    model = mw.train(frame, target="churned", max_trials=2, tracker="none", families=("linear",))
+    assert model.plan.refit_on_test is False
+    assert "1,500 rows: the model fit for the test split is the final model" in str(
+        model.plan.refit_reason
+    )
+    assert fits == [1200]  # one fit after the search, on the training part
+    assert model.recipe["final_rows"] == 1200 and model.metrics["test"]
+    assert model.metrics["refit_on_test"] is False
+    kept = mw.train(
+        frame,
+        target="churned",
+        max_trials=2,
+        tracker="none",
+        families=("linear",),
+        refit_on_test=True,
+    )
+    assert kept.plan.refit_on_test is True and kept.recipe["final_rows"] == 1500

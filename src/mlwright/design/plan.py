@@ -94,6 +94,8 @@ class SolutionPlan:
     test_reason: str | None = None  # why the test split differs from --test-size
     search_rows: int | None = None  # the search's sample of the training rows (None: all)
     search_rows_reason: str | None = None
+    refit_on_test: bool | None = None  # None in plans of earlier releases: the option decides
+    refit_reason: str | None = None
 
     @property
     def family_names(self) -> list[str]:
@@ -146,6 +148,8 @@ class SolutionPlan:
             rows.append(("trials", f"at most {self.max_trials}, in a fixed order"))
         if self.search_rows_reason:
             rows.append(("search rows", self.search_rows_reason))
+        if self.refit_reason:
+            rows.append(("final refit", self.refit_reason))
         rows += [(f"family: {d.subject}", d.reason) for d in self.families]
         rows += [(f"not tried: {d.subject}", d.reason) for d in self.excluded_families]
         rows += [(f"drop {d.subject}", d.reason) for d in self.dropped_columns]
@@ -203,6 +207,7 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
     validation = _validation(problem, options, n_rows)
     dropped = _dropped(problem, options)
     search_rows, search_reason = _search_rows(n_rows, len(columns), test_size, budget)
+    refit_on_test, refit_reason = _refit_on_test(options, n_rows)
     weights, weights_reason = _class_weights(problem)
     threshold = None
     if problem.task == "binary":
@@ -230,6 +235,8 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
         test_reason=test_reason,
         search_rows=search_rows,
         search_rows_reason=search_reason,
+        refit_on_test=refit_on_test,
+        refit_reason=refit_reason,
         dropped_columns=tuple(dropped),
         feature_actions=tuple(_feature_actions(problem, dropped)),
         time_budget=budget,
@@ -261,6 +268,21 @@ def _search_rows(
     return cap, (
         f"trials are scored on a sample of {cap:,} of the {train_rows:,} training rows, so that "
         f"the {budget:g} s budget affords several; the final model is refit on all rows"
+    )
+
+
+def _refit_on_test(options: TrainOptions, n_rows: int) -> tuple[bool, str | None]:
+    """Whether the final model is refit on the test rows too (a second fit on all rows). On
+    large data the model that scored the test split is the final model: 20% more rows gain
+    little there, and a second fit would double the time after the search."""
+    if not options.test_size or "refit_on_test" in options.model_fields_set:
+        return options.refit_on_test, None
+    if n_rows < LARGE_DATA_ROWS:
+        return True, None
+    return False, (
+        f"{n_rows:,} rows: the model fit for the test split is the final model (refitting on "
+        "the test rows as well would double the time after the search; refit_on_test: true "
+        "asks for it)"
     )
 
 

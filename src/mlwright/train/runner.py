@@ -216,12 +216,15 @@ def _train_tracked(
         splits=splits,
         encoder_factory=lambda: FeatureEncoder(options.features),
     )
+    final_pos = np.arange(n) if (refits_on_test(plan, options) or not len(test_pos)) else train_pos
+    fits = 2 if len(test_pos) and len(final_pos) > len(train_pos) else 1  # test fit + refit
+    fit_rows = len(final_pos) + (len(train_pos) if fits == 2 else 0)  # rows fitted after search
     budget = plan.time_budget
     limits = SearchLimits(
         max_trials=plan.max_trials,
         deadline=None if budget is None else started + budget,
         reserve=lambda trials: _reserve(
-            trials, budget, len(splits), n, len(train_pos), len(search_pos), plan.metric
+            trials, budget, len(splits), fit_rows, len(search_pos), plan.metric
         ),
     )
     if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
@@ -265,8 +268,6 @@ def _train_tracked(
         raise _no_model_error(trials, budget)
     emit("best", ranked[0])
     ctx = FitContext(task, n_classes, seed, threads, verbose=verbose)
-    final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
-    fits = 2 if len(test_pos) and len(final_pos) > len(train_pos) else 1  # test fit + refit
 
     def refit(trial: Trial) -> dict[str, Any]:
         return _refit_params(trial, task, n_classes, seed, threads)
@@ -307,34 +308,37 @@ def _train_tracked(
         fitted.temperature = calibration.get("temperature") if calibration.get("applied") else None
         return fitted
 
-    def finish(candidate: Candidate) -> Model:
-        """The candidate refit on the final rows, post-processed, with golden rows."""
-        fitted = fit_candidate(candidate, final_pos)
+    def finish(candidate: Candidate, fitted: Model | None = None) -> Model:
+        """The candidate refit on the final rows (unless ``fitted`` is that already),
+        post-processed, with golden rows."""
+        fitted = fitted or fit_candidate(candidate, final_pos)
         fitted.name = name
         fitted.golden = make_golden(fitted, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
         return fitted
 
-    def score_test(candidate: Candidate) -> Any:
-        """Every metric on the test split, of the candidate fit on the training part alone."""
+    def score_test(candidate: Candidate, fitted: Model | None = None) -> Any:
+        """Every metric on the test split, of the candidate fit on the training part alone
+        (``fitted`` when that is it already); returns the metrics and that model."""
         if not len(test_pos):
-            return None
+            return None, None
         emit("step", "scoring the test split")
-        fitted = fit_candidate(candidate, train_pos)
+        fitted = fitted or fit_candidate(candidate, train_pos)
         raw = fitted.raw(prep.features.iloc[test_pos])
         threshold = 0.5 if fitted.threshold is None else fitted.threshold
-        return all_scores(task, prep.y[test_pos], raw, threshold)
+        return all_scores(task, prep.y[test_pos], raw, threshold), fitted
 
     test_metrics: dict[str, float] | None
     checks: list[dict[str, Any]] = []
+    one_fit = fits == 1 and len(test_pos) > 0  # the test split's model is the final model
     if options.latency_budget_ms is None and options.max_model_mb is None:
         best = candidates[0]
-        test_metrics = score_test(best)  # before the final refit
-        emit("step", "refitting the final model")
-        model = finish(best)
+        test_metrics, test_model = score_test(best)  # before the final refit
+        emit("step", "refitting the final model" if not one_fit else "packaging the final model")
+        model = finish(best, test_model if one_fit else None)
     else:  # the final models are measured to choose; the test split is scored after
         emit("step", "refitting and measuring the final model")
         best, model, checks = choose_final(candidates, finish, options, emit)
-        test_metrics = score_test(best)
+        test_metrics, _ = score_test(best, model if one_fit else None)
     if best.kind != "single":
         alone = next(c["cv"] for c in combinations if c["kind"] == "single")
         emit(
@@ -361,7 +365,7 @@ def _train_tracked(
         "cv": cv,
         "test": test_metrics,
         "test_rows": len(test_pos),
-        "refit_on_test": bool(len(test_pos) and options.refit_on_test),
+        "refit_on_test": bool(len(test_pos) and refits_on_test(plan, options)),
     }
     model.recipe = {
         "recipe_format": RECIPE_FORMAT,
@@ -543,6 +547,10 @@ def split_test(
     return np.sort(train_pos), np.sort(test_pos)
 
 
+def refits_on_test(plan: SolutionPlan, options: TrainOptions) -> bool:
+    return options.refit_on_test if plan.refit_on_test is None else plan.refit_on_test
+
+
 def split_inputs(prep: Prepared, rows: np.ndarray, task: Task) -> SplitInputs:
     """What the splitters need about ``rows``: class codes, groups and time order."""
     return SplitInputs(
@@ -578,26 +586,21 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _reserve(
-    trials: list[Trial],
-    budget: float | None,
-    k: int,
-    n_all: int,
-    n_train: int,
-    n_search: int,
-    metric: str,
+    trials: list[Trial], budget: float | None, k: int, fit_rows: int, n_search: int, metric: str
 ) -> float:
-    """Seconds to keep for the test fit, the refit and packaging. Before any trial ends, a
-    first trial as long as the search allows must still leave time for both fits, which are
-    (n_train + n_all) / fold rows times its length (fold rows come from the search's
-    ``n_search`` rows); after, both fits of an ensemble of the three best trials so far, or of
-    the slowest trial alone, whichever is longer."""
+    """Seconds to keep for the fits after the search (the test split's and the final refit:
+    ``fit_rows`` rows in all) and packaging. Before any trial ends, a first trial as long as
+    the search allows must still leave time for them, which take fit_rows / fold rows times
+    its length (fold rows come from the search's ``n_search`` rows); after, the fits of an
+    ensemble of the three best trials so far, or of the slowest trial alone, whichever is
+    longer."""
     if budget is None:
         return 0.0
     floor = budget * MIN_RESERVE_SHARE
     fold_rows = max(n_search * (k - 1) / k if k > 1 else n_search * 0.8, 1.0)
     done = [t for t in trials if t.status in ("ok", "cut") and t.fold_scores]
     if not done:
-        post = ((n_train if n_train < n_all else 0) + n_all) / fold_rows
+        post = fit_rows / fold_rows
         return max(floor, budget * post / (1 + post))
 
     def per_fold(t: Trial) -> float:
@@ -605,7 +608,7 @@ def _reserve(
 
     slowest = max(per_fold(t) for t in done)
     best = sum(per_fold(t) for t in ranked_trials(done, metric)[:3])
-    return max(floor, 2.5 * max(slowest, best) * n_all / fold_rows + PACKAGE_SECONDS)
+    return max(floor, 1.25 * max(slowest, best) * fit_rows / fold_rows + PACKAGE_SECONDS)
 
 
 def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
@@ -777,7 +780,7 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     ctx = FitContext(task, n_classes, seed, threads)
     n = len(prep.y)
     train_pos, test_pos = split_test(prep, plan, task, seed)
-    final_pos = np.arange(n) if (options.refit_on_test or not len(test_pos)) else train_pos
+    final_pos = np.arange(n) if (refits_on_test(plan, options) or not len(test_pos)) else train_pos
     weights = class_weights(prep.y, n_classes) if plan.class_weights else None
     rebuilt = _fit(
         prep,
