@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mlwright.errors import MlwrightError
-from mlwright.train.models.base import Family, FitContext, all_classes
+from mlwright.train.models.base import PARALLEL_ROWS, Family, FitContext, all_classes
 from mlwright.train.models.features import Design
 
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
@@ -48,6 +48,8 @@ class SklearnFamily(Family):
     _pools: Any = None  # threadpoolctl's view of the loaded OpenMP/BLAS libraries
 
     def predict_raw(self, design: Design) -> np.ndarray:
+        if hasattr(self.model_, "n_jobs"):  # a joblib pool costs more than a few rows take
+            self.model_.n_jobs = self.ctx.threads if design.n_rows >= PARALLEL_ROWS else 1
         with self._thread_limit():
             if self.ctx.task == "regression":
                 return np.asarray(self.model_.predict(design.X), dtype="float64")
