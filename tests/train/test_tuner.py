@@ -72,3 +72,38 @@ def test_the_search_goes_on_with_tuned_trials_and_repeats_itself() -> None:
     assert [t.source for t in trials][n_static:] == ["tuned"] * 4
     assert [t.params for t in trials] == [t.params for t in runs[1].trials]  # seeded
     assert len({str(t.params) for t in trials}) == len(trials)  # no configuration twice
+
+
+def test_the_static_stage_follows_the_learned_order_then_covers_every_family(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlwright.train import search
+
+    lgb = get_family("lightgbm").space()
+    order = (
+        ("linear", {"C": 0.3}),
+        ("lightgbm", dict(lgb.defaults)),
+        ("xgboost", {"max_depth": 4}),  # not planned here: left out
+        ("lightgbm", {"num_leaves": 7}),
+    )
+    monkeypatch.setattr(search, "learned_order", lambda: order)
+    plan = static_plan(["lightgbm", "linear", "hist_gb"])
+    linear = get_family("linear").space()
+    hist = get_family("hist_gb").space()
+    assert plan[:3] == [
+        ("linear", {**linear.defaults, "C": 0.3}, "portfolio"),
+        ("lightgbm", dict(lgb.defaults), "default"),
+        ("lightgbm", {**lgb.defaults, "num_leaves": 7}, "portfolio"),
+    ]
+    # hist_gb is not in the learned order: its defaults and its own portfolio follow
+    assert plan[3:] == [("hist_gb", dict(hist.defaults), "default")] + [
+        ("hist_gb", dict(p), "portfolio") for p in hist.portfolio
+    ]
+
+
+def test_the_shipped_portfolio_names_known_families_and_parameters() -> None:
+    from mlwright.train.search import learned_order
+
+    for family, params in learned_order():
+        space = get_family(family).space()
+        assert set(params) <= set(space.defaults) | {p.name for p in space.params}

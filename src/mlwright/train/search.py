@@ -1,9 +1,10 @@
 """The search: trials of (family, hyperparameters) scored out of fold, within the budget.
 
-Trials run in a fixed order: every planned family's defaults first (in the plan's order), then
-each family's portfolio entries, then configurations proposed by each family's seeded TPE study
-(:mod:`mlwright.train.tuner`), the families taking turns; a proposed trial can be pruned after a
-fold when it is behind the family's earlier trials. With ``max_trials`` and no time budget the
+Trials run in a fixed order: the learned portfolio first (configurations of every planned
+family, ordered by expected value per second; :func:`static_plan`), then configurations
+proposed by each family's seeded TPE study (:mod:`mlwright.train.tuner`), the families taking
+turns; a proposed trial can be pruned after a fold when it is behind the family's earlier
+trials. With ``max_trials`` and no time budget the
 clock never cuts a trial, so two runs try exactly the same trials.
 """
 
@@ -14,6 +15,8 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -62,16 +65,40 @@ class Trial:
         }
 
 
-def static_plan(families: list[str]) -> list[tuple[str, dict[str, Any], str]]:
-    """(family, params, source): every family's defaults, then the portfolios, round-robin."""
-    spaces = [get_family(f).space() for f in families]
-    plan = [(space.family, dict(space.defaults), "default") for space in spaces]
-    depth = max((len(s.portfolio) for s in spaces), default=0)
-    for i in range(depth):
-        for space in spaces:
-            if i < len(space.portfolio):
-                plan.append((space.family, dict(space.portfolio[i]), "portfolio"))
+StaticPlan = list[tuple[str, dict[str, Any], str]]  # (family, params, source)
+
+
+def static_plan(families: list[str]) -> StaticPlan:
+    """The configurations tried before any proposal: the learned portfolio's entries for these
+    families, in its order (expected value per second, :func:`learned_order`); a family the
+    portfolio does not cover gets its defaults and its own portfolio after them."""
+    plan: StaticPlan = []
+    for family, params in learned_order():
+        if family in families:
+            defaults = get_family(family).space().defaults
+            source = "default" if params == defaults else "portfolio"
+            plan.append((family, {**defaults, **params}, source))
+    covered = {family for family, _, _ in plan}
+    for family in families:
+        if family not in covered:
+            space = get_family(family).space()
+            plan.append((family, dict(space.defaults), "default"))
+            plan += [(family, dict(p), "portfolio") for p in space.portfolio]
     return plan
+
+
+@cache
+def learned_order() -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The zero-shot portfolio (package data ``spaces/portfolio.yaml``, written by
+    ``bench/portfolio.py``): configurations of every family, ordered by expected gain in
+    normalized score per second on datasets disjoint from those the benchmarks judge on."""
+    import yaml
+
+    path = resources.files("mlwright.train.models").joinpath("spaces/portfolio.yaml")
+    if not path.is_file():
+        return ()
+    raw = yaml.safe_load(path.read_text()) or {}
+    return tuple((entry["family"], dict(entry["params"])) for entry in raw.get("order") or ())
 
 
 @dataclass
@@ -130,12 +157,15 @@ def run_search(
     on_trial: Callable[[Trial], None] | None = None,
     on_progress: Callable[[Trial, int, int | None], None] | None = None,
     verbose: bool = False,
+    static: StaticPlan | None = None,
 ) -> list[Trial]:
     """Run the trial plan until the limits stop it. ``on_progress(trial, fold, epoch)`` hears
-    when a trial starts (fold 0, epoch None) and each epoch of the families that have them."""
+    when a trial starts (fold 0, epoch None) and each epoch of the families that have them.
+    ``static`` replaces the configurations tried before any proposal (and turns proposals
+    off): how ``bench/portfolio.py`` scores candidate configurations."""
     trials: list[Trial] = []
-    static = static_plan(families)
-    tuned = [f for f in families if get_family(f).space().params]
+    tuned = [f for f in families if get_family(f).space().params] if static is None else []
+    static = static_plan(families) if static is None else static
     tuners: dict[str, FamilyTuner] = {}
     for number in itertools.count():
         if limits.max_trials is not None and number >= limits.max_trials:
