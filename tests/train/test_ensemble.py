@@ -165,7 +165,7 @@ def test_an_ensemble_reproduces_from_its_recipe(
 ) -> None:
     from mlwright.train.runner import replay
 
-    model, frame, out = blended
+    _, frame, out = blended
     result = replay(mw.load(str(out)), frame)
     assert result.mismatches == []
 
