@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format bench-profile bench-serve clean
+.PHONY: install demo test test-slow lint format bench-profile bench-serve bench-compare \
+	bench-portfolio clean
 
 install: $(STAMP)
 
@@ -44,6 +45,14 @@ bench-profile: $(STAMP)
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || echo "wrk not found: using the Python load generator"
 	$(BIN)/python bench/serve_bench.py
+
+# FLAML and AutoGluon go into their own virtualenvs under bench/.venvs (the script builds them);
+# cells resume, so an interrupted run continues where it stopped
+bench-compare: $(STAMP)
+	$(BIN)/python bench/compare.py
+
+bench-portfolio: $(STAMP)
+	$(BIN)/python bench/portfolio.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
