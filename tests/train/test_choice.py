@@ -75,3 +75,43 @@ def test_when_no_candidate_meets_the_latency_budget_training_says_so(xor: pd.Dat
 def test_without_constraints_nothing_is_measured(xor: pd.DataFrame) -> None:
     model = train(xor)
     assert model.recipe["chosen"]["constraints_checked"] == []
+
+
+def test_an_ensemble_over_the_latency_budget_gives_way_to_a_single_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The blend's members are each fast, the blend is over budget: the best single trial is
+    chosen, and both measurements are recorded with the reason."""
+    from mlwright.train import choice
+
+    r = np.random.default_rng(1)
+    n = 1500
+    frame = pd.DataFrame({f"x{i}": r.normal(size=n) for i in range(12)})
+    frame["y"] = (
+        frame.to_numpy() @ r.uniform(-1, 1, 12)
+        + 0.8 * np.sign(frame.x0 * frame.x1)
+        + r.normal(size=n) * 0.3
+    )
+    real = choice.measure
+
+    def slower_ensembles(model: mw.Model, candidate: choice.Candidate, options: object) -> dict:
+        check = real(model, candidate, options)  # type: ignore[arg-type]
+        if candidate.kind != "single":  # as if the members' predict times added up past it
+            check.update(p99_ms=50.0, ok=False, reason="single-row p99 50.00 ms is over 20")
+        return check
+
+    monkeypatch.setattr(choice, "measure", slower_ensembles)
+    model = mw.train(
+        frame,
+        target="y",
+        families=("lightgbm", "linear"),
+        max_trials=4,
+        tracker="none",
+        latency_budget_ms=20,
+    )
+    chosen = model.recipe["chosen"]
+    checks = chosen["constraints_checked"]
+    assert checks[0]["family"] == "ensemble" and not checks[0]["ok"]
+    assert chosen["kind"] == "single" and chosen["family"] == checks[-1]["family"]
+    assert checks[-1]["ok"] and checks[-1]["label"].startswith("trial ")
+    assert model.family.name != "ensemble"

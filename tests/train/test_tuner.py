@@ -83,21 +83,25 @@ def test_the_static_stage_follows_the_learned_order_then_covers_every_family(
     order = (
         ("linear", {"C": 0.3}),
         ("lightgbm", dict(lgb.defaults)),
-        ("xgboost", {"max_depth": 4}),  # not planned here: left out
+        ("random_forest", {"max_features": 0.5}),  # not planned here: left out
         ("lightgbm", {"num_leaves": 7}),
     )
     monkeypatch.setattr(search, "learned_order", lambda: order)
-    plan = static_plan(["lightgbm", "linear", "hist_gb"])
+    plan = static_plan(["lightgbm", "linear", "xgboost", "mlp"])
     linear = get_family("linear").space()
-    hist = get_family("hist_gb").space()
+    xgb = get_family("xgboost").space()
+    mlp = get_family("mlp").space()
     assert plan[:3] == [
         ("linear", {**linear.defaults, "C": 0.3}, "portfolio"),
         ("lightgbm", dict(lgb.defaults), "default"),
         ("lightgbm", {**lgb.defaults, "num_leaves": 7}, "portfolio"),
     ]
-    # hist_gb is not in the learned order: its defaults and its own portfolio follow
-    assert plan[3:] == [("hist_gb", dict(hist.defaults), "default")] + [
-        ("hist_gb", dict(p), "portfolio") for p in hist.portfolio
+    # families the learned order does not cover: their defaults, then their portfolios in turn
+    assert plan[3:] == [
+        ("xgboost", dict(xgb.defaults), "default"),
+        ("mlp", dict(mlp.defaults), "default"),
+        ("xgboost", dict(xgb.portfolio[0]), "portfolio"),
+        ("mlp", dict(mlp.portfolio[0]), "portfolio"),
     ]
 
 

@@ -79,11 +79,15 @@ def static_plan(families: list[str]) -> StaticPlan:
             source = "default" if params == defaults else "portfolio"
             plan.append((family, {**defaults, **params}, source))
     covered = {family for family, _, _ in plan}
-    for family in families:
-        if family not in covered:
-            space = get_family(family).space()
-            plan.append((family, dict(space.defaults), "default"))
-            plan += [(family, dict(p), "portfolio") for p in space.portfolio]
+    spaces = [get_family(f).space() for f in families if f not in covered]
+    plan += [(space.family, dict(space.defaults), "default") for space in spaces]
+    depth = max((len(s.portfolio) for s in spaces), default=0)
+    for i in range(depth):  # then their own portfolios, taking turns
+        plan += [
+            (space.family, dict(space.portfolio[i]), "portfolio")
+            for space in spaces
+            if i < len(space.portfolio)
+        ]
     return plan
 
 
