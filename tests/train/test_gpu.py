@@ -32,11 +32,19 @@ import pandas as pd
 from mlwright.package.golden import check_golden
 from mlwright.package.store import load_package
 model = load_package(sys.argv[1])
-device = str(next(model.family.model_.parameters()).device)
+nets = [m for m in getattr(model.family, "members_", [model.family]) if m.name == "mlp"]
+device = str(next(nets[0].model_.parameters()).device)
 frame = pd.read_json(sys.argv[2], orient="records")
 proba = model.predict_proba(frame).to_numpy()
 print(json.dumps({"device": device, "mismatches": check_golden(model), "proba": proba.tolist()}))
 """
+
+
+def device_of(model: object) -> str:
+    """Where the model's (first) MLP lives; the MLP may be an ensemble's member."""
+    family = model.family  # type: ignore[attr-defined]
+    nets = [m for m in getattr(family, "members_", [family]) if m.name == "mlp"]
+    return str(next(nets[0].model_.parameters()).device.type)
 
 
 def test_mlp_trains_on_the_gpu_and_serves_on_the_cpu(tmp_path: Path) -> None:
@@ -47,19 +55,20 @@ def test_mlp_trains_on_the_gpu_and_serves_on_the_cpu(tmp_path: Path) -> None:
     model = mw.train(
         frame,
         target="churned",
-        families=("mlp",),
-        max_trials=2,
+        families=("mlp", "linear"),
+        max_trials=3,
         seed=0,
         out=str(out),
         tracker="none",
     )
-    assert next(model.family.model_.parameters()).device.type == "cuda"
+    assert "mlp" in model.family.components  # alone, or members of an ensemble
+    assert device_of(model) == "cuda"
     features = frame.drop(columns="churned").head(200)
     gpu = model.predict_proba(features).to_numpy()
     assert np.allclose(gpu.sum(axis=1), 1.0)
 
     loaded = mw.load(out)  # on this machine: back on the GPU
-    assert next(loaded.family.model_.parameters()).device.type == "cuda"
+    assert device_of(loaded) == "cuda"
     assert np.allclose(loaded.predict_proba(features).to_numpy(), gpu, atol=1e-6)
 
     rows = tmp_path / "rows.json"
