@@ -30,7 +30,7 @@ import numpy as np
 from mlwright.config import TrainOptions
 from mlwright.data.tasks import Task
 from mlwright.errors import MlwrightError
-from mlwright.train.ensemble import POOL, Blend, choose_combination, combine, judged_rows
+from mlwright.train.ensemble import POOL, Blend, choose_combination, judged_rows
 
 if TYPE_CHECKING:
     from mlwright.package.model import Model
@@ -48,7 +48,7 @@ class Candidate:
     blend: Blend | None
     mean: float | None
     std: float | None
-    oof: np.ndarray  # out-of-fold predictions on the search rows (NaN where none)
+    oof: np.ndarray  # out-of-fold (for an ensemble: cross-fitted) predictions; NaN where none
 
     @property
     def family(self) -> str:
@@ -119,7 +119,10 @@ def build_candidates(
         if time_left is not None and cost > time_left:
             entry["skipped"] = f"refitting its members needs ~{cost:.1f} s, {time_left:.1f} s left"
             continue
-        oof = combine([_oof(t) for t in members], option.blend, task)
+        # the cross-fitted predictions (weights learned without the row's fold): what the
+        # threshold, calibration and conformal residuals are fitted on
+        oof = np.full_like(_oof(members[0]), np.nan)
+        oof[judged.rows] = option.oof
         std = float(np.std(option.fold_scores))
         candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
     return candidates + singles[1:MAX_CANDIDATES], judged_log
