@@ -280,6 +280,7 @@ def _budget_section(
     ranks: dict[str, list[float]] = defaultdict(list)
     per_dataset: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     complete = 0
+    unbeaten: list[str] = []
     for (dataset, seed), got in sorted(by_split.items()):
         for system, c in got.items():
             per_dataset[dataset][system].append(c["score"])
@@ -291,8 +292,11 @@ def _budget_section(
         zero = constant_score(meta, prepare_split(dataset, seed))
         scores = {s: got[s]["score"] for s in systems}
         best = max(scores.values()) if higher else min(scores.values())
-        for s, v in scores.items():
-            norm[s].append((v - zero) / (best - zero) if best != zero else 0.0)
+        if (best - zero if higher else zero - best) > 0:
+            for s, v in scores.items():
+                norm[s].append((v - zero) / (best - zero))
+        else:  # no system beats a constant: the normalized score is undefined there
+            unbeaten.append(f"{dataset} seed {seed}")
         signed = {s: (v if higher else -v) for s, v in scores.items()}
         for s in systems:
             ranks[s].append(
@@ -330,6 +334,12 @@ def _budget_section(
             f"{column('wall_s', 1, s)} | {column('peak_mb', 0, s)} | "
             f"{column('latency_ms', 2, s)} |"
         )
+    if unbeaten:
+        lines += [
+            "",
+            "Left out of the normalized score (no system beat the constant predictor on the test "
+            "split, so the scale is undefined; ranks still count): " + ", ".join(unbeaten) + ".",
+        ]
     if failed:
         lines += [
             "",
@@ -377,7 +387,8 @@ def main() -> None:
     unknown = [s for s in systems if s not in SYSTEMS] + [d for d in datasets if d not in DATASETS]
     if unknown:
         parser.error(f"unknown system or dataset: {', '.join(unknown)}")
-    command = "python bench/compare.py " + " ".join(sys.argv[1:])
+    # the command that produces the cells (a --report run only rewrites this page from them)
+    command = "python bench/compare.py " + " ".join(a for a in sys.argv[1:] if a != "--report")
     if not args.report:
         for system in systems:
             if system in PEERS:
