@@ -110,15 +110,14 @@ def search_data(frame: pd.DataFrame, target: str) -> tuple[Any, Any, list[str]]:
     from mlwright.data.io import read_table
     from mlwright.data.profile import profile_frame
     from mlwright.design.plan import make_plan
-    from mlwright.train.models.features import FeatureEncoder
     from mlwright.train.runner import (
         class_weights,
         final_schema,
         prepare_rows,
+        search_rows_data,
         split_inputs,
         split_test,
     )
-    from mlwright.train.search import SearchData
     from mlwright.train.validation import make_splits
 
     options = TrainOptions(target=target, max_trials=1, tracker="none", seed=SEED)
@@ -131,14 +130,7 @@ def search_data(frame: pd.DataFrame, target: str) -> tuple[Any, Any, list[str]]:
     splits = make_splits(plan.validation, split_inputs(prep, train_pos, problem.task), SEED)
     n_classes = len(problem.classes) if problem.classes else 0
     weights = class_weights(prep.y, n_classes) if plan.class_weights else None
-    data = SearchData(
-        features=prep.features.iloc[train_pos].reset_index(drop=True),
-        columns=schema.features,
-        y=prep.y[train_pos],
-        weights=None if weights is None else weights[train_pos],
-        splits=splits,
-        encoder_factory=lambda: FeatureEncoder(options.features),
-    )
+    data = search_rows_data(prep, schema, train_pos, splits, weights, options)
     return data, plan, plan.family_names
 
 

@@ -208,14 +208,7 @@ def _train_tracked(
     except ValueError as exc:
         raise DataError(f"cannot build validation folds: {exc}", fix="use fewer folds") from None
     weights = class_weights(prep.y, n_classes) if plan.class_weights else None
-    search_data = SearchData(
-        features=prep.features.iloc[search_pos].reset_index(drop=True),
-        columns=schema.features,
-        y=prep.y[search_pos],
-        weights=None if weights is None else weights[search_pos],
-        splits=splits,
-        encoder_factory=lambda: FeatureEncoder(options.features),
-    )
+    search_data = search_rows_data(prep, schema, search_pos, splits, weights, options)
     final_pos = np.arange(n) if (refits_on_test(plan, options) or not len(test_pos)) else train_pos
     fits = 2 if len(test_pos) and len(final_pos) > len(train_pos) else 1  # test fit + refit
     fit_rows = len(final_pos) + (len(train_pos) if fits == 2 else 0)  # rows fitted after search
@@ -545,6 +538,25 @@ def split_test(
         by_group=prep.groups is not None,
     )
     return np.sort(train_pos), np.sort(test_pos)
+
+
+def search_rows_data(
+    prep: Prepared,
+    schema: TableSchema,
+    rows: np.ndarray,
+    splits: list[Split],
+    weights: np.ndarray | None,
+    options: TrainOptions,
+) -> SearchData:
+    """The search's view of ``rows``: features, target, weights and folds over them."""
+    return SearchData(
+        features=prep.features.iloc[rows].reset_index(drop=True),
+        columns=schema.features,
+        y=prep.y[rows],
+        weights=None if weights is None else weights[rows],
+        splits=splits,
+        encoder_factory=lambda: FeatureEncoder(options.features),
+    )
 
 
 def refits_on_test(plan: SolutionPlan, options: TrainOptions) -> bool:
