@@ -66,6 +66,19 @@ def make_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "churned": y})
 
 
+def make_blend_frame(n: int = 1500, seed: int = 1) -> pd.DataFrame:
+    """A regression target with a linear part over 12 columns and a sign interaction: a linear
+    model and boosted trees each see one half, so their ensemble beats both out of fold."""
+    r = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{i}": r.normal(size=n) for i in range(12)})
+    frame["y"] = (
+        frame.to_numpy() @ r.uniform(-1, 1, 12)
+        + 0.8 * np.sign(frame.x0 * frame.x1)
+        + r.normal(size=n) * 0.3
+    )
+    return frame
+
+
 @pytest.fixture
 def frame() -> pd.DataFrame:
     return make_frame()

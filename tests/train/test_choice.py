@@ -8,6 +8,7 @@ import pytest
 
 import mlwright as mw
 from mlwright.train.choice import ChoiceError
+from tests.conftest import make_blend_frame
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +85,7 @@ def test_an_ensemble_over_the_latency_budget_gives_way_to_a_single_model(
     chosen, and both measurements are recorded with the reason."""
     from mlwright.train import choice
 
-    r = np.random.default_rng(1)
-    n = 1500
-    frame = pd.DataFrame({f"x{i}": r.normal(size=n) for i in range(12)})
-    frame["y"] = (
-        frame.to_numpy() @ r.uniform(-1, 1, 12)
-        + 0.8 * np.sign(frame.x0 * frame.x1)
-        + r.normal(size=n) * 0.3
-    )
+    frame = make_blend_frame()
     real = choice.measure
 
     def slower_ensembles(model: mw.Model, candidate: choice.Candidate, options: object) -> dict:

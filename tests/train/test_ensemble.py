@@ -23,6 +23,7 @@ from mlwright.train.ensemble import (
     greedy_weights,
     judged_rows,
 )
+from tests.conftest import make_blend_frame
 
 R = np.random.default_rng(0)
 
@@ -116,15 +117,7 @@ def test_judged_rows_skip_missing_predictions_cut_a_holdout_and_cap_the_rows() -
 def blended(tmp_path_factory: pytest.TempPathFactory) -> tuple[mw.Model, pd.DataFrame, Path]:
     """A target with a linear part and an interaction: the linear model and the trees each
     see one half, so the blend beats both out of fold."""
-    r = np.random.default_rng(1)
-    n = 1500
-    p = 12
-    frame = pd.DataFrame({f"x{i}": r.normal(size=n) for i in range(p)})
-    frame["y"] = (
-        frame[[f"x{i}" for i in range(p)]].to_numpy() @ r.uniform(-1, 1, p)
-        + 0.8 * np.sign(frame.x0 * frame.x1)
-        + r.normal(size=n) * 0.3
-    )
+    frame = make_blend_frame()
     out = tmp_path_factory.mktemp("ensemble") / "pkg"
     model = mw.train(
         frame,
