@@ -89,6 +89,17 @@ class LightGBMFamily(BoostedFamily):
             return raw
         return self._probabilities(raw)
 
+    def contributions(self, design: Design) -> np.ndarray:
+        """TreeSHAP values, (rows, outputs, columns), without the expected-value column."""
+        values = np.asarray(
+            self.booster_.predict(
+                design.X, num_iteration=self.fitted_["rounds"], pred_contrib=True, num_threads=1
+            ),
+            dtype="float64",
+        )
+        p = design.X.shape[1]
+        return values.reshape(len(values), -1, p + 1)[:, :, :p]
+
     def save(self, folder: Path) -> list[str]:
         self.booster_.save_model(str(folder / _FILE), num_iteration=self.fitted_["rounds"])
         return [_FILE]

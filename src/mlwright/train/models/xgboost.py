@@ -85,6 +85,14 @@ class XGBoostFamily(BoostedFamily):
             return raw
         return self._probabilities(raw)
 
+    def contributions(self, design: Design) -> np.ndarray:
+        """TreeSHAP values, (rows, outputs, columns), without the bias column."""
+        values = np.asarray(
+            self.booster_.predict(self._matrix(design), pred_contribs=True), dtype="float64"
+        )
+        p = design.X.shape[1]
+        return values.reshape(len(values), -1, p + 1)[:, :, :p]
+
     def save(self, folder: Path) -> list[str]:
         self.booster_.save_model(str(folder / _FILE))
         return [_FILE]
