@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format bench-profile bench-serve bench-compare \
+.PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-compare \
 	bench-portfolio clean
 
 install: $(STAMP)
@@ -20,13 +20,25 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP) && \
 	echo "install: done in $$(( $$(date +%s) - start )) s"
 
+# Debian's chromium and chromium-driver, for the test that opens the HTML report in a real
+# browser; installed with apt-get as root (or through sudo) when they are missing
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then \
+		start=$$(date +%s); as_root=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver >/dev/null && \
+		echo "browser: chromium installed in $$(( $$(date +%s) - start )) s"; \
+	else echo "browser: chromium not found and apt-get unavailable; the browser test will skip"; fi
+
 demo: $(STAMP)
 	$(BIN)/mlwright demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -23,6 +23,7 @@ _LAZY = {
     "ProfileSettings": ("mlwright.config", "ProfileSettings"),
     "MlwrightError": ("mlwright.errors", "MlwrightError"),
     "load": ("mlwright.api", "load"),
+    "rebuild": ("mlwright.api", "rebuild"),
     "Model": ("mlwright.package.model", "Model"),
 }
 
@@ -38,11 +39,12 @@ __all__ = [
     "load_dataset",
     "profile",
     "read_table",
+    "rebuild",
     "train",
 ]
 
 if TYPE_CHECKING:
-    from mlwright.api import load
+    from mlwright.api import load, rebuild
     from mlwright.config import ProfileSettings
     from mlwright.data.bundled import load_dataset
     from mlwright.data.io import read_table

@@ -34,3 +34,14 @@ def load(model: str | Path, *, threads: int | None = None) -> Model:
         None if resolved.name is None else {"name": resolved.name, "version": resolved.version}
     )
     return loaded
+
+
+def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = None) -> Model:
+    """Refit ``model``'s final configuration from its recipe on its training data: the same
+    rows, hyperparameters and seed, no search (``mlwright reproduce`` without the check).
+    ``data`` defaults to where the model's data was read from; data that differs from it
+    (by digest) is refused."""
+    from mlwright.train.runner import replay
+
+    package = model if isinstance(model, Model) else load(model)
+    return replay(package, data, sql=sql).model

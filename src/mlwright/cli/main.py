@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 a failure the user can fix (the message says how), 2 a usage
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -305,6 +306,46 @@ def reproduce_command(
     )
 
 
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@app.command("report")
+def report_command(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Package folder, NAME@ALIAS, NAME/VERSION, or the MLflow run id of a training."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="FILE.html (one self-contained page) or FILE.md (plots beside)."
+        ),
+    ] = None,
+) -> None:
+    """Write the ML Solution report: problem, architecture, pipeline, evaluation, deployment."""
+    from mlwright.report import Report
+
+    err = _stderr_console()
+    ref = model
+    if not Path(model).exists() and _RUN_ID.match(model):
+        from mlwright.api import load
+        from mlwright.cli.models import print_uri
+        from mlwright.track.mlflow import download_run_package
+
+        print_uri()
+        path, registered = download_run_package(model)
+        loaded = load(path)
+        ref = registered or str(path)
+    else:
+        loaded = _load(model)
+    target = output or Path(f"{loaded.name}-report.html")
+    with err.status("writing the report…"):
+        Report.of(loaded, package_path=ref).save(target)
+    typer.echo(f"wrote the ML Solution report of {loaded.name} to {target}")
+
+
 @app.command("demo")
 def demo_command(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's files.")] = Path(
@@ -313,7 +354,7 @@ def demo_command(
     time_budget: Annotated[float, typer.Option(help="Seconds for training.")] = 30.0,
 ) -> None:
     """Run mlwright end to end on a real dataset that ships with it (Mroz, labour supply):
-    profile, train, predict."""
+    profile, train, predict, report."""
     from rich.console import Console
 
     from mlwright.cli.train_view import TrainPrinter
@@ -360,6 +401,17 @@ def demo_command(
     predicted = load(package).predict(str(csv_path))
     write_table(predicted, predictions)
     out.print(predicted.head(5))
+
+    out.rule("4. report")
+    report = workdir / "report.html"
+    out.print(f"$ mlwright report {package} --output {report}\n")
+    from mlwright.report import Report
+
+    Report.of(load(package), package_path=str(package)).save(report)
+    out.print(
+        f"the ML Solution report is in {report} (and in the package: {package}/report/)",
+        soft_wrap=True,
+    )
     out.print(f"\nthe model package is in {package}; predictions are in {predictions}")
     if model.registry:
         name = model.registry["name"]

@@ -42,6 +42,7 @@ class Model:
     recipe: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] | None = None  # {"inputs": records, "expected": records}
+    evidence: dict[str, Any] | None = field(default=None, repr=False)  # report/evaluation.json
     path: Path | None = None
     # set by training only (not saved): the ProblemDefinition, the SolutionPlan and the trials
     problem: Any = field(default=None, repr=False, compare=False)
@@ -157,6 +158,14 @@ class Model:
         raw = self.raw(features)
         y = encode_target(frame[target], self.task, self.classes)
         return all_scores(self.task, y, raw, 0.5 if self.threshold is None else self.threshold)
+
+    # --- report ---------------------------------------------------------------------------------
+    def report(self) -> Any:
+        """The ML Solution report (:class:`mlwright.report.Report`): shown inline in Jupyter;
+        ``.save("report.html")`` or ``.save("report.md")`` writes it."""
+        from mlwright.report import Report
+
+        return Report.of(self)
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:

@@ -31,6 +31,7 @@ from mlwright.train.models.features import FeatureEncoder
 FORMAT_VERSION = 1
 MLWRIGHT_DIRS = ("model", "scorer", "golden", "report")
 MANIFEST = "mlwright.json"
+EVIDENCE = "evaluation.json"
 # files that MLflow owns or may add; never in the manifest, never deserialised by mlwright
 MLFLOW_OWNED = frozenset(
     {
@@ -94,7 +95,7 @@ def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp creates it private; a package is an ordinary folder
     try:
-        _write_contents(model, staging)
+        _write_contents(model, staging, path)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, old / "pkg")
@@ -108,7 +109,7 @@ def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
     return path
 
 
-def _write_contents(model: Model, root: Path) -> None:
+def _write_contents(model: Model, root: Path, final: Path) -> None:
     for sub in ("model", "scorer", "golden"):
         (root / sub).mkdir()
     _write_json(root / "schema.json", model.schema.to_dict())
@@ -143,6 +144,7 @@ def _write_contents(model: Model, root: Path) -> None:
     if golden is not None:
         _write_json(root / "golden" / "inputs.json", golden["inputs"])
         _write_json(root / "golden" / "expected.json", golden["expected"])
+    _write_report(model, root, final)
     _write_mlmodel(model, root)
     files = sorted(
         p.relative_to(root).as_posix()
@@ -159,6 +161,17 @@ def _write_contents(model: Model, root: Path) -> None:
             "files": {f: sha256(root / f) for f in files},
         },
     )
+
+
+def _write_report(model: Model, root: Path, final: Path) -> None:
+    """``report/``: the evaluation evidence and the report rendered from the package's files."""
+    if model.evidence is None:
+        return
+    (root / "report").mkdir()
+    _write_json(root / "report" / EVIDENCE, model.evidence)
+    from mlwright.report import write_package_report
+
+    write_package_report(model, root, final)
 
 
 def _write_mlmodel(model: Model, root: Path) -> None:
@@ -289,6 +302,10 @@ def load_package(path: str | Path, *, threads: int | None = None) -> Model:
             "inputs": json.loads((root / "golden" / "inputs.json").read_text(encoding="utf-8")),
             "expected": json.loads((root / "golden" / "expected.json").read_text(encoding="utf-8")),
         }
+    evidence_path = root / "report" / EVIDENCE
+    evidence = (
+        json.loads(evidence_path.read_text(encoding="utf-8")) if evidence_path.is_file() else None
+    )
     return Model(
         name=post["name"],
         task=post["task"],
@@ -303,5 +320,6 @@ def load_package(path: str | Path, *, threads: int | None = None) -> Model:
         recipe=recipe,
         metrics=metrics,
         golden=golden,
+        evidence=evidence,
         path=root.resolve(),
     )

@@ -37,6 +37,9 @@ class Tracker:
     def log_dict(self, value: dict[str, Any], filename: str) -> None:
         """Store a JSON artifact with the run."""
 
+    def log_folder(self, folder: Path, artifact_path: str) -> None:
+        """Store a folder's files with the run, under ``artifact_path``."""
+
     def log_trial(
         self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
     ) -> None:
@@ -79,6 +82,10 @@ class Trackers(Tracker):
     ) -> None:
         for t in self.trackers:
             t.log_trial(trial, metric, curves)
+
+    def log_folder(self, folder: Path, artifact_path: str) -> None:
+        for t in self.trackers:
+            t.log_folder(folder, artifact_path)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         for t in self.trackers:

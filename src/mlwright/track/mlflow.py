@@ -184,6 +184,11 @@ class MlflowTracker(Tracker):
         with _mlflow() as mlflow:
             mlflow.MlflowClient().log_dict(self.run_id, value, filename)
 
+    def log_folder(self, folder: Path, artifact_path: str) -> None:
+        assert self.run_id is not None
+        with _mlflow() as mlflow:
+            mlflow.MlflowClient().log_artifacts(self.run_id, str(folder), artifact_path)
+
     def log_trial(
         self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
     ) -> None:
@@ -493,3 +498,33 @@ def download_version(
                 fix="register models with `mlwright train`",
             )
         return packages[0], str(mv.version), (mv.tags or {}).get(MANIFEST_TAG, "")
+
+
+def download_run_package(run_id: str) -> tuple[Path, str | None]:
+    """Download the package a training run logged; returns (package folder, the run's
+    registered ``NAME/VERSION`` or None)."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
+        try:
+            run = client.get_run(run_id)
+        except mlflow.exceptions.MlflowException:
+            raise TrackingError(
+                f"no run {run_id!r} in the tracking store {_shown(tracking_uri())}",
+                fix="check the run id (`mlflow ui` lists runs), or MLFLOW_TRACKING_URI",
+            ) from None
+        target = Path(tempfile.mkdtemp(prefix=f"mlwright-run-{run_id[:8]}-"))
+        try:
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path="model", dst_path=str(target)
+                )
+            )
+        except (mlflow.exceptions.MlflowException, OSError):
+            local = target
+        packages = [p.parent for p in local.rglob("mlwright.json")]
+        if len(packages) != 1:
+            raise TrackingError(
+                f"run {run_id!r} holds no mlwright model package (is it a trial's run?)",
+                fix="pass the training run (the parent of the trial runs), or a package folder",
+            )
+        return packages[0], run.data.tags.get("mlwright.registered_version")

@@ -69,6 +69,13 @@ class WandbTracker(Tracker):
             json.dump(value, fh, default=str)
         self.run.log_artifact(artifact)
 
+    def log_folder(self, folder: Path, artifact_path: str) -> None:
+        import wandb
+
+        artifact = wandb.Artifact(artifact_path.replace("/", "-"), type="run-folder")
+        artifact.add_dir(str(folder))
+        self.run.log_artifact(artifact)
+
     def log_trial(
         self, trial: dict[str, Any], metric: str, curves: list[tuple[str, float, int]]
     ) -> None:

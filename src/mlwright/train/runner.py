@@ -43,6 +43,7 @@ from mlwright.package.model import Model, encode_target
 from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.choice import Candidate, build_candidates, choose_final, tradeoff
 from mlwright.train.ensemble import calibrate, calibration_gain, judged_rows
+from mlwright.train.evidence import Held, gather
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.features import FeatureEncoder
@@ -59,7 +60,7 @@ from mlwright.train.validation import Split, SplitInputs, holdout_split, make_sp
 RECIPE_FORMAT = 1
 DIGEST_VERSION = 2  # how data_digest hashes the training rows (see there)
 GOLDEN_ROWS = 50
-PACKAGE_SECONDS = 3.0  # golden rows, the package and the tracking after the refit
+PACKAGE_SECONDS = 5.0  # golden rows, evaluation, report, package and tracking after the refit
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 Event = Callable[[str, Any], None]
 
@@ -311,27 +312,32 @@ def _train_tracked(
 
     def score_test(candidate: Candidate, fitted: Model | None = None) -> Any:
         """Every metric on the test split, of the candidate fit on the training part alone
-        (``fitted`` when that is it already); returns the metrics and that model."""
+        (``fitted`` when that is it already); returns the metrics and the held-out rows with
+        that model's predictions."""
         if not len(test_pos):
             return None, None
         emit("step", "scoring the test split")
         fitted = fitted or fit_candidate(candidate, train_pos)
-        raw = fitted.raw(prep.features.iloc[test_pos])
+        features = prep.features.iloc[test_pos]
+        raw = fitted.raw(features)
         threshold = 0.5 if fitted.threshold is None else fitted.threshold
-        return all_scores(task, prep.y[test_pos], raw, threshold), fitted
+        held = Held(
+            features, prep.y[test_pos], raw, fitted, f"the test split ({len(test_pos)} rows)"
+        )
+        return all_scores(task, prep.y[test_pos], raw, threshold), held
 
     test_metrics: dict[str, float] | None
     checks: list[dict[str, Any]] = []
     one_fit = fits == 1 and len(test_pos) > 0  # the test split's model is the final model
     if options.latency_budget_ms is None and options.max_model_mb is None:
         best = candidates[0]
-        test_metrics, test_model = score_test(best)  # before the final refit
+        test_metrics, held = score_test(best)  # before the final refit
         emit("step", "refitting the final model" if not one_fit else "packaging the final model")
-        model = finish(best, test_model if one_fit else None)
+        model = finish(best, held.model if one_fit else None)
     else:  # the final models are measured to choose; the test split is scored after
         emit("step", "refitting and measuring the final model")
         best, model, checks = choose_final(candidates, finish, options, emit)
-        test_metrics, _ = score_test(best, model if one_fit else None)
+        test_metrics, held = score_test(best, model if one_fit else None)
     if best.kind != "single":
         alone = next(c["cv"] for c in combinations if c["kind"] == "single")
         emit(
@@ -353,6 +359,23 @@ def _train_tracked(
     model.problem = problem
     model.plan = plan
     model.trials = trials
+    emit("step", "gathering the evaluation for the report")
+    oof = best.oof
+    if calibration.get("applied"):
+        oof = calibrate(oof, calibration["temperature"])
+    measured = checks[-1]["p99_ms"] if checks and checks[-1]["ok"] else None
+    model.evidence = gather(
+        model,
+        task=task,
+        metric=plan.metric,
+        validation=(search_data.y, oof),
+        test=held,
+        fallback=(prep.features.iloc[final_pos], prep.y[final_pos]),
+        members=best.members,
+        seed=seed,
+        deadline=deadline,
+        latency_ms=measured,
+    )
     cv = {"metric": plan.metric, "mean": best.mean, "std": best.std, "folds": len(splits)}
     model.metrics = {
         "cv": cv,
@@ -388,6 +411,7 @@ def _train_tracked(
             "tradeoff": tradeoff(candidates),
             "constraints_checked": checks,
         },
+        "problem": {k: v for k, v in problem.to_dict().items() if k != "schema"},
         "cv": cv,
         "test_rows": len(test_pos),
         "final_rows": len(final_pos),
@@ -408,9 +432,11 @@ def _train_tracked(
         if model.path is None:
             with tempfile.TemporaryDirectory(prefix="mlwright-package-") as tmp:
                 registry = tracker.log_model(model, model.save(Path(tmp) / name))
+                tracker.log_folder(Path(tmp) / name / "report", "report")
             model.path = None
         else:
             registry = tracker.log_model(model, model.path)
+            tracker.log_folder(model.path / "report", "report")
         model.registry = registry
         if registry:
             emit("registered", registry)

@@ -1,0 +1,94 @@
+"""The ML Solution report: Problem Definition, Architecture, Training Pipeline, Evaluation and
+Deployment, as Markdown (plots beside it) and as one self-contained HTML page.
+
+    report = mw.load("models/churn").report()
+    report.save("churn.html")       # or "churn.md"; in Jupyter the report shows inline
+
+Every model package carries its report in ``report/`` (``report.md``, ``report.html``,
+``plots/``, ``rebuild.py`` and the evidence it is drawn from, ``evaluation.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlwright.package.model import Model
+from mlwright.report.document import Document, to_html, to_markdown, write
+from mlwright.report.results import deployment_section, evaluation_section
+from mlwright.report.script import rebuild_script
+from mlwright.report.sections import architecture_section, pipeline_section, problem_section
+
+SECTIONS = ("Problem Definition", "Architecture", "Training Pipeline", "Evaluation", "Deployment")
+
+
+@dataclass
+class Report:
+    document: Document
+
+    @classmethod
+    def of(cls, model: Model, package_path: str | None = None) -> Report:
+        """The report of ``model``; commands in it name ``package_path`` (default: where the
+        model was loaded from)."""
+        where = package_path or (str(model.path) if model.path else f"models/{model.name}")
+        created = model.recipe.get("created_utc") or datetime.now(UTC).isoformat("seconds")
+        registry = model.registry or {}
+        version = f" version {registry['version']}" if registry.get("version") else ""
+        doc = Document(
+            title=f"ML Solution: {model.name}",
+            subtitle=f"{model.task} model{version} predicting `{model.schema.target}`, trained "
+            f"{created}",
+            sections=[
+                problem_section(model),
+                architecture_section(model),
+                pipeline_section(model, where),
+                evaluation_section(model),
+                deployment_section(model, where),
+            ],
+        )
+        return cls(doc)
+
+    def markdown(self) -> str:
+        return to_markdown(self.document)
+
+    def html(self) -> str:
+        return to_html(self.document)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the report: ``.html`` (one self-contained file) or ``.md`` (with ``plots/``
+        beside it)."""
+        from mlwright.errors import ConfigError
+
+        target = Path(path)
+        if target.suffix.lower() not in (".html", ".htm", ".md"):
+            raise ConfigError(
+                f"cannot tell the report's format from {str(target)!r}",
+                fix="name the output FILE.html or FILE.md",
+            )
+        write(self.document, target)
+        return target
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+
+def write_package_report(model: Model, root: Path, final: Path) -> None:
+    """Write ``report/`` into a package being staged at ``root`` for the folder ``final``
+    (before its manifest is written)."""
+    folder = root / "report"
+    report = Report.of(model, package_path=_display(final))
+    write(report.document, folder / "report.md")
+    (folder / "report.html").write_text(report.html(), encoding="utf-8")
+    (folder / "rebuild.py").write_text(rebuild_script(model), encoding="utf-8")
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["SECTIONS", "Report", "write_package_report"]

@@ -1,0 +1,398 @@
+"""The five sections of the ML Solution report, built from a model package's own records:
+the recipe (problem, plan, trials, choice), the metrics, the schema, the golden examples and
+the evaluation evidence gathered at training time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlwright.data.tasks import METRICS
+from mlwright.evaluate import plots
+from mlwright.package.model import Model
+from mlwright.report.document import Figure, Section
+
+LEADERBOARD_ROWS = 15
+IMPORTANCE_ROWS = 15
+
+VIEW_TEXT = {
+    "tree": "numbers as they are (missing values left to the trees), categories as integer "
+    "codes (split natively by LightGBM, XGBoost and histogram gradient boosting; as ordered "
+    "codes by forests), dates as year / month / day / weekday parts, text as TF-IDF",
+    "dense": "numbers median-imputed with a missing-value indicator and standardized, "
+    "categories one-hot (rare levels as one `(other)` column, plus a frequency column for "
+    "many levels), dates as scaled parts and elapsed time, text as TF-IDF",
+    "embed": "numbers as for linear models; categories as learned embeddings",
+}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _params(params: dict[str, Any] | None) -> str:
+    if not params:
+        return "defaults"
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+# --- 1. Problem Definition ------------------------------------------------------------------------
+
+
+def problem_section(model: Model) -> Section:
+    recipe, s = model.recipe, Section("Problem Definition", "problem")
+    plan = recipe.get("plan", {})
+    problem = recipe.get("problem") or {}
+    options = recipe.get("options", {})
+    target = model.schema.target
+    s.p(
+        f"Predict `{target}` — a **{model.task}** task"
+        + (f": {problem['task_reason']}." if problem.get("task_reason") else ".")
+    )
+    metric = plan.get("metric", "")
+    s.p(f"Metric: `{metric}` — {plan.get('metric_reason') or METRICS[metric].why}.")
+    s.h("Constraints")
+    constraints = [
+        f"time budget: {_seconds(options.get('time_budget'))}",
+        f"trials: {options.get('max_trials') or 'as many as the budget allows'}",
+        f"single-row latency budget: {_ms(options.get('latency_budget_ms'))}",
+        f"model size budget: {_mb(options.get('max_model_mb'))}",
+        f"seed: {recipe.get('seed')}",
+    ]
+    s.bullets(constraints)
+    s.h("Data")
+    data = recipe.get("data", {})
+    source = data.get("source", {})
+    facts = [
+        f"source: {source.get('kind', '?')} `{source.get('location', '?')}`",
+        f"{_count(data.get('rows'))} rows used for training",
+        f"{len(model.schema.features)} feature columns: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(_kinds(model).items())),
+    ]
+    if problem.get("n_target_missing"):
+        facts.append(f"{problem['n_target_missing']:,} rows without a target were left out")
+    s.bullets(facts)
+    balance = problem.get("class_balance")
+    if balance:
+        s.table(
+            ["class", "rows", "share"],
+            [[c["label"], f"{c['count']:,}", f"{c['share']:.1%}"] for c in balance],
+            caption="Class balance",
+        )
+    summary = problem.get("target_summary")
+    if summary:
+        s.table(
+            list(summary),
+            [[fmt(v) for v in summary.values()]],
+            caption=f"Target `{target}`",
+        )
+    s.h("What the profile found, and what was done")
+    warnings = problem.get("warnings")
+    if warnings is None:
+        s.p("The profile's findings were not recorded with this model (an earlier release).")
+    elif not warnings:
+        s.p("The profile found nothing to warn about.")
+    else:
+        done = _decisions_by_column(plan)
+        rows = []
+        for w in warnings:
+            taken = [done[c] for c in w.get("columns", []) if c in done]
+            rows.append(
+                [
+                    w["severity"],
+                    w["code"],
+                    w["message"],
+                    _evidence(w.get("evidence") or {}),
+                    "; ".join(taken) if taken else f"suggested: {w['action']}",
+                ]
+            )
+        s.table(["severity", "finding", "what", "evidence", "what was done"], rows)
+    return s
+
+
+def _kinds(model: Model) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in model.schema.features:
+        out[c.kind] = out.get(c.kind, 0) + 1
+    return out
+
+
+def _decisions_by_column(plan: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, verb in (("dropped_columns", "dropped"), ("feature_actions", "")):
+        for d in plan.get(key, []):
+            text = f"{verb}: {d['reason']}" if verb else d["reason"]
+            for column in str(d["subject"]).split(", "):
+                out[column] = text
+    return out
+
+
+def _evidence(evidence: dict[str, Any]) -> str:
+    parts = []
+    for k, v in list(evidence.items())[:6]:
+        parts.append(f"{k}={_short(round(v, 4) if isinstance(v, float) else v)}")
+    return "; ".join(parts) or "—"
+
+
+def _count(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else "?"
+
+
+def _seconds(v: Any) -> str:
+    return "none" if v is None else f"{v:g} s"
+
+
+def _ms(v: Any) -> str:
+    return "none" if v is None else f"{v:g} ms (p99)"
+
+
+def _mb(v: Any) -> str:
+    return "none" if v is None else f"{v:g} MB"
+
+
+# --- 2. Architecture ------------------------------------------------------------------------------
+
+
+def architecture_section(model: Model) -> Section:
+    recipe, s = model.recipe, Section("Architecture", "architecture")
+    chosen = recipe.get("chosen", {})
+    trials = {t["number"]: t for t in recipe.get("trials", [])}
+    metric = recipe.get("cv", {}).get("metric", "")
+    kind = chosen.get("kind", "single")
+    cv = recipe.get("cv", {})
+    if kind == "single":
+        t = trials.get(chosen.get("trial"), {})
+        s.p(
+            f"The final model is one **{chosen.get('family')}** model (trial "
+            f"{chosen.get('trial')}), cross-validated {metric} {fmt(cv.get('mean'))} "
+            f"± {fmt(cv.get('std'))}."
+        )
+        s.table(
+            ["hyperparameter", "value"],
+            [[k, _short(v)] for k, v in sorted((chosen.get("refit_params") or {}).items())],
+            caption=f"Hyperparameters of the refit ({t.get('source', '?')} configuration)",
+        )
+    else:
+        blend = (chosen.get("refit_params") or {}).get("blend") or {}
+        weights = blend.get("weights")
+        s.p(
+            f"The final model is a **{kind}** ensemble of {len(chosen.get('members', []))} "
+            f"trials, cross-fitted {metric} {fmt(cv.get('mean'))} ± {fmt(cv.get('std'))}: "
+            + (
+                "greedy ensemble selection (Caruana et al., 2004) averages the members' "
+                "predictions with the weights below."
+                if kind == "weighted"
+                else "a stacking layer fitted on the members' out-of-fold predictions combines "
+                "them."
+            )
+        )
+        rows = []
+        for i, number in enumerate(chosen.get("members", [])):
+            t = trials.get(number, {})
+            weight = fmt(weights[i], 3) if weights and i < len(weights) else "—"
+            rows.append(
+                [number, t.get("family"), weight, fmt(t.get("mean")), _params(t.get("params"))]
+            )
+        s.table(["trial", "family", "weight", f"cv {metric}", "hyperparameters"], rows)
+    calibration = chosen.get("calibration") or {}
+    if calibration.get("applied"):
+        s.p(
+            f"Probabilities are calibrated by temperature scaling (T = "
+            f"{calibration['temperature']:.3f}): out-of-fold log loss "
+            f"{calibration['log_loss_before']:.5f} → {calibration['log_loss_after']:.5f}."
+        )
+    elif calibration:
+        s.p("Temperature calibration did not lower the out-of-fold log loss; it is not applied.")
+    if model.threshold is not None:
+        s.p(
+            f"Decision threshold on the positive class: {model.threshold:.4f}, tuned out of fold "
+            f"to maximise `{recipe.get('plan', {}).get('threshold_metric')}`."
+        )
+    s.h("The plan and its reasons")
+    s.table(["decision", "reason"], [[k, v] for k, v in _plan_lines(recipe)])
+    s.h("Leaderboard")
+    ranked = sorted(
+        (t for t in trials.values() if t.get("status") == "ok" and t.get("mean") is not None),
+        key=lambda t: t["mean"],
+        reverse=METRICS[metric].greater_is_better if metric in METRICS else True,
+    )
+    total = len(trials)
+    s.table(
+        ["rank", "trial", "family", "source", f"cv {metric}", "± std", "seconds", "predict ms"],
+        [
+            [
+                i,
+                t["number"],
+                t["family"],
+                t["source"],
+                fmt(t["mean"]),
+                fmt(t.get("std")),
+                fmt(t.get("seconds"), 1),
+                fmt(t.get("predict_ms"), 3),
+            ]
+            for i, t in enumerate(ranked[:LEADERBOARD_ROWS], 1)
+        ],
+        caption=f"Best {min(LEADERBOARD_ROWS, len(ranked))} of {total} trials "
+        f"({_status_counts(trials.values())})",
+    )
+    combos = chosen.get("combinations") or []
+    if combos:
+        s.table(
+            ["combination", "members", f"cv {metric}", "note"],
+            [
+                [
+                    c.get("kind"),
+                    len(c.get("members") or []),
+                    fmt(c.get("cv")),
+                    c.get("skipped") or ("chosen" if c.get("kind") == kind else ""),
+                ]
+                for c in combos
+            ],
+            caption="Combinations judged by cross-fitting",
+        )
+    s.h("Accuracy and latency")
+    points = _tradeoff_points(chosen)
+    if points:
+        s.table(
+            ["candidate", f"cv {metric}", "single-row predict (ms)", "measured as served"],
+            [[p["label"], fmt(p["cv"]), fmt(p["predict_ms"], 3), p["measured"]] for p in points],
+        )
+        s.figure(
+            Figure(
+                "tradeoff.png",
+                "Candidates: cross-validated score against single-row predict time",
+                plots.tradeoff_png(points, metric, "Accuracy / latency trade-off"),
+            )
+        )
+    return s
+
+
+def _plan_lines(recipe: dict[str, Any]) -> list[tuple[str, str]]:
+    from mlwright.design.plan import SolutionPlan
+
+    try:
+        return SolutionPlan.from_dict(recipe["plan"]).lines()
+    except (KeyError, TypeError):
+        return []
+
+
+def _status_counts(trials: Any) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.get("status", "?")] = counts.get(t.get("status", "?"), 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+def _tradeoff_points(chosen: dict[str, Any]) -> list[dict[str, Any]]:
+    measured = {c["label"]: c for c in chosen.get("constraints_checked") or []}
+    points = []
+    for i, p in enumerate(chosen.get("tradeoff") or []):
+        m = measured.get(p["label"])
+        points.append(
+            {
+                "label": p["label"],
+                "cv": p.get("cv"),
+                "predict_ms": m["p99_ms"] if m else p.get("predict_ms_estimate"),
+                "measured": f"p99 {m['p99_ms']} ms, {m['size_mb']} MB" if m else "—",
+                "chosen": (m is not None and m.get("ok")) or (not measured and i == 0),
+            }
+        )
+    return points
+
+
+# --- 3. Training Pipeline -------------------------------------------------------------------------
+
+
+def pipeline_section(model: Model, package_path: str) -> Section:
+    recipe, s = model.recipe, Section("Training Pipeline", "pipeline")
+    data = recipe.get("data", {})
+    source = data.get("source", {})
+    plan = recipe.get("plan", {})
+    s.h("Data loading")
+    s.bullets(
+        [
+            f"read from {source.get('kind')} `{source.get('location')}`"
+            + (f" (encoding {source['encoding']})" if source.get("encoding") else ""),
+            f"data digest `{data.get('digest')}`: `mlwright reproduce` refuses other data",
+            f"the input schema (types, categories, ranges, policies) is `schema.json`; "
+            f"{len(model.schema.features)} features enter the model",
+            *data.get("decisions", []),
+        ]
+    )
+    s.h("Preprocessing per family")
+    views = {}
+    for component in model.family.components:
+        from mlwright.train.models import get_family
+
+        views[component] = get_family(component).view
+    s.table(["family", "features it sees"], [[f, VIEW_TEXT[v]] for f, v in views.items()])
+    s.h("Validation")
+    validation = plan.get("validation", {})
+    metrics = model.metrics
+    test_rows = metrics.get("test_rows") or 0
+    s.bullets(
+        [
+            f"{_validation_text(validation)}: {validation.get('reason', '')}",
+            f"test split: {test_rows:,} rows held out and scored before the final refit"
+            if test_rows
+            else f"no test split{': ' + plan['test_reason'] if plan.get('test_reason') else ''}",
+            f"the final model was refit on {_count(recipe.get('final_rows'))} rows"
+            + (
+                " (the test split included)"
+                if metrics.get("refit_on_test")
+                else " (without the test split)"
+                if test_rows
+                else ""
+            ),
+        ]
+    )
+    s.h("Search")
+    trials = recipe.get("trials", [])
+    sources: dict[str, int] = {}
+    for t in trials:
+        sources[t.get("source", "?")] = sources.get(t.get("source", "?"), 0) + 1
+    s.bullets(
+        [
+            f"{len(trials)} trials ({', '.join(f'{n} {k}' for k, n in sorted(sources.items()))}) "
+            f"over {', '.join(d['subject'] for d in plan.get('families', []))}",
+            "defaults and the portfolio of strong configurations first, then each family's "
+            "seeded Optuna TPE study with median pruning",
+            f"{recipe.get('elapsed_s', 0):.1f} s from reading the data to the package",
+        ]
+    )
+    s.h("Reproducibility")
+    versions = recipe.get("library_versions", {})
+    s.bullets(
+        [
+            f"seed {recipe.get('seed')}, {recipe.get('threads')} thread(s)",
+            "library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
+        ]
+    )
+    s.p("Rebuild the final model from its recipe (no search) and check its predictions:")
+    s.code(f"mlwright reproduce {package_path}", "bash")
+    s.p(
+        "The package also carries `report/rebuild.py`, a standalone script that does the same "
+        "with mlwright's Python API:"
+    )
+    s.code(f"python {package_path}/report/rebuild.py", "bash")
+    return s
+
+
+def _validation_text(v: dict[str, Any]) -> str:
+    kind = str(v.get("kind", "?"))
+    if kind == "holdout":
+        return f"holdout ({v.get('holdout_fraction', 0):.0%} of the training rows)"
+    extra = f" by `{v['group_column']}`" if v.get("group_column") else ""
+    extra += f" ordered by `{v['time_column']}`" if v.get("time_column") else ""
+    return f"{kind.replace('_', ' ')}, {v.get('n_splits')} folds{extra}"
