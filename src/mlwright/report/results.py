@@ -164,7 +164,7 @@ def _importance(s: Section, evidence: dict[str, Any]) -> None:
     s.table(
         ["column", "importance", "± std"],
         [
-            [c["column"], fmt(c["mean"]), fmt(c["std"])]
+            [c["column"], fmt(c["mean"]), fmt(c["std"]) if importance["repeats"] > 1 else "—"]
             for c in importance["columns"][:IMPORTANCE_ROWS]
         ],
     )

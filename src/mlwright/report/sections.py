@@ -184,27 +184,43 @@ def architecture_section(model: Model) -> Section:
             caption=f"Hyperparameters of the refit ({t.get('source', '?')} configuration)",
         )
     else:
-        blend = (chosen.get("refit_params") or {}).get("blend") or {}
-        weights = blend.get("weights")
+        refit = chosen.get("refit_params") or {}
+        blend = refit.get("blend") or {}
+        stacked = blend.get("method") == "stacked"
+        members = chosen.get("members", [])
+        weights = blend.get("weights") or []
+        if stacked:  # one coefficient per member for binary and regression stackers
+            coef = blend.get("coef") or []
+            rows_of = coef[0] if coef and isinstance(coef[0], list) else coef
+            weights = rows_of if len(rows_of) == len(members) else []
         s.p(
-            f"The final model is a **{kind}** ensemble of {len(chosen.get('members', []))} "
+            f"The final model is a **{kind}** ensemble of {len(members)} "
             f"trials, cross-fitted {metric} {fmt(cv.get('mean'))} ± {fmt(cv.get('std'))}: "
             + (
-                "greedy ensemble selection (Caruana et al., 2004) averages the members' "
+                "a stacking layer fitted on the members' out-of-fold predictions combines "
+                "them (its coefficients are in `recipe.json`, `chosen.refit_params.blend`)."
+                if stacked
+                else "greedy ensemble selection (Caruana et al., 2004) averages the members' "
                 "predictions with the weights below."
-                if kind == "weighted"
-                else "a stacking layer fitted on the members' out-of-fold predictions combines "
-                "them."
             )
         )
+        refit_members = refit.get("members") or []
         rows = []
-        for i, number in enumerate(chosen.get("members", [])):
+        for i, number in enumerate(members):
             t = trials.get(number, {})
-            weight = fmt(weights[i], 3) if weights and i < len(weights) else "—"
-            rows.append(
-                [number, t.get("family"), weight, fmt(t.get("mean")), _params(t.get("params"))]
-            )
-        s.table(["trial", "family", "weight", f"cv {metric}", "hyperparameters"], rows)
+            params = refit_members[i]["params"] if i < len(refit_members) else t.get("params")
+            weight = fmt(weights[i], 3) if i < len(weights) else "—"
+            rows.append([number, t.get("family"), weight, fmt(t.get("mean")), _params(params)])
+        s.table(
+            [
+                "trial",
+                "family",
+                "stacking coefficient" if stacked else "weight",
+                f"cv {metric}",
+                "hyperparameters of the refit",
+            ],
+            rows,
+        )
     calibration = chosen.get("calibration") or {}
     if calibration.get("applied"):
         s.p(
@@ -253,7 +269,7 @@ def architecture_section(model: Model) -> Section:
             [
                 [
                     c.get("kind"),
-                    len(c.get("members") or []),
+                    len(c.get("trials") or []),
                     fmt(c.get("cv")),
                     c.get("skipped") or ("chosen" if c.get("kind") == kind else ""),
                 ]
