@@ -63,6 +63,8 @@ def test_mlp_trains_on_the_gpu_and_serves_on_the_cpu(tmp_path: Path) -> None:
     )
     assert "mlp" in model.family.components  # alone, or members of an ensemble
     assert device_of(model) == "cuda"
+    assert (out / "report" / "report.html").is_file()  # the report was written on the GPU host
+    assert model.evidence is not None and model.evidence["learning_curves"]
     features = frame.drop(columns="churned").head(200)
     gpu = model.predict_proba(features).to_numpy()
     assert np.allclose(gpu.sum(axis=1), 1.0)
