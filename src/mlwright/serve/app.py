@@ -27,12 +27,15 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.feedback import FeedbackItem
+from mlwright.serve.feedback import parse as parse_feedback
+from mlwright.serve.feedback import record as record_feedback
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.predict import PATH, Predictor
@@ -238,6 +241,37 @@ def create_app(
         responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
         openapi_extra=_request_body(app, request_model),
     )(predict)
+
+    async def feedback(request: Request) -> JSONResponse:
+        """Outcomes for served predictions: `{"prediction_id", "label" | "value" | "reward"}`,
+        or `{"items": [...]}`. A repeat is 200; different feedback for the same prediction is
+        409 and stores nothing."""
+        if not cfg.store:
+            return error(503, "this server keeps no serving store", "start it with --store PATH")
+        try:
+            items = parse_feedback(json.loads(await request.body()))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(422, "the body is not valid JSON", "send a JSON object")
+        except ValidationError as exc:
+            errors = [validation_item(e) for e in exc.errors(include_url=False)][:100]
+            return JSONResponse({"errors": errors}, status_code=422)
+        stored, repeats, conflicts = await asyncio.to_thread(
+            record_feedback, Path(cfg.store), items
+        )
+        if conflicts:
+            return JSONResponse({"errors": conflicts[:100]}, status_code=409)
+        return JSONResponse({"stored": stored, "repeats": repeats})
+
+    app.post(
+        "/v1/feedback",
+        tags=["feedback"],
+        responses={
+            409: {"model": ErrorResponse},
+            422: {"model": ErrorResponse},
+            503: {"model": ErrorResponse},
+        },
+        openapi_extra=_request_body(app, FeedbackItem),
+    )(feedback)
 
     @app.post("/invocations", tags=["mlflow"])
     async def invocations(request: Request) -> JSONResponse:
