@@ -1,0 +1,126 @@
+"""The analysis of an experiment from the serving store: predictions joined to their feedback.
+
+Each prediction with feedback becomes one outcome of its variant: for a ``label``, whether the
+predicted label was right (accuracy) and the log loss of the probability given to the true
+label; for a ``value``, the squared error (its mean is the MSE; RMSE is its square root); for a
+``reward``, the reward. Outcomes are ordered by when their feedback arrived, which is the order
+the always-valid test sees them in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlwright.serve.experiment import ExperimentConfig
+from mlwright.serve.experiment_stats import compare, sample_ratio_mismatch, verdict
+
+# metric name, greater is better, how it reads in a verdict
+METRICS = {
+    "accuracy": (True, "accuracy"),
+    "log_loss": (False, "log loss"),
+    "squared_error": (False, "squared error (MSE)"),
+    "reward": (True, "reward"),
+}
+PRIMARY = {"label": "accuracy", "value": "squared_error", "reward": "reward"}
+
+
+def load_outcomes(
+    store: Path, variants: list[str], since: float | None = None
+) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """metric → variant → [(feedback time, outcome), ...] for predictions with feedback."""
+    marks = ",".join("?" * len(variants))
+    query = (
+        "SELECT p.variant, p.output, f.kind, f.value, f.ts FROM predictions AS p "
+        f"JOIN feedback AS f USING (prediction_id) WHERE p.variant IN ({marks})"
+        + (" AND p.ts >= ?" if since is not None else "")
+    )
+    out: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        params = [*variants, *([since] if since is not None else [])]
+        for variant, output, kind, value, ts in conn.execute(query, params):
+            for metric, outcome in _outcomes(json.loads(output), kind, json.loads(value)):
+                out.setdefault(metric, {}).setdefault(variant, []).append((ts, outcome))
+    return out
+
+
+def _outcomes(output: dict[str, Any], kind: str, value: Any) -> list[tuple[str, float]]:
+    if kind == "reward":
+        return [("reward", float(value))]
+    if kind == "value":
+        return [("squared_error", (float(output["prediction"]) - float(value)) ** 2)]
+    found = [("accuracy", float(str(output.get("prediction")) == str(value)))]
+    proba = output.get(f"proba_{value}")
+    if isinstance(proba, (int, float)):
+        found.append(("log_loss", -math.log(min(max(float(proba), 1e-15), 1.0))))
+    return found
+
+
+def request_counts(store: Path, variants: list[str], since: float | None = None) -> dict[str, int]:
+    marks = ",".join("?" * len(variants))
+    query = f"SELECT variant, COUNT(*) FROM requests WHERE variant IN ({marks})" + (
+        " AND ts >= ?" if since is not None else ""
+    )
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            query + " GROUP BY variant", [*variants, *([since] if since is not None else [])]
+        )
+        return {v: int(n) for v, n in rows}
+
+
+def analyze(
+    store: Path,
+    config: ExperimentConfig,
+    weights: dict[str, float],
+    *,
+    since: float | None = None,
+) -> dict[str, Any]:
+    """Per variant: requests and outcomes; per challenger and metric: the comparison with the
+    champion, the sample-ratio check and a verdict."""
+    names = [v.name for v in config.variants]
+    counts = request_counts(store, names, since)
+    srm = (
+        sample_ratio_mismatch(counts, weights)
+        if config.mode == "split"
+        else {"p_value": 1.0, "mismatch": False}
+    )
+    outcomes = load_outcomes(store, names, since)
+    champion = config.champion.name
+    comparisons: list[dict[str, Any]] = []
+    for metric, by_variant in sorted(
+        outcomes.items(), key=lambda kv: kv[0] not in PRIMARY.values()
+    ):
+        higher, label = METRICS[metric]
+        base = by_variant.get(champion, [])
+        for variant in names[1:]:
+            other = by_variant.get(variant, [])
+            rows = sorted([(t, v, False) for t, v in base] + [(t, v, True) for t, v in other])
+            if not rows:
+                continue
+            values = np.array([r[1] for r in rows])
+            treated = np.array([r[2] for r in rows])
+            c = compare(values, treated)
+            comparisons.append(
+                {
+                    "metric": metric,
+                    "challenger": variant,
+                    "greater_is_better": higher,
+                    **c.to_dict(),
+                    "verdict": verdict(
+                        c, higher_is_better=higher, srm=bool(srm["mismatch"]), what=label
+                    ),
+                }
+            )
+    return {
+        "id": config.id,
+        "mode": config.mode,
+        "weights": weights,
+        "requests": counts,
+        "sample_ratio": srm,
+        "comparisons": comparisons,
+    }
