@@ -55,7 +55,9 @@ def test_assignment_is_balanced_and_sticky_across_restarts() -> None:
     share = np.mean([v == "challenger" for v in first])
     assert abs(share - 0.1) < 3 * np.sqrt(0.1 * 0.9 / len(keys))
     other = ExperimentConfig.parse({**TWO, "salt": "another"})
-    moved = np.mean([Router(other).assign(k, weights) != v for k, v in zip(keys, first, strict=True)])
+    moved = np.mean(
+        [Router(other).assign(k, weights) != v for k, v in zip(keys, first, strict=True)]
+    )
     assert 0.1 < moved < 0.3  # a new salt reshuffles who is in which variant
     router = Router(config, seed=1)
     random_share = np.mean([router.assign(None, weights) == "challenger" for _ in range(20_000)])
