@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -443,6 +443,19 @@ def serve_command(
         float | None,
         typer.Option(help="With NAME@ALIAS: follow the alias, checking it this often."),
     ] = None,
+    challenger: Annotated[
+        str | None,
+        typer.Option(help="A/B test: a second model (folder, NAME@ALIAS, NAME/VERSION)."),
+    ] = None,
+    split: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="The challenger's share of the traffic.")
+    ] = 0.1,
+    shadow: Annotated[
+        str | None, typer.Option(help="Shadow test: a model that scores a copy of the traffic.")
+    ] = None,
+    experiment_config: Annotated[
+        Path | None, typer.Option(help="Experiment file (YAML): variants, weights, keys.")
+    ] = None,
 ) -> None:
     """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs.
     The model must pass its deployment gate before /ready answers 200."""
@@ -466,6 +479,11 @@ def serve_command(
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlwright-metrics-")
+    experiment = _experiment(model, challenger, split, shadow, experiment_config)
+    if experiment is not None:
+        os.environ["MLWRIGHT_SERVE_EXPERIMENT"] = json.dumps(experiment)
+    else:
+        os.environ.pop("MLWRIGHT_SERVE_EXPERIMENT", None)
     os.environ["MLWRIGHT_SERVE_SETTINGS"] = json.dumps(
         {
             "max_rows": max_rows,
@@ -481,6 +499,17 @@ def serve_command(
         highlight=False,
         soft_wrap=True,
     )
+    if experiment is not None:
+        exp = experiment["config"]
+        shares = ", ".join(
+            f"{v['name']} {v['model']} {v['weight'] or 0:.0%}" for v in exp["variants"][1:]
+        )
+        _stderr_console().print(
+            f"experiment {exp['id']}: {shares} of the traffic; results at "
+            f"http://{host}:{port}/v1/experiments/{exp['id']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     uvicorn.run(
         "mlwright.serve.app:app_from_env",
         factory=True,
@@ -490,6 +519,47 @@ def serve_command(
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
+
+
+def _experiment(
+    champion: str,
+    challenger: str | None,
+    split: float,
+    shadow: str | None,
+    config_file: Path | None,
+) -> dict[str, Any] | None:
+    """The experiment to serve, with each challenger's package resolved here (registry
+    references are downloaded and verified once, before the workers start)."""
+    from mlwright.errors import ConfigError
+    from mlwright.serve.experiment import ExperimentConfig
+
+    given = [x for x in (challenger, shadow, config_file) if x is not None]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise ConfigError(
+            "give one of --challenger, --shadow or --experiment-config",
+            fix="put several challengers in an experiment file",
+        )
+    if config_file is not None:
+        config = ExperimentConfig.load(config_file)
+    else:
+        other = challenger or shadow
+        assert other is not None
+        config = ExperimentConfig.for_challenger(
+            champion, other, split=split, shadow=shadow is not None
+        )
+    from mlwright.serve.ab import ExperimentRuntime
+
+    ExperimentRuntime.check_supported(config)
+    challengers = {}
+    for variant in config.variants[1:]:
+        loaded = _load(variant.model)
+        challengers[variant.name] = {
+            "path": str(loaded.path),
+            "version": (loaded.registry or {}).get("version"),
+        }
+    return {"config": config.model_dump(), "challengers": challengers}
 
 
 from mlwright.cli.models import models_app, ui_command  # noqa: E402  (commands register here)

@@ -262,4 +262,17 @@ def deployment_section(model: Model, package_path: str) -> Section:
         f"mlwright models rollback {name} --alias champion",
         "bash",
     )
+    s.p(
+        "Or A/B test it against this one first: the server sends a share of the traffic to the "
+        "challenger (sticky per `entity_key`), a challenger that fails is answered by the "
+        "champion, and outcomes posted to `/v1/feedback` are compared with an always-valid "
+        "sequential test that may be read at any time:"
+    )
+    s.code(
+        f"mlwright serve {name}@champion --challenger {name}/VERSION --split 0.1\n"
+        "curl -s http://127.0.0.1:8000/v1/feedback -H 'content-type: application/json' \\\n"
+        "  -d '{\"prediction_id\": \"<from the predict response>\", \"label\": ...}'\n"
+        "curl -s http://127.0.0.1:8000/v1/experiments/<experiment id>",
+        "bash",
+    )
     return s

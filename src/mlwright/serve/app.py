@@ -29,10 +29,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from mlwright.errors import MlwrightError, SchemaViolationError
+from mlwright.errors import ConfigError, MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
+from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.experiment import ExperimentConfig
+from mlwright.serve.experiment_analysis import analyze
 from mlwright.serve.feedback import FeedbackItem
 from mlwright.serve.feedback import parse as parse_feedback
 from mlwright.serve.feedback import record as record_feedback
@@ -46,7 +49,7 @@ from mlwright.serve.schemas import (
     predict_request_model,
     validation_item,
 )
-from mlwright.serve.slot import Active, Slot
+from mlwright.serve.slot import Active, Slot, schema_change
 from mlwright.serve.slot import poll as _poll
 from mlwright.serve.writer import PredictionWriter
 
@@ -132,7 +135,11 @@ def create_app(
     version: str | None = None,
     ref: str | None = None,
     settings: ServeSettings | None = None,
+    experiment: ExperimentConfig | None = None,
+    challengers: dict[str, tuple[Model, str | None]] | None = None,
 ) -> FastAPI:
+    """The app serving ``model``; with ``experiment``, its challengers (variant name →
+    (model, registry version)) take their share of the traffic once they pass their gates."""
     cfg = settings or ServeSettings()
     slot = Slot(
         name=name or model.name, candidate=model, version=version, ref=ref, threads=cfg.threads
@@ -140,6 +147,10 @@ def create_app(
     request_model = predict_request_model(model.schema, _ident(slot.name), cfg.max_rows)
     metrics = ServerMetrics()
     predictor = Predictor(slot, request_model, metrics, cfg.max_rows)
+    runtime = None
+    if experiment is not None:
+        runtime = _experiment_runtime(experiment, slot, challengers or {}, cfg)
+        predictor.experiment = runtime
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,6 +161,18 @@ def create_app(
             slot.failure = gate.reason
             log.error("deployment gate failed: %s", gate.reason)
         metrics.ready.labels(slot.name, version or "").set(1 if gate.ok else 0)
+        for other in [] if runtime is None else list(runtime.slots.values())[1:]:
+            try:
+                checked = run_gate(other.candidate) if cfg.gate else GateResult(True, "off", {})
+            except Exception as exc:  # a broken challenger must not take the champion down
+                checked = GateResult(False, f"the gate raised {type(exc).__name__}: {exc}", {})
+            if checked.ok:
+                other.active, other.failure = Active(other.candidate, other.version, checked), None
+            else:  # the champion serves everything until the challenger passes its gate
+                other.active, other.failure = None, checked.reason
+                log.error(
+                    "challenger %s failed its deployment gate: %s", other.name, checked.reason
+                )
         if cfg.store:  # one writer (process) per worker
             predictor.writer = PredictionWriter(Path(cfg.store))
         if cfg.freeze_gc:
@@ -176,6 +199,7 @@ def create_app(
     )
     app.state.slot = slot
     app.state.settings = cfg
+    app.state.experiment = runtime
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -231,7 +255,8 @@ def create_app(
     async def predict(request: Request) -> Response:
         """Score records; one prediction per record, in order, each with a prediction_id."""
         request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
-        status, body = predictor(await request.body(), request_id)
+        keyed = dict(request.scope.get("headers") or [])
+        status, body = predictor(await request.body(), request_id, keyed)
         return Response(body, status_code=status, media_type="application/json")
 
     app.post(
@@ -273,6 +298,24 @@ def create_app(
         openapi_extra=_request_body(app, FeedbackItem),
     )(feedback)
 
+    @app.get("/v1/experiments/{experiment_id}", tags=["experiments"])
+    async def experiment_status(experiment_id: str) -> JSONResponse:
+        """The experiment's status, variants and analysis: per variant the requests and, once
+        feedback arrives, each metric's difference with fixed-horizon and always-valid tests,
+        the sample-ratio check and a verdict."""
+        if runtime is None or experiment_id != runtime.config.id:
+            running = "no experiment" if runtime is None else f"experiment {runtime.config.id!r}"
+            return error(
+                404, f"no experiment {experiment_id!r} here", f"this server runs {running}"
+            )
+        runtime.refresh()
+        body = runtime.describe()
+        if cfg.store and Path(cfg.store).exists():
+            body["analysis"] = await asyncio.to_thread(
+                analyze, Path(cfg.store), runtime.config, runtime.weights(), since=runtime.started
+            )
+        return JSONResponse(body)
+
     @app.post("/invocations", tags=["mlflow"])
     async def invocations(request: Request) -> JSONResponse:
         """What `mlflow models serve` accepts: dataframe_split, dataframe_records, instances or
@@ -303,6 +346,32 @@ def create_app(
     )
     app.state.asgi = wrapped
     return app
+
+
+def _experiment_runtime(
+    config: ExperimentConfig,
+    champion: Slot,
+    challengers: dict[str, tuple[Model, str | None]],
+    cfg: ServeSettings,
+) -> ExperimentRuntime:
+    slots = {config.champion.name: champion}
+    for variant in config.variants[1:]:
+        if variant.name not in challengers:
+            raise ConfigError(
+                f"experiment {config.id!r}: no model loaded for variant {variant.name!r}",
+                fix="load every variant's model",
+            )
+        model, version = challengers[variant.name]
+        change = schema_change(champion.candidate, model)
+        if change:
+            raise ConfigError(
+                f"challenger {variant.name!r} takes different input than the champion ({change})",
+                fix="A/B test models trained on the same columns",
+            )
+        slots[variant.name] = Slot(
+            name=model.name, candidate=model, version=version, threads=cfg.threads
+        )
+    return ExperimentRuntime(config, slots, Path(cfg.store) if cfg.store else None)
 
 
 def _request_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
@@ -378,12 +447,22 @@ def app_from_env() -> Any:
             "freeze_gc": True,
         }
     )
+    experiment, challengers = None, {}
+    if os.environ.get("MLWRIGHT_SERVE_EXPERIMENT"):
+        spec = json.loads(os.environ["MLWRIGHT_SERVE_EXPERIMENT"])
+        experiment = ExperimentConfig.model_validate(spec["config"])
+        challengers = {
+            name: (load_package(c["path"], threads=settings.threads), c["version"])
+            for name, c in spec["challengers"].items()
+        }
     app = create_app(
         model,
         ref=os.environ.get("MLWRIGHT_SERVE_REF") or None,
         name=os.environ.get("MLWRIGHT_SERVE_NAME") or None,
         version=os.environ.get("MLWRIGHT_SERVE_VERSION") or None,
         settings=settings,
+        experiment=experiment,
+        challengers=challengers,
     )
     return app.state.asgi
 

@@ -116,11 +116,25 @@ def analyze(
                     ),
                 }
             )
-    return {
-        "id": config.id,
-        "mode": config.mode,
-        "weights": weights,
-        "requests": counts,
-        "sample_ratio": srm,
-        "comparisons": comparisons,
-    }
+    result: dict[str, Any] = _finite(
+        {
+            "id": config.id,
+            "mode": config.mode,
+            "weights": weights,
+            "requests": counts,
+            "sample_ratio": srm,
+            "comparisons": comparisons,
+        }
+    )
+    return result
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities (an interval not yet defined) become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from mlwright.data.records import RecordColumns, record_columns
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
+from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.schemas import error_body, jsonable, validation_item
@@ -54,17 +55,24 @@ class Predictor:
         self.metrics = metrics
         self.max_rows = max_rows
         self.writer: PredictionWriter | None = None  # opened by the app's lifespan
+        self.experiment: ExperimentRuntime | None = None  # set when serving an experiment
 
-    def __call__(self, raw: bytes, request_id: str) -> tuple[int, bytes]:
+    def __call__(
+        self, raw: bytes, request_id: str, headers: dict[bytes, bytes] | None = None
+    ) -> tuple[int, bytes]:
         """The status and JSON body answering ``raw``."""
-        slot = self.slot
+        payload = _parse(raw)
+        slot, variant = self.slot, "champion"
+        experiment = self.experiment
+        if experiment is not None:
+            variant = experiment.choose(_entity_key(payload, headers, experiment))
+            slot = experiment.slots[variant]
         active = slot.active  # one model for the whole request, even during a swap
         if active is None:
             return 503, _error(
                 f"the model is not ready: {slot.failure}", "wait for /ready to answer 200"
             )
         current = active.model
-        payload = _parse(raw)
         records = _plain_records(payload, self.max_rows)
         features: RecordColumns | pd.DataFrame | None = None
         if records is not None:
@@ -78,6 +86,16 @@ class Predictor:
             out = current.outputs(features)
         except MlwrightError as exc:
             return 422, _error(exc.message, exc.fix or "check the request")
+        except Exception:
+            if experiment is None or slot is self.slot or self.slot.active is None:
+                raise
+            # a challenger that fails never fails the request: the champion answers, and the
+            # failure counts against the challenger's guardrail
+            log.exception("challenger %r failed; the champion answers", variant)
+            experiment.count_error(variant)
+            slot, variant, active = self.slot, experiment.config.champion.name, self.slot.active
+            current = active.model
+            out = current.outputs(features)
         columns = {key: values.tolist() for key, values in out.items()}
         self._count(active, columns["prediction"])
         keys = ("prediction_id", *columns)
@@ -85,7 +103,7 @@ class Predictor:
         rows = [
             dict(zip(keys, row, strict=True)) for row in zip(ids, *columns.values(), strict=True)
         ]
-        info = {"name": slot.name, "version": active.version, "variant": "champion"}
+        info = {"name": slot.name, "version": active.version, "variant": variant}
         answer = orjson.dumps({"request_id": request_id, "model": info, "predictions": rows})
         if self.writer is not None:
             batch = PredictionBatch(
@@ -93,8 +111,8 @@ class Predictor:
                 time.time(),
                 slot.name,
                 active.version,
-                "champion",
-                payload.get("entity_key"),
+                variant,
+                payload.get("entity_key") if isinstance(payload, dict) else None,
                 tuple(c.name for c in current.schema.features),
                 len(rows),
                 raw,
@@ -114,8 +132,9 @@ class Predictor:
             if not message.get("more_body"):
                 break
         request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+        keyed = dict(scope.get("headers") or []) if self.experiment is not None else None
         try:
-            status, body = self(b"".join(chunks), request_id)
+            status, body = self(b"".join(chunks), request_id, keyed)
         except Exception as exc:  # answered like every other route's unexpected error
             log.exception("unexpected error on %s", PATH)
             status, body = (
@@ -193,3 +212,19 @@ def _plain_records(payload: Any, max_rows: int) -> list[Any] | None:
 
 
 __all__ = ["PATH", "Predictor"]
+
+
+def _entity_key(
+    payload: Any, headers: dict[bytes, bytes] | None, experiment: ExperimentRuntime
+) -> str | None:
+    """The request's entity key: the configured header, else the body's field; None without."""
+    keyed = experiment.config.entity_key
+    if keyed.header and headers:
+        value = headers.get(keyed.header.lower().encode())
+        if value:
+            return value.decode("latin-1")
+    if isinstance(payload, dict):
+        value = payload.get(keyed.field)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return str(value)
+    return None

@@ -218,9 +218,16 @@ def _train_tracked(
         max_trials=plan.max_trials,
         deadline=None if budget is None else started + budget,
         reserve=lambda trials: _reserve(
-            trials, budget, len(splits), fit_rows, len(search_pos), plan.metric
+            trials,
+            budget,
+            len(splits),
+            fit_rows,
+            len(search_pos),
+            plan.metric,
+            left=None if budget is None else started + budget - search_started,
         ),
     )
+    search_started = time.monotonic()  # reading, profiling and tracking set-up are behind us
     if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
         raise TrainError(
             f"the time budget ({budget:g} s) is too small: reading and profiling the data alone "
@@ -624,14 +631,22 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _reserve(
-    trials: list[Trial], budget: float | None, k: int, fit_rows: int, n_search: int, metric: str
+    trials: list[Trial],
+    budget: float | None,
+    k: int,
+    fit_rows: int,
+    n_search: int,
+    metric: str,
+    *,
+    left: float | None = None,
 ) -> float:
     """Seconds to keep for the fits after the search (the test split's and the final refit:
     ``fit_rows`` rows in all) and packaging. Before any trial ends, a first trial as long as
     the search allows must still leave time for them, which take fit_rows / fold rows times
-    its length (fold rows come from the search's ``n_search`` rows); after, the fits of an
-    ensemble of the three best trials so far, or of the slowest trial alone, whichever is
-    longer."""
+    its length (fold rows come from the search's ``n_search`` rows): of the ``left`` seconds
+    the budget had when the search started, the first trial may take 1 / (1 + that ratio).
+    After, the fits of an ensemble of the three best trials so far, or of the slowest trial
+    alone, whichever is longer."""
     if budget is None:
         return 0.0
     floor = budget * MIN_RESERVE_SHARE
@@ -639,7 +654,7 @@ def _reserve(
     done = [t for t in trials if t.status in ("ok", "cut") and t.fold_scores]
     if not done:
         post = fit_rows / fold_rows
-        return max(floor, budget * post / (1 + post))
+        return max(floor, (budget if left is None else max(left, 0.0)) * post / (1 + post))
 
     def per_fold(t: Trial) -> float:
         return t.seconds / max(len(t.fold_scores), 1)

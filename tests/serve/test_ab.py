@@ -1,0 +1,244 @@
+"""A/B tests in the server: sticky split routing, fallback to the champion, the analysis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+import mlwright as mw
+from mlwright.errors import ConfigError
+from mlwright.package.store import load_package
+from mlwright.serve import ab
+from mlwright.serve.app import ServeSettings, create_app
+from mlwright.serve.experiment import ExperimentConfig
+from tests.conftest import CliResult, make_frame
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two models of the same problem: LightGBM (champion) and linear (challenger)."""
+    frame = make_frame(300)
+    root = tmp_path_factory.mktemp("ab")
+    for family in ("lightgbm", "linear"):
+        mw.train(
+            frame,
+            target="churned",
+            name="churn",
+            max_trials=1,
+            families=(family,),
+            out=str(root / family),
+            tracker="none",
+        )
+    return root / "lightgbm", root / "linear"
+
+
+def experiment(split: float = 0.5, **extra: Any) -> ExperimentConfig:
+    return ExperimentConfig.parse(
+        {
+            "id": "churn-ab",
+            "variants": [
+                {"name": "champion", "model": "lightgbm"},
+                {"name": "challenger", "model": "linear", "weight": split},
+            ],
+            **extra,
+        }
+    )
+
+
+def serve(pair: tuple[Path, Path], store: Path, config: ExperimentConfig) -> TestClient:
+    champion, challenger = (load_package(p) for p in pair)
+    app = create_app(
+        champion,
+        settings=ServeSettings(store=str(store)),
+        experiment=config,
+        challengers={"challenger": (challenger, "2")},
+    )
+    return TestClient(app.state.asgi)
+
+
+def rows(pair: tuple[Path, Path], n: int = 1) -> list[dict[str, Any]]:
+    return list(load_package(pair[0]).golden["inputs"][:n])  # type: ignore[index]
+
+
+def test_traffic_splits_by_entity_key_and_sticks(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    record = rows(pair)
+    seen: dict[str, str] = {}
+    answers = []
+    with serve(pair, tmp_path / "serve.db", experiment()) as c:
+        for i in range(400):
+            key = f"user-{i % 200}"  # every key twice
+            body = c.post("/v1/predict", json={"records": record, "entity_key": key}).json()
+            variant = body["model"]["variant"]
+            assert seen.setdefault(key, variant) == variant  # sticky
+            answers.append(body)
+    shares = Counter(seen.values())
+    assert abs(shares["challenger"] / 200 - 0.5) < 3 * np.sqrt(0.25 / 200)
+    expected = {
+        name: load_package(path).predict(pd.DataFrame.from_records(record)).proba_yes[0]
+        for name, path in zip(("champion", "challenger"), pair, strict=True)
+    }
+    for body in answers:  # each variant answered with its own model
+        variant = body["model"]["variant"]
+        assert body["predictions"][0]["proba_yes"] == pytest.approx(expected[variant], abs=1e-12)
+        assert body["model"]["version"] == ("2" if variant == "challenger" else None)
+
+
+def test_the_key_may_come_from_a_header(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    config = experiment(entity_key={"header": "X-User-Id"})
+    with serve(pair, tmp_path / "serve.db", config) as c:
+        variants = {
+            c.post(
+                "/v1/predict", json={"records": rows(pair)}, headers={"x-user-id": "alice"}
+            ).json()["model"]["variant"]
+            for _ in range(20)
+        }
+    assert len(variants) == 1
+
+
+def test_feedback_reaches_the_analysis(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    import time
+
+    from mlwright.serve.store import FLUSH_SECONDS
+
+    record = rows(pair)
+    with serve(pair, tmp_path / "serve.db", experiment()) as c:
+        for i in range(300):
+            body = c.post("/v1/predict", json={"records": record, "entity_key": f"u{i}"}).json()
+            prediction = body["predictions"][0]
+            c.post(
+                "/v1/feedback",
+                json={"prediction_id": prediction["prediction_id"], "label": "yes"},
+            )
+        time.sleep(3 * FLUSH_SECONDS)  # the writer flushes within its window
+        status = c.get("/v1/experiments/churn-ab")
+        missing = c.get("/v1/experiments/other")
+    assert status.status_code == 200
+    body = status.json()
+    assert body["status"] == "running"
+    assert [v["ready"] for v in body["variants"]] == [True, True]
+    analysis = body["analysis"]
+    assert sum(analysis["requests"].values()) == 300
+    assert not analysis["sample_ratio"]["mismatch"]
+    metrics = {c["metric"] for c in analysis["comparisons"]}
+    assert metrics == {"accuracy", "log_loss"}
+    for comparison in analysis["comparisons"]:
+        assert comparison["control"]["n"] + comparison["treatment"]["n"] == 300
+        assert comparison["verdict"]
+    assert missing.status_code == 404
+
+
+def test_a_failing_challenger_is_answered_by_the_champion(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion, challenger = (load_package(p) for p in pair)
+    app = create_app(
+        champion,
+        settings=ServeSettings(store=str(tmp_path / "serve.db")),
+        experiment=experiment(split=1.0),
+        challengers={"challenger": (challenger, "2")},
+    )
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("challenger bug")
+
+    with TestClient(app.state.asgi) as c:
+        monkeypatch.setattr(challenger, "outputs", broken)  # after it passed its gate
+        body = c.post("/v1/predict", json={"records": rows(pair), "entity_key": "k"}).json()
+        status = c.get("/v1/experiments/churn-ab").json()
+    assert body["model"]["variant"] == "champion"
+    assert status["challenger_errors_this_worker"] == {"challenger": 1}
+    # a challenger broken from the start fails its gate; the champion serves everything
+    with TestClient(app.state.asgi) as c:
+        ready = c.get("/ready").status_code
+        body = c.post("/v1/predict", json={"records": rows(pair), "entity_key": "k"}).json()
+        status = c.get("/v1/experiments/churn-ab").json()
+    assert ready == 200 and body["model"]["variant"] == "champion"
+    assert "challenger bug" in status["variants"][1]["failure"]
+    assert status["challenger_errors_this_worker"] == {"challenger": 1}  # not asked again
+
+
+def test_a_stopped_experiment_routes_everything_to_the_champion(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ab, "STATUS_SECONDS", 0.0)
+    store = tmp_path / "serve.db"
+    with serve(pair, store, experiment(split=1.0)) as c:
+        first = c.post("/v1/predict", json={"records": rows(pair), "entity_key": "k"}).json()
+        assert first["model"]["variant"] == "challenger"
+        assert ab.set_status(store, "churn-ab", "stopped: enough")  # what `ab stop` writes
+        after = c.post("/v1/predict", json={"records": rows(pair), "entity_key": "k"}).json()
+        assert after["model"]["variant"] == "champion"
+        status = c.get("/v1/experiments/churn-ab").json()
+    assert (status["status"], status["reason"]) == ("stopped", "enough")
+    with serve(pair, store, experiment(split=1.0)) as c:  # a restart keeps it stopped
+        again = c.post("/v1/predict", json={"records": rows(pair), "entity_key": "k"}).json()
+    assert again["model"]["variant"] == "champion"
+
+
+def test_what_the_server_cannot_run_is_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot run shadow mode yet"):
+        serve(pair, tmp_path / "a.db", experiment(split=0.0, mode="shadow"))
+    with pytest.raises(ConfigError, match="cannot run a canary ramp yet"):
+        serve(pair, tmp_path / "b.db", experiment(canary={"steps": [0.01, 0.1]}))
+    other = tmp_path / "other"
+    mw.train(
+        make_frame(300).drop(columns="colour"),
+        target="churned",
+        max_trials=1,
+        families=("linear",),
+        out=str(other),
+        tracker="none",
+    )
+    with pytest.raises(ConfigError, match="takes different input than the champion"):
+        create_app(
+            load_package(pair[0]),
+            experiment=experiment(),
+            challengers={"challenger": (load_package(other), None)},
+        )
+
+
+def test_serve_refuses_two_kinds_of_experiment_at_once(
+    pair: tuple[Path, Path], cli: Callable[..., CliResult]
+) -> None:
+    done = cli("serve", str(pair[0]), "--challenger", str(pair[1]), "--shadow", str(pair[1]))
+    assert done.code == 1 and "give one of --challenger, --shadow" in done.err
+    done = cli("serve", str(pair[0]), "--shadow", str(pair[1]))
+    assert done.code == 1 and "cannot run shadow mode yet" in done.err
+
+
+def test_mlwright_serve_runs_a_split_experiment(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    from tests.serve.support import serving
+
+    def post(url: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            url, json.dumps(body).encode(), {"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    champion, challenger = pair
+    with serving(champion, tmp_path, "--challenger", str(challenger), "--split", "0.5") as (
+        base,
+        _,
+    ):
+        variants = Counter(
+            post(f"{base}/v1/predict", {"records": rows(pair), "entity_key": f"u{i}"})["model"][
+                "variant"
+            ]
+            for i in range(60)
+        )
+        with urllib.request.urlopen(f"{base}/v1/models", timeout=10) as response:
+            assert response.status == 200
+    assert set(variants) == {"champion", "challenger"}
+    log = (tmp_path / "serve.log").read_text()
+    assert "experiment exp-" in log and "challenger" in log
