@@ -271,7 +271,7 @@ def deployment_section(model: Model, package_path: str) -> Section:
     s.code(
         f"mlwright serve {name}@champion --challenger {name}/VERSION --split 0.1\n"
         "curl -s http://127.0.0.1:8000/v1/feedback -H 'content-type: application/json' \\\n"
-        "  -d '{\"prediction_id\": \"<from the predict response>\", \"label\": ...}'\n"
+        '  -d \'{"prediction_id": "<from the predict response>", "label": ...}\'\n'
         "curl -s http://127.0.0.1:8000/v1/experiments/<experiment id>",
         "bash",
     )
