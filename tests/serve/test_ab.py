@@ -153,7 +153,7 @@ def test_a_failing_challenger_is_answered_by_the_champion(
         body = c.post("/v1/predict", json={"records": rows(pair), "entity_key": "k"}).json()
         status = c.get("/v1/experiments/churn-ab").json()
     assert body["model"]["variant"] == "champion"
-    assert status["challenger_errors_this_worker"] == {"challenger": 1}
+    assert status["this_worker"]["challenger"]["errors"] == 1
     # a challenger broken from the start fails its gate; the champion serves everything
     with TestClient(app.state.asgi) as c:
         ready = c.get("/ready").status_code
@@ -161,7 +161,7 @@ def test_a_failing_challenger_is_answered_by_the_champion(
         status = c.get("/v1/experiments/churn-ab").json()
     assert ready == 200 and body["model"]["variant"] == "champion"
     assert "challenger bug" in status["variants"][1]["failure"]
-    assert status["challenger_errors_this_worker"] == {"challenger": 1}  # not asked again
+    assert status["this_worker"]["challenger"]["errors"] == 1  # the earlier one: not asked again
 
 
 def test_a_stopped_experiment_routes_everything_to_the_champion(
@@ -185,8 +185,6 @@ def test_a_stopped_experiment_routes_everything_to_the_champion(
 def test_what_the_server_cannot_run_is_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot run shadow mode yet"):
         serve(pair, tmp_path / "a.db", experiment(split=0.0, mode="shadow"))
-    with pytest.raises(ConfigError, match="cannot run a canary ramp yet"):
-        serve(pair, tmp_path / "b.db", experiment(canary={"steps": [0.01, 0.1]}))
     other = tmp_path / "other"
     mw.train(
         make_frame(300).drop(columns="colour"),
@@ -213,7 +211,9 @@ def test_serve_refuses_two_kinds_of_experiment_at_once(
     assert done.code == 1 and "cannot run shadow mode yet" in done.err
 
 
-def test_mlwright_serve_runs_a_split_experiment(pair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_mlwright_serve_runs_a_split_experiment(
+    pair: tuple[Path, Path], tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
     import json
     import urllib.request
 
@@ -239,6 +239,162 @@ def test_mlwright_serve_runs_a_split_experiment(pair: tuple[Path, Path], tmp_pat
         )
         with urllib.request.urlopen(f"{base}/v1/models", timeout=10) as response:
             assert response.status == 200
+        done = cli("ab", "status", "--server", base, "--json")
     assert set(variants) == {"champion", "challenger"}
     log = (tmp_path / "serve.log").read_text()
     assert "experiment exp-" in log and "challenger" in log
+    assert done.code == 0, done.err
+    status = json.loads(done.out)
+    assert status["status"] == "running" and status["id"].startswith("exp-")
+
+
+def test_a_failing_challenger_trips_the_error_guardrail(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion, challenger = (load_package(p) for p in pair)
+    store = tmp_path / "serve.db"
+    config = experiment(split=0.5, guardrails={"min_requests": 20, "max_error_rate": 0.05})
+    app = create_app(
+        champion,
+        settings=ServeSettings(store=str(store)),
+        experiment=config,
+        challengers={"challenger": (challenger, "2")},
+    )
+    calls = {"n": 0}
+    original = challenger.outputs
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] % 5 == 0:  # one call in five fails: 20%
+            raise RuntimeError("flaky")
+        return original(*args, **kwargs)
+
+    with TestClient(app.state.asgi) as c:
+        monkeypatch.setattr(challenger, "outputs", flaky)
+        answered = [
+            c.post("/v1/predict", json={"records": rows(pair), "entity_key": f"u{i}"}).json()
+            for i in range(200)
+        ]
+        status = c.get("/v1/experiments/churn-ab").json()
+        metrics = c.get("/metrics").text
+    assert all(a["predictions"] for a in answered)  # no request failed
+    assert status["status"] == "stopped"
+    assert "guardrail: challenger 'challenger'" in status["reason"]
+    assert "failed on 4 of 20 requests" in status["reason"]
+    assert [a["model"]["variant"] for a in answered[-50:]] == ["champion"] * 50
+    assert 'mlwright_guardrail_trips_total{experiment="churn-ab",guardrail="error_rate"' in metrics
+    assert 'mlwright_experiment_running{experiment="churn-ab"} 0.0' in metrics
+
+
+def test_a_challenger_predicting_something_else_trips_the_shift_guardrail(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion, challenger = (load_package(p) for p in pair)
+    config = experiment(split=0.5, guardrails={"min_requests": 30, "max_prediction_psi": 0.25})
+    app = create_app(
+        champion,
+        settings=ServeSettings(store=str(tmp_path / "serve.db")),
+        experiment=config,
+        challengers={"challenger": (challenger, "2")},
+    )
+    golden = rows(pair, 50)
+    with TestClient(app.state.asgi) as c:
+        original = challenger.outputs
+
+        def skewed(*args: Any, **kwargs: Any) -> Any:
+            out = original(*args, **kwargs)
+            out["proba_yes"] = out["proba_yes"] * 0.0 + 0.99  # always sure of "yes"
+            out["proba_no"] = 1 - out["proba_yes"]
+            return out
+
+        monkeypatch.setattr(challenger, "outputs", skewed)
+        for i in range(20):  # one row at a time: too few predictions to judge a shift
+            c.post("/v1/predict", json={"records": [golden[i]], "entity_key": f"u{i}"})
+        assert c.get("/v1/experiments/churn-ab").json()["status"] == "running"
+        for i in range(60):  # batches of 50 rows: windows of hundreds of predictions
+            c.post("/v1/predict", json={"records": golden, "entity_key": f"b{i}"})
+        status = c.get("/v1/experiments/churn-ab").json()
+    assert status["status"] == "stopped" and "PSI" in status["reason"]
+
+
+def test_a_canary_advances_while_the_guardrails_hold(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ab, "STATUS_SECONDS", 0.0)
+    store = tmp_path / "serve.db"
+    config = experiment(
+        split=0.0,
+        canary={"steps": [0.2, 0.5, 1.0], "min_requests": 10},
+        guardrails={"min_requests": 10},
+    )
+    golden = rows(pair, 50)
+    same = (pair[0], pair[0])  # the champion against itself: nothing for a guardrail to catch
+    with serve(same, store, config) as c:
+        assert c.get("/v1/experiments/churn-ab").json()["weights"]["challenger"] == 0.2
+        for i in range(300):
+            c.post("/v1/predict", json={"records": [golden[i % 50]], "entity_key": f"u{i}"})
+        status = c.get("/v1/experiments/churn-ab").json()
+    assert status["status"] == "running"
+    assert status["canary"] == {"step": 2, "steps": [0.2, 0.5, 1.0]}
+    assert status["weights"]["challenger"] == 1.0
+    with serve(same, store, config) as c:  # the step is kept in the store
+        assert c.get("/v1/experiments/churn-ab").json()["canary"]["step"] == 2
+
+
+def test_ab_status_and_stop_read_and_write_the_store(
+    pair: tuple[Path, Path], tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    import json
+    import time
+
+    store = tmp_path / "serve.db"
+    with serve(pair, store, experiment()) as c:
+        for i in range(120):
+            body = c.post("/v1/predict", json={"records": rows(pair), "entity_key": f"u{i}"})
+            pid = body.json()["predictions"][0]["prediction_id"]
+            c.post("/v1/feedback", json={"prediction_id": pid, "label": "yes"})
+        time.sleep(0.3)
+    done = cli("ab", "status", "--store", str(store))
+    assert done.code == 0, done.err
+    assert "experiment churn-ab: running" in done.out and "accuracy" in done.out
+    as_json = json.loads(cli("ab", "status", "churn-ab", "--store", str(store), "--json").out)
+    assert sum(as_json["analysis"]["requests"].values()) == 120
+    done = cli("ab", "stop", "churn-ab", "--store", str(store))
+    assert done.code == 0 and "all traffic goes to the champion" in done.out
+    assert (
+        "stopped (stopped by `mlwright ab stop`)" in cli("ab", "status", "--store", str(store)).out
+    )
+    done = cli("ab", "promote", "churn-ab", "--store", str(store))
+    assert done.code == 1 and "is a package folder" in done.err
+    done = cli("ab", "status", "other", "--store", str(store))
+    assert done.code == 1 and "known: churn-ab" in done.err
+    done = cli("ab", "status", "--store", str(tmp_path / "none.db"))
+    assert done.code == 1 and "no serving store" in done.err
+
+
+def test_ab_promote_moves_the_alias_to_the_challenger(
+    tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for _ in range(2):
+        mw.train(make_frame(200), target="churned", name="churn", max_trials=1, seed=0)
+    config = ExperimentConfig.parse(
+        {
+            "id": "v2-vs-v1",
+            "variants": [
+                {"name": "champion", "model": "churn@champion"},
+                {"name": "challenger", "model": "churn/2", "weight": 0.5},
+            ],
+        }
+    )
+    store = tmp_path / "serve.db"
+    ab.ExperimentRuntime(config, {}, store)  # what a server registers when it starts
+    done = cli("ab", "promote", "v2-vs-v1", "--store", str(store))
+    assert done.code == 0, done.err
+    assert "churn@champion → version 2 (was 1)" in done.out
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "2"
+    status = cli("ab", "status", "v2-vs-v1", "--store", str(store)).out
+    assert "stopped (promoted churn/2 to @champion)" in status

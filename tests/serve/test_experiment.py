@@ -125,3 +125,16 @@ def test_the_analysis_finds_a_better_challenger_and_a_skewed_split(tmp_path: Pat
     result = analyze(skewed, config, config.weights())
     assert result["sample_ratio"]["mismatch"]
     assert all(c["verdict"].startswith("sample ratio mismatch") for c in result["comparisons"])
+
+
+def test_psi_reads_no_shift_as_small_and_a_real_one_as_large() -> None:
+    from mlwright.serve.guardrails import psi
+
+    rng = np.random.default_rng(0)
+    same = psi(list(rng.normal(size=2000)), list(rng.normal(size=2000)))
+    moved = psi(list(rng.normal(size=2000)), list(rng.normal(1.0, 1.0, size=2000)))
+    assert same is not None and same < 0.05
+    assert moved is not None and moved > 0.25
+    labels = psi(["a"] * 900 + ["b"] * 100, ["a"] * 100 + ["b"] * 900)
+    assert labels is not None and labels > 1.0
+    assert psi([], [1.0]) is None

@@ -562,9 +562,11 @@ def _experiment(
     return {"config": config.model_dump(), "challengers": challengers}
 
 
-from mlwright.cli.models import models_app, ui_command  # noqa: E402  (commands register here)
+from mlwright.cli.ab import ab_app  # noqa: E402  (commands register here)
+from mlwright.cli.models import models_app, ui_command  # noqa: E402
 
 app.add_typer(models_app, name="models")
+app.add_typer(ab_app, name="ab")
 app.command("ui")(ui_command)
 
 

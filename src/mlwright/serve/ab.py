@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlwright.serve.experiment import ExperimentConfig, Router
+from mlwright.serve.guardrails import VariantWindow, breaches, scores_of
+from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.slot import Slot
 from mlwright.serve.store import connect
 
@@ -30,33 +32,33 @@ class ExperimentRuntime:
     config: ExperimentConfig
     slots: dict[str, Slot]  # variant name → slot; the champion's is the server's slot
     store: Path | None = None
+    metrics: ServerMetrics | None = None
     router: Router = field(init=False)
     status: str = "running"  # running | stopped
     reason: str | None = None
     started: float = field(default_factory=time.time)
-    errors: dict[str, int] = field(default_factory=dict)  # challenger raised; champion served
+    step: int = 0  # the canary's step
+    windows: dict[str, VariantWindow] = field(default_factory=dict)  # this worker's traffic
+    _step_requests: int = 0  # challenger requests this worker saw at the current step
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.check_supported(self.config)
         self.router = Router(self.config)
+        self.windows = {v.name: VariantWindow() for v in self.config.variants}
         if self.store is not None:
             self._load_or_register()
+        self._set_gauge()
 
     @staticmethod
     def check_supported(config: ExperimentConfig) -> None:
         """Refuse what this server cannot run yet, rather than run it wrongly."""
-        unsupported = []
         if config.mode == "shadow":
-            unsupported.append("shadow mode")
-        if config.canary is not None:
-            unsupported.append("a canary ramp")
-        if unsupported:
             from mlwright.errors import ConfigError
 
             raise ConfigError(
-                f"this version of the server cannot run {' or '.join(unsupported)} yet",
+                "this version of the server cannot run shadow mode yet",
                 fix="run a split experiment (--challenger X --split F)",
             )
 
@@ -69,7 +71,7 @@ class ExperimentRuntime:
                 "SELECT config, status FROM experiments WHERE id = ?", (self.config.id,)
             ).fetchone()
             if row is None:
-                record = {"config": self.config.model_dump(), "started": self.started}
+                record = {"config": self.config.model_dump(), "started": self.started, "step": 0}
                 conn.execute(
                     "INSERT OR IGNORE INTO experiments VALUES (?, ?, 'running', ?)",
                     (self.config.id, json.dumps(record), time.time()),
@@ -77,6 +79,7 @@ class ExperimentRuntime:
             else:
                 saved = json.loads(row[0])
                 self.started = float(saved.get("started", self.started))
+                self.step = int(saved.get("step", 0))
                 self.status, self.reason = _split_status(row[1])
         finally:
             conn.close()
@@ -89,12 +92,16 @@ class ExperimentRuntime:
         conn = connect(self.store)
         try:
             row = conn.execute(
-                "SELECT status FROM experiments WHERE id = ?", (self.config.id,)
+                "SELECT status, json_extract(config, '$.step') FROM experiments WHERE id = ?",
+                (self.config.id,),
             ).fetchone()
         finally:
             conn.close()
         if row is not None:
             self.status, self.reason = _split_status(row[0])
+            if row[1] is not None and int(row[1]) != self.step:
+                self.step, self._step_requests = int(row[1]), 0
+            self._set_gauge()
 
     def stop(self, reason: str) -> None:
         """Route everything to the champion from now on, in every worker."""
@@ -102,13 +109,69 @@ class ExperimentRuntime:
             if self.status == "stopped":
                 return
             self.status, self.reason = "stopped", reason
-        log.warning("experiment %s stopped: %s", self.config.id, reason)
+        log.warning(
+            "experiment %s stopped: %s; all traffic goes to the champion", self.config.id, reason
+        )
         if self.store is not None:
             set_status(self.store, self.config.id, f"stopped: {reason}")
+        self._set_gauge()
+
+    def _set_gauge(self) -> None:
+        if self.metrics is not None:
+            running = 1 if self.status == "running" else 0
+            self.metrics.experiment_running.labels(self.config.id).set(running)
+
+    # --- guardrails and the canary ------------------------------------------------------------
+    def observe(self, variant: str, ms: float, columns: dict[str, Any], task: str) -> None:
+        """A request ``variant`` answered in ``ms`` milliseconds with ``columns``."""
+        with self._lock:
+            self.windows[variant].observe(ms, scores_of(columns, task))
+            challenger = variant != self.config.champion.name
+            if challenger:
+                self._step_requests += 1
+        if self.metrics is not None:
+            self.metrics.variant_requests.labels(self.config.id, variant).inc()
+        if challenger and self.status == "running":
+            self._judge(variant)
+
+    def count_error(self, variant: str) -> None:
+        """A request meant for ``variant`` on which it raised (the champion answered it)."""
+        with self._lock:
+            window = self.windows[variant]
+            window.requests += 1
+            window.errors += 1
+        if self.status == "running":
+            self._judge(variant)
+
+    def _judge(self, variant: str) -> None:
+        champion = self.windows[self.config.champion.name]
+        found = breaches(self.config.guardrails, champion, self.windows[variant])
+        if found:
+            for guardrail, _ in found:
+                if self.metrics is not None:
+                    self.metrics.guardrail_trips.labels(self.config.id, variant, guardrail).inc()
+            self.stop(f"guardrail: challenger {variant!r}: " + "; ".join(m for _, m in found))
+            return
+        canary = self.config.canary
+        if (
+            canary is not None
+            and self.step < len(canary.steps) - 1
+            and self._step_requests >= canary.min_requests
+            and self.windows[variant].requests >= self.config.guardrails.min_requests
+        ):
+            with self._lock:
+                self.step, self._step_requests = self.step + 1, 0
+            log.warning(
+                "experiment %s: guardrails hold; the canary moves to %.0f%% of the traffic",
+                self.config.id,
+                100 * canary.steps[self.step],
+            )
+            if self.store is not None:
+                set_step(self.store, self.config.id, self.step)
 
     # --- routing ------------------------------------------------------------------------------
     def weights(self) -> dict[str, float]:
-        return self.config.weights()
+        return self.config.weights(self.step if self.config.canary is not None else None)
 
     def choose(self, key: str | None) -> str:
         """The variant that serves a request with entity ``key``."""
@@ -119,10 +182,6 @@ class ExperimentRuntime:
         name = self.router.assign(key, self.weights())
         slot = self.slots.get(name)
         return name if slot is not None and slot.ready else champion
-
-    def count_error(self, variant: str) -> None:
-        with self._lock:
-            self.errors[variant] = self.errors.get(variant, 0) + 1
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -141,7 +200,18 @@ class ExperimentRuntime:
                 }
                 for v in self.config.variants
             ],
-            "challenger_errors_this_worker": dict(self.errors),
+            "weights": self.weights(),
+            "canary": None
+            if self.config.canary is None
+            else {"step": self.step, "steps": self.config.canary.steps},
+            "this_worker": {
+                name: {
+                    "requests": w.requests,
+                    "errors": w.errors,
+                    "p99_ms": w.p99_ms(),
+                }
+                for name, w in self.windows.items()
+            },
         }
 
 
@@ -158,6 +228,48 @@ def set_status(store: Path, experiment_id: str, status: str) -> bool:
         conn.close()
 
 
+def set_step(store: Path, experiment_id: str, step: int) -> None:
+    conn = connect(store)
+    try:
+        conn.execute(
+            "UPDATE experiments SET config = json_set(config, '$.step', ?), updated = ? "
+            "WHERE id = ?",
+            (step, time.time(), experiment_id),
+        )
+    finally:
+        conn.close()
+
+
 def _split_status(text: str) -> tuple[str, str | None]:
     status, _, reason = text.partition(": ")
     return status, reason or None
+
+
+def stored_experiments(store: Path) -> list[dict[str, Any]]:
+    """Every experiment the store knows: id, status, reason, config, started, step."""
+    import sqlite3
+
+    if not store.is_file():
+        from mlwright.errors import DataSourceError
+
+        raise DataSourceError(
+            f"no serving store at {store}", fix="pass the --store the server was started with"
+        )
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT id, config, status, updated FROM experiments").fetchall()
+    out = []
+    for exp_id, record, status, updated in rows:
+        saved = json.loads(record)
+        state, reason = _split_status(status)
+        out.append(
+            {
+                "id": exp_id,
+                "status": state,
+                "reason": reason,
+                "config": ExperimentConfig.model_validate(saved["config"]),
+                "started": saved.get("started"),
+                "step": int(saved.get("step", 0)),
+                "updated": updated,
+            }
+        )
+    return out

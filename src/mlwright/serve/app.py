@@ -149,7 +149,7 @@ def create_app(
     predictor = Predictor(slot, request_model, metrics, cfg.max_rows)
     runtime = None
     if experiment is not None:
-        runtime = _experiment_runtime(experiment, slot, challengers or {}, cfg)
+        runtime = _experiment_runtime(experiment, slot, challengers or {}, cfg, metrics)
         predictor.experiment = runtime
 
     @asynccontextmanager
@@ -298,6 +298,14 @@ def create_app(
         openapi_extra=_request_body(app, FeedbackItem),
     )(feedback)
 
+    @app.get("/v1/experiments", tags=["experiments"])
+    async def experiments() -> dict[str, Any]:
+        """The experiment this server runs, if any."""
+        if runtime is None:
+            return {"experiments": []}
+        runtime.refresh()
+        return {"experiments": [{"id": runtime.config.id, "status": runtime.status}]}
+
     @app.get("/v1/experiments/{experiment_id}", tags=["experiments"])
     async def experiment_status(experiment_id: str) -> JSONResponse:
         """The experiment's status, variants and analysis: per variant the requests and, once
@@ -353,6 +361,7 @@ def _experiment_runtime(
     champion: Slot,
     challengers: dict[str, tuple[Model, str | None]],
     cfg: ServeSettings,
+    metrics: ServerMetrics,
 ) -> ExperimentRuntime:
     slots = {config.champion.name: champion}
     for variant in config.variants[1:]:
@@ -371,7 +380,7 @@ def _experiment_runtime(
         slots[variant.name] = Slot(
             name=model.name, candidate=model, version=version, threads=cfg.threads
         )
-    return ExperimentRuntime(config, slots, Path(cfg.store) if cfg.store else None)
+    return ExperimentRuntime(config, slots, Path(cfg.store) if cfg.store else None, metrics)
 
 
 def _request_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:

@@ -63,6 +63,25 @@ class ServerMetrics:
             registry=self.registry,
             multiprocess_mode="liveall",
         )
+        self.experiment_running = Gauge(
+            "mlwright_experiment_running",
+            "1 while the experiment routes traffic to its challengers",
+            ("experiment",),
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+        self.variant_requests = Counter(
+            "mlwright_variant_requests",
+            "Predict requests answered, by experiment variant",
+            ("experiment", "variant"),
+            registry=self.registry,
+        )
+        self.guardrail_trips = Counter(
+            "mlwright_guardrail_trips",
+            "Guardrail breaches that stopped an experiment",
+            ("experiment", "variant", "guardrail"),
+            registry=self.registry,
+        )
 
     def render(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -82,6 +82,7 @@ class Predictor:
             if isinstance(checked, bytes):
                 return 422, checked
             features = checked
+        started = time.perf_counter()
         try:
             out = current.outputs(features)
         except MlwrightError as exc:
@@ -95,8 +96,12 @@ class Predictor:
             experiment.count_error(variant)
             slot, variant, active = self.slot, experiment.config.champion.name, self.slot.active
             current = active.model
+            started = time.perf_counter()
             out = current.outputs(features)
         columns = {key: values.tolist() for key, values in out.items()}
+        if experiment is not None:
+            ms = (time.perf_counter() - started) * 1000
+            experiment.observe(variant, ms, columns, current.task)
         self._count(active, columns["prediction"])
         keys = ("prediction_id", *columns)
         ids = [f"{request_id}:{i}" for i in range(len(columns["prediction"]))]

@@ -449,6 +449,20 @@ def promote(name: str, version: str, alias: str = "champion") -> dict[str, Any]:
         return {"name": name, "alias": alias, "version": str(version), "previous": previous}
 
 
+def alias_version(name: str, alias: str) -> str:
+    """The version ``NAME@ALIAS`` points at."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
+        _registered(client, name)
+        try:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        except mlflow.exceptions.MlflowException:
+            raise TrackingError(
+                f"model {name!r} has no alias {alias!r}",
+                fix=f"`mlwright models show {name}` lists its aliases",
+            ) from None
+
+
 def rollback(name: str, alias: str = "champion") -> dict[str, Any]:
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
