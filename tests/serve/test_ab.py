@@ -182,9 +182,7 @@ def test_a_stopped_experiment_routes_everything_to_the_champion(
     assert again["model"]["variant"] == "champion"
 
 
-def test_what_the_server_cannot_run_is_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot run shadow mode yet"):
-        serve(pair, tmp_path / "a.db", experiment(split=0.0, mode="shadow"))
+def test_a_challenger_with_other_inputs_is_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
     other = tmp_path / "other"
     mw.train(
         make_frame(300).drop(columns="colour"),
@@ -207,8 +205,8 @@ def test_serve_refuses_two_kinds_of_experiment_at_once(
 ) -> None:
     done = cli("serve", str(pair[0]), "--challenger", str(pair[1]), "--shadow", str(pair[1]))
     assert done.code == 1 and "give one of --challenger, --shadow" in done.err
-    done = cli("serve", str(pair[0]), "--shadow", str(pair[1]))
-    assert done.code == 1 and "cannot run shadow mode yet" in done.err
+    done = cli("serve", str(pair[0]), "--challenger", str(pair[1]) + "-missing")
+    assert done.code == 1 and "does not exist" in done.err
 
 
 def test_mlwright_serve_runs_a_split_experiment(
@@ -398,3 +396,31 @@ def test_ab_promote_moves_the_alias_to_the_challenger(
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "2"
     status = cli("ab", "status", "v2-vs-v1", "--store", str(store)).out
     assert "stopped (promoted churn/2 to @champion)" in status
+
+
+def test_a_shadow_scores_a_copy_and_the_champion_answers(
+    pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import time
+
+    store = tmp_path / "serve.db"
+    golden = rows(pair, 50)
+    config = experiment(split=0.0, mode="shadow")
+    with serve(pair, store, config) as c:
+        answers = [
+            c.post("/v1/predict", json={"records": golden[i : i + 5], "entity_key": f"u{i}"})
+            for i in range(0, 50, 5)
+        ]
+        assert {a.json()["model"]["variant"] for a in answers} == {"champion"}
+        time.sleep(0.5)  # the shadow thread and the writer are behind the responses
+        status = c.get("/v1/experiments/churn-ab").json()
+    shadow = status["analysis"]["shadow"]
+    assert shadow["pairs"] == 50
+    champion, challenger = (
+        load_package(p).predict(pd.DataFrame.from_records(golden)) for p in pair
+    )
+    agree = float(np.mean(champion.prediction.to_numpy() == challenger.prediction.to_numpy()))
+    assert shadow["agreement"] == pytest.approx(agree)
+    gap = float(np.mean(np.abs(champion.proba_yes - challenger.proba_yes)))
+    assert shadow["mean_abs_proba_difference"] == pytest.approx(gap, abs=1e-9)
+    assert status["this_worker"]["challenger"]["requests"] == 10

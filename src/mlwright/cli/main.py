@@ -549,9 +549,6 @@ def _experiment(
         config = ExperimentConfig.for_challenger(
             champion, other, split=split, shadow=shadow is not None
         )
-    from mlwright.serve.ab import ExperimentRuntime
-
-    ExperimentRuntime.check_supported(config)
     challengers = {}
     for variant in config.variants[1:]:
         loaded = _load(variant.model)

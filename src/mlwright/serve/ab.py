@@ -12,6 +12,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from mlwright.serve.store import connect
 log = logging.getLogger("mlwright.serve")
 
 STATUS_SECONDS = 1.0  # how often a worker re-reads the experiment's status from the store
+SHADOW_QUEUE = 256  # shadow copies waiting at most; more are dropped (and counted)
 
 
 @dataclass
@@ -40,27 +43,46 @@ class ExperimentRuntime:
     step: int = 0  # the canary's step
     windows: dict[str, VariantWindow] = field(default_factory=dict)  # this worker's traffic
     _step_requests: int = 0  # challenger requests this worker saw at the current step
+    shadow_dropped: int = 0  # copies not scored because the shadow thread was behind
+    _shadow_pending: int = 0
+    _executor: ThreadPoolExecutor | None = None
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.check_supported(self.config)
         self.router = Router(self.config)
         self.windows = {v.name: VariantWindow() for v in self.config.variants}
         if self.store is not None:
             self._load_or_register()
         self._set_gauge()
 
-    @staticmethod
-    def check_supported(config: ExperimentConfig) -> None:
-        """Refuse what this server cannot run yet, rather than run it wrongly."""
-        if config.mode == "shadow":
-            from mlwright.errors import ConfigError
+    # --- shadow -------------------------------------------------------------------------------
+    def submit_shadow(self, job: Callable[[], None]) -> None:
+        """Run ``job`` (the challenger scoring a copy) on the shadow thread; when it is
+        :data:`SHADOW_QUEUE` requests behind, drop the copy and count it."""
+        with self._lock:
+            if self._shadow_pending >= SHADOW_QUEUE:
+                self.shadow_dropped += 1
+                return
+            self._shadow_pending += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="mlwright-shadow")
+            executor = self._executor
 
-            raise ConfigError(
-                "this version of the server cannot run shadow mode yet",
-                fix="run a split experiment (--challenger X --split F)",
-            )
+        def run() -> None:
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._shadow_pending -= 1
+
+        executor.submit(run)
+
+    def close(self) -> None:
+        """Finish the shadow copies already taken (the app's shutdown, before the writer)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     # --- state shared through the store -------------------------------------------------------
     def _load_or_register(self) -> None:
@@ -204,6 +226,7 @@ class ExperimentRuntime:
             "canary": None
             if self.config.canary is None
             else {"step": self.step, "steps": self.config.canary.steps},
+            "shadow_dropped_this_worker": self.shadow_dropped,
             "this_worker": {
                 name: {
                     "requests": w.requests,

@@ -188,6 +188,8 @@ def create_app(
         finally:
             if poller is not None:
                 poller.cancel()
+            if runtime is not None:
+                runtime.close()
             if predictor.writer is not None:
                 predictor.writer.close()
                 predictor.writer = None

@@ -89,6 +89,18 @@ def analyze(
         if config.mode == "split"
         else {"p_value": 1.0, "mismatch": False}
     )
+    if config.mode == "shadow":
+        shadowed: dict[str, Any] = _finite(
+            {
+                "id": config.id,
+                "mode": config.mode,
+                "weights": weights,
+                "requests": counts,
+                "shadow": shadow_agreement(store, config, since),
+                "comparisons": [],
+            }
+        )
+        return shadowed
     outcomes = load_outcomes(store, names, since)
     champion = config.champion.name
     comparisons: list[dict[str, Any]] = []
@@ -127,6 +139,42 @@ def analyze(
         }
     )
     return result
+
+
+def shadow_agreement(
+    store: Path, config: ExperimentConfig, since: float | None = None
+) -> dict[str, Any]:
+    """The champion's and the shadow's answers to the same requests, row by row: how often
+    their labels agree and how far their probabilities (or values) are apart."""
+    champion, shadow = config.champion.name, config.variants[1].name
+    query = (
+        "SELECT c.output, s.output FROM predictions AS c JOIN predictions AS s "
+        "ON s.request_id = c.request_id || '~' || ? AND s.row = c.row WHERE c.variant = ?"
+        + (" AND c.ts >= ?" if since is not None else "")
+    )
+    params: list[Any] = [shadow, champion, *([since] if since is not None else [])]
+    pairs = []
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        for a, b in conn.execute(query, params):
+            pairs.append((json.loads(a), json.loads(b)))
+    if not pairs:
+        return {"pairs": 0}
+    first = pairs[0][0]
+    probas = [k for k in first if k.startswith("proba_")]
+    if probas:
+        agree = np.mean([str(a["prediction"]) == str(b["prediction"]) for a, b in pairs])
+        gaps = [np.mean([abs(a[k] - b[k]) for k in probas]) for a, b in pairs]
+        return {
+            "pairs": len(pairs),
+            "agreement": float(agree),
+            "mean_abs_proba_difference": float(np.mean(gaps)),
+        }
+    diffs = np.array([float(b["prediction"]) - float(a["prediction"]) for a, b in pairs])
+    return {
+        "pairs": len(pairs),
+        "mean_difference": float(diffs.mean()),
+        "mean_abs_difference": float(np.abs(diffs).mean()),
+    }
 
 
 def _finite(value: Any) -> Any:

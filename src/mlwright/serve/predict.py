@@ -103,28 +103,77 @@ class Predictor:
             ms = (time.perf_counter() - started) * 1000
             experiment.observe(variant, ms, columns, current.task)
         self._count(active, columns["prediction"])
-        keys = ("prediction_id", *columns)
-        ids = [f"{request_id}:{i}" for i in range(len(columns["prediction"]))]
-        rows = [
-            dict(zip(keys, row, strict=True)) for row in zip(ids, *columns.values(), strict=True)
-        ]
-        info = {"name": slot.name, "version": active.version, "variant": variant}
-        answer = orjson.dumps({"request_id": request_id, "model": info, "predictions": rows})
-        if self.writer is not None:
-            batch = PredictionBatch(
+        answer = _answer(request_id, request_id, slot.name, active.version, variant, columns)
+        n = len(columns["prediction"])
+        self._record(
+            request_id, slot.name, active.version, variant, payload, current, raw, answer, n
+        )
+        if experiment is not None and experiment.config.mode == "shadow":
+            experiment.submit_shadow(
+                lambda: self._shadow(experiment, request_id, features, payload, raw)
+            )
+        return 200, answer
+
+    def _record(
+        self,
+        request_id: str,
+        name: str,
+        version: str | None,
+        variant: str,
+        payload: Any,
+        model: Model,
+        raw: bytes,
+        answer: bytes,
+        n: int,
+    ) -> None:
+        if self.writer is None:
+            return
+        self.writer.add(
+            PredictionBatch(
                 request_id,
                 time.time(),
-                slot.name,
-                active.version,
+                name,
+                version,
                 variant,
                 payload.get("entity_key") if isinstance(payload, dict) else None,
-                tuple(c.name for c in current.schema.features),
-                len(rows),
+                tuple(c.name for c in model.schema.features),
+                n,
                 raw,
                 answer,
             )
-            self.writer.add(batch)
-        return 200, answer
+        )
+
+    def _shadow(
+        self,
+        experiment: ExperimentRuntime,
+        request_id: str,
+        features: RecordColumns | pd.DataFrame,
+        payload: Any,
+        raw: bytes,
+    ) -> None:
+        """Off the response path: the challenger scores the same features; its answer is
+        recorded under ``<request_id>~<variant>`` for the agreement analysis."""
+        variant = experiment.config.variants[1].name
+        active = experiment.slots[variant].active
+        if active is None or experiment.status != "running":
+            return
+        started = time.perf_counter()
+        try:
+            out = active.model.outputs(features)
+        except Exception:
+            log.exception("shadow %r failed on request %s", variant, request_id)
+            experiment.count_error(variant)
+            return
+        columns = {key: values.tolist() for key, values in out.items()}
+        ms = (time.perf_counter() - started) * 1000
+        experiment.observe(variant, ms, columns, active.model.task)
+        shadow_id = f"{request_id}~{variant}"
+        name = experiment.slots[variant].name
+        answer = _answer(shadow_id, request_id, name, active.version, variant, columns)
+        n = len(columns["prediction"])
+        self._record(
+            shadow_id, name, active.version, variant, payload, active.model, raw, answer, n
+        )
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The route as a bare ASGI app: no framework between the socket and the scorer."""
@@ -217,6 +266,21 @@ def _plain_records(payload: Any, max_rows: int) -> list[Any] | None:
 
 
 __all__ = ["PATH", "Predictor"]
+
+
+def _answer(
+    id_prefix: str,
+    request_id: str,
+    name: str,
+    version: str | None,
+    variant: str,
+    columns: dict[str, list[Any]],
+) -> bytes:
+    keys = ("prediction_id", *columns)
+    ids = [f"{id_prefix}:{i}" for i in range(len(columns["prediction"]))]
+    rows = [dict(zip(keys, row, strict=True)) for row in zip(ids, *columns.values(), strict=True)]
+    info = {"name": name, "version": version, "variant": variant}
+    return orjson.dumps({"request_id": request_id, "model": info, "predictions": rows})
 
 
 def _entity_key(
