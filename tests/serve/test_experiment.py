@@ -95,7 +95,7 @@ def _write(store: Path, variant: str, outcomes: list[bool], start: int) -> None:
                 (rid, float(start + i), variant, json.dumps([output])),
             )
             conn.execute(
-                "INSERT INTO feedback VALUES (?, ?, 'label', ?)",
+                "INSERT INTO feedback (prediction_id, ts, kind, value) VALUES (?, ?, 'label', ?)",
                 (f"{rid}:0", float(start + i), json.dumps("yes" if right else "no")),
             )
     conn.close()

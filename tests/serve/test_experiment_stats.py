@@ -109,3 +109,24 @@ def test_nothing_is_claimed_before_each_arm_has_enough_outcomes() -> None:
     c = compare(values, treated)
     assert "collecting" in verdict(c, higher_is_better=True, srm=False, what="accuracy")
     assert MIN_PER_ARM > 40
+
+
+def test_cuped_narrows_the_interval_without_moving_the_estimate() -> None:
+    rng = np.random.default_rng(6)
+    diffs, plain_widths, cuped_widths, aa_rejects = [], [], [], 0
+    for _ in range(200):
+        n = 2000
+        treated = rng.random(n) < 0.5
+        before = rng.normal(0, 2, n)  # last month's spend, say
+        after = before + 0.1 * treated + rng.normal(0, 0.5, n)
+        plain = compare(after, treated)
+        adjusted = compare(after, treated, covariate=before)
+        assert adjusted.cuped is not None and adjusted.cuped["variance_reduction"] > 0.9
+        diffs.append(adjusted.difference)
+        plain_widths.append(plain.cs_high - plain.cs_low)
+        cuped_widths.append(adjusted.cs_high - adjusted.cs_low)
+        null = before + rng.normal(0, 0.5, n)  # A/A: no effect
+        aa_rejects += compare(null, treated, covariate=before).sequential_p < 0.05
+    assert np.mean(diffs) == pytest.approx(0.1, abs=0.01)  # unbiased
+    assert np.median(cuped_widths) < np.median(plain_widths) / 3
+    assert aa_rejects / 200 <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / 200)

@@ -91,3 +91,32 @@ def test_a_server_without_a_store_says_so(package: Path) -> None:  # noqa: F811
     with TestClient(app.state.asgi) as c:
         response = c.post("/v1/feedback", json={"prediction_id": "abc:0", "label": "x"})
     assert response.status_code == 503 and "--store" in response.json()["errors"][0]["fix"]
+
+
+def test_a_covariate_travels_with_the_feedback(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    db = tmp_path / "serve.db"
+    with client(package, db) as c:
+        item = {"prediction_id": "abc:0", "reward": 1.0, "covariate": 12.5}
+        assert c.post("/v1/feedback", json=item).json() == {"stored": 1, "repeats": 0}
+        assert c.post("/v1/feedback", json=item).json() == {"stored": 0, "repeats": 1}
+        changed = c.post("/v1/feedback", json={**item, "covariate": 3.0})
+        assert changed.status_code == 409
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT covariate FROM feedback").fetchall() == [(12.5,)]
+
+
+def test_a_store_from_before_covariates_gains_the_column(tmp_path: Path) -> None:
+    from mlwright.serve.store import connect
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TABLE feedback (prediction_id TEXT PRIMARY KEY, ts REAL NOT NULL, "
+            "kind TEXT NOT NULL, value TEXT NOT NULL)"
+        )
+        conn.execute("INSERT INTO feedback VALUES ('a:0', 1.0, 'reward', '1')")
+    connect(db).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT * FROM feedback").fetchall() == [
+            ("a:0", 1.0, "reward", "1", None)
+        ]

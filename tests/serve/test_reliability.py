@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from mlwright.package.store import load_package
-from mlwright.serve.app import create_app
+from mlwright.serve.app import ServeSettings, create_app
 from tests.serve.support import serving
 from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
 from tests.track.test_servers import env_with
@@ -23,14 +23,19 @@ from tests.track.test_servers import env_with
 _SENT = ("method", "url", "headers", "json", "params", "content", "data")
 
 
-def test_schemathesis_finds_no_server_error(package: Path) -> None:  # noqa: F811
-    app = create_app(load_package(package))
+def test_schemathesis_finds_no_server_error(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    # with a store, as `mlwright serve` always has: feedback is accepted, not refused with 503
+    app = create_app(load_package(package), settings=ServeSettings(store=str(tmp_path / "s.db")))
     failures: list[tuple[str, int, Any]] = []
     calls: list[str] = []
     with TestClient(app.state.asgi) as client:
         schema = schemathesis.openapi.from_dict(client.get("/openapi.json").json())
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert {op.label for op in operations} >= {"POST /v1/predict", "POST /invocations"}
+        assert {op.label for op in operations} >= {
+            "POST /v1/predict",
+            "POST /invocations",
+            "POST /v1/feedback",
+        }
         for operation in operations:
             fuzz(client, operation, calls, failures)()
     assert failures == []

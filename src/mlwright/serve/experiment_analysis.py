@@ -30,22 +30,26 @@ METRICS = {
 PRIMARY = {"label": "accuracy", "value": "squared_error", "reward": "reward"}
 
 
+Outcome = tuple[float, float, float | None]  # feedback time, outcome, covariate
+
+
 def load_outcomes(
     store: Path, variants: list[str], since: float | None = None
-) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """metric → variant → [(feedback time, outcome), ...] for predictions with feedback."""
+) -> dict[str, dict[str, list[Outcome]]]:
+    """metric → variant → [(feedback time, outcome, covariate), ...] for predictions with
+    feedback."""
     marks = ",".join("?" * len(variants))
     query = (
-        "SELECT p.variant, p.output, f.kind, f.value, f.ts FROM predictions AS p "
+        "SELECT p.variant, p.output, f.kind, f.value, f.ts, f.covariate FROM predictions AS p "
         f"JOIN feedback AS f USING (prediction_id) WHERE p.variant IN ({marks})"
         + (" AND p.ts >= ?" if since is not None else "")
     )
-    out: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    out: dict[str, dict[str, list[Outcome]]] = {}
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
         params = [*variants, *([since] if since is not None else [])]
-        for variant, output, kind, value, ts in conn.execute(query, params):
+        for variant, output, kind, value, ts, covariate in conn.execute(query, params):
             for metric, outcome in _outcomes(json.loads(output), kind, json.loads(value)):
-                out.setdefault(metric, {}).setdefault(variant, []).append((ts, outcome))
+                out.setdefault(metric, {}).setdefault(variant, []).append((ts, outcome, covariate))
     return out
 
 
@@ -111,12 +115,18 @@ def analyze(
         base = by_variant.get(champion, [])
         for variant in names[1:]:
             other = by_variant.get(variant, [])
-            rows = sorted([(t, v, False) for t, v in base] + [(t, v, True) for t, v in other])
+            rows = sorted(
+                [(t, v, False, x) for t, v, x in base] + [(t, v, True, x) for t, v, x in other],
+                key=lambda r: r[0],
+            )
             if not rows:
                 continue
             values = np.array([r[1] for r in rows])
             treated = np.array([r[2] for r in rows])
-            c = compare(values, treated)
+            covariates = [r[3] for r in rows]
+            # CUPED when every outcome came with its pre-period covariate
+            adjust = None if None in covariates else np.array(covariates, dtype=float)
+            c = compare(values, treated, covariate=adjust)
             comparisons.append(
                 {
                     "metric": metric,

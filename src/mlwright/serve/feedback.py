@@ -33,6 +33,11 @@ class FeedbackItem(BaseModel):
     label: str | int | float | bool | None = None
     value: float | None = None
     reward: float | None = None
+    covariate: float | None = Field(
+        default=None,
+        description="optional pre-period value of the same entity (e.g. last month's spend): "
+        "the analysis uses it for CUPED variance reduction",
+    )
 
     @model_validator(mode="after")
     def _one_outcome(self) -> FeedbackItem:
@@ -47,7 +52,7 @@ class FeedbackItem(BaseModel):
                 "give exactly one of label, value or reward"
                 + (f" (got {', '.join(given)})" if given else "")
             )
-        for key in ("value", "reward"):
+        for key in ("value", "reward", "covariate"):
             number = getattr(self, key)
             if number is not None and not math.isfinite(number):
                 raise ValueError(f"{key} must be a finite number")
@@ -79,28 +84,29 @@ def record(store: Path, items: list[FeedbackItem]) -> tuple[int, int, list[dict[
     """Store ``items`` in one transaction: (newly stored, repeats, conflicts). With any
     conflict nothing is stored and the conflicts are returned as error items."""
     now = time.time()
-    rows = [(i.prediction_id, i.kind, json.dumps(i.outcome)) for i in items]
+    rows = [(i.prediction_id, i.kind, json.dumps(i.outcome), i.covariate) for i in items]
     conn = connect(store)
     try:
         conn.execute("BEGIN IMMEDIATE")
         ids = sorted({r[0] for r in rows})
-        existing: dict[str, tuple[str, str]] = {}
+        existing: dict[str, tuple[str, str, float | None]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for pid, kind, value in conn.execute(
-                f"SELECT prediction_id, kind, value FROM feedback WHERE prediction_id IN ({marks})",
+            for pid, kind, value, covariate in conn.execute(
+                "SELECT prediction_id, kind, value, covariate FROM feedback "
+                f"WHERE prediction_id IN ({marks})",
                 chunk,
             ):
-                existing[pid] = (kind, value)
+                existing[pid] = (kind, value, covariate)
         conflicts, fresh, repeats = [], [], 0
-        seen: dict[str, tuple[str, str]] = {}
-        for index, (pid, kind, value) in enumerate(rows):
+        seen: dict[str, tuple[str, str, float | None]] = {}
+        for index, (pid, kind, value, covariate) in enumerate(rows):
             before = existing.get(pid) or seen.get(pid)
             if before is None:
-                seen[pid] = (kind, value)
-                fresh.append((pid, now, kind, value))
-            elif before == (kind, value):
+                seen[pid] = (kind, value, covariate)
+                fresh.append((pid, now, kind, value, covariate))
+            elif before == (kind, value, covariate):
                 repeats += 1
             else:
                 conflicts.append(
@@ -117,7 +123,11 @@ def record(store: Path, items: list[FeedbackItem]) -> tuple[int, int, list[dict[
         if conflicts:
             conn.execute("ROLLBACK")
             return 0, repeats, conflicts
-        conn.executemany("INSERT INTO feedback VALUES (?, ?, ?, ?)", fresh)
+        conn.executemany(
+            "INSERT INTO feedback (prediction_id, ts, kind, value, covariate) "
+            "VALUES (?, ?, ?, ?, ?)",
+            fresh,
+        )
         conn.execute("COMMIT")
         return len(fresh), repeats, []
     except BaseException:

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     prediction_id TEXT PRIMARY KEY,
     ts REAL NOT NULL,
     kind TEXT NOT NULL,
-    value TEXT NOT NULL
+    value TEXT NOT NULL,
+    covariate REAL
 );
 CREATE TABLE IF NOT EXISTS experiments (
     id TEXT PRIMARY KEY,
@@ -86,6 +87,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}
+    if "covariate" not in columns:  # a store written before covariates existed
+        conn.execute("ALTER TABLE feedback ADD COLUMN covariate REAL")
     return conn
 
 
