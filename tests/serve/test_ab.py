@@ -424,3 +424,16 @@ def test_a_shadow_scores_a_copy_and_the_champion_answers(
     gap = float(np.mean(np.abs(champion.proba_yes - challenger.proba_yes)))
     assert shadow["mean_abs_proba_difference"] == pytest.approx(gap, abs=1e-9)
     assert status["this_worker"]["challenger"]["requests"] == 10
+
+
+def test_serve_reports_a_bad_experiment_file_with_its_field(
+    pair: tuple[Path, Path], tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        "id: churn-ab\nvariants:\n  - {name: champion, model: a}\n"
+        "  - {name: challenger, model: b, weight: 1.5}\n"
+    )
+    done = cli("serve", str(pair[0]), "--experiment-config", str(config))
+    assert done.code == 1
+    assert "variants.1.weight" in done.err and "less than or equal to 1" in done.err
