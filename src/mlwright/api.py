@@ -41,7 +41,7 @@ def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = No
     rows, hyperparameters and seed, no search (``mlwright reproduce`` without the check).
     ``data`` defaults to where the model's data was read from; data that differs from it
     (by digest) is refused."""
-    from mlwright.train.runner import replay
+    from mlwright.train.replay import replay
 
     package = model if isinstance(model, Model) else load(model)
     return replay(package, data, sql=sql).model

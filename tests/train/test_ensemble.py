@@ -156,7 +156,7 @@ def test_the_ensemble_is_chosen_packaged_and_loads_to_the_same_predictions(
 def test_an_ensemble_reproduces_from_its_recipe(
     blended: tuple[mw.Model, pd.DataFrame, Path], tmp_path: Path
 ) -> None:
-    from mlwright.train.runner import replay
+    from mlwright.train.replay import replay
 
     _, frame, out = blended
     result = replay(mw.load(str(out)), frame)

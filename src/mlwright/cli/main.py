@@ -285,7 +285,7 @@ def reproduce_command(
     sql: Annotated[str | None, typer.Option(help="Query, when --data is a database URL.")] = None,
 ) -> None:
     """Rebuild the model from its recipe (no search); exit 1 if its predictions differ."""
-    from mlwright.train.runner import replay
+    from mlwright.train.replay import replay
 
     err = _stderr_console()
     loaded = _load(package)

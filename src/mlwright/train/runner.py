@@ -38,7 +38,7 @@ from mlwright.design.plan import (
 )
 from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.evaluate.metrics import all_scores, best_threshold
-from mlwright.package.golden import check_golden, make_golden
+from mlwright.package.golden import make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.choice import Candidate, build_candidates, choose_final, tradeoff
@@ -301,7 +301,7 @@ def _train_tracked(
 
     def fit_candidate(candidate: Candidate, rows: np.ndarray) -> Model:
         family, params = candidate.spec(refit)
-        fitted = _fit(prep, schema, family, params, ctx, rows, weights, options)
+        fitted = fit_model(prep, schema, family, params, ctx, rows, weights, options)
         fitted.classes = problem.classes
         fitted.threshold, fitted.residual_quantiles, fitted.n_residuals, calibration = post_of(
             candidate
@@ -745,7 +745,7 @@ def _refit_params(
     return family.refit_params()
 
 
-def _fit(
+def fit_model(
     prep: Prepared,
     schema: TableSchema,
     family_name: str,
@@ -791,66 +791,3 @@ def library_versions() -> dict[str, str]:
                 with contextlib.suppress(PackageNotFoundError):
                     out[key] = version("xgboost")
     return out
-
-
-# --- replay ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class ReplayResult:
-    model: Model
-    mismatches: list[str]
-    digest_matches: bool
-
-
-def replay(package: Model, data: Any = None, *, sql: str | None = None) -> ReplayResult:
-    """Rebuild ``package``'s final model from its recipe (no search) and compare its outputs on
-    the golden examples with the recorded ones."""
-    recipe = package.recipe
-    options = TrainOptions.model_validate(recipe["options"])
-    if data is None:
-        source = recipe["data"]["source"]
-        if source["kind"] not in ("csv", "parquet"):
-            raise ConfigError(
-                f"the model was trained from {source['kind']} data; replay needs that data",
-                fix="pass --data PATH (or a URL with --sql)",
-            )
-        data = source["location"]
-    frame, _ = read_table(data, sql=sql)
-    plan = SolutionPlan.from_dict(recipe["plan"])
-    task: Task = package.task
-    recorded = recipe["data"]["digest"]
-    prep = prepare_rows(
-        frame, package.schema, task, package.classes, plan, digest_version(recorded)
-    )
-    if prep.digest != recorded:
-        raise DataError(
-            "the data differs from the data the model was trained on (digest mismatch)",
-            fix="pass the exact file the model was trained on",
-        )
-    seed, threads = int(recipe["seed"]), int(recipe.get("threads") or os.cpu_count() or 1)
-    n_classes = len(package.classes) if package.classes else 0
-    ctx = FitContext(task, n_classes, seed, threads)
-    n = len(prep.y)
-    train_pos, test_pos = split_test(prep, plan, task, seed)
-    final_pos = np.arange(n) if (refits_on_test(plan, options) or not len(test_pos)) else train_pos
-    weights = class_weights(prep.y, n_classes) if plan.class_weights else None
-    rebuilt = _fit(
-        prep,
-        package.schema,
-        recipe["chosen"]["family"],
-        recipe["chosen"]["refit_params"],
-        ctx,
-        final_pos,
-        weights,
-        options,
-    )
-    rebuilt.name = package.name
-    rebuilt.classes = package.classes
-    rebuilt.threshold = package.threshold
-    rebuilt.residual_quantiles = package.residual_quantiles
-    rebuilt.n_residuals = package.n_residuals
-    rebuilt.temperature = package.temperature
-    rebuilt.golden = package.golden
-    rebuilt.recipe = recipe
-    return ReplayResult(rebuilt, check_golden(rebuilt), True)
