@@ -330,3 +330,15 @@ def test_displays(frame: pd.DataFrame) -> None:
     html = p._repr_html_()
     assert "<table>" in html
     assert "note&lt;b&gt;" in html and "note<b>" not in html
+
+
+def test_a_regression_with_a_gappy_continuous_feature_profiles() -> None:
+    """The reverse leakage check predicts each feature from the target: a continuous feature
+    with missing values is checked on the rows that have it, not crashed on."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"income": rng.lognormal(10, 0.5, 600), "y": rng.normal(size=600)})
+    frame.loc[rng.random(600) < 0.1, "income"] = np.nan
+    problem = mw.profile(frame, target="y")
+    assert problem.task == "regression"
+    assert problem.leakage  # the check ran
+    assert not problem.leaking_columns

@@ -95,8 +95,17 @@ def leakage_scores(
             reverse = _oof(y_codes, y_cont, x_codes, True, folds, settings.seed)
             reverse_base = _majority_share(x_codes)
         elif task == "regression" and x_num is not None:
-            reverse = _oof(None, y.astype("float64"), x_num, False, folds, settings.seed)
-            reverse_base = 0.0
+            known = ~np.isnan(x_num)  # the column is the target here: only rows that have it
+            if known.sum() >= 2 * settings.leakage_folds:
+                reverse = _oof(
+                    None,
+                    y[known].astype("float64"),
+                    x_num[known],
+                    False,
+                    folds[known],
+                    settings.seed,
+                )
+                reverse_base = 0.0
         scores.append(
             LeakScore(
                 column=col.name,

@@ -43,6 +43,7 @@ class Model:
     metrics: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] | None = None  # {"inputs": records, "expected": records}
     evidence: dict[str, Any] | None = field(default=None, repr=False)  # report/evaluation.json
+    reference: dict[str, Any] | None = field(default=None, repr=False)  # reference.json
     path: Path | None = None
     # set by training only (not saved): the ProblemDefinition, the SolutionPlan and the trials
     problem: Any = field(default=None, repr=False, compare=False)

@@ -1,7 +1,8 @@
 """The model package on disk: write it atomically, verify its checksums, load it.
 
 Layout (CONTRACTS.md): ``MLmodel``, ``mlwright.json`` (format, versions, checksum manifest),
-``schema.json``, ``recipe.json``, ``metrics.json``, ``model/`` (native files and
+``schema.json``, ``recipe.json``, ``metrics.json``, ``reference.json`` (the monitoring
+reference), ``model/`` (native files and
 ``family.json``), ``scorer/`` (feature encoder and post-processing), ``golden/`` (inputs and
 expected outputs for the deployment gate). Loading verifies every checksum before any model file
 is deserialised and refuses files the manifest does not know.
@@ -115,6 +116,8 @@ def _write_contents(model: Model, root: Path, final: Path) -> None:
     _write_json(root / "schema.json", model.schema.to_dict())
     _write_json(root / "recipe.json", model.recipe)
     _write_json(root / "metrics.json", model.metrics)
+    if model.reference is not None:
+        _write_json(root / "reference.json", model.reference)
     family = model.family
     native = family.save(root / "model")
     _write_json(
@@ -302,6 +305,10 @@ def load_package(path: str | Path, *, threads: int | None = None) -> Model:
             "inputs": json.loads((root / "golden" / "inputs.json").read_text(encoding="utf-8")),
             "expected": json.loads((root / "golden" / "expected.json").read_text(encoding="utf-8")),
         }
+    reference_path = root / "reference.json"
+    reference = (
+        json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.is_file() else None
+    )
     evidence_path = root / "report" / EVIDENCE
     evidence = (
         json.loads(evidence_path.read_text(encoding="utf-8")) if evidence_path.is_file() else None
@@ -321,5 +328,6 @@ def load_package(path: str | Path, *, threads: int | None = None) -> Model:
         metrics=metrics,
         golden=golden,
         evidence=evidence,
+        reference=reference,
         path=root.resolve(),
     )

@@ -40,6 +40,7 @@ from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import make_golden
 from mlwright.package.model import Model, encode_target
+from mlwright.package.reference import build_reference
 from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.choice import Candidate, build_candidates, choose_final, tradeoff
 from mlwright.train.ensemble import calibrate, calibration_gain, judged_rows
@@ -370,6 +371,10 @@ def _train_tracked(
     oof = best.oof
     if calibration.get("applied"):
         oof = calibrate(oof, calibration["temperature"])
+    scored = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    model.reference = build_reference(
+        prep.features.iloc[final_pos], schema, task, oof[scored], problem.classes
+    )
     measured = checks[-1]["p99_ms"] if checks and checks[-1]["ok"] else None
     model.evidence = gather(
         model,
