@@ -116,8 +116,13 @@ def test_feedback_reaches_the_analysis(pair: tuple[Path, Path], tmp_path: Path) 
                 "/v1/feedback",
                 json={"prediction_id": prediction["prediction_id"], "label": "yes"},
             )
-        time.sleep(3 * FLUSH_SECONDS)  # the writer flushes within its window
-        status = c.get("/v1/experiments/churn-ab")
+        deadline = time.monotonic() + 20
+        while True:  # the writer process records within its flush window, after its start-up
+            status = c.get("/v1/experiments/churn-ab")
+            done = sum(status.json()["analysis"]["requests"].values()) == 300
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(FLUSH_SECONDS)
         missing = c.get("/v1/experiments/other")
     assert status.status_code == 200
     body = status.json()
@@ -343,7 +348,6 @@ def test_ab_status_and_stop_read_and_write_the_store(
     pair: tuple[Path, Path], tmp_path: Path, cli: Callable[..., CliResult]
 ) -> None:
     import json
-    import time
 
     store = tmp_path / "serve.db"
     with serve(pair, store, experiment()) as c:
@@ -351,7 +355,7 @@ def test_ab_status_and_stop_read_and_write_the_store(
             body = c.post("/v1/predict", json={"records": rows(pair), "entity_key": f"u{i}"})
             pid = body.json()["predictions"][0]["prediction_id"]
             c.post("/v1/feedback", json={"prediction_id": pid, "label": "yes"})
-        time.sleep(0.3)
+    # leaving the client shut the server down: its writer committed everything
     done = cli("ab", "status", "--store", str(store))
     assert done.code == 0, done.err
     assert "experiment churn-ab: running" in done.out and "accuracy" in done.out
@@ -412,8 +416,12 @@ def test_a_shadow_scores_a_copy_and_the_champion_answers(
             for i in range(0, 50, 5)
         ]
         assert {a.json()["model"]["variant"] for a in answers} == {"champion"}
-        time.sleep(0.5)  # the shadow thread and the writer are behind the responses
-        status = c.get("/v1/experiments/churn-ab").json()
+        deadline = time.monotonic() + 20
+        while True:  # the shadow thread and the writer process are behind the responses
+            status = c.get("/v1/experiments/churn-ab").json()
+            if status["analysis"]["shadow"].get("pairs") == 50 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     shadow = status["analysis"]["shadow"]
     assert shadow["pairs"] == 50
     champion, challenger = (

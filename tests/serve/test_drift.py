@@ -123,3 +123,59 @@ def test_every_trained_package_carries_its_reference(tmp_path: Path) -> None:
     assert loaded.reference["prediction"]["kind"] == "numeric"
     assert model.reference is not None
     assert not frame_drift(loaded.reference, frame.drop(columns="y"))["dataset_drift"]
+
+
+def test_the_server_counts_served_values_and_reports_drift(tmp_path: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from mlwright.serve.app import ServeSettings, create_app
+    from mlwright.serve.drift_counts import window_counts
+    from mlwright.serve.store import FLUSH_SECONDS
+
+    rng = np.random.default_rng(6)
+    frame = training(2000, rng)
+    mw.train(
+        frame,
+        target="y",
+        max_trials=1,
+        families=("linear",),
+        tracker="none",
+        out=str(tmp_path / "pkg"),
+    )
+    model = mw.load(tmp_path / "pkg")
+    store = tmp_path / "serve.db"
+    app = create_app(model, settings=ServeSettings(store=str(store)))
+
+    def send(window: pd.DataFrame) -> None:
+        records = json.loads(window.drop(columns="y").to_json(orient="records"))
+        for start in range(0, len(records), 100):
+            response = c.post("/v1/predict", json={"records": records[start : start + 100]})
+            assert response.status_code == 200
+
+    def drift_of(rows: int) -> dict:
+        deadline = time.monotonic() + 20
+        while True:  # the writer process counts within its flush window, after its start-up
+            result = c.get("/v1/monitor/drift").json()
+            if result["rows"] >= rows or time.monotonic() > deadline:
+                return result
+            time.sleep(FLUSH_SECONDS)
+
+    with TestClient(app.state.asgi) as c:
+        send(training(600, rng))
+        calm = drift_of(600)
+        shifted = training(600, rng)
+        shifted["age"] += 15
+        shifted["city"] = "paris"
+        send(shifted)
+        both = drift_of(1200)
+        missing = c.get("/v1/monitor/drift", params={"variant": "other"})
+    assert calm["rows"] == 600 and not calm["dataset_drift"], calm["drifted_features"]
+    assert calm["prediction"]["n"] == 600
+    assert both["rows"] == 1200
+    assert {"age", "city"} <= set(both["drifted_features"])
+    assert both["features"]["city"]["unknown_rate"] == pytest.approx(0.5)
+    assert missing.status_code == 404
+    counts = window_counts(store, "champion")
+    assert sum(counts["age"]["counts"]) == 1200  # aggregated, not raw rows

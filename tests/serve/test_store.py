@@ -118,3 +118,22 @@ def test_a_killed_server_loses_at_most_the_flush_window(package: Path, tmp_path:
     assert len(must_have) > 10
     assert [pid for pid in must_have if pid not in saved] == []
     assert saved <= {pid for _, pid in answered}
+
+
+def test_a_failed_write_does_not_wedge_the_writer(tmp_path: Path) -> None:
+    """A write that fails is rolled back whole, so the next one can start a transaction."""
+    from mlwright.serve.store import StoreWriter
+
+    db = tmp_path / "w.db"
+    writer = StoreWriter(db)
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute("ALTER TABLE requests RENAME TO moved")
+        with pytest.raises(sqlite3.OperationalError):
+            writer._write([batch(1)])
+        with sqlite3.connect(db) as conn:
+            conn.execute("ALTER TABLE moved RENAME TO requests")
+        writer._write([batch(2)])
+    finally:
+        writer.close()
+    assert count(db) == 1

@@ -15,7 +15,9 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +36,7 @@ from mlwright.package.model import Model
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.drift_counts import window_drift
 from mlwright.serve.experiment import ExperimentConfig
 from mlwright.serve.experiment_analysis import analyze
 from mlwright.serve.feedback import FeedbackItem
@@ -174,7 +177,9 @@ def create_app(
                     "challenger %s failed its deployment gate: %s", other.name, checked.reason
                 )
         if cfg.store:  # one writer (process) per worker
-            predictor.writer = PredictionWriter(Path(cfg.store))
+            predictor.writer = PredictionWriter(
+                Path(cfg.store), references=_references(slot, runtime)
+            )
         if cfg.freeze_gc:
             # what start-up loaded lives as long as the server: keep the collector from tracing
             # it again and again (full collections were the long tail of request latency)
@@ -300,6 +305,27 @@ def create_app(
         openapi_extra=_request_body(app, FeedbackItem),
     )(feedback)
 
+    @app.get("/v1/monitor/drift", tags=["monitoring"])
+    async def drift(variant: str = "champion", minutes: float | None = None) -> JSONResponse:
+        """Drift of the served traffic against the training reference: per feature and for the
+        predictions, over the last ``minutes`` (default: everything recorded)."""
+        slots = {"champion": slot} if runtime is None else runtime.slots
+        chosen = slots.get(variant)
+        if chosen is None:
+            return error(404, f"no variant {variant!r} here", f"variants: {', '.join(slots)}")
+        reference = chosen.candidate.reference
+        if reference is None:
+            return error(
+                404, "the model's package has no monitoring reference", "retrain it to add one"
+            )
+        if not cfg.store or not Path(cfg.store).exists():
+            return error(503, "this server keeps no serving store", "start it with --store PATH")
+        since = None if minutes is None else time.time() - 60 * minutes
+        result = await asyncio.to_thread(
+            window_drift, Path(cfg.store), reference, variant=variant, since=since
+        )
+        return JSONResponse(_json_safe(result))
+
     @app.get("/v1/experiments", tags=["experiments"])
     async def experiments() -> dict[str, Any]:
         """The experiment this server runs, if any."""
@@ -356,6 +382,27 @@ def create_app(
     )
     app.state.asgi = wrapped
     return app
+
+
+def _references(slot: Slot, runtime: ExperimentRuntime | None) -> dict[str, Path]:
+    """Variant → the package's reference.json, for the variants whose package has one."""
+    slots = {"champion": slot} if runtime is None else runtime.slots
+    out = {}
+    for name, s in slots.items():
+        path = s.candidate.path
+        if path is not None and (path / "reference.json").is_file():
+            out[name] = path / "reference.json"
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _experiment_runtime(

@@ -179,6 +179,32 @@ def _psi(reference: np.ndarray, current: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+def feature_drift(entry: dict[str, Any], counted: dict[str, Any], s: Settings) -> dict[str, Any]:
+    """One column's drift from its counts; a column that stopped arriving (its missing rate up
+    by more than half) counts as drifted, whatever the test on the few values left says."""
+    if entry["kind"] == "numeric":
+        result = numeric_drift(entry, counted, s)
+    else:
+        result = categorical_drift(entry, counted, s)
+    rate, before = result["missing_rate"], entry.get("missing_rate") or 0.0
+    if rate is not None and rate - before > 0.5:
+        result["drifted"] = True
+        result["method"] = result["method"] or "missing_rate"
+    return result
+
+
+def summary(features: dict[str, Any], s: Settings) -> dict[str, Any]:
+    drifted = [k for k, v in features.items() if v["drifted"]]
+    share = len(drifted) / len(features) if features else 0.0
+    return {
+        "features": features,
+        "drifted_features": drifted,
+        "drift_share": share,
+        "dataset_drift": bool(features) and share >= s.dataset_share,
+        "settings": s.__dict__,
+    }
+
+
 def frame_drift(
     reference: dict[str, Any], frame: pd.DataFrame, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -191,22 +217,7 @@ def frame_drift(
             continue
         if entry["kind"] == "numeric":
             counted = count_numeric(entry, numeric_values(frame[name], entry["schema_kind"]))
-            features[name] = numeric_drift(entry, counted, s)
         else:
             counted = count_categorical(entry, frame[name])
-            features[name] = categorical_drift(entry, counted, s)
-        # a column that stopped arriving (all missing) is broken upstream: count it as drift
-        rate, before = features[name]["missing_rate"], entry.get("missing_rate") or 0.0
-        if rate is not None and rate - before > 0.5:
-            features[name]["drifted"] = True
-            features[name]["method"] = features[name]["method"] or "missing_rate"
-    drifted = [k for k, v in features.items() if v["drifted"]]
-    share = len(drifted) / len(features) if features else 0.0
-    return {
-        "rows": len(frame),
-        "features": features,
-        "drifted_features": drifted,
-        "drift_share": share,
-        "dataset_drift": share >= s.dataset_share,
-        "settings": s.__dict__,
-    }
+        features[name] = feature_drift(entry, counted, s)
+    return {"rows": len(frame), **summary(features, s)}

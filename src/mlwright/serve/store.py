@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -71,6 +72,13 @@ CREATE TABLE IF NOT EXISTS assignments (
     variant TEXT NOT NULL,
     ts REAL NOT NULL,
     PRIMARY KEY (experiment_id, entity_key)
+);
+CREATE TABLE IF NOT EXISTS drift_counts (
+    variant TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    col TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    PRIMARY KEY (variant, bucket, col)
 );
 CREATE TABLE IF NOT EXISTS alias_history (
     model TEXT NOT NULL,
@@ -177,11 +185,17 @@ class StoreWriter:
     process's half of the serving store (see :mod:`mlwright.serve.writer`)."""
 
     def __init__(
-        self, path: Path, *, flush_seconds: float = FLUSH_SECONDS, flush_rows: int = FLUSH_ROWS
+        self,
+        path: Path,
+        *,
+        flush_seconds: float = FLUSH_SECONDS,
+        flush_rows: int = FLUSH_ROWS,
+        references: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.path = path
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
+        self.references = references or {}  # variant → monitoring reference: count its values
         self._conn = connect(path)
         self._batches: list[PredictionBatch] = []
         self._pending = 0  # rows in the buffered batches
@@ -220,19 +234,59 @@ class StoreWriter:
                 closing = self._closing
             if batches:
                 try:
-                    self._write([batch.row() for batch in batches])
+                    self._write(batches)
                 except (sqlite3.Error, ValueError, KeyError, TypeError):
                     # the server keeps answering; the lost rows are counted in the log
                     log.exception("the serving store lost %d prediction(s)", sum(map(len, batches)))
             if closing:
                 return
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
-        self._conn.execute("BEGIN")
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-        )
+    def _write(self, batches: list[PredictionBatch]) -> None:
+        rows = [batch.row() for batch in batches]
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        # the predictions are safe before any counting starts
+        if self.references:
+            try:
+                self._count(batches)
+            except Exception:  # the predictions are stored; only their drift counts are lost
+                log.exception("drift counts of %d prediction(s) were lost", len(rows))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write transaction that takes the write lock first (waiting up to the busy timeout
+        for other writers) and is rolled back whole if anything in it fails."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
         self._conn.execute("COMMIT")
+
+    def _count(self, batches: list[PredictionBatch]) -> None:
+        """Add the batches' values to the drift counts: one count per (variant, minute)."""
+        from mlwright.serve.drift_counts import BUCKET_SECONDS, add_counts, count_batch
+
+        groups: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
+        for batch in batches:
+            if batch.variant not in self.references or "~" in batch.request_id:
+                continue  # no reference, or a shadow copy
+            key = (batch.variant, int(batch.ts // BUCKET_SECONDS) * BUCKET_SECONDS)
+            records, outputs = groups.setdefault(key, ([], []))
+            records.extend(read_json(batch.body)["records"])
+            outputs.extend(orjson.loads(batch.answer)["predictions"])
+        if not groups:
+            return
+        counted = [
+            (variant, bucket, count_batch(self.references[variant], records, outputs))
+            for (variant, bucket), (records, outputs) in groups.items()
+        ]
+        with self._transaction():
+            for variant, bucket, counts in counted:
+                add_counts(self._conn, variant, bucket, counts)
 
     def close(self) -> None:
         """Flush what is buffered and stop the writer."""

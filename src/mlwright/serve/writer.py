@@ -10,11 +10,14 @@ a worker that stops, gracefully or not, closes the pipe and its writer commits w
 It ignores SIGINT and SIGTERM, which are meant for the worker, so that a Ctrl-C or a stop of the
 whole process group does not lose the buffered predictions.
 
-Run as ``python -m mlwright.serve.writer STORE FLUSH_SECONDS FLUSH_ROWS``.
+Run as ``python -m mlwright.serve.writer STORE FLUSH_SECONDS FLUSH_ROWS [REFERENCES]``, where
+REFERENCES is a JSON object of variant → ``reference.json`` path: those variants' served values
+are also counted into the reference's bins (:mod:`mlwright.serve.drift_counts`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
@@ -39,7 +42,12 @@ class PredictionWriter:
     """The worker's side: buffers answered batches and pipes them to the writer process."""
 
     def __init__(
-        self, path: Path, *, flush_seconds: float = FLUSH_SECONDS, flush_rows: int = FLUSH_ROWS
+        self,
+        path: Path,
+        *,
+        flush_seconds: float = FLUSH_SECONDS,
+        flush_rows: int = FLUSH_ROWS,
+        references: dict[str, Path] | None = None,
     ) -> None:
         connect(path).close()  # the schema exists, and a bad path fails here, in the worker
         self.path = path
@@ -51,6 +59,7 @@ class PredictionWriter:
                 str(path),
                 repr(flush_seconds),
                 str(flush_rows),
+                json.dumps({k: str(v) for k, v in (references or {}).items()}),
             ],
             stdin=subprocess.PIPE,
         )
@@ -118,7 +127,15 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     path, flush_seconds, flush_rows = Path(argv[0]), float(argv[1]), int(argv[2])
-    writer = StoreWriter(path, flush_seconds=flush_seconds, flush_rows=flush_rows)
+    references = {
+        variant: json.loads(Path(file).read_text(encoding="utf-8"))
+        for variant, file in (json.loads(argv[3]) if len(argv) > 3 else {}).items()
+    }
+    if references:  # load the counting code now, not inside the first flush
+        import mlwright.serve.drift_counts  # noqa: F401
+    writer = StoreWriter(
+        path, flush_seconds=flush_seconds, flush_rows=flush_rows, references=references
+    )
     stream = sys.stdin.buffer
     try:
         while (batch := PredictionBatch.read(stream)) is not None:
