@@ -277,13 +277,13 @@ def test_on_large_data_the_test_splits_model_is_the_final_model(
 
     monkeypatch.setattr(plan_module, "LARGE_DATA_ROWS", 1000)
     fits: list[int] = []
-    real_fit = runner._fit
+    real_fit = runner.fit_model
 
     def counted(*args: object, **kwargs: object) -> mw.Model:
         fits.append(len(args[5]))  # type: ignore[arg-type]
         return real_fit(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "_fit", counted)
+    monkeypatch.setattr(runner, "fit_model", counted)
     frame = make_frame(1500)
     model = mw.train(frame, target="churned", max_trials=2, tracker="none", families=("linear",))
     assert model.plan.refit_on_test is False
