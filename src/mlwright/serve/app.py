@@ -15,7 +15,6 @@ import asyncio
 import gc
 import json
 import logging
-import math
 import os
 import time
 import uuid
@@ -38,7 +37,7 @@ from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.drift_counts import window_drift
 from mlwright.serve.experiment import ExperimentConfig
-from mlwright.serve.experiment_analysis import analyze
+from mlwright.serve.experiment_analysis import analyze, json_safe
 from mlwright.serve.feedback import FeedbackItem
 from mlwright.serve.feedback import parse as parse_feedback
 from mlwright.serve.feedback import record as record_feedback
@@ -324,7 +323,7 @@ def create_app(
         result = await asyncio.to_thread(
             window_drift, Path(cfg.store), reference, variant=variant, since=since
         )
-        return JSONResponse(_json_safe(result))
+        return JSONResponse(json_safe(result))
 
     @app.get("/v1/experiments", tags=["experiments"])
     async def experiments() -> dict[str, Any]:
@@ -393,16 +392,6 @@ def _references(slot: Slot, runtime: ExperimentRuntime | None) -> dict[str, Path
         if path is not None and (path / "reference.json").is_file():
             out[name] = path / "reference.json"
     return out
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _experiment_runtime(

@@ -94,7 +94,7 @@ def analyze(
         else {"p_value": 1.0, "mismatch": False}
     )
     if config.mode == "shadow":
-        shadowed: dict[str, Any] = _finite(
+        shadowed: dict[str, Any] = json_safe(
             {
                 "id": config.id,
                 "mode": config.mode,
@@ -138,7 +138,7 @@ def analyze(
                     ),
                 }
             )
-    result: dict[str, Any] = _finite(
+    result: dict[str, Any] = json_safe(
         {
             "id": config.id,
             "mode": config.mode,
@@ -187,12 +187,12 @@ def shadow_agreement(
     }
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe: NaN and infinities (an interval not yet defined) become None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
