@@ -29,6 +29,13 @@ def training(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
+def train_package(frame: pd.DataFrame, out: Path) -> mw.Model:
+    """A quick linear model of ``y`` written to ``out``."""
+    return mw.train(
+        frame, target="y", max_trials=1, families=("linear",), tracker="none", out=str(out)
+    )
+
+
 @pytest.fixture(scope="module")
 def reference() -> dict:
     rng = np.random.default_rng(0)
@@ -107,14 +114,7 @@ def test_the_sketch_ks_is_within_a_thousandth_of_the_exact_one() -> None:
 
 def test_every_trained_package_carries_its_reference(tmp_path: Path) -> None:
     frame = training(600, np.random.default_rng(5))
-    model = mw.train(
-        frame,
-        target="y",
-        max_trials=1,
-        families=("linear",),
-        tracker="none",
-        out=str(tmp_path / "pkg"),
-    )
+    model = train_package(frame, tmp_path / "pkg")
     loaded = mw.load(tmp_path / "pkg")
     assert loaded.reference is not None and loaded.reference == json.loads(
         (tmp_path / "pkg" / "reference.json").read_text()
@@ -136,14 +136,7 @@ def test_the_server_counts_served_values_and_reports_drift(tmp_path: Path) -> No
 
     rng = np.random.default_rng(6)
     frame = training(2000, rng)
-    mw.train(
-        frame,
-        target="y",
-        max_trials=1,
-        families=("linear",),
-        tracker="none",
-        out=str(tmp_path / "pkg"),
-    )
+    train_package(frame, tmp_path / "pkg")
     model = mw.load(tmp_path / "pkg")
     store = tmp_path / "serve.db"
     app = create_app(model, settings=ServeSettings(store=str(store)))
