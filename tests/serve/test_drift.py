@@ -131,7 +131,7 @@ def test_the_server_counts_served_values_and_reports_drift(tmp_path: Path) -> No
     from fastapi.testclient import TestClient
 
     from mlwright.serve.app import ServeSettings, create_app
-    from mlwright.serve.drift_counts import window_counts
+    from mlwright.serve.drift_counts import Watched, window_counts
     from mlwright.serve.store import FLUSH_SECONDS
 
     rng = np.random.default_rng(6)
@@ -170,5 +170,6 @@ def test_the_server_counts_served_values_and_reports_drift(tmp_path: Path) -> No
     assert {"age", "city"} <= set(both["drifted_features"])
     assert both["features"]["city"]["unknown_rate"] == pytest.approx(0.5)
     assert missing.status_code == 404
-    counts = window_counts(store, "champion")
+    digest = Watched.load(tmp_path / "pkg" / "reference.json").digest
+    counts = window_counts(store, digest, "champion")
     assert sum(counts["age"]["counts"]) == 1200  # aggregated, not raw rows

@@ -22,10 +22,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -35,7 +35,7 @@ from mlwright.package.model import Model
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
-from mlwright.serve.drift_counts import window_drift
+from mlwright.serve.drift_counts import Watched, window_drift
 from mlwright.serve.experiment import ExperimentConfig
 from mlwright.serve.experiment_analysis import analyze, json_safe
 from mlwright.serve.feedback import FeedbackItem
@@ -43,6 +43,8 @@ from mlwright.serve.feedback import parse as parse_feedback
 from mlwright.serve.feedback import record as record_feedback
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import Observe, ServerMetrics
+from mlwright.serve.monitor import MonitorGauges
+from mlwright.serve.performance import live_performance
 from mlwright.serve.predict import PATH, Predictor
 from mlwright.serve.schemas import (
     ErrorResponse,
@@ -53,9 +55,12 @@ from mlwright.serve.schemas import (
 )
 from mlwright.serve.slot import Active, Slot, schema_change
 from mlwright.serve.slot import poll as _poll
+from mlwright.serve.store import Watch
 from mlwright.serve.writer import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
+MAX_MINUTES = 10 * 366 * 24 * 60  # windows of up to ten years
+MAX_ROWS = 10**12
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class ServeSettings:
     admin_token: str | None = None  # enables /v1/admin/* (bearer token)
     threads: int = 1  # per predict call: a worker scores one request at a time
     freeze_gc: bool = False  # a server process of its own (`mlwright serve`) sets it
+    monitor: bool = True  # count served values against the reference (needs a store)
+    monitor_minutes: float = 60.0  # the window of the drift and live-performance gauges
 
 
 def error(status: int, reason: str, fix: str) -> JSONResponse:
@@ -176,9 +183,21 @@ def create_app(
                     "challenger %s failed its deployment gate: %s", other.name, checked.reason
                 )
         if cfg.store:  # one writer (process) per worker
-            predictor.writer = PredictionWriter(
-                Path(cfg.store), references=_references(slot, runtime)
-            )
+            slots = {"champion": slot} if runtime is None else runtime.slots
+            watches = [
+                Watch(variant, s.version, str(Path(str(s.candidate.path)) / "reference.json"))
+                for variant, s in slots.items()
+                if cfg.monitor and _has_reference(s.candidate)
+            ]
+            predictor.writer = writer = PredictionWriter(Path(cfg.store), watches=watches)
+            if cfg.monitor:
+
+                def watch_swapped(model: Model, version: str | None) -> None:
+                    if _has_reference(model):
+                        assert model.path is not None
+                        writer.watch(Watch("champion", version, str(model.path / "reference.json")))
+
+                slot.on_swap.append(watch_swapped)
         if cfg.freeze_gc:
             # what start-up loaded lives as long as the server: keep the collector from tracing
             # it again and again (full collections were the long tail of request latency)
@@ -234,9 +253,25 @@ def create_app(
             return JSONResponse({"status": "ready", "model": _info(slot)})
         return JSONResponse({"status": "not ready", "reason": slot.failure}, status_code=503)
 
+    def serving() -> list[tuple[str, str, str | None, Model]]:
+        slots = {"champion": slot} if runtime is None else runtime.slots
+        return [
+            (variant, s.name, s.active.version, s.active.model)
+            for variant, s in slots.items()
+            if s.active is not None
+        ]
+
+    gauges = None
+    if cfg.store and cfg.monitor:
+        gauges = MonitorGauges(Path(cfg.store), serving, minutes=cfg.monitor_minutes)
+        metrics.add_collector(gauges)
+
     @app.get("/metrics", tags=["operations"])
     async def prometheus() -> Response:
-        """Prometheus text format: requests, errors, latency, predictions per model version."""
+        """Prometheus text format: requests, errors, latency, predictions per model version;
+        with a store, drift and live performance over the last ``monitor_minutes``."""
+        if gauges is not None:
+            await asyncio.to_thread(gauges.refresh)
         content, media_type = metrics.render()
         return Response(content, media_type=media_type)
 
@@ -305,25 +340,64 @@ def create_app(
     )(feedback)
 
     @app.get("/v1/monitor/drift", tags=["monitoring"])
-    async def drift(variant: str = "champion", minutes: float | None = None) -> JSONResponse:
-        """Drift of the served traffic against the training reference: per feature and for the
-        predictions, over the last ``minutes`` (default: everything recorded)."""
+    async def drift(
+        variant: str = "champion",
+        minutes: Annotated[float | None, Query(gt=0, le=MAX_MINUTES)] = None,
+        last: Annotated[int | None, Query(gt=0, le=MAX_ROWS)] = None,
+    ) -> JSONResponse:
+        """Drift of the served traffic against the training reference of the version that
+        serves now: per feature, for the predictions and for the dataset, over the last
+        ``minutes``, or the latest minutes holding ``last`` rows (default: everything
+        recorded)."""
         slots = {"champion": slot} if runtime is None else runtime.slots
         chosen = slots.get(variant)
         if chosen is None:
             return error(404, f"no variant {variant!r} here", f"variants: {', '.join(slots)}")
-        reference = chosen.candidate.reference
-        if reference is None:
+        model, version = (
+            (chosen.active.model, chosen.active.version)
+            if chosen.active is not None
+            else (chosen.candidate, chosen.version)
+        )
+        if not _has_reference(model):
             return error(
                 404, "the model's package has no monitoring reference", "retrain it to add one"
             )
         if not cfg.store or not Path(cfg.store).exists():
             return error(503, "this server keeps no serving store", "start it with --store PATH")
+        if not cfg.monitor:
+            return error(503, "monitoring is off on this server", "start it without --no-monitor")
+        assert model.path is not None
+        watched = Watched.load(model.path / "reference.json")
         since = None if minutes is None else time.time() - 60 * minutes
         result = await asyncio.to_thread(
-            window_drift, Path(cfg.store), reference, variant=variant, since=since
+            window_drift,
+            Path(cfg.store),
+            watched.reference,
+            watched.digest,
+            variant=variant,
+            since=since,
+            last=last,
         )
-        return JSONResponse(json_safe(result))
+        return JSONResponse(json_safe({"model": slot.name, "version": version, **result}))
+
+    @app.get("/v1/monitor/performance", tags=["monitoring"])
+    async def performance(
+        minutes: Annotated[float | None, Query(gt=0, le=MAX_MINUTES)] = None,
+        step_minutes: Annotated[float, Query(ge=1, le=MAX_MINUTES)] = 60,
+    ) -> JSONResponse:
+        """Live performance from feedback, per model version and variant: each metric over
+        the last ``minutes`` (default: everything recorded) and per step of ``step_minutes``."""
+        if not cfg.store or not Path(cfg.store).exists():
+            return error(503, "this server keeps no serving store", "start it with --store PATH")
+        since = None if minutes is None else time.time() - 60 * minutes
+        found = await asyncio.to_thread(
+            live_performance,
+            Path(cfg.store),
+            model=slot.name,
+            since=since,
+            step_seconds=int(step_minutes * 60),
+        )
+        return JSONResponse(json_safe({"model": slot.name, "performance": found}))
 
     @app.get("/v1/experiments", tags=["experiments"])
     async def experiments() -> dict[str, Any]:
@@ -383,15 +457,8 @@ def create_app(
     return app
 
 
-def _references(slot: Slot, runtime: ExperimentRuntime | None) -> dict[str, Path]:
-    """Variant → the package's reference.json, for the variants whose package has one."""
-    slots = {"champion": slot} if runtime is None else runtime.slots
-    out = {}
-    for name, s in slots.items():
-        path = s.candidate.path
-        if path is not None and (path / "reference.json").is_file():
-            out[name] = path / "reference.json"
-    return out
+def _has_reference(model: Model) -> bool:
+    return model.path is not None and (model.path / "reference.json").is_file()
 
 
 def _experiment_runtime(

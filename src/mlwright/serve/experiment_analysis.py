@@ -48,12 +48,12 @@ def load_outcomes(
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
         params = [*variants, *([since] if since is not None else [])]
         for variant, output, kind, value, ts, covariate in conn.execute(query, params):
-            for metric, outcome in _outcomes(json.loads(output), kind, json.loads(value)):
+            for metric, outcome in outcomes(json.loads(output), kind, json.loads(value)):
                 out.setdefault(metric, {}).setdefault(variant, []).append((ts, outcome, covariate))
     return out
 
 
-def _outcomes(output: dict[str, Any], kind: str, value: Any) -> list[tuple[str, float]]:
+def outcomes(output: dict[str, Any], kind: str, value: Any) -> list[tuple[str, float]]:
     if kind == "reward":
         return [("reward", float(value))]
     if kind == "value":
@@ -105,11 +105,11 @@ def analyze(
             }
         )
         return shadowed
-    outcomes = load_outcomes(store, names, since)
+    observed = load_outcomes(store, names, since)
     champion = config.champion.name
     comparisons: list[dict[str, Any]] = []
     for metric, by_variant in sorted(
-        outcomes.items(), key=lambda kv: kv[0] not in PRIMARY.values()
+        observed.items(), key=lambda kv: kv[0] not in PRIMARY.values()
     ):
         higher, label = METRICS[metric]
         base = by_variant.get(champion, [])

@@ -83,14 +83,21 @@ class ServerMetrics:
             registry=self.registry,
         )
 
+        # computed when scraped (monitoring): the same in every worker, so not merged
+        self.computed = CollectorRegistry()
+
+    def add_collector(self, collector: Any) -> None:
+        self.computed.register(collector)
+
     def render(self) -> tuple[bytes, str]:
+        computed = generate_latest(self.computed)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-            return generate_latest(merged), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return generate_latest(merged) + computed, CONTENT_TYPE_LATEST
+        return generate_latest(self.registry) + computed, CONTENT_TYPE_LATEST
 
 
 class Observe:

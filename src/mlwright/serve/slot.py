@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,8 @@ class Slot:
     failure: str | None = "the deployment gate has not run yet"
     threads: int | None = None  # what one predict call of a swapped-in model may use
     swapping: threading.Lock = field(default_factory=threading.Lock)
+    # called with (model, version) after a new version passed its gate, before it takes traffic
+    on_swap: list[Callable[[Model, str | None], None]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -94,6 +97,8 @@ def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str
             slot.failure = f"version {version} was not swapped in: {reason}"
             log.error(slot.failure)
             return {"status": "refused", "reason": slot.failure}
+        for hook in slot.on_swap:
+            hook(model, version)
         slot.active, slot.failure = Active(model, version, gate), None
         if metrics is not None:
             metrics.ready.labels(slot.name, version or "").set(1)

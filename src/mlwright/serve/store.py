@@ -22,11 +22,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from mlwright.errors import DataSourceError
+
+if TYPE_CHECKING:
+    from mlwright.serve.drift_counts import Watched
 
 log = logging.getLogger("mlwright.serve")
 
@@ -73,12 +76,21 @@ CREATE TABLE IF NOT EXISTS assignments (
     ts REAL NOT NULL,
     PRIMARY KEY (experiment_id, entity_key)
 );
+CREATE TABLE IF NOT EXISTS drift_references (
+    digest TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    version TEXT,
+    first_seen REAL NOT NULL,
+    reference TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS drift_counts (
+    digest TEXT NOT NULL,
     variant TEXT NOT NULL,
     bucket INTEGER NOT NULL,
     col TEXT NOT NULL,
     counts TEXT NOT NULL,
-    PRIMARY KEY (variant, bucket, col)
+    bins BLOB,
+    PRIMARY KEY (digest, variant, bucket, col)
 );
 CREATE TABLE IF NOT EXISTS alias_history (
     model TEXT NOT NULL,
@@ -94,6 +106,12 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    drift = {row[1] for row in conn.execute("PRAGMA table_info(drift_counts)")}
+    if drift and "digest" not in drift:
+        # counts from before they were kept per reference: derived data, and their bins
+        # cannot be told apart after a version swap; counting starts again
+        log.warning("the serving store's drift counts predate per-version references; reset")
+        conn.execute("DROP TABLE drift_counts")
     conn.executescript(_SCHEMA)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}
     if "covariate" not in columns:  # a store written before covariates existed
@@ -133,15 +151,17 @@ class PredictionBatch:
         return b"".join((sizes, head, self.body, self.answer))
 
     @classmethod
-    def read(cls, stream: BinaryIO) -> PredictionBatch | None:
-        """The next framed batch from ``stream``; None at its end."""
+    def read(cls, stream: BinaryIO) -> PredictionBatch | Watch | None:
+        """The next framed batch (or :class:`Watch`) from ``stream``; None at its end."""
         prefix = stream.read(_FRAME.size)
         if len(prefix) < _FRAME.size:
             return None
         sizes = _FRAME.unpack(prefix)
         head, body, answer = (stream.read(size) for size in sizes)
-        if len(answer) < sizes[2]:
+        if len(head) < sizes[0] or len(body) < sizes[1] or len(answer) < sizes[2]:
             return None  # cut off mid-message: the server died while sending it
+        if not sizes[0]:
+            return Watch(**orjson.loads(body))
         rid, ts, model, version, variant, key, features, n = orjson.loads(head)
         return cls(rid, ts, model, version, variant, key, tuple(features), n, body, answer)
 
@@ -162,6 +182,21 @@ class PredictionBatch:
 
 
 _FRAME = struct.Struct("<III")  # sizes of a frame's head, request body and response
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Tells the writer process which monitoring reference a variant's version is counted
+    against (sent when the server starts and before a swapped-in version takes traffic)."""
+
+    variant: str
+    version: str | None
+    reference: str  # path of the package's reference.json
+
+    def frame(self) -> bytes:
+        """A frame with an empty head: the writer reads it as a Watch, not a batch."""
+        body = orjson.dumps(self.__dict__)
+        return _FRAME.pack(0, len(body), 0) + body
 
 
 def _dumps(value: Any) -> str:
@@ -190,12 +225,13 @@ class StoreWriter:
         *,
         flush_seconds: float = FLUSH_SECONDS,
         flush_rows: int = FLUSH_ROWS,
-        references: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.path = path
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
-        self.references = references or {}  # variant → monitoring reference: count its values
+        # (variant, version) → the monitoring reference its served values are counted against
+        self.references: dict[tuple[str, str | None], Watched] = {}
+        self._saved: set[str] = set()  # references already in the store's drift_references
         self._conn = connect(path)
         self._batches: list[PredictionBatch] = []
         self._pending = 0  # rows in the buffered batches
@@ -204,6 +240,19 @@ class StoreWriter:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="mlwright-store", daemon=True)
         self._thread.start()
+
+    def watch(self, watch: Watch) -> None:
+        """Count ``watch.variant``'s values served by ``watch.version`` against the reference
+        at ``watch.reference`` from now on (batches already buffered included)."""
+        from mlwright.serve.drift_counts import Watched
+
+        try:
+            watched = Watched.load(Path(watch.reference))
+        except (OSError, ValueError) as exc:
+            log.error("cannot monitor %s: its reference is unreadable (%s)", watch.variant, exc)
+            return
+        with self._lock:
+            self.references[(watch.variant, watch.version)] = watched
 
     def add(self, batch: PredictionBatch) -> None:
         if not len(batch):
@@ -267,26 +316,46 @@ class StoreWriter:
         self._conn.execute("COMMIT")
 
     def _count(self, batches: list[PredictionBatch]) -> None:
-        """Add the batches' values to the drift counts: one count per (variant, minute)."""
-        from mlwright.serve.drift_counts import BUCKET_SECONDS, add_counts, count_batch
+        """Add the batches' values to the drift counts: one count per (reference, variant,
+        minute)."""
+        from mlwright.serve.drift_counts import (
+            BUCKET_SECONDS,
+            add_counts,
+            count_batch,
+            save_reference,
+        )
 
-        groups: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
+        with self._lock:
+            references = dict(self.references)
+        groups: dict[tuple[str, str | None, int], tuple[list[Any], list[Any]]] = {}
         for batch in batches:
-            if batch.variant not in self.references or "~" in batch.request_id:
+            if (batch.variant, batch.version) not in references or "~" in batch.request_id:
                 continue  # no reference, or a shadow copy
-            key = (batch.variant, int(batch.ts // BUCKET_SECONDS) * BUCKET_SECONDS)
-            records, outputs = groups.setdefault(key, ([], []))
+            bucket = int(batch.ts // BUCKET_SECONDS) * BUCKET_SECONDS
+            records, outputs = groups.setdefault((batch.variant, batch.version, bucket), ([], []))
             records.extend(read_json(batch.body)["records"])
             outputs.extend(orjson.loads(batch.answer)["predictions"])
         if not groups:
             return
-        counted = [
-            (variant, bucket, count_batch(self.references[variant], records, outputs))
-            for (variant, bucket), (records, outputs) in groups.items()
-        ]
+        model = batches[0].model
+        counted = []
+        for (variant, version, bucket), (records, outputs) in groups.items():
+            watched = references[(variant, version)]
+            counted.append(
+                (
+                    watched,
+                    variant,
+                    version,
+                    bucket,
+                    count_batch(watched.reference, records, outputs),
+                )
+            )
         with self._transaction():
-            for variant, bucket, counts in counted:
-                add_counts(self._conn, variant, bucket, counts)
+            for watched, variant, version, bucket, counts in counted:
+                if watched.digest not in self._saved:
+                    save_reference(self._conn, watched, model, version, bucket)
+                add_counts(self._conn, watched.digest, variant, bucket, counts)
+        self._saved.update(c[0].digest for c in counted)
 
     def close(self) -> None:
         """Flush what is buffered and stop the writer."""

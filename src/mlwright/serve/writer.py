@@ -10,14 +10,14 @@ a worker that stops, gracefully or not, closes the pipe and its writer commits w
 It ignores SIGINT and SIGTERM, which are meant for the worker, so that a Ctrl-C or a stop of the
 whole process group does not lose the buffered predictions.
 
-Run as ``python -m mlwright.serve.writer STORE FLUSH_SECONDS FLUSH_ROWS [REFERENCES]``, where
-REFERENCES is a JSON object of variant → ``reference.json`` path: those variants' served values
-are also counted into the reference's bins (:mod:`mlwright.serve.drift_counts`).
+Run as ``python -m mlwright.serve.writer STORE FLUSH_SECONDS FLUSH_ROWS``. Besides batches, the
+stream carries :class:`~mlwright.serve.store.Watch` frames: from then on, the named variant's
+values served by the named version are also counted into the bins of that version's
+``reference.json`` (:mod:`mlwright.serve.drift_counts`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import subprocess
@@ -31,6 +31,7 @@ from mlwright.serve.store import (
     FLUSH_SECONDS,
     PredictionBatch,
     StoreWriter,
+    Watch,
     connect,
 )
 
@@ -47,7 +48,7 @@ class PredictionWriter:
         *,
         flush_seconds: float = FLUSH_SECONDS,
         flush_rows: int = FLUSH_ROWS,
-        references: dict[str, Path] | None = None,
+        watches: list[Watch] | None = None,
     ) -> None:
         connect(path).close()  # the schema exists, and a bad path fails here, in the worker
         self.path = path
@@ -59,20 +60,26 @@ class PredictionWriter:
                 str(path),
                 repr(flush_seconds),
                 str(flush_rows),
-                json.dumps({k: str(v) for k, v in (references or {}).items()}),
             ],
             stdin=subprocess.PIPE,
         )
-        self._frames: list[bytes] = []
+        self._frames: list[bytes] = [w.frame() for w in watches or []]
         self._lock = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._send, name="mlwright-store", daemon=True)
         self._thread.start()
 
+    def watch(self, watch: Watch) -> None:
+        """Count ``watch.variant``'s values served by ``watch.version`` against its reference;
+        batches added after this call are counted so."""
+        self._queue(watch.frame())
+
     def add(self, batch: PredictionBatch) -> None:
         if not len(batch):
             return
-        frame = batch.frame()
+        self._queue(batch.frame())
+
+    def _queue(self, frame: bytes) -> None:
         with self._lock:
             self._frames.append(frame)
             if len(self._frames) == 1:
@@ -127,19 +134,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     path, flush_seconds, flush_rows = Path(argv[0]), float(argv[1]), int(argv[2])
-    references = {
-        variant: json.loads(Path(file).read_text(encoding="utf-8"))
-        for variant, file in (json.loads(argv[3]) if len(argv) > 3 else {}).items()
-    }
-    if references:  # load the counting code now, not inside the first flush
-        import mlwright.serve.drift_counts  # noqa: F401
-    writer = StoreWriter(
-        path, flush_seconds=flush_seconds, flush_rows=flush_rows, references=references
-    )
+    writer = StoreWriter(path, flush_seconds=flush_seconds, flush_rows=flush_rows)
     stream = sys.stdin.buffer
     try:
-        while (batch := PredictionBatch.read(stream)) is not None:
-            writer.add(batch)
+        while (item := PredictionBatch.read(stream)) is not None:
+            if isinstance(item, Watch):
+                writer.watch(item)  # also loads the counting code, not inside a flush
+            else:
+                writer.add(item)
     finally:
         writer.close()
     return 0
