@@ -1,14 +1,18 @@
-"""PNG plots for the ML Solution report, drawn headless (matplotlib's Agg backend).
+"""PNG plots for the ML Solution report and the monitoring report, drawn headless
+(matplotlib's Agg backend).
 
-Each function takes the JSON summaries of :mod:`mlwright.evaluate.diagnostics` (or the recipe)
-and returns PNG bytes, so plots can be embedded as data URIs or written beside a Markdown file.
+Each function takes the JSON summaries of :mod:`mlwright.evaluate.diagnostics` (or the recipe,
+or the monitoring counts) and returns PNG bytes, so plots can be embedded as data URIs or
+written beside a Markdown file.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -185,4 +189,113 @@ def tradeoff_png(points: list[dict[str, Any]], metric: str, title: str) -> bytes
         ax.set_xlabel("single-row predict time (ms, log scale)")
         ax.set_ylabel(f"cross-validated {metric}")
         ax.set_title(title)
+        return _png(fig)
+
+
+# --- monitoring -----------------------------------------------------------------------------------
+
+
+def _dates(stamps: list[float]) -> list[Any]:
+    from datetime import datetime
+
+    return [datetime.fromtimestamp(t, tz=UTC) for t in stamps]
+
+
+def _time_axis(ax: Any) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    ax.set_xlabel("time (UTC)")
+
+
+def cdf_png(
+    values: np.ndarray, reference: np.ndarray, current: np.ndarray, title: str, xlabel: str
+) -> bytes:
+    """Reference and current cumulative distributions at the reference sketch's values."""
+    with _figure(WIDTH, 3.4) as fig:
+        ax = fig.add_subplot()
+        ax.step(values, reference, where="post", color=COLOURS[0], label="training reference")
+        ax.step(values, current, where="post", color=COLOURS[1], label="served")
+        gap = int(np.argmax(np.abs(current - reference))) if len(values) else 0
+        if len(values):
+            ax.vlines(
+                values[gap],
+                min(reference[gap], current[gap]),
+                max(reference[gap], current[gap]),
+                color="black",
+                linestyles="dotted",
+                label="largest gap",
+            )
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("share of rows ≤ value")
+        ax.set_title(title)
+        ax.legend(fontsize="small", loc="lower right")
+        return _png(fig)
+
+
+def shares_png(
+    levels: list[str], reference: list[float], current: list[float], title: str
+) -> bytes:
+    """Each level's share in the reference and in served traffic (horizontal bars)."""
+    k = len(levels)
+    with _figure(WIDTH, min(8.0, 1.4 + 0.32 * k)) as fig:
+        ax = fig.add_subplot()
+        y = np.arange(k)
+        ax.barh(y - 0.2, reference, height=0.4, color=COLOURS[0], label="training reference")
+        ax.barh(y + 0.2, current, height=0.4, color=COLOURS[1], label="served")
+        ax.set_yticks(y, labels=[str(v)[:30] for v in levels])
+        ax.invert_yaxis()
+        ax.set_xlabel("share of rows")
+        ax.set_title(title)
+        ax.legend(fontsize="small", loc="lower right")
+        return _png(fig)
+
+
+def drift_timeline_png(points: list[dict[str, Any]], threshold: float, title: str) -> bytes:
+    """Share of drifting features per step of the window, with the rows of each step."""
+    stamps = _dates([p["start"] for p in points])
+    with _figure(WIDTH + 1.5, 3.4) as fig:
+        ax = fig.add_subplot()
+        rows = ax.twinx()
+        rows.bar(stamps, [p["rows"] for p in points], color="#d9d9d9", width=_bar_width(points))
+        rows.set_ylabel("rows")
+        ax.set_zorder(rows.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.plot(stamps, [p["drift_share"] for p in points], marker="o", color=COLOURS[1])
+        ax.axhline(threshold, color="black", linestyle="dotted", label="dataset drift threshold")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("share of features drifting")
+        _time_axis(ax)
+        ax.set_title(title)
+        ax.legend(fontsize="small", loc="upper left")
+        return _png(fig)
+
+
+def _bar_width(points: list[dict[str, Any]]) -> float:
+    """A bar width in days (matplotlib's date unit): 80% of the step."""
+    if len(points) < 2:
+        return 0.8 / 24 / 60
+    step = min(float(b["start"] - a["start"]) for a, b in itertools.pairwise(points))
+    return 0.8 * step / 86400
+
+
+def live_metric_png(series: dict[str, list[tuple[float, float]]], metric: str, title: str) -> bytes:
+    """``series``: version label → [(step start, value), ...]."""
+    with _figure(WIDTH + 1.5, 3.4) as fig:
+        ax = fig.add_subplot()
+        for i, (name, points) in enumerate(series.items()):
+            ax.plot(
+                _dates([t for t, _ in points]),
+                [v for _, v in points],
+                marker="o",
+                color=COLOURS[i % len(COLOURS)],
+                label=name,
+            )
+        ax.set_ylabel(metric)
+        _time_axis(ax)
+        ax.set_title(title)
+        ax.legend(fontsize="small")
         return _png(fig)

@@ -46,7 +46,7 @@ class Settings:
 # --- counting into the reference's bins -----------------------------------------------------------
 
 
-def _edges(entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def sketch_cdf(entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The sketch's distinct values and the reference CDF at each (P(X ≤ edge))."""
     q = np.asarray(entry["quantiles"], dtype="float64")
     edges = np.unique(q)
@@ -58,7 +58,7 @@ def count_numeric(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
     """Counts of ``values`` in the reference's bins: bin k holds edges[k-1] < x ≤ edges[k]
     (bin 0: x ≤ edges[0]; the last: above every edge), plus missing values and the summed
     distance of out-of-range values beyond the training minimum / maximum."""
-    edges, _ = _edges(entry)
+    edges, _ = sketch_cdf(entry)
     present = values[~np.isnan(values)]
     index = np.searchsorted(edges, present, side="left")
     below = present[present < edges[0]] if len(edges) else present[:0]
@@ -93,7 +93,7 @@ def count_categorical(entry: dict[str, Any], values: pd.Series) -> dict[str, Any
 def numeric_drift(entry: dict[str, Any], counted: dict[str, Any], s: Settings) -> dict[str, Any]:
     from scipy import stats
 
-    edges, ref_cdf = _edges(entry)
+    edges, ref_cdf = sketch_cdf(entry)
     counts = np.asarray(counted["counts"], dtype="float64")
     n = int(counts.sum())
     total = n + counted["missing"]

@@ -1,0 +1,96 @@
+"""`mlwright monitor`: drift and live performance from a serving store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def monitor_command(
+    model: Annotated[str | None, typer.Option(help="Only this model (its name as served).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Window start: 30m, 6h, 2d, 1w ago, or a date/time (UTC)."),
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option(min=1, help="Window: each version's latest N rows (whole minutes)."),
+    ] = None,
+    store: Annotated[
+        Path, typer.Option(help="The serving store the server writes (its --store).")
+    ] = Path("mlwright-serve.db"),
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Also write the monitoring report: one self-contained HTML page."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Drift of served traffic against each version's training reference, and live
+    performance from feedback: per served version and variant, over a window."""
+    from mlwright.errors import ConfigError
+    from mlwright.serve.experiment_analysis import json_safe
+    from mlwright.serve.monitor import overview, parse_since
+
+    if since is not None and last is not None:
+        raise ConfigError("give --since or --last, not both", fix="choose one window")
+    if html is not None and html.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--html {html} does not end in .html", fix="name the report FILE.html")
+    result = overview(store, model=model, since=parse_since(since), last=last)
+    if html is not None:
+        from mlwright.report.document import write
+        from mlwright.report.monitoring import monitoring_report
+
+        write(monitoring_report(result), html)
+    if as_json:
+        sys.stdout.write(json.dumps(json_safe(result.to_dict()), indent=2) + "\n")
+    else:
+        _print(result)
+    if html is not None:
+        typer.echo(f"wrote the monitoring report to {html}", err=as_json)
+
+
+def _print(result: object) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlwright.report.monitoring import label, number, when
+    from mlwright.serve.monitor import Overview
+    from mlwright.serve.performance import LIVE_METRICS
+
+    assert isinstance(result, Overview)
+    console = Console()
+    if not result.monitored and not result.performance:
+        console.print(f"no monitored traffic in {result.store} for this window")
+        return
+    table = Table(title="drift against the training reference", title_justify="left")
+    for column in ("version (variant)", "rows", "window", "drifting", "dataset", "predictions"):
+        table.add_column(column)
+    for m in result.monitored:
+        d = m.drift
+        prediction = d["prediction"]
+        top = sorted(d["drifted_features"], key=lambda f: -(d["features"][f].get("statistic") or 0))
+        table.add_row(
+            label(m),
+            f"{d['rows']:,}",
+            f"{when(m.first)} – {when(m.last)}",
+            f"{len(top)}/{len(d['features'])}" + (f": {', '.join(top[:5])}" if top else ""),
+            "[bold red]drift[/]" if d["dataset_drift"] else "ok",
+            "—"
+            if prediction is None
+            else ("[bold red]drift[/]" if prediction["drifted"] else "ok"),
+        )
+    console.print(table)
+    if result.performance:
+        metrics = [k for k in LIVE_METRICS if any(k in p["metrics"] for p in result.performance)]
+        perf = Table(title="live performance from feedback", title_justify="left")
+        for column in ("version (variant)", "feedback", *metrics):
+            perf.add_column(column)
+        for p in result.performance:
+            perf.add_row(
+                label(p), f"{p['feedback']:,}", *(number(p["metrics"].get(k)) for k in metrics)
+            )
+        console.print(perf)
