@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,79 @@ def test_an_empty_store_gives_an_empty_report(tmp_path: Path, cli: Any) -> None:
     result = cli("monitor", "--store", str(store), "--html", str(page))
     assert result.code == 0 and "no monitored traffic" in (result.out + result.err)
     assert "send it requests" in page.read_text(encoding="utf-8")
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@pytest.mark.timeout(300)
+def test_the_server_follows_a_swap_and_exposes_gauges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    import mlwright as mw
+    from mlwright.serve.app import ServeSettings, create_app
+    from mlwright.serve.slot import swap
+    from mlwright.serve.store import FLUSH_SECONDS
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    rng = np.random.default_rng(21)
+    older = training(3000, rng)
+    older["age"] += 15
+    for frame in (training(3000, rng), older):
+        mw.train(frame, target="y", name="drifty", max_trials=1, families=("linear",))
+    store = tmp_path / "serve.db"
+    settings = ServeSettings(store=str(store), monitor_cache_seconds=0)
+    app = create_app(mw.load("drifty/1"), name="drifty", version="1", settings=settings)
+
+    def send(rows: int) -> list[str]:
+        records = json.loads(_served(rows, rng, 15.0).to_json(orient="records"))
+        ids = []
+        for start in range(0, rows, 100):
+            answer = c.post("/v1/predict", json={"records": records[start : start + 100]})
+            assert answer.status_code == 200
+            ids += [p["prediction_id"] for p in answer.json()["predictions"]]
+        return ids
+
+    def drift(rows: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while True:  # counted by the writer process within its flush window
+            found: dict[str, Any] = c.get("/v1/monitor/drift").json()
+            if found["rows"] >= rows or time.monotonic() > deadline:
+                return found
+            time.sleep(FLUSH_SECONDS)
+
+    with TestClient(app.state.asgi) as c:
+        ids = send(600)
+        before = drift(600)
+        feedback = [{"prediction_id": i, "value": 0.0} for i in ids[:200]]
+        assert c.post("/v1/feedback", json={"items": feedback}).status_code == 200
+        scraped = c.get("/metrics").text
+        performance = c.get("/v1/monitor/performance").json()
+        assert swap(app.state.slot, "drifty/2")["status"] == "swapped"
+        send(400)
+        after = drift(400)
+        rescraped = c.get("/metrics").text
+        bad = c.get("/v1/monitor/drift", params={"last": 0})
+    assert before["version"] == "1" and before["rows"] == 600
+    assert "age" in before["features"] and "age" in before["drifted_features"]
+    assert _metric(scraped, "mlwright_feature_drifted", feature="age", version="1") == 1.0
+    assert _metric(scraped, "mlwright_monitor_window_rows", version="1") == 600
+    assert _metric(scraped, "mlwright_live_feedback", version="1") == 200
+    assert _metric(scraped, "mlwright_live_metric", metric="rmse", version="1") > 0
+    (live,) = performance["performance"]
+    assert live["version"] == "1" and live["feedback"] == 200 and "rmse" in live["metrics"]
+    # after the swap: the new version's rows only, against its own (older) reference
+    assert after["version"] == "2" and after["rows"] == 400
+    assert "age" not in after["drifted_features"]
+    assert _metric(rescraped, "mlwright_feature_drifted", feature="age", version="2") == 0.0
+    assert [m["version"] for m in monitored(store)] == ["1", "2"]
+    assert bad.status_code == 422

@@ -75,6 +75,7 @@ class ServeSettings:
     freeze_gc: bool = False  # a server process of its own (`mlwright serve`) sets it
     monitor: bool = True  # count served values against the reference (needs a store)
     monitor_minutes: float = 60.0  # the window of the drift and live-performance gauges
+    monitor_cache_seconds: float = 15.0  # the gauges are recomputed at most this often
 
 
 def error(status: int, reason: str, fix: str) -> JSONResponse:
@@ -263,7 +264,12 @@ def create_app(
 
     gauges = None
     if cfg.store and cfg.monitor:
-        gauges = MonitorGauges(Path(cfg.store), serving, minutes=cfg.monitor_minutes)
+        gauges = MonitorGauges(
+            Path(cfg.store),
+            serving,
+            minutes=cfg.monitor_minutes,
+            cache_seconds=cfg.monitor_cache_seconds,
+        )
         metrics.add_collector(gauges)
 
     @app.get("/metrics", tags=["operations"])

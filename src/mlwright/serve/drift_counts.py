@@ -169,7 +169,7 @@ def monitored(store: Path, model: str | None = None) -> list[dict[str, Any]]:
         "SELECT r.digest, r.model, r.version, c.variant, MIN(c.bucket), MAX(c.bucket) "
         "FROM drift_references AS r JOIN drift_counts AS c ON c.digest = r.digest "
         "WHERE c.col = ? AND (? IS NULL OR r.model = ?) "
-        "GROUP BY r.digest, c.variant ORDER BY MIN(c.bucket)"
+        "GROUP BY r.digest, c.variant ORDER BY MIN(c.bucket), r.rowid"
     )
     with _read(store) as conn:
         found = conn.execute(query, (ROWS, model, model)).fetchall()
