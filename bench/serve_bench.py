@@ -4,7 +4,8 @@ Usage:  python bench/serve_bench.py [--seconds 10] [--connections 8] [--rounds 3
         [--load auto|wrk|python] [--out bench/results/serving.md]
 
 Trains one LightGBM model on a bundled dataset (Benefits) into a private MLflow store, then
-serves the same registered version with both servers on 127.0.0.1, one worker each, and drives
+serves the same registered version with both servers on 127.0.0.1, one worker each (mlwright
+twice: with monitoring on, its default, and with ``--no-monitor``), and drives
 each with the same load generator: wrk (Debian's package `wrk`) when it is installed, else a
 bounded Python load generator (threads with keep-alive connections). Single-row requests at N
 connections, then 1,000-row requests at one connection; each measurement runs ``--rounds`` times,
@@ -195,6 +196,20 @@ def main() -> None:
             one_ours,
             batch_ours,
         ),
+        "mlwright serve --no-monitor": (
+            [
+                str(BIN / "mlwright"),
+                "serve",
+                ref,
+                "--store",
+                str(work / "serve-unmonitored.db"),
+                "--no-monitor",
+            ],
+            "/v1/predict",
+            "/ready",
+            one_ours,
+            batch_ours,
+        ),
         "mlflow models serve": (
             [
                 sys.executable,
@@ -223,7 +238,7 @@ def main() -> None:
         for label, (command, _, ready, _, _) in servers.items():
             port = free_port()
             full = [*command, "--port" if label.startswith("mlwright") else "-p", str(port)]
-            log = (work / f"{label.split()[0]}.log").open("wb")
+            log = (work / f"{label.replace(' ', '_').replace('-', '')}.log").open("wb")
             procs[label] = (
                 subprocess.Popen(
                     full, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -257,6 +272,7 @@ def main() -> None:
         for label, measures in rounds.items()
     }
     ours, theirs = results["mlwright serve"], results["mlflow models serve"]
+    unmonitored = results["mlwright serve --no-monitor"]
     generator = (
         "wrk (Debian's package) with keep-alive connections"
         if use_wrk
@@ -265,7 +281,7 @@ def main() -> None:
     ratio = ours["single"]["rps"] / theirs["single"]["rps"]
     batch_rows = ours["batch"]["rps"] * 1000
     lines = [
-        "# Serving: `mlwright serve` vs `mlflow models serve`",
+        "# Serving: `mlwright serve` vs `mlflow models serve`, monitoring on and off",
         "",
         f"Command: `python bench/serve_bench.py --seconds {args.seconds:g} --connections "
         f"{args.connections} --rounds {args.rounds}`",
@@ -302,7 +318,14 @@ def main() -> None:
         "",
         "mlwright's numbers include what MLflow's server does not do: schema validation with "
         "per-field errors, Prometheus metrics, the access log and recording every prediction in "
-        "the serving store.",
+        "the serving store; `mlwright serve` (monitoring on, the default) also counts every "
+        "served value into the drift reference's bins, in the store's writer process.",
+        "",
+        "Monitoring on / off: single-row throughput "
+        f"{ours['single']['rps'] / unmonitored['single']['rps']:.2f}×, single-row p99 "
+        f"{ours['single']['p99_ms']:.1f} vs {unmonitored['single']['p99_ms']:.1f} ms, "
+        "1,000-row throughput "
+        f"{ours['batch']['rps'] / unmonitored['batch']['rps']:.2f}×.",
         "",
         "All rounds (req/s):",
         "",

@@ -456,9 +456,19 @@ def serve_command(
     experiment_config: Annotated[
         Path | None, typer.Option(help="Experiment file (YAML): variants, weights, keys.")
     ] = None,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            help="Count served values against the training reference (drift, in the store)."
+        ),
+    ] = True,
+    monitor_minutes: Annotated[
+        float, typer.Option(min=1, help="Window of the drift and performance gauges, minutes.")
+    ] = 60.0,
 ) -> None:
-    """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs.
-    The model must pass its deployment gate before /ready answers 200."""
+    """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs,
+    /metrics, /v1/monitor/drift. The model must pass its deployment gate before /ready answers
+    200."""
     import json
     import os
 
@@ -491,6 +501,8 @@ def serve_command(
             "store": str(store.resolve()),
             "poll_seconds": poll_seconds,
             "threads": threads,
+            "monitor": monitor,
+            "monitor_minutes": monitor_minutes,
         }
     )
     _stderr_console().print(

@@ -23,6 +23,7 @@ do); every one is a field of :class:`Settings`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,17 +75,23 @@ def count_numeric(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def count_categorical(entry: dict[str, Any], values: pd.Series) -> dict[str, Any]:
+def count_categorical(entry: dict[str, Any], values: pd.Series | list[Any]) -> dict[str, Any]:
     """Counts of ``values`` per reference level, ``(unseen)`` for new ones, and missing."""
-    present = values.dropna().astype(str)
-    known = set(entry["frequencies"])
-    pooled = present.where(present.isin(known), OTHER if OTHER in known else UNSEEN)
-    unseen = int((~present.isin(known)).sum())
-    return {
-        "counts": {str(k): int(v) for k, v in pooled.value_counts().items()},
-        "missing": int(values.isna().sum()),
-        "unseen": unseen,
-    }
+    known = entry["frequencies"]
+    pool = OTHER if OTHER in known else UNSEEN
+    counts: Counter[str] = Counter()
+    missing = unseen = 0
+    for value in values:
+        if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+            missing += 1
+            continue
+        level = value if isinstance(value, str) else str(value)  # as pandas' astype(str)
+        if level in known:
+            counts[level] += 1
+        else:
+            counts[pool] += 1
+            unseen += 1
+    return {"counts": dict(counts), "missing": missing, "unseen": unseen}
 
 
 # --- statistics from counts -----------------------------------------------------------------------

@@ -64,23 +64,32 @@ def digest_of(data: bytes) -> str:
 def count_batch(
     reference: dict[str, Any], records: list[dict[str, Any]], outputs: list[dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
-    """Counts of one batch's values per reference column, of its predictions, and its rows."""
-    frame = pd.DataFrame.from_records(records)
+    """Counts of one batch's values per reference column, of its predictions, and its rows.
+    Records were validated against the schema when served; plain lists keep this cheap."""
     out: dict[str, dict[str, Any]] = {ROWS: {"n": len(records)}}
     for name, entry in reference["columns"].items():
-        values = frame[name] if name in frame else pd.Series([None] * len(frame), dtype=object)
+        values = [record.get(name) for record in records]
         if entry["kind"] == "numeric":
-            out[name] = count_numeric(entry, numeric_values(values, entry["schema_kind"]))
+            out[name] = count_numeric(entry, _floats(values, entry["schema_kind"]))
         else:
             out[name] = count_categorical(entry, values)
     prediction = reference.get("prediction")
     if prediction and outputs:
-        predicted = pd.Series([o.get("prediction") for o in outputs])
+        predicted = [o.get("prediction") for o in outputs]
         if prediction["kind"] == "numeric":
-            out[PREDICTION] = count_numeric(prediction, numeric_values(predicted, "numeric"))
+            out[PREDICTION] = count_numeric(prediction, _floats(predicted, "numeric"))
         else:
             out[PREDICTION] = count_categorical(prediction, predicted)
     return out
+
+
+def _floats(values: list[Any], kind: str) -> np.ndarray:
+    if kind != "datetime":
+        try:
+            return np.array(values, dtype="float64")  # numbers, booleans and None (NaN)
+        except (TypeError, ValueError):
+            pass
+    return numeric_values(pd.Series(values, dtype=object), kind)
 
 
 def merge(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
