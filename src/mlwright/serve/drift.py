@@ -81,16 +81,16 @@ def count_categorical(entry: dict[str, Any], values: pd.Series | list[Any]) -> d
     pool = OTHER if OTHER in known else UNSEEN
     counts: Counter[str] = Counter()
     missing = unseen = 0
-    for value in values:
+    for value, k in Counter(values).items():  # counted in C; then once per distinct value
         if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
-            missing += 1
+            missing += k
             continue
         level = value if isinstance(value, str) else str(value)  # as pandas' astype(str)
         if level in known:
-            counts[level] += 1
+            counts[level] += k
         else:
-            counts[pool] += 1
-            unseen += 1
+            counts[pool] += k
+            unseen += k
     return {"counts": dict(counts), "missing": missing, "unseen": unseen}
 
 

@@ -165,11 +165,16 @@ class PredictionBatch:
         rid, ts, model, version, variant, key, features, n = orjson.loads(head)
         return cls(rid, ts, model, version, variant, key, tuple(features), n, body, answer)
 
-    def row(self) -> tuple[Any, ...]:
+    def parsed(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The records as sent and the predictions as answered."""
+        return read_json(self.body)["records"], orjson.loads(self.answer)["predictions"]
+
+    def row(
+        self, parsed: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+    ) -> tuple[Any, ...]:
         """The batch as one row of the requests table: inputs are arrays of the features'
         values (in the order of ``features``), outputs the answered predictions."""
-        records = read_json(self.body)["records"]
-        outputs = orjson.loads(self.answer)["predictions"]
+        records, outputs = parsed or self.parsed()
         names = self.features
         inputs = [[record.get(name) for name in names] for record in records]
         return (
@@ -291,7 +296,8 @@ class StoreWriter:
                 return
 
     def _write(self, batches: list[PredictionBatch]) -> None:
-        rows = [batch.row() for batch in batches]
+        parsed = [batch.parsed() for batch in batches]
+        rows = [batch.row(p) for batch, p in zip(batches, parsed, strict=True)]
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
@@ -299,7 +305,7 @@ class StoreWriter:
         # the predictions are safe before any counting starts
         if self.references:
             try:
-                self._count(batches)
+                self._count(batches, parsed)
             except Exception:  # the predictions are stored; only their drift counts are lost
                 log.exception("drift counts of %d prediction(s) were lost", len(rows))
 
@@ -315,7 +321,11 @@ class StoreWriter:
             raise
         self._conn.execute("COMMIT")
 
-    def _count(self, batches: list[PredictionBatch]) -> None:
+    def _count(
+        self,
+        batches: list[PredictionBatch],
+        parsed: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+    ) -> None:
         """Add the batches' values to the drift counts: one count per (reference, variant,
         minute)."""
         from mlwright.serve.drift_counts import (
@@ -328,13 +338,13 @@ class StoreWriter:
         with self._lock:
             references = dict(self.references)
         groups: dict[tuple[str, str | None, int], tuple[list[Any], list[Any]]] = {}
-        for batch in batches:
+        for batch, (sent, answered) in zip(batches, parsed, strict=True):
             if (batch.variant, batch.version) not in references or "~" in batch.request_id:
                 continue  # no reference, or a shadow copy
             bucket = int(batch.ts // BUCKET_SECONDS) * BUCKET_SECONDS
             records, outputs = groups.setdefault((batch.variant, batch.version, bucket), ([], []))
-            records.extend(read_json(batch.body)["records"])
-            outputs.extend(orjson.loads(batch.answer)["predictions"])
+            records.extend(sent)
+            outputs.extend(answered)
         if not groups:
             return
         model = batches[0].model
