@@ -208,6 +208,10 @@ def test_monitor_errors_name_the_problem(history: Path, cli: Any, tmp_path: Path
     assert both.code == 1 and "not both" in (both.out + both.err)
     suffix = cli("monitor", "--store", str(history), "--html", str(tmp_path / "x.pdf"))
     assert suffix.code == 1 and ".html" in (suffix.out + suffix.err)
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database", encoding="utf-8")
+    not_a_store = cli("monitor", "--store", str(junk))
+    assert not_a_store.code == 1 and "not a serving store" in not_a_store.err
     empty = cli("monitor", "--store", str(history), "--since", "1h")
     assert empty.code == 0 and "no monitored traffic" in (empty.out + empty.err)
 
@@ -296,6 +300,8 @@ def test_the_server_follows_a_swap_and_exposes_gauges(
         after = drift(400)
         rescraped = c.get("/metrics").text
         bad = c.get("/v1/monitor/drift", params={"last": 0})
+        strict = c.get("/v1/monitor/drift", params={"p_value": 0.5, "small_window": 10**6})
+        bad_setting = c.get("/v1/monitor/drift", params={"dataset_share": 1.5})
     assert before["version"] == "1" and before["rows"] == 600
     assert "age" in before["features"] and "age" in before["drifted_features"]
     assert _metric(scraped, "mlwright_feature_drifted", feature="age", version="1") == 1.0
@@ -309,4 +315,21 @@ def test_the_server_follows_a_swap_and_exposes_gauges(
     assert "age" not in after["drifted_features"]
     assert _metric(rescraped, "mlwright_feature_drifted", feature="age", version="2") == 0.0
     assert [m["version"] for m in monitored(store)] == ["1", "2"]
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad_setting.status_code == 422
+    assert strict.json()["settings"]["p_value"] == 0.5
+    assert strict.json()["features"]["income"]["method"] == "ks"  # 400 ≤ the small window
+
+
+def test_the_drift_thresholds_can_be_changed(history: Path, cli: Any) -> None:
+    from mlwright.errors import ConfigError
+    from mlwright.serve.drift_settings import Settings
+
+    strict = overview(history, settings=Settings(wasserstein=0.001, jensen_shannon=0.001))
+    assert all(m.drift["dataset_drift"] for m in strict.monitored)  # any difference drifts
+    assert strict.monitored[0].drift["settings"]["wasserstein"] == 0.001
+    with pytest.raises(ConfigError, match="p_value"):
+        Settings(p_value=0.0)
+    shown = cli("monitor", "--store", str(history), "--json", "--wasserstein", "0.001")
+    assert json.loads(shown.out)["monitored"][0]["settings"]["wasserstein"] == 0.001
+    bad = cli("monitor", "--store", str(history), "--dataset-share", "2")
+    assert bad.code == 1 and "dataset_share" in bad.err

@@ -9,6 +9,10 @@ from typing import Annotated
 
 import typer
 
+from mlwright.serve.drift_settings import Settings
+
+DEFAULTS = Settings()  # Evidently's documented defaults (docs/monitoring.md)
+
 
 def monitor_command(
     model: Annotated[str | None, typer.Option(help="Only this model (its name as served).")] = None,
@@ -28,6 +32,21 @@ def monitor_command(
         typer.Option(help="Also write the monitoring report: one self-contained HTML page."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    small_window: Annotated[
+        int, typer.Option(help="Up to this many values: tests (KS, chi-square); above: distances.")
+    ] = DEFAULTS.small_window,
+    p_value: Annotated[
+        float, typer.Option(help="A test flags drift below this p-value.")
+    ] = DEFAULTS.p_value,
+    wasserstein: Annotated[
+        float, typer.Option(help="Normed Wasserstein distance that flags drift (numeric).")
+    ] = DEFAULTS.wasserstein,
+    jensen_shannon: Annotated[
+        float, typer.Option(help="Jensen–Shannon distance that flags drift (categorical).")
+    ] = DEFAULTS.jensen_shannon,
+    dataset_share: Annotated[
+        float, typer.Option(help="The dataset drifts when this share of features drift.")
+    ] = DEFAULTS.dataset_share,
 ) -> None:
     """Drift of served traffic against each version's training reference, and live
     performance from feedback: per served version and variant, over a window."""
@@ -39,7 +58,8 @@ def monitor_command(
         raise ConfigError("give --since or --last, not both", fix="choose one window")
     if html is not None and html.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--html {html} does not end in .html", fix="name the report FILE.html")
-    result = overview(store, model=model, since=parse_since(since), last=last)
+    settings = Settings(small_window, p_value, wasserstein, jensen_shannon, dataset_share)
+    result = overview(store, model=model, since=parse_since(since), last=last, settings=settings)
     if html is not None:
         from mlwright.report.document import write
         from mlwright.report.monitoring import monitoring_report

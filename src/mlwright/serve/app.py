@@ -36,6 +36,7 @@ from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.drift_counts import Watched, window_drift
+from mlwright.serve.drift_settings import Settings as DriftSettings
 from mlwright.serve.experiment import ExperimentConfig
 from mlwright.serve.experiment_analysis import analyze, json_safe
 from mlwright.serve.feedback import FeedbackItem
@@ -350,11 +351,24 @@ def create_app(
         variant: str = "champion",
         minutes: Annotated[float | None, Query(gt=0, le=MAX_MINUTES)] = None,
         last: Annotated[int | None, Query(gt=0, le=MAX_ROWS)] = None,
+        small_window: Annotated[int | None, Query(ge=0, le=MAX_ROWS)] = None,
+        p_value: Annotated[float | None, Query(gt=0, lt=1)] = None,
+        wasserstein: Annotated[float | None, Query(gt=0, le=1e6)] = None,
+        jensen_shannon: Annotated[float | None, Query(gt=0, le=1)] = None,
+        dataset_share: Annotated[float | None, Query(gt=0, le=1)] = None,
     ) -> JSONResponse:
         """Drift of the served traffic against the training reference of the version that
         serves now: per feature, for the predictions and for the dataset, over the last
         ``minutes``, or the latest minutes holding ``last`` rows (default: everything
-        recorded)."""
+        recorded). The drift thresholds default to Evidently's (see docs/monitoring.md)."""
+        given: dict[str, Any] = {
+            "small_window": small_window,
+            "p_value": p_value,
+            "wasserstein": wasserstein,
+            "jensen_shannon": jensen_shannon,
+            "dataset_share": dataset_share,
+        }
+        drift_settings = DriftSettings(**{k: v for k, v in given.items() if v is not None})
         slots = {"champion": slot} if runtime is None else runtime.slots
         chosen = slots.get(variant)
         if chosen is None:
@@ -383,6 +397,7 @@ def create_app(
             variant=variant,
             since=since,
             last=last,
+            settings=drift_settings,
         )
         return JSONResponse(json_safe({"model": slot.name, "version": version, **result}))
 

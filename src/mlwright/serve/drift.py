@@ -24,24 +24,15 @@ do); every one is a field of :class:`Settings`.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlwright.package.reference import OTHER, QUANTILES, numeric_values
+from mlwright.serve.drift_settings import Settings as Settings  # re-exported
 
 UNSEEN = "(unseen)"
-
-
-@dataclass(frozen=True)
-class Settings:
-    small_window: int = 1000  # up to this many values: statistical tests; above: distances
-    p_value: float = 0.05
-    wasserstein: float = 0.1  # normed by the reference's standard deviation
-    jensen_shannon: float = 0.1
-    dataset_share: float = 0.5  # the dataset drifts when this share of features drift
 
 
 # --- counting into the reference's bins -----------------------------------------------------------

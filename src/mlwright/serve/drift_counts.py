@@ -17,7 +17,8 @@ import hashlib
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,12 +164,37 @@ def save_reference(
 # --- reading (server, CLI) ------------------------------------------------------------------------
 
 
-def _read(store: Path) -> sqlite3.Connection:
+@contextmanager
+def reading(
+    store: Path, tables: tuple[str, ...] = ("drift_references", "drift_counts")
+) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a serving store that has ``tables``, closed after use."""
     if not Path(store).is_file():
         raise DataSourceError(
             f"no serving store at {store}", fix="pass the --store file of `mlwright serve`"
         )
-    return sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
+    try:
+        try:
+            found = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise DataSourceError(
+                f"{store} is not a serving store ({exc})",
+                fix="pass the --store file of `mlwright serve`",
+            ) from None
+        missing = [t for t in tables if t not in found]
+        if missing:
+            raise DataSourceError(
+                f"{store} has no {', '.join(missing)} table: it is not a serving store of this "
+                "mlwright version",
+                fix="pass the --store file of `mlwright serve`, or serve once with this version "
+                "to upgrade it",
+            )
+        yield conn
+    finally:
+        conn.close()
 
 
 def monitored(store: Path, model: str | None = None) -> list[dict[str, Any]]:
@@ -180,7 +206,7 @@ def monitored(store: Path, model: str | None = None) -> list[dict[str, Any]]:
         "WHERE c.col = ? AND (? IS NULL OR r.model = ?) "
         "GROUP BY r.digest, c.variant ORDER BY MIN(c.bucket), r.rowid"
     )
-    with _read(store) as conn:
+    with reading(store) as conn:
         found = conn.execute(query, (ROWS, model, model)).fetchall()
         rows = {
             (digest, variant): n
@@ -205,7 +231,7 @@ def monitored(store: Path, model: str | None = None) -> list[dict[str, Any]]:
 
 
 def stored_reference(store: Path, digest: str) -> dict[str, Any]:
-    with _read(store) as conn:
+    with reading(store) as conn:
         row = conn.execute(
             "SELECT reference FROM drift_references WHERE digest = ?", (digest,)
         ).fetchone()
@@ -235,7 +261,7 @@ def bucket_counts(
         query += " AND bucket < ?"
         params.append(until)
     out: dict[int, dict[str, dict[str, Any]]] = {}
-    with _read(store) as conn:
+    with reading(store) as conn:
         for bucket, col, counts, bins in conn.execute(query, params):
             out.setdefault(int(bucket), {})[col] = _unpack(counts, bins)
     return out

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from mlwright.errors import DataSourceError
+from mlwright.serve.drift_counts import reading
 from mlwright.serve.experiment_analysis import outcomes
 
 # how each metric is read from the per-prediction outcomes, and whether greater is better
@@ -59,10 +58,6 @@ def live_performance(
 ) -> list[dict[str, Any]]:
     """Per (model, version, variant), oldest first: the feedback count, each metric over the
     window and its value per step of ``step_seconds`` (steps with no feedback are left out)."""
-    if not Path(store).is_file():
-        raise DataSourceError(
-            f"no serving store at {store}", fix="pass the --store file of `mlwright serve`"
-        )
     query = (
         "SELECT r.model, r.version, r.variant, r.ts, "
         "json_extract(r.outputs, '$[' || CAST(substr(f.prediction_id, "
@@ -72,7 +67,7 @@ def live_performance(
         "WHERE (? IS NULL OR r.model = ?) AND (? IS NULL OR r.ts >= ?) ORDER BY r.ts"
     )
     groups: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as conn:
+    with reading(store, ("requests", "feedback")) as conn:
         for name, version, variant, ts, output, kind, value in conn.execute(
             query, (model, model, since, since)
         ):
