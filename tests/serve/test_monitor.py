@@ -333,3 +333,30 @@ def test_the_drift_thresholds_can_be_changed(history: Path, cli: Any) -> None:
     assert json.loads(shown.out)["monitored"][0]["settings"]["wasserstein"] == 0.001
     bad = cli("monitor", "--store", str(history), "--dataset-share", "2")
     assert bad.code == 1 and "dataset_share" in bad.err
+
+
+def test_a_backlog_is_written_whole_in_bounded_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.serve.store import MAX_WRITE_ROWS, StoreWriter
+
+    written: list[int] = []
+    write = StoreWriter._write
+
+    def recorded(self: StoreWriter, batches: list[Any]) -> None:
+        written.append(sum(map(len, batches)))
+        write(self, batches)
+
+    monkeypatch.setattr(StoreWriter, "_write", recorded)
+    store = tmp_path / "serve.db"
+    rng = np.random.default_rng(8)
+    traffic = Traffic(store)
+    traffic.watch("champion", None, _reference(), tmp_path / "ref.json")
+    frame = _served(500, rng)
+    for k in range(60):  # far faster than the writer: most of 30,000 rows wait at close
+        traffic.send(frame, _predictions(500, rng), ts=START + k)
+    traffic.close()
+    assert sum(written) == 30_000 and max(written) <= MAX_WRITE_ROWS
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT SUM(n) FROM requests").fetchone() == (30_000,)
+    assert [m["rows"] for m in monitored(store)] == [30_000]

@@ -387,18 +387,22 @@ def create_app(
         if not cfg.monitor:
             return error(503, "monitoring is off on this server", "start it without --no-monitor")
         assert model.path is not None
-        watched = Watched.load(model.path / "reference.json")
+        reference = model.path / "reference.json"
         since = None if minutes is None else time.time() - 60 * minutes
-        result = await asyncio.to_thread(
-            window_drift,
-            Path(cfg.store),
-            watched.reference,
-            watched.digest,
-            variant=variant,
-            since=since,
-            last=last,
-            settings=drift_settings,
-        )
+
+        def compute() -> dict[str, Any]:
+            watched = Watched.load(reference)
+            return window_drift(
+                Path(str(cfg.store)),
+                watched.reference,
+                watched.digest,
+                variant=variant,
+                since=since,
+                last=last,
+                settings=drift_settings,
+            )
+
+        result = await asyncio.to_thread(compute)
         return JSONResponse(json_safe({"model": slot.name, "version": version, **result}))
 
     @app.get("/v1/monitor/performance", tags=["monitoring"])

@@ -35,6 +35,7 @@ log = logging.getLogger("mlwright.serve")
 
 FLUSH_SECONDS = 0.1
 FLUSH_ROWS = 512
+MAX_WRITE_ROWS = 8 * FLUSH_ROWS  # one transaction's most rows, when a backlog builds up
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -284,16 +285,32 @@ class StoreWriter:
                         self._lock.wait(wait)
                     else:
                         self._lock.wait()
-                batches, self._batches, self._pending, self._oldest = self._batches, [], 0, None
-                closing = self._closing
+                batches = self._take()
+                done = self._closing and not self._batches
             if batches:
                 try:
                     self._write(batches)
                 except (sqlite3.Error, ValueError, KeyError, TypeError):
                     # the server keeps answering; the lost rows are counted in the log
                     log.exception("the serving store lost %d prediction(s)", sum(map(len, batches)))
-            if closing:
+            if done:
                 return
+
+    def _take(self) -> list[PredictionBatch]:
+        """The oldest buffered batches, up to :data:`MAX_WRITE_ROWS` rows (at least one batch):
+        a backlog is written in bounded transactions, oldest first (with the lock held)."""
+        rows = taken = 0
+        while taken < len(self._batches):
+            size = len(self._batches[taken])
+            if taken and rows + size > MAX_WRITE_ROWS:
+                break
+            rows += size
+            taken += 1
+        batches, self._batches = self._batches[:taken], self._batches[taken:]
+        self._pending -= rows
+        if not self._batches:
+            self._oldest = None  # else the rest is overdue: the next round writes at once
+        return batches
 
     def _write(self, batches: list[PredictionBatch]) -> None:
         parsed = [batch.parsed() for batch in batches]
@@ -372,7 +389,7 @@ class StoreWriter:
         with self._lock:
             self._closing = True
             self._lock.notify()
-        self._thread.join(timeout=30)
+        self._thread.join()  # it returns once everything buffered is written
         self._conn.close()
 
 
