@@ -24,6 +24,7 @@ do); every one is a field of :class:`Settings`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,12 +39,22 @@ UNSEEN = "(unseen)"
 # --- counting into the reference's bins -----------------------------------------------------------
 
 
+_CDFS: dict[int, tuple[dict[str, Any], np.ndarray, np.ndarray]] = {}
+
+
 def sketch_cdf(entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The sketch's distinct values and the reference CDF at each (P(X ≤ edge))."""
+    """The sketch's distinct values and the reference CDF at each (P(X ≤ edge)); cached per
+    entry, since the writer counts every flush against the same reference."""
+    cached = _CDFS.get(id(entry))
+    if cached is not None and cached[0] is entry:
+        return cached[1], cached[2]
     q = np.asarray(entry["quantiles"], dtype="float64")
     edges = np.unique(q)
-    cdf = (np.searchsorted(q, edges, side="right") - 1) / QUANTILES
-    return edges, np.clip(cdf, 0.0, 1.0)
+    cdf = np.clip((np.searchsorted(q, edges, side="right") - 1) / QUANTILES, 0.0, 1.0)
+    if len(_CDFS) >= 4096:
+        _CDFS.clear()
+    _CDFS[id(entry)] = (entry, edges, cdf)  # holding the entry keeps its id unique
+    return edges, cdf
 
 
 def count_numeric(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
@@ -66,7 +77,7 @@ def count_numeric(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def count_categorical(entry: dict[str, Any], values: pd.Series | list[Any]) -> dict[str, Any]:
+def count_categorical(entry: dict[str, Any], values: pd.Series | Sequence[Any]) -> dict[str, Any]:
     """Counts of ``values`` per reference level, ``(unseen)`` for new ones, and missing."""
     known = entry["frequencies"]
     pool = OTHER if OTHER in known else UNSEEN

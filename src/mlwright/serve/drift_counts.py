@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from mlwright.serve.drift import (
 )
 
 BUCKET_SECONDS = 60
+SAVE_SECONDS = 1.0  # pending counts are written at least this often
 PREDICTION = "(prediction)"
 ROWS = "(rows)"
 
@@ -63,20 +65,24 @@ def digest_of(data: bytes) -> str:
 
 
 def count_batch(
-    reference: dict[str, Any], records: list[dict[str, Any]], outputs: list[dict[str, Any]]
+    reference: dict[str, Any],
+    columns: Mapping[str, Sequence[Any]],
+    rows: int,
+    predicted: Sequence[Any],
 ) -> dict[str, dict[str, Any]]:
-    """Counts of one batch's values per reference column, of its predictions, and its rows.
-    Records were validated against the schema when served; plain lists keep this cheap."""
-    out: dict[str, dict[str, Any]] = {ROWS: {"n": len(records)}}
+    """Counts of one batch's values per reference column (``columns``: name → the values as
+    sent, validated against the schema when served), of its predictions, and its rows."""
+    out: dict[str, dict[str, Any]] = {ROWS: {"n": rows}}
     for name, entry in reference["columns"].items():
-        values = [record.get(name) for record in records]
+        values = columns.get(name)
+        if values is None:
+            values = [None] * rows
         if entry["kind"] == "numeric":
             out[name] = count_numeric(entry, _floats(values, entry["schema_kind"]))
         else:
             out[name] = count_categorical(entry, values)
     prediction = reference.get("prediction")
-    if prediction and outputs:
-        predicted = [o.get("prediction") for o in outputs]
+    if prediction and predicted:
         if prediction["kind"] == "numeric":
             out[PREDICTION] = count_numeric(prediction, _floats(predicted, "numeric"))
         else:
@@ -84,7 +90,50 @@ def count_batch(
     return out
 
 
-def _floats(values: list[Any], kind: str) -> np.ndarray:
+class PendingCounts:
+    """Counts the writer has made but not yet saved: merged in memory and written to the store
+    at most every :data:`SAVE_SECONDS` (and when the writer stops), so that a busy server does
+    one small transaction a second for monitoring, not one per flush."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], dict[str, dict[str, Any]]] = {}
+        self.references: dict[str, tuple[Watched, str, str | None, float]] = {}
+        self.rows = 0
+        self.due: float | None = None  # time.monotonic() by which to save
+
+    def add(
+        self,
+        watched: Watched,
+        model: str,
+        version: str | None,
+        variant: str,
+        bucket: int,
+        counted: dict[str, dict[str, Any]],
+    ) -> None:
+        self.references.setdefault(watched.digest, (watched, model, version, float(bucket)))
+        cell = self.counts.setdefault((watched.digest, variant, bucket), {})
+        for col, counts in counted.items():
+            cell[col] = merge(cell.get(col), counts)
+        self.rows += int(counted[ROWS]["n"])
+        if self.due is None:
+            self.due = time.monotonic() + SAVE_SECONDS
+
+    def save(self, conn: sqlite3.Connection, saved: set[str]) -> None:
+        """Write everything pending (inside the caller's transaction)."""
+        for digest, (watched, model, version, ts) in self.references.items():
+            if digest not in saved:
+                save_reference(conn, watched, model, version, ts)
+        for (digest, variant, bucket), counted in self.counts.items():
+            add_counts(conn, digest, variant, bucket, counted)
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.references.clear()
+        self.rows = 0
+        self.due = None
+
+
+def _floats(values: Sequence[Any], kind: str) -> np.ndarray:
     if kind != "datetime":
         try:
             return np.array(values, dtype="float64")  # numbers, booleans and None (NaN)

@@ -29,7 +29,7 @@ import orjson
 from mlwright.errors import DataSourceError
 
 if TYPE_CHECKING:
-    from mlwright.serve.drift_counts import Watched
+    from mlwright.serve.drift_counts import PendingCounts, Watched
 
 log = logging.getLogger("mlwright.serve")
 
@@ -170,14 +170,22 @@ class PredictionBatch:
         """The records as sent and the predictions as answered."""
         return read_json(self.body)["records"], orjson.loads(self.answer)["predictions"]
 
+    def inputs(self, records: list[dict[str, Any]]) -> list[list[Any]]:
+        """Each record's values of ``features``, in their order."""
+        names = self.features
+        return [[record.get(name) for name in names] for record in records]
+
     def row(
-        self, parsed: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        self,
+        parsed: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
+        inputs: list[list[Any]] | None = None,
     ) -> tuple[Any, ...]:
         """The batch as one row of the requests table: inputs are arrays of the features'
         values (in the order of ``features``), outputs the answered predictions."""
         records, outputs = parsed or self.parsed()
         names = self.features
-        inputs = [[record.get(name) for name in names] for record in records]
+        if inputs is None:
+            inputs = self.inputs(records)
         return (
             *self.head,
             len(outputs),
@@ -238,6 +246,7 @@ class StoreWriter:
         # (variant, version) → the monitoring reference its served values are counted against
         self.references: dict[tuple[str, str | None], Watched] = {}
         self._saved: set[str] = set()  # references already in the store's drift_references
+        self._counts: PendingCounts | None = None  # made when the first reference arrives
         self._conn = connect(path)
         self._batches: list[PredictionBatch] = []
         self._pending = 0  # rows in the buffered batches
@@ -259,6 +268,10 @@ class StoreWriter:
             return
         with self._lock:
             self.references[(watch.variant, watch.version)] = watched
+            if self._counts is None:
+                from mlwright.serve.drift_counts import PendingCounts
+
+                self._counts = PendingCounts()
 
     def add(self, batch: PredictionBatch) -> None:
         if not len(batch):
@@ -278,13 +291,21 @@ class StoreWriter:
                 while not self._closing:
                     if self._pending >= self.flush_rows:
                         break
-                    if self._oldest is not None:
-                        wait = self._oldest + self.flush_seconds - time.monotonic()
-                        if wait <= 0:
-                            break
-                        self._lock.wait(wait)
-                    else:
+                    deadlines = [
+                        t
+                        for t in (
+                            None if self._oldest is None else self._oldest + self.flush_seconds,
+                            None if self._counts is None else self._counts.due,
+                        )
+                        if t is not None
+                    ]
+                    if not deadlines:
                         self._lock.wait()
+                        continue
+                    wait = min(deadlines) - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._lock.wait(wait)
                 batches = self._take()
                 done = self._closing and not self._batches
             if batches:
@@ -293,6 +314,7 @@ class StoreWriter:
                 except (sqlite3.Error, ValueError, KeyError, TypeError):
                     # the server keeps answering; the lost rows are counted in the log
                     log.exception("the serving store lost %d prediction(s)", sum(map(len, batches)))
+            self._save_counts(force=done)
             if done:
                 return
 
@@ -314,7 +336,8 @@ class StoreWriter:
 
     def _write(self, batches: list[PredictionBatch]) -> None:
         parsed = [batch.parsed() for batch in batches]
-        rows = [batch.row(p) for batch, p in zip(batches, parsed, strict=True)]
+        inputs = [batch.inputs(p[0]) for batch, p in zip(batches, parsed, strict=True)]
+        rows = [batch.row(p, i) for batch, p, i in zip(batches, parsed, inputs, strict=True)]
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
@@ -322,7 +345,7 @@ class StoreWriter:
         # the predictions are safe before any counting starts
         if self.references:
             try:
-                self._count(batches, parsed)
+                self._count(batches, parsed, inputs)
             except Exception:  # the predictions are stored; only their drift counts are lost
                 log.exception("drift counts of %d prediction(s) were lost", len(rows))
 
@@ -342,47 +365,44 @@ class StoreWriter:
         self,
         batches: list[PredictionBatch],
         parsed: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+        inputs: list[list[list[Any]]],
     ) -> None:
-        """Add the batches' values to the drift counts: one count per (reference, variant,
-        minute)."""
-        from mlwright.serve.drift_counts import (
-            BUCKET_SECONDS,
-            add_counts,
-            count_batch,
-            save_reference,
-        )
+        """Count the batches' values into their references' bins, per (reference, variant,
+        minute); the counts are saved by :meth:`_save_counts`."""
+        from mlwright.serve.drift_counts import BUCKET_SECONDS, count_batch
 
         with self._lock:
             references = dict(self.references)
-        groups: dict[tuple[str, str | None, int], tuple[list[Any], list[Any]]] = {}
-        for batch, (sent, answered) in zip(batches, parsed, strict=True):
+        assert self._counts is not None
+        groups: dict[tuple[str, str | None, int], tuple[dict[str, list[Any]], list[Any]]] = {}
+        for batch, (_, answered), values in zip(batches, parsed, inputs, strict=True):
             if (batch.variant, batch.version) not in references or "~" in batch.request_id:
                 continue  # no reference, or a shadow copy
             bucket = int(batch.ts // BUCKET_SECONDS) * BUCKET_SECONDS
-            records, outputs = groups.setdefault((batch.variant, batch.version, bucket), ([], []))
-            records.extend(sent)
-            outputs.extend(answered)
-        if not groups:
-            return
+            columns, predicted = groups.setdefault((batch.variant, batch.version, bucket), ({}, []))
+            for name, column in zip(batch.features, zip(*values, strict=True), strict=False):
+                columns.setdefault(name, []).extend(column)
+            predicted.extend(o.get("prediction") for o in answered)
         model = batches[0].model
-        counted = []
-        for (variant, version, bucket), (records, outputs) in groups.items():
+        for (variant, version, bucket), (columns, predicted) in groups.items():
             watched = references[(variant, version)]
-            counted.append(
-                (
-                    watched,
-                    variant,
-                    version,
-                    bucket,
-                    count_batch(watched.reference, records, outputs),
-                )
-            )
-        with self._transaction():
-            for watched, variant, version, bucket, counts in counted:
-                if watched.digest not in self._saved:
-                    save_reference(self._conn, watched, model, version, bucket)
-                add_counts(self._conn, watched.digest, variant, bucket, counts)
-        self._saved.update(c[0].digest for c in counted)
+            counted = count_batch(watched.reference, columns, len(predicted), predicted)
+            self._counts.add(watched, model, version, variant, bucket, counted)
+
+    def _save_counts(self, *, force: bool = False) -> None:
+        """Write the pending drift counts when they are due (or ``force``)."""
+        pending = self._counts
+        if pending is None or pending.due is None:
+            return
+        if not force and time.monotonic() < pending.due:
+            return
+        try:
+            with self._transaction():
+                pending.save(self._conn, self._saved)
+            self._saved.update(pending.references)
+        except sqlite3.Error:  # the predictions are stored; only these counts are lost
+            log.exception("drift counts of %d prediction(s) were lost", pending.rows)
+        pending.clear()
 
     def close(self) -> None:
         """Flush what is buffered and stop the writer."""
