@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-compare \
-	bench-portfolio clean
+.PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
+	bench-compare bench-portfolio clean
 
 install: $(STAMP)
 
@@ -57,6 +57,9 @@ bench-profile: $(STAMP)
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || echo "wrk not found: using the Python load generator"
 	$(BIN)/python bench/serve_bench.py
+
+bench-monitor: $(STAMP)
+	$(BIN)/python bench/monitor_bench.py --raw
 
 # FLAML and AutoGluon go into their own virtualenvs under bench/.venvs (the script builds them);
 # cells resume, so an interrupted run continues where it stopped

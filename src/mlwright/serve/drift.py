@@ -67,7 +67,7 @@ def count_numeric(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
     below = present[present < edges[0]] if len(edges) else present[:0]
     above = present[present > edges[-1]] if len(edges) else present[:0]
     return {
-        "counts": np.bincount(index, minlength=len(edges) + 1).tolist(),
+        "counts": np.bincount(index, minlength=len(edges) + 1),
         "missing": int(len(values) - len(present)),
         "below": len(below),
         "above": len(above),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import sqlite3
 import struct
 import threading
@@ -170,15 +171,21 @@ class PredictionBatch:
         """The records as sent and the predictions as answered."""
         return read_json(self.body)["records"], orjson.loads(self.answer)["predictions"]
 
-    def inputs(self, records: list[dict[str, Any]]) -> list[list[Any]]:
-        """Each record's values of ``features``, in their order."""
+    def inputs(self, records: list[dict[str, Any]]) -> list[Any]:
+        """Each record's values of ``features``, in their order (None where one is absent)."""
         names = self.features
+        if len(names) > 1:
+            pick = operator.itemgetter(*names)
+            try:
+                return list(map(pick, records))  # served records carry every feature
+            except (KeyError, TypeError):
+                pass
         return [[record.get(name) for name in names] for record in records]
 
     def row(
         self,
         parsed: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
-        inputs: list[list[Any]] | None = None,
+        inputs: list[Any] | None = None,
     ) -> tuple[Any, ...]:
         """The batch as one row of the requests table: inputs are arrays of the features'
         values (in the order of ``features``), outputs the answered predictions."""
@@ -365,7 +372,7 @@ class StoreWriter:
         self,
         batches: list[PredictionBatch],
         parsed: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
-        inputs: list[list[list[Any]]],
+        inputs: list[list[Any]],
     ) -> None:
         """Count the batches' values into their references' bins, per (reference, variant,
         minute); the counts are saved by :meth:`_save_counts`."""
