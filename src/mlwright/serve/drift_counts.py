@@ -298,7 +298,6 @@ def bucket_counts(
     digest: str,
     variant: str,
     since: float | None = None,
-    until: float | None = None,
 ) -> dict[int, dict[str, dict[str, Any]]]:
     """minute → column → counts, for one reference and variant."""
     query = "SELECT bucket, col, counts, bins FROM drift_counts WHERE digest = ? AND variant = ?"
@@ -306,9 +305,6 @@ def bucket_counts(
     if since is not None:
         query += " AND bucket >= ?"
         params.append(int(since // BUCKET_SECONDS) * BUCKET_SECONDS)
-    if until is not None:
-        query += " AND bucket < ?"
-        params.append(until)
     out: dict[int, dict[str, dict[str, Any]]] = {}
     with reading(store) as conn:
         for bucket, col, counts, bins in conn.execute(query, params):
@@ -373,6 +369,7 @@ def window_counts(
     since: float | None = None,
     last: int | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """A window's counts per column, summed over its minutes."""
     return total(window_buckets(store, digest, variant, since=since, last=last).values())
 
 
