@@ -162,6 +162,8 @@ def create_app(
     if experiment is not None:
         runtime = _experiment_runtime(experiment, slot, challengers or {}, cfg, metrics)
         predictor.experiment = runtime
+    # variant → what it serves: the champion alone, or the experiment's variants
+    variants: dict[str, Slot] = {"champion": slot} if runtime is None else runtime.slots
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -185,10 +187,9 @@ def create_app(
                     "challenger %s failed its deployment gate: %s", other.name, checked.reason
                 )
         if cfg.store:  # one writer (process) per worker
-            slots = {"champion": slot} if runtime is None else runtime.slots
             watches = [
                 Watch(variant, s.version, str(Path(str(s.candidate.path)) / "reference.json"))
-                for variant, s in slots.items()
+                for variant, s in variants.items()
                 if cfg.monitor and _has_reference(s.candidate)
             ]
             predictor.writer = writer = PredictionWriter(Path(cfg.store), watches=watches)
@@ -256,10 +257,9 @@ def create_app(
         return JSONResponse({"status": "not ready", "reason": slot.failure}, status_code=503)
 
     def serving() -> list[tuple[str, str, str | None, Model]]:
-        slots = {"champion": slot} if runtime is None else runtime.slots
         return [
             (variant, s.name, s.active.version, s.active.model)
-            for variant, s in slots.items()
+            for variant, s in variants.items()
             if s.active is not None
         ]
 
@@ -369,10 +369,9 @@ def create_app(
             "dataset_share": dataset_share,
         }
         drift_settings = DriftSettings(**{k: v for k, v in given.items() if v is not None})
-        slots = {"champion": slot} if runtime is None else runtime.slots
-        chosen = slots.get(variant)
+        chosen = variants.get(variant)
         if chosen is None:
-            return error(404, f"no variant {variant!r} here", f"variants: {', '.join(slots)}")
+            return error(404, f"no variant {variant!r} here", f"variants: {', '.join(variants)}")
         model, version = (
             (chosen.active.model, chosen.active.version)
             if chosen.active is not None
@@ -391,7 +390,7 @@ def create_app(
         since = None if minutes is None else time.time() - 60 * minutes
 
         def compute() -> dict[str, Any]:
-            watched = Watched.load(reference)
+            watched = Watched.cached(str(reference))
             return window_drift(
                 Path(str(cfg.store)),
                 watched.reference,

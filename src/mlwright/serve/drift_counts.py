@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,13 @@ class Watched:
     def load(cls, path: Path) -> Watched:
         data = path.read_bytes()
         return cls(digest_of(data), json.loads(data), data.decode("utf-8"))
+
+    @staticmethod
+    @lru_cache(maxsize=32)
+    def cached(path: str) -> Watched:
+        """:meth:`load`, once per path: a package's reference never changes (its manifest
+        checks it), so the server reads it once, not on every drift request or scrape."""
+        return Watched.load(Path(path))
 
 
 def digest_of(data: bytes) -> str:

@@ -189,7 +189,7 @@ class MonitorGauges:
     def _reference(model: Model) -> tuple[dict[str, Any], str] | None:
         if model.path is None or not (model.path / "reference.json").is_file():
             return None
-        watched = Watched.load(model.path / "reference.json")
+        watched = Watched.cached(str(model.path / "reference.json"))
         return watched.reference, watched.digest
 
     def refresh(self) -> None:
