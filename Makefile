@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@start=$$(date +%s); \
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	$(BIN)/python -m pip install --quiet --upgrade pip && \
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' && \
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ray]' && \
 	touch $(STAMP) && \
 	echo "install: done in $$(( $$(date +%s) - start )) s"
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlwright.errors import ConfigError
 
@@ -166,7 +173,20 @@ class TrainOptions(Settings):
         None, description="restrict the model families tried (default: the plan decides)"
     )
     n_folds: int = Field(5, ge=2, le=20)
-    threads: int | None = Field(None, ge=1, description="threads per model (default: all cores)")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="threads per model (default: all cores; on Ray, 1 per trial in the search)",
+    )
+    backend: Literal["local", "ray"] = Field(
+        "local", description="where the search's trials run: this process, or a Ray cluster"
+    )
+    ray_address: str | None = Field(
+        None, description="the Ray cluster to join (default: start a local Ray runtime)"
+    )
+    workers: int | None = Field(
+        None, ge=1, description="trials at once on Ray (default: the cluster's CPUs / threads)"
+    )
     refit_on_test: bool = Field(True, description="refit the final model on train + test rows")
     experiment: str | None = Field(None, description="MLflow experiment (default: the model name)")
     tracker: tuple[Literal["mlflow", "wandb", "none"], ...] = Field(
@@ -176,6 +196,17 @@ class TrainOptions(Settings):
     )
     features: FeatureSettings = FeatureSettings()
     profile: ProfileSettings = ProfileSettings()
+
+    @model_validator(mode="after")
+    def _ray_options_need_ray(self) -> TrainOptions:
+        if self.backend != "ray":
+            given = [k for k in ("ray_address", "workers") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} apply to the Ray backend only: "
+                    "pass backend ray (--backend ray) as well"
+                )
+        return self
 
     @field_validator("keep_cols", "drop_cols", "families", "tracker", mode="before")
     @classmethod

@@ -40,10 +40,10 @@ def test_a_proposal_behind_earlier_trials_is_pruned_after_a_fold() -> None:
     for _ in range(4):
         tuner.observe(trial([0.80, 0.81, 0.79]), "roc_auc")
     handle, _ = tuner.ask()
-    stop = tuner.stopper(handle, "roc_auc")
+    stop = tuner.stopper(handle, "roc_auc", frozen=False)
     assert stop(0, 0.60)  # far below the median of earlier trials at fold 0
     handle, _ = tuner.ask()
-    assert not tuner.stopper(handle, "roc_auc")(0, 0.85)
+    assert not tuner.stopper(handle, "roc_auc", frozen=False)(0, 0.85)
 
 
 def test_lower_is_better_metrics_prune_the_high_ones() -> None:
@@ -51,7 +51,49 @@ def test_lower_is_better_metrics_prune_the_high_ones() -> None:
     for _ in range(4):
         tuner.observe(trial([3.0, 3.1, 2.9]), "rmse")
     handle, _ = tuner.ask()
-    assert tuner.stopper(handle, "rmse")(0, 9.0)
+    assert tuner.stopper(handle, "rmse", frozen=False)(0, 9.0)
+
+
+def test_a_frozen_stopper_judges_against_the_trials_complete_when_it_was_asked() -> None:
+    tuner = FamilyTuner(get_family("lightgbm").space(), seed=0, index=0)
+    for _ in range(3):
+        tuner.observe(trial([0.80, 0.81, 0.79]), "roc_auc")
+    handle, _ = tuner.ask()
+    frozen = tuner.stopper(handle, "roc_auc", frozen=True)
+    live = tuner.stopper(tuner.ask()[0], "roc_auc", frozen=False)
+    tuner.observe(trial([0.80, 0.81, 0.79]), "roc_auc")  # a fourth completes meanwhile
+    assert live(0, 0.60)  # four complete now: the median rule applies
+    assert not frozen(0, 0.60)  # three when it was asked: too few to judge
+
+
+def test_median_stop_decides_as_optunas_median_pruner() -> None:
+    import numpy as np
+    import optuna
+
+    from mlwright.train.tuner import PRUNE_AFTER_TRIALS, median_stop
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(0)
+    decisions = set()
+    for _ in range(40):
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS)
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        complete = []
+        for _ in range(int(rng.integers(0, 8))):
+            done, curve = study.ask(), {}
+            for step in range(int(rng.integers(1, 5))):
+                curve[step] = float(rng.normal())
+                done.report(curve[step], step)
+            study.tell(done, float(rng.normal()))
+            complete.append(curve)
+        running, reported = study.ask(), []
+        for step in range(int(rng.integers(1, 5))):
+            reported.append(float(rng.normal()))
+            running.report(reported[-1], step)
+            ours = median_stop(complete, step, reported)
+            assert ours == running.should_prune()
+            decisions.add(ours)
+    assert decisions == {True, False}
 
 
 def test_the_search_goes_on_with_tuned_trials_and_repeats_itself() -> None:

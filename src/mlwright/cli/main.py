@@ -154,6 +154,22 @@ def train_command(
         list[str] | None,
         typer.Option(help="mlflow (default), wandb (logs to W&B as well), or none (repeatable)."),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Where the search's trials run: local (default) or ray."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --backend ray: the cluster to join (default: a local runtime)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Threads per model (default: all cores; 1 per trial on Ray)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="Print only the result.")] = False,
 ) -> None:
     """Train, validate, package, track and register a model: profile, plan, search, test,
@@ -180,6 +196,10 @@ def train_command(
         "interval": interval,
         "experiment": experiment,
         "tracker": tuple(tracker) if tracker else None,
+        "backend": backend,
+        "ray_address": ray_address,
+        "workers": workers,
+        "threads": threads,
     }
     values: dict[str, object] = {}
     if config is not None:

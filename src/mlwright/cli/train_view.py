@@ -34,11 +34,12 @@ class SearchProgress:
         self.clock = clock
         self.done = 0
         self.best: Trial | None = None
-        self.running: tuple[Trial, int, int | None] | None = None  # trial, fold, epoch
+        # trial number → (trial, fold, epoch): several at once when trials run on Ray
+        self.running: dict[int, tuple[Trial, int, int | None]] = {}
 
     def add(self, trial: Trial) -> None:
         self.done += 1
-        self.running = None
+        self.running.pop(trial.number, None)
         if trial.status == "failed" or trial.mean is None:
             return
         metric = self.start.metric
@@ -65,13 +66,15 @@ class SearchProgress:
         return " · ".join(parts)
 
     def now(self) -> str:
-        if self.running is None:
+        if not self.running:
             return ""
-        trial, fold, epoch = self.running
+        return "now: " + "; ".join(self._where(*self.running[n]) for n in sorted(self.running))
+
+    def _where(self, trial: Trial, fold: int, epoch: int | None) -> str:
         where = f"fold {fold + 1}/{self.start.folds}" if self.start.folds > 1 else ""
         if epoch is not None:
             where = f"{where}, epoch {epoch}" if where else f"epoch {epoch}"
-        return f"now: trial {trial.number} {trial.family}" + (f" ({where})" if where else "")
+        return f"trial {trial.number} {trial.family}" + (f" ({where})" if where else "")
 
     def render(self) -> Group:
         start = self.start
@@ -123,7 +126,7 @@ class TrainPrinter:
                 self._live.start()
         elif kind == "running":
             if self.progress is not None:
-                self.progress.running = payload
+                self.progress.running[payload[0].number] = payload
         elif kind == "trial":
             self._trial(payload)
         elif kind == "best":

@@ -36,6 +36,7 @@ from mlwright.design.plan import (
     make_plan,
     profile_settings,
 )
+from mlwright.distributed import make_executor
 from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.evaluate.metrics import all_scores, best_threshold
 from mlwright.package.golden import make_golden
@@ -215,56 +216,72 @@ def _train_tracked(
     fits = 2 if len(test_pos) and len(final_pos) > len(train_pos) else 1  # test fit + refit
     fit_rows = len(final_pos) + (len(train_pos) if fits == 2 else 0)  # rows fitted after search
     budget = plan.time_budget
-    limits = SearchLimits(
-        max_trials=plan.max_trials,
-        deadline=None if budget is None else started + budget,
-        reserve=lambda trials: _reserve(
-            trials,
-            budget,
-            len(splits),
-            fit_rows,
-            len(search_pos),
-            plan.metric,
-            left=None if budget is None else started + budget - search_started,
-        ),
-    )
-    search_started = time.monotonic()  # reading, profiling and tracking set-up are behind us
-    if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
-        raise TrainError(
-            f"the time budget ({budget:g} s) is too small: reading and profiling the data alone "
-            f"took {time.monotonic() - started:.1f} s, leaving no time to fit a model",
-            fix="pass a larger --time-budget, or --max-trials N without a budget",
-        )
-
-    def on_trial(trial: Trial) -> None:
-        emit("trial", trial)
-        tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
-
-    emit("step", f"searching {', '.join(plan.family_names)}")
-    emit(
-        "search",
-        SearchStarted(
-            metric=plan.metric,
-            families=list(plan.family_names),
-            folds=len(splits),
+    # on Ray, a trial runs on a worker with its own threads (one by default: more trials at once)
+    trial_threads = threads if options.backend == "local" else (options.threads or 1)
+    if options.backend == "ray":
+        emit("step", "connecting to Ray")
+    executor = make_executor(options, search_data, trial_threads)
+    with contextlib.closing(executor):  # a Ray runtime this run started ends here
+        where = executor.describe()
+        if where["backend"] == "ray":
+            emit(
+                "decision",
+                f"the search runs on Ray ({where['address']}, {where['nodes']} node(s), "
+                f"{where['cluster_cpus']:g} CPUs): {where['workers']} trial(s) at a time, "
+                f"{trial_threads} thread(s) each; the final refit runs here",
+            )
+        limits = SearchLimits(
             max_trials=plan.max_trials,
-            budget=budget,
             deadline=None if budget is None else started + budget,
-        ),
-    )
-    trials = run_search(
-        search_data,
-        plan.family_names,
-        task=task,
-        n_classes=n_classes,
-        metric=plan.metric,
-        seed=seed,
-        threads=threads,
-        limits=limits,
-        on_trial=on_trial,
-        on_progress=lambda trial, fold, epoch: emit("running", (trial, fold, epoch)),
-        verbose=verbose,
-    )
+            reserve=lambda trials: _reserve(
+                trials,
+                budget,
+                len(splits),
+                fit_rows,
+                len(search_pos),
+                plan.metric,
+                left=None if budget is None else started + budget - search_started,
+            ),
+        )
+        search_started = time.monotonic()  # reading, profiling and tracking set-up are behind us
+        if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
+            raise TrainError(
+                f"the time budget ({budget:g} s) is too small: reading and profiling the data"
+                f"{' and connecting to Ray' if where['backend'] == 'ray' else ''} alone took "
+                f"{time.monotonic() - started:.1f} s, leaving no time to fit a model",
+                fix="pass a larger --time-budget, or --max-trials N without a budget",
+            )
+
+        def on_trial(trial: Trial) -> None:
+            emit("trial", trial)
+            tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
+
+        emit("step", f"searching {', '.join(plan.family_names)}")
+        emit(
+            "search",
+            SearchStarted(
+                metric=plan.metric,
+                families=list(plan.family_names),
+                folds=len(splits),
+                max_trials=plan.max_trials,
+                budget=budget,
+                deadline=None if budget is None else started + budget,
+            ),
+        )
+        trials = run_search(
+            search_data,
+            plan.family_names,
+            task=task,
+            n_classes=n_classes,
+            metric=plan.metric,
+            seed=seed,
+            threads=trial_threads,
+            limits=limits,
+            on_trial=on_trial,
+            on_progress=lambda trial, fold, epoch: emit("running", (trial, fold, epoch)),
+            verbose=verbose,
+            executor=executor,
+        )
     ranked = ranked_trials(trials, plan.metric)
     if not ranked:
         raise _no_model_error(trials, budget)
@@ -410,6 +427,7 @@ def _train_tracked(
             "columns": schema.names,
             "decisions": prep.decisions,
         },
+        "search": {**where, "threads": trial_threads},
         "trials": [t.to_dict() for t in trials],
         "chosen": {
             "trial": best.number,

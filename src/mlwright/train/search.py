@@ -10,20 +10,21 @@ clock never cuts a trial, so two runs try exactly the same trials.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from mlwright.data.schema import ColumnSchema
 from mlwright.data.tasks import Task
+from mlwright.distributed.backend import EpochHook, Executor, FoldJob, FoldResult
 from mlwright.evaluate.metrics import score, signed
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.features import Design, FeatureEncoder, View
@@ -162,109 +163,300 @@ def run_search(
     on_progress: Callable[[Trial, int, int | None], None] | None = None,
     verbose: bool = False,
     static: StaticPlan | None = None,
+    executor: Executor | None = None,
 ) -> list[Trial]:
-    """Run the trial plan until the limits stop it. ``on_progress(trial, fold, epoch)`` hears
-    when a trial starts (fold 0, epoch None) and each epoch of the families that have them.
-    ``static`` replaces the configurations tried before any proposal (and turns proposals
-    off): how ``bench/portfolio.py`` scores candidate configurations."""
-    trials: list[Trial] = []
-    tuned = [f for f in families if get_family(f).space().params] if static is None else []
-    static = static_plan(families) if static is None else static
-    tuners: dict[str, FamilyTuner] = {}
-    for number in itertools.count():
-        if limits.max_trials is not None and number >= limits.max_trials:
-            break
-        if number >= len(static) and not tuned:
-            break  # nothing left to try
-        deadline = None
-        if limits.deadline is not None:
-            deadline = limits.deadline - limits.reserve(trials)
-            if trials and time.monotonic() >= deadline:
-                break
-        handle: Any = None
-        if number < len(static):
-            family, params, source = static[number]
-        else:  # the families take turns; each one's study proposes its next configuration
-            family = tuned[(number - len(static)) % len(tuned)]
-            handle, params = _tuner(tuners, family, families, seed).ask()
-            source = "tuned"
-        ctx = FitContext(task, n_classes, seed, threads, deadline=deadline, verbose=verbose)
-        trial = Trial(number, family, params, source)
-        if on_progress is not None:
-            on_progress(trial, 0, None)
-        stop = None if handle is None else tuners[family].stopper(handle, metric)
-        _run_trial(trial, data, ctx, metric, on_progress, stop)
-        if family in tuned:
-            tuner = _tuner(tuners, family, families, seed)
-            if handle is None:
-                tuner.observe(trial, metric)
-            else:
-                tuner.tell(handle, trial, metric)
-        trials.append(trial)
-        if on_trial is not None:
-            on_trial(trial)
-        if trial.status == "cut":
-            break
-    return trials
+    """Run the trial plan until the limits stop it; the trials, in number order.
+    ``on_progress(trial, fold, epoch)`` hears when each fold starts (epoch None) and, where
+    folds run in this process, each epoch of the families that have them. ``static``
+    replaces the configurations tried before any proposal (and turns proposals off): how
+    ``bench/portfolio.py`` scores candidate configurations. ``executor`` runs the folds
+    (default: one at a time in this process; :mod:`mlwright.distributed`)."""
+    if executor is None:
+        from mlwright.distributed.local import LocalExecutor
 
-
-def _tuner(
-    tuners: dict[str, FamilyTuner], family: str, families: list[str], seed: int
-) -> FamilyTuner:
-    if family not in tuners:
-        tuners[family] = FamilyTuner(get_family(family).space(), seed, families.index(family))
-    return tuners[family]
-
-
-def _run_trial(
-    trial: Trial,
-    data: SearchData,
-    ctx: FitContext,
-    metric: str,
-    on_progress: Callable[[Trial, int, int | None], None] | None = None,
-    stop: Callable[[int, float], bool] | None = None,
-) -> None:
-    """Fit and score ``trial`` on every fold; ``stop(fold, running mean)`` may prune it."""
-    started = time.monotonic()
-    cls = get_family(trial.family)
-    n = len(data.y)
-    oof = np.full((n, ctx.n_classes) if ctx.task != "regression" else n, np.nan)
-    try:
-        for k, (train_idx, val_idx) in enumerate(data.splits):
-            train, valid = data.fold(k, cls.view)
-            w = None if data.weights is None else data.weights[train_idx]
-
-            def record(epoch: int, values: dict[str, float], k: int = k) -> None:
-                trial.curves.extend((f"fold_{k}_{key}", v, epoch) for key, v in values.items())
-                if on_progress is not None:
-                    on_progress(trial, k, epoch)
-
-            family = cls(trial.params, replace(ctx, on_epoch=record)).fit(
-                train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
+        with contextlib.closing(LocalExecutor(data)) as local:
+            return run_search(
+                data,
+                families,
+                task=task,
+                n_classes=n_classes,
+                metric=metric,
+                seed=seed,
+                threads=threads,
+                limits=limits,
+                on_trial=on_trial,
+                on_progress=on_progress,
+                verbose=verbose,
+                static=static,
+                executor=local,
             )
-            pred = family.predict_raw(valid)
-            oof[val_idx] = pred
-            if k == 0:
-                trial.predict_ms = single_row_ms(family, valid)
-            trial.fold_scores.append(score(metric, data.y[val_idx], pred))
-            trial.fitted.append(family.fitted_)
-            if ctx.out_of_time():
-                trial.status = "cut"
-                break
-            last = k == len(data.splits) - 1
-            if stop is not None and not last and stop(k, float(np.mean(trial.fold_scores))):
-                trial.status = "pruned"
-                break
+    search = _Search(
+        data,
+        families,
+        FitContext(task, n_classes, seed, threads, verbose=verbose),
+        metric,
+        limits,
+        executor,
+        static,
+        on_trial,
+        on_progress,
+    )
+    return search.run()
+
+
+class _Proposal(NamedTuple):
+    family: str
+    params: dict[str, Any]
+    handle: Any  # the study's trial
+    stop: Callable[[int, float], bool]
+
+
+@dataclass
+class _Running:
+    trial: Trial
+    ctx: FitContext  # with the trial's deadline
+    handle: Any  # the study's trial for a proposal, None for a static entry
+    stop: Callable[[int, float], bool] | None
+    oof: np.ndarray
+
+
+class _Search:
+    """The scheduler: keeps the executor's slots busy, one fold per job, in a fixed order.
+
+    Trials start in number order. With a time budget, a finished trial is told to its study
+    at once and a free slot takes the next trial. Without one (``max_trials`` alone), runs
+    must be repeatable whatever the timing, so trials are told in number order, and proposal
+    ``m`` is asked only once trials ``0 … m - slots`` are told (and right then): what each
+    proposal and each pruning decision sees is the same in every run. With one slot both
+    rules are the same: each trial starts after the previous one is told.
+    """
+
+    def __init__(
+        self,
+        data: SearchData,
+        families: list[str],
+        ctx: FitContext,
+        metric: str,
+        limits: SearchLimits,
+        executor: Executor,
+        static: StaticPlan | None,
+        on_trial: Callable[[Trial], None] | None,
+        on_progress: Callable[[Trial, int, int | None], None] | None,
+    ) -> None:
+        self.data = data
+        self.families = families
+        self.ctx = ctx
+        self.metric = metric
+        self.limits = limits
+        self.executor = executor
+        self.tuned = [f for f in families if get_family(f).space().params] if static is None else []
+        self.static = static_plan(families) if static is None else static
+        self.on_trial = on_trial
+        self.on_progress = on_progress
+        self.ordered = limits.deadline is None
+        self.tuners: dict[str, FamilyTuner] = {}
+        self.running: dict[int, _Running] = {}
+        self.waiting: dict[int, _Running] = {}  # finished, not yet told (ordered runs)
+        self.proposals: dict[int, _Proposal] = {}  # asked, not yet started (ordered runs)
+        self.finished: list[Trial] = []  # told, in the order they were told
+        self.next_number = 0
+        self.stopped = False
+
+    def run(self) -> list[Trial]:
+        if self.ordered:  # proposals that need no told trial: asked up front
+            for number in range(len(self.static), self.executor.slots):
+                self.prepare(number)
+        self.start_more()
+        while self.running:
+            self.apply(self.executor.next())
+            self.start_more()
+        return sorted(self.finished, key=lambda t: t.number)
+
+    def may_start(self, number: int) -> bool:
+        limits = self.limits
+        if self.stopped or not self.in_plan(number):
+            return False
+        spent = (
+            limits.deadline is not None
+            and bool(self.finished)
+            and time.monotonic() >= limits.deadline - limits.reserve(self.finished)
+        )
+        if spent:
+            self.stopped = True
+            return False
+        return not self.ordered or number < len(self.static) or number in self.proposals
+
+    def in_plan(self, number: int) -> bool:
+        if self.limits.max_trials is not None and number >= self.limits.max_trials:
+            return False
+        return number < len(self.static) or bool(self.tuned)
+
+    def start_more(self) -> None:
+        while len(self.running) < self.executor.slots and self.may_start(self.next_number):
+            self.start(self.next_number)
+            self.next_number += 1
+
+    def propose(self, number: int) -> _Proposal:
+        """Proposal ``number``: the next family in turn asks its study for a configuration."""
+        family = self.tuned[(number - len(self.static)) % len(self.tuned)]
+        tuner = self.tuner(family)
+        handle, params = tuner.ask()
+        return _Proposal(family, params, handle, tuner.stopper(handle, self.metric, self.ordered))
+
+    def prepare(self, number: int) -> None:
+        """Ordered runs: ask for proposal ``number`` now, while the study holds exactly the
+        trials told so far, even if no slot is free to start it yet."""
+        if number >= len(self.static) and number not in self.proposals and self.in_plan(number):
+            self.proposals[number] = self.propose(number)
+
+    def start(self, number: int) -> None:
+        deadline = None
+        if self.limits.deadline is not None:
+            deadline = self.limits.deadline - self.limits.reserve(self.finished)
+        handle: Any = None
+        stop = None
+        if number < len(self.static):
+            family, params, source = self.static[number]
         else:
+            proposal = self.proposals.pop(number) if self.ordered else self.propose(number)
+            family, params, handle, stop = proposal
+            source = "tuned"
+        n = len(self.data.y)
+        shape = (n, self.ctx.n_classes) if self.ctx.task != "regression" else (n,)
+        run = _Running(
+            Trial(number, family, params, source),
+            replace(self.ctx, deadline=deadline),
+            handle,
+            stop,
+            np.full(shape, np.nan),
+        )
+        self.running[number] = run
+        self.submit(run, 0)
+
+    def submit(self, run: _Running, fold: int) -> None:
+        trial = run.trial
+        if self.on_progress is not None:
+            self.on_progress(trial, fold, None)
+        wall = None
+        if run.ctx.deadline is not None:
+            wall = time.time() + run.ctx.deadline - time.monotonic()
+        job = FoldJob(
+            trial.number,
+            trial.family,
+            trial.params,
+            fold,
+            replace(run.ctx, deadline=None),
+            self.metric,
+            wall,
+        )
+        progress = self.on_progress
+
+        def on_epoch(epoch: int) -> None:
+            if progress is not None:
+                progress(trial, fold, epoch)
+
+        self.executor.submit(job, on_epoch)
+
+    def apply(self, result: FoldResult) -> None:
+        run = self.running[result.number]
+        trial = run.trial
+        trial.seconds += result.seconds
+        trial.curves.extend(result.curves)
+        k = result.fold
+        if result.error is not None or result.pred is None or result.score is None:
+            trial.status = "failed"
+            trial.error = result.error or "the fold returned no predictions"
+            self.finish(run)
+            return
+        run.oof[self.data.splits[k][1]] = result.pred
+        trial.fold_scores.append(result.score)
+        trial.fitted.append(result.fitted)
+        if k == 0:
+            trial.predict_ms = result.predict_ms
+        last = k == len(self.data.splits) - 1
+        if result.out_of_time or (self.stopped and not last and self.limits.deadline):
+            trial.status = "cut"
+        elif last:
             trial.status = "ok"
-    except Exception as exc:  # one family failing must not end the run; it is recorded
-        trial.status = "failed"
-        trial.error = "".join(traceback.format_exception_only(exc)).strip()
-    trial.seconds = time.monotonic() - started
-    if trial.fold_scores:
-        trial.mean = float(np.mean(trial.fold_scores))
-        trial.std = float(np.std(trial.fold_scores))
-        trial.oof = oof
+        elif run.stop is not None and run.stop(k, float(np.mean(trial.fold_scores))):
+            trial.status = "pruned"
+        else:
+            self.submit(run, k + 1)
+            return
+        self.finish(run)
+
+    def finish(self, run: _Running) -> None:
+        trial = run.trial
+        del self.running[trial.number]
+        if trial.fold_scores:
+            trial.mean = float(np.mean(trial.fold_scores))
+            trial.std = float(np.std(trial.fold_scores))
+            trial.oof = run.oof
+        if trial.status == "cut":
+            self.stopped = True
+        if not self.ordered:
+            self.tell(run)
+            return
+        self.waiting[trial.number] = run
+        while len(self.finished) in self.waiting:  # in number order
+            told = self.waiting.pop(len(self.finished))
+            self.tell(told)
+            self.prepare(told.trial.number + self.executor.slots)
+            self.start_more()
+
+    def tell(self, run: _Running) -> None:
+        trial = run.trial
+        if trial.family in self.tuned:
+            tuner = self.tuner(trial.family)
+            if run.handle is None:
+                tuner.observe(trial, self.metric)
+            else:
+                tuner.tell(run.handle, trial, self.metric)
+        self.finished.append(trial)
+        if self.on_trial is not None:
+            self.on_trial(trial)
+
+    def tuner(self, family: str) -> FamilyTuner:
+        if family not in self.tuners:
+            space = get_family(family).space()
+            self.tuners[family] = FamilyTuner(space, self.ctx.seed, self.families.index(family))
+        return self.tuners[family]
+
+
+def run_fold(data: SearchData, job: FoldJob, on_epoch: EpochHook | None = None) -> FoldResult:
+    """Fit and score one fold of one trial, wherever it runs; a failure is returned, with the
+    exception in one line, never raised: one family failing must not end the run."""
+    started = time.monotonic()
+    k = job.fold
+    result = FoldResult(job.number, k)
+    ctx = job.ctx
+    if job.deadline is not None:  # back to this machine's monotonic clock
+        ctx = replace(ctx, deadline=time.monotonic() + job.deadline - time.time())
+
+    def record(epoch: int, values: dict[str, float]) -> None:
+        result.curves.extend((f"fold_{k}_{key}", v, epoch) for key, v in values.items())
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+    try:
+        cls = get_family(job.family)
+        train_idx, val_idx = data.splits[k]
+        train, valid = data.fold(k, cls.view)
+        w = None if data.weights is None else data.weights[train_idx]
+        family = cls(job.params, replace(ctx, on_epoch=record)).fit(
+            train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
+        )
+        pred = family.predict_raw(valid)
+        if k == 0:
+            result.predict_ms = single_row_ms(family, valid)
+        result.score = score(job.metric, data.y[val_idx], pred)
+        result.pred = pred
+        result.fitted = family.fitted_
+        result.out_of_time = ctx.out_of_time()
+    except Exception as exc:
+        result.error = "".join(traceback.format_exception_only(exc)).strip()
+    result.seconds = time.monotonic() - started
+    return result
 
 
 def single_row_ms(family: Family, design: Design, calls: int = 7) -> float:

@@ -40,9 +40,7 @@ class FamilyTuner:
         self.study = optuna.create_study(
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=seed_state, n_startup_trials=STARTUP_TRIALS),
-            pruner=optuna.pruners.MedianPruner(
-                n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=0
-            ),
+            pruner=optuna.pruners.NopPruner(),  # the search decides, with median_stop
         )
 
     def ask(self) -> tuple[Any, dict[str, Any]]:
@@ -51,15 +49,26 @@ class FamilyTuner:
         params = {p.name: _decode(p, handle.params[p.name]) for p in self.space.params}
         return handle, {**self.space.defaults, **params}
 
-    def stopper(self, handle: Any, metric: str) -> Callable[[int, float], bool]:
+    def stopper(self, handle: Any, metric: str, frozen: bool) -> Callable[[int, float], bool]:
         """``stop(fold, running mean)`` for the search: reports the running score after each
-        fold and says whether the proposed trial should stop there."""
+        fold and says whether the proposed trial should stop there. ``frozen``: judge it
+        against the trials complete now, when it is asked (what a repeatable run needs when
+        several trials run at once), not against those complete when each fold ends."""
+        snapshot = self._complete() if frozen else None
+        reported: list[float] = []
 
         def stop(fold: int, running: float) -> bool:
-            handle.report(signed(metric, running), fold)
-            return bool(handle.should_prune())
+            value = signed(metric, running)
+            handle.report(value, fold)
+            reported.append(value)
+            return median_stop(self._complete() if snapshot is None else snapshot, fold, reported)
 
         return stop
+
+    def _complete(self) -> list[dict[int, float]]:
+        """The running scores per fold of the study's complete trials."""
+        states = (self._optuna.trial.TrialState.COMPLETE,)
+        return [dict(t.intermediate_values) for t in self.study.get_trials(False, states=states)]
 
     def tell(self, handle: Any, trial: Trial, metric: str) -> None:
         states = self._optuna.trial.TrialState
@@ -91,6 +100,18 @@ class FamilyTuner:
                 },
             )
         )
+
+
+def median_stop(complete: list[dict[int, float]], fold: int, reported: list[float]) -> bool:
+    """Optuna's median rule: once ``PRUNE_AFTER_TRIALS`` trials are complete, stop a trial whose
+    best running score so far is below the median of theirs at the same fold."""
+    if len(complete) < PRUNE_AFTER_TRIALS:
+        return False
+    finite = [v for v in reported if not np.isnan(v)]
+    if not finite:
+        return True
+    values = [c[fold] for c in complete if fold in c and not np.isnan(c[fold])]
+    return bool(values) and max(finite) < float(np.percentile(values, 50))
 
 
 def _distribution(optuna: Any, p: Param) -> Any:

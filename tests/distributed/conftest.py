@@ -1,0 +1,77 @@
+"""A Ray cluster of one node on 127.0.0.1, started for these tests and stopped after them.
+
+Ray keeps its files (sessions, logs, the cluster's auth token under ``~/.ray``) in a temporary
+folder: HOME and RAY_TMPDIR point there while the tests run. Without Ray installed the tests
+skip, saying how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+NO_RAY = "Ray is not installed: `pip install 'mlwright[ray]'` (make test installs it)"
+
+
+def needs_ray() -> None:
+    pytest.importorskip("ray", reason=NO_RAY)
+
+
+@pytest.fixture(scope="session")
+def ray_home() -> Iterator[Path]:
+    """HOME and RAY_TMPDIR in a short temporary folder (Ray's socket paths must stay short)."""
+    needs_ray()
+    home = Path(tempfile.mkdtemp(prefix="mlw-ray-", dir="/tmp"))
+    saved = {k: os.environ.get(k) for k in ("HOME", "RAY_TMPDIR", "RAY_USAGE_STATS_ENABLED")}
+    os.environ.update(HOME=str(home), RAY_TMPDIR=str(home), RAY_USAGE_STATS_ENABLED="0")
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_home: Path) -> Iterator[str]:
+    """``ray start --head`` on 127.0.0.1 with 2 CPUs; its address. The head runs in its own
+    process group, which is ended at the end of the session."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_cli = Path(sys.executable).with_name("ray")
+    command = [
+        str(ray_cli), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+        "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
+        "--temp-dir", str(ray_home / "cluster"), "--disable-usage-stats",
+    ]  # fmt: skip
+    log = open(ray_home / "head.log", "w")  # noqa: SIM115 - open for the session
+    head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"the Ray head did not start: {(ray_home / 'head.log').read_text()}"
+                    )
+                time.sleep(0.2)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # the head and every process it started
+        head.wait(30)
+        log.close()

@@ -1,0 +1,167 @@
+"""``--backend ray``: trials as Ray tasks on a local cluster, the same search as the local one."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mlwright as mw
+from mlwright.errors import ConfigError
+from mlwright.train.search import static_plan
+from tests.conftest import CliResult, make_frame
+
+FAMILIES = ("lightgbm", "linear")
+
+
+def trials_of(model: mw.Model) -> list[tuple[int, str, str, str, list[float]]]:
+    return [
+        (t.number, t.family, str(t.params), t.status, [round(s, 12) for s in t.fold_scores])
+        for t in model.trials
+    ]
+
+
+def test_ray_runs_the_same_trials_as_the_local_backend(ray_cluster: str) -> None:
+    frame = make_frame(400)
+    options = {"families": FAMILIES, "max_trials": 6, "seed": 1, "threads": 1, "tracker": "none"}
+    local = mw.train(frame, target="churned", **options)
+    remote = mw.train(frame, target="churned", backend="ray", ray_address=ray_cluster, **options)
+    assert trials_of(remote) == trials_of(local)
+    assert remote.recipe["search"]["backend"] == "ray"
+    assert remote.recipe["search"]["workers"] == 2  # the cluster's 2 CPUs, 1 thread a trial
+    assert local.recipe["search"] == {"backend": "local", "workers": 1, "threads": 1}
+    np.testing.assert_array_equal(remote.predict(frame), local.predict(frame))
+
+
+def test_proposals_and_pruning_repeat_on_ray_whatever_the_timing(ray_cluster: str) -> None:
+    frame = make_frame(300, seed=4)
+    n_static = len(static_plan(["linear"]))
+    runs = [
+        mw.train(
+            frame,
+            target="churned",
+            families=("linear",),
+            max_trials=n_static + 6,
+            seed=2,
+            tracker="none",
+            backend="ray",
+            ray_address=ray_cluster,
+        )
+        for _ in range(2)
+    ]
+    assert [t.source for t in runs[0].trials][n_static:] == ["tuned"] * 6
+    assert trials_of(runs[0]) == trials_of(runs[1])
+
+
+def test_cli_trains_tracks_and_packages_on_ray(
+    ray_cluster: str, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    data = tmp_path / "churn.csv"
+    make_frame(400, seed=5).to_csv(data, index=False)
+    result = cli(
+        "train", str(data), "--target", "churned", "--max-trials", "5", "--family", "lightgbm",
+        "--backend", "ray", "--ray-address", ray_cluster, "--name", "ray-churn",
+        "--out", str(tmp_path / "pkg"),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "the search runs on Ray (127.0.0.1:" in result.err
+    assert "2 trial(s) at a time" in result.err
+    assert (tmp_path / "pkg" / "recipe.json").is_file()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("ray-churn")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 5  # one run per trial, as on the local backend
+    assert all("fold_0_roc_auc" in r.data.metrics for r in children)
+    assert client.search_model_versions("name = 'ray-churn'")  # registered
+
+
+def test_a_time_budget_holds_on_ray(ray_cluster: str) -> None:
+    started = time.monotonic()
+    model = mw.train(
+        make_frame(2000, seed=6),
+        target="churned",
+        time_budget=12,
+        tracker="none",
+        backend="ray",
+        ray_address=ray_cluster,
+    )
+    assert time.monotonic() - started <= 1.1 * 12 + 10
+    assert len(model.trials) >= 2
+
+
+def test_a_node_with_other_versions_is_refused(
+    ray_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.train import runner
+
+    real = runner.library_versions
+    monkeypatch.setattr(runner, "library_versions", lambda: {**real(), "lightgbm": "0.0.1"})
+    with pytest.raises(ConfigError, match=r"other versions than this machine: lightgbm"):
+        mw.train(
+            make_frame(200),
+            target="churned",
+            max_trials=1,
+            tracker="none",
+            backend="ray",
+            ray_address=ray_cluster,
+        )
+
+
+def test_without_an_address_a_local_runtime_is_started_and_stopped(ray_home: Path) -> None:
+    import ray
+
+    model = mw.train(
+        make_frame(300), target="churned", max_trials=2, families=("linear",),
+        tracker="none", backend="ray", workers=1,
+    )  # fmt: skip
+    assert model.recipe["search"]["address"] == "local"
+    assert model.recipe["search"]["workers"] == 1
+    assert not ray.is_initialized()  # the run started it, so the run stopped it
+
+
+def test_an_address_where_nothing_answers_fails_fast(ray_home: Path) -> None:
+    with socket_closed_port() as port:
+        started = time.monotonic()
+        with pytest.raises(
+            ConfigError, match=rf"nothing answers at the Ray address 127.0.0.1:{port}"
+        ):
+            mw.train(
+                make_frame(200), target="churned", max_trials=1, tracker="none",
+                backend="ray", ray_address=f"127.0.0.1:{port}",
+            )  # fmt: skip
+        assert time.monotonic() - started < 15
+
+
+def socket_closed_port() -> Any:
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def closed() -> Iterator[int]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        yield port  # bound once, now closed: nothing listens
+
+    return closed()
+
+
+def test_ray_options_without_the_ray_backend_are_refused(cli: Callable[..., CliResult]) -> None:
+    result = cli("train", "x.csv", "--target", "y", "--workers", "2")
+    assert result.code == 1
+    assert "workers apply to the Ray backend only" in result.err
+
+
+def test_without_ray_installed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'mlwright\[ray\]'"):
+        mw.train(make_frame(200), target="churned", max_trials=1, tracker="none", backend="ray")
