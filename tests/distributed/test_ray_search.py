@@ -165,3 +165,33 @@ def test_without_ray_installed_the_error_names_the_extra(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'mlwright\[ray\]'"):
         mw.train(make_frame(200), target="churned", max_trials=1, tracker="none", backend="ray")
+
+
+def test_the_local_backend_never_imports_ray(tmp_path: Path) -> None:
+    import subprocess
+
+    code = (
+        "import sys, mlwright as mw\n"
+        "from tests.conftest import make_frame\n"
+        "mw.train(make_frame(200), target='churned', max_trials=1, tracker='none')\n"
+        "print('ray' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_serve_options_of_the_other_backend_are_refused(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    mw.train(make_frame(200), target="churned", max_trials=1, tracker="none", out=str(tmp_path))
+    result = cli("serve", str(tmp_path), "--replicas", "2")
+    assert result.code == 1
+    assert "--replicas does not apply to --backend uvicorn" in result.err
+    result = cli("serve", str(tmp_path), "--backend", "ray-serve", "--workers", "2")
+    assert result.code == 1
+    assert "--workers does not apply to --backend ray-serve" in result.err
+    result = cli("serve", str(tmp_path), "--backend", "kubernetes")
+    assert result.code == 1
+    assert "unknown --backend 'kubernetes'" in result.err

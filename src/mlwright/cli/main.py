@@ -485,15 +485,48 @@ def serve_command(
     monitor_minutes: Annotated[
         float, typer.Option(min=1, help="Window of the drift and performance gauges, minutes.")
     ] = 60.0,
+    backend: Annotated[
+        str,
+        typer.Option(help="uvicorn (worker processes here) or ray-serve (replicas on Ray)."),
+    ] = "uvicorn",
+    replicas: Annotated[
+        int | None, typer.Option(min=1, help="With --backend ray-serve: replicas (default 1).")
+    ] = None,
+    replica_cpus: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="With --backend ray-serve: CPUs each replica asks (0.5)."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --backend ray-serve: the cluster (default: a local runtime)."),
+    ] = None,
 ) -> None:
-    """Serve a model over HTTP (uvicorn): /v1/predict, /invocations, /health, /ready, /docs,
-    /metrics, /v1/monitor/drift. The model must pass its deployment gate before /ready answers
-    200."""
+    """Serve a model over HTTP (uvicorn, or replicas on Ray Serve): /v1/predict, /invocations,
+    /health, /ready, /docs, /metrics, /v1/monitor/drift. The model must pass its deployment gate
+    before /ready answers 200."""
     import json
     import os
 
-    import uvicorn
+    from mlwright.errors import ConfigError
 
+    if backend not in ("uvicorn", "ray-serve"):
+        raise ConfigError(f"unknown --backend {backend!r}", fix="use uvicorn or ray-serve")
+    on_ray = backend == "ray-serve"
+    ray_only = {
+        "--replicas": replicas,
+        "--replica-cpus": replica_cpus,
+        "--ray-address": ray_address,
+    }
+    misplaced = [flag for flag, value in ray_only.items() if value is not None and not on_ray]
+    if on_ray and workers > 1:
+        misplaced.append("--workers")
+    if misplaced:
+        raise ConfigError(
+            f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply "
+            f"to --backend {backend}",
+            fix="use --workers with uvicorn, --replicas/--replica-cpus/--ray-address with "
+            "--backend ray-serve",
+        )
     # idle OpenMP threads sleep instead of spinning on the cores the requests need; read when
     # the OpenMP runtime loads, so before the model (and its libraries) is loaded
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -501,33 +534,31 @@ def serve_command(
     loaded = _load(model)
     name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
     assert loaded.path is not None
-    os.environ["MLWRIGHT_SERVE_PACKAGE"] = str(loaded.path)
-    os.environ["MLWRIGHT_SERVE_NAME"] = name or loaded.name
-    os.environ["MLWRIGHT_SERVE_VERSION"] = version or ""
-    os.environ["MLWRIGHT_SERVE_REF"] = model if name else ""
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import tempfile
-
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlwright-metrics-")
+    # what each worker (or replica) builds its app from: app_from_spec
+    spec = {
+        "MLWRIGHT_SERVE_PACKAGE": str(loaded.path),
+        "MLWRIGHT_SERVE_NAME": name or loaded.name,
+        "MLWRIGHT_SERVE_VERSION": version or "",
+        "MLWRIGHT_SERVE_REF": model if name else "",
+        "MLWRIGHT_SERVE_SETTINGS": json.dumps(
+            {
+                "max_rows": max_rows,
+                "max_body_bytes": int(max_body_mb * 1024 * 1024),
+                "store": str(store.resolve()),
+                "poll_seconds": poll_seconds,
+                "threads": threads,
+                "monitor": monitor,
+                "monitor_minutes": monitor_minutes,
+            }
+        ),
+    }
     experiment = _experiment(model, challenger, split, shadow, experiment_config)
     if experiment is not None:
-        os.environ["MLWRIGHT_SERVE_EXPERIMENT"] = json.dumps(experiment)
-    else:
-        os.environ.pop("MLWRIGHT_SERVE_EXPERIMENT", None)
-    os.environ["MLWRIGHT_SERVE_SETTINGS"] = json.dumps(
-        {
-            "max_rows": max_rows,
-            "max_body_bytes": int(max_body_mb * 1024 * 1024),
-            "store": str(store.resolve()),
-            "poll_seconds": poll_seconds,
-            "threads": threads,
-            "monitor": monitor,
-            "monitor_minutes": monitor_minutes,
-        }
-    )
+        spec["MLWRIGHT_SERVE_EXPERIMENT"] = json.dumps(experiment)
+    where = f"{replicas or 1} replica(s) on Ray Serve" if on_ray else f"{workers} worker(s)"
     _stderr_console().print(
         f"serving {name or loaded.name}{'/' + version if version else ''} from {loaded.path} on "
-        f"http://{host}:{port} ({workers} worker(s)); docs at /docs",
+        f"http://{host}:{port} ({where}); docs at /docs",
         highlight=False,
         soft_wrap=True,
     )
@@ -542,6 +573,29 @@ def serve_command(
             highlight=False,
             soft_wrap=True,
         )
+    if on_ray:
+        from mlwright.distributed.serve import serve_on_ray
+
+        serve_on_ray(
+            spec,
+            host=host,
+            port=port,
+            replicas=replicas or 1,
+            replica_cpus=0.5 if replica_cpus is None else replica_cpus,
+            address=ray_address,
+            threads=threads,
+            console=_stderr_console(),
+        )
+        return
+    import uvicorn
+
+    os.environ.update(spec)
+    if experiment is None:
+        os.environ.pop("MLWRIGHT_SERVE_EXPERIMENT", None)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlwright-metrics-")
     uvicorn.run(
         "mlwright.serve.app:app_from_env",
         factory=True,

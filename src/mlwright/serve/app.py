@@ -18,7 +18,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -566,10 +566,18 @@ def _mlflow_frame(payload: Any) -> pd.DataFrame:
 
 
 def app_from_env() -> Any:
-    """Factory for ``uvicorn --factory`` (several workers): the package path comes from
-    MLWRIGHT_SERVE_PACKAGE; the settings from MLWRIGHT_SERVE_SETTINGS (JSON)."""
-    package = os.environ["MLWRIGHT_SERVE_PACKAGE"]
-    settings = ServeSettings(**json.loads(os.environ.get("MLWRIGHT_SERVE_SETTINGS", "{}")))
+    """Factory for ``uvicorn --factory`` (several workers): :func:`app_from_spec` of the
+    environment."""
+    return app_from_spec(os.environ)
+
+
+def app_from_spec(spec: Mapping[str, str]) -> Any:
+    """The server's ASGI app, built in the process that serves it: the package path comes from
+    MLWRIGHT_SERVE_PACKAGE; the settings from MLWRIGHT_SERVE_SETTINGS (JSON); the registry
+    name, version and reference from MLWRIGHT_SERVE_NAME, _VERSION and _REF; an experiment
+    from MLWRIGHT_SERVE_EXPERIMENT; the admin token from MLWRIGHT_ADMIN_TOKEN."""
+    package = spec["MLWRIGHT_SERVE_PACKAGE"]
+    settings = ServeSettings(**json.loads(spec.get("MLWRIGHT_SERVE_SETTINGS", "{}")))
     from threadpoolctl import threadpool_limits
 
     from mlwright.package.store import load_package
@@ -581,23 +589,23 @@ def app_from_env() -> Any:
     settings = ServeSettings(
         **{
             **settings.__dict__,
-            "admin_token": os.environ.get("MLWRIGHT_ADMIN_TOKEN") or None,
+            "admin_token": spec.get("MLWRIGHT_ADMIN_TOKEN") or None,
             "freeze_gc": True,
         }
     )
     experiment, challengers = None, {}
-    if os.environ.get("MLWRIGHT_SERVE_EXPERIMENT"):
-        spec = json.loads(os.environ["MLWRIGHT_SERVE_EXPERIMENT"])
-        experiment = ExperimentConfig.model_validate(spec["config"])
+    if spec.get("MLWRIGHT_SERVE_EXPERIMENT"):
+        chosen = json.loads(spec["MLWRIGHT_SERVE_EXPERIMENT"])
+        experiment = ExperimentConfig.model_validate(chosen["config"])
         challengers = {
             name: (load_package(c["path"], threads=settings.threads), c["version"])
-            for name, c in spec["challengers"].items()
+            for name, c in chosen["challengers"].items()
         }
     app = create_app(
         model,
-        ref=os.environ.get("MLWRIGHT_SERVE_REF") or None,
-        name=os.environ.get("MLWRIGHT_SERVE_NAME") or None,
-        version=os.environ.get("MLWRIGHT_SERVE_VERSION") or None,
+        ref=spec.get("MLWRIGHT_SERVE_REF") or None,
+        name=spec.get("MLWRIGHT_SERVE_NAME") or None,
+        version=spec.get("MLWRIGHT_SERVE_VERSION") or None,
         settings=settings,
         experiment=experiment,
         challengers=challengers,
@@ -605,4 +613,4 @@ def app_from_env() -> Any:
     return app.state.asgi
 
 
-__all__ = ["ServeSettings", "app_from_env", "create_app"]
+__all__ = ["ServeSettings", "app_from_env", "app_from_spec", "create_app"]
