@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
-	bench-compare bench-portfolio clean
+	bench-compare bench-portfolio bench-scale clean
 
 install: $(STAMP)
 
@@ -65,6 +65,9 @@ bench-monitor: $(STAMP)
 # cells resume, so an interrupted run continues where it stopped
 bench-compare: $(STAMP)
 	$(BIN)/python bench/compare.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale_bench.py
 
 bench-portfolio: $(STAMP)
 	$(BIN)/python bench/portfolio.py

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,3 +86,28 @@ def make_blend_frame(n: int = 1500, seed: int = 1) -> pd.DataFrame:
 @pytest.fixture
 def frame() -> pd.DataFrame:
     return make_frame()
+
+
+NO_RAY = "Ray is not installed: `pip install 'mlwright[ray]'` (make test installs it)"
+
+
+def needs_ray() -> None:
+    pytest.importorskip("ray", reason=NO_RAY)
+
+
+@pytest.fixture(scope="session")
+def ray_home() -> Iterator[Path]:
+    """HOME and RAY_TMPDIR in a short temporary folder while Ray runs in tests: its sessions,
+    logs and the cluster's auth token (``~/.ray``) stay out of the real home. Short, since Ray's
+    socket paths must be."""
+    needs_ray()
+    home = Path(tempfile.mkdtemp(prefix="mlw-ray-", dir="/tmp"))
+    saved = {k: os.environ.get(k) for k in ("HOME", "RAY_TMPDIR", "RAY_USAGE_STATS_ENABLED")}
+    os.environ.update(HOME=str(home), RAY_TMPDIR=str(home), RAY_USAGE_STATS_ENABLED="0")
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    shutil.rmtree(home, ignore_errors=True)

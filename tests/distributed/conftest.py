@@ -1,8 +1,8 @@
 """A Ray cluster of one node on 127.0.0.1, started for these tests and stopped after them.
 
 Ray keeps its files (sessions, logs, the cluster's auth token under ``~/.ray``) in a temporary
-folder: HOME and RAY_TMPDIR point there while the tests run. Without Ray installed the tests
-skip, saying how to install it.
+folder: HOME and RAY_TMPDIR point there while the tests run (``ray_home``, tests/conftest.py).
+Without Ray installed the tests skip, saying how to install it.
 """
 
 from __future__ import annotations
@@ -12,34 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-NO_RAY = "Ray is not installed: `pip install 'mlwright[ray]'` (make test installs it)"
-
-
-def needs_ray() -> None:
-    pytest.importorskip("ray", reason=NO_RAY)
-
-
-@pytest.fixture(scope="session")
-def ray_home() -> Iterator[Path]:
-    """HOME and RAY_TMPDIR in a short temporary folder (Ray's socket paths must stay short)."""
-    needs_ray()
-    home = Path(tempfile.mkdtemp(prefix="mlw-ray-", dir="/tmp"))
-    saved = {k: os.environ.get(k) for k in ("HOME", "RAY_TMPDIR", "RAY_USAGE_STATS_ENABLED")}
-    os.environ.update(HOME=str(home), RAY_TMPDIR=str(home), RAY_USAGE_STATS_ENABLED="0")
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    subprocess.run(["rm", "-rf", str(home)], check=False)
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,9 @@ def test_cli_trains_tracks_and_packages_on_ray(
     assert result.code == 0, result.err
     assert "the search runs on Ray (127.0.0.1:" in result.err
     assert "2 trial(s) at a time" in result.err
-    assert (tmp_path / "pkg" / "recipe.json").is_file()
+    report = (tmp_path / "pkg" / "report" / "report.md").read_text()
+    assert "trials ran as Ray tasks (127.0.0.1:" in report
+    assert "2 at a time, 1 thread(s) each" in report
     client = MlflowClient()
     experiment = client.get_experiment_by_name("ray-churn")
     runs = client.search_runs([experiment.experiment_id])
@@ -114,18 +116,6 @@ def test_a_node_with_other_versions_is_refused(
             backend="ray",
             ray_address=ray_cluster,
         )
-
-
-def test_without_an_address_a_local_runtime_is_started_and_stopped(ray_home: Path) -> None:
-    import ray
-
-    model = mw.train(
-        make_frame(300), target="churned", max_trials=2, families=("linear",),
-        tracker="none", backend="ray", workers=1,
-    )  # fmt: skip
-    assert model.recipe["search"]["address"] == "local"
-    assert model.recipe["search"]["workers"] == 1
-    assert not ray.is_initialized()  # the run started it, so the run stopped it
 
 
 def test_an_address_where_nothing_answers_fails_fast(ray_home: Path) -> None:
@@ -195,3 +185,36 @@ def test_serve_options_of_the_other_backend_are_refused(
     result = cli("serve", str(tmp_path), "--backend", "kubernetes")
     assert result.code == 1
     assert "unknown --backend 'kubernetes'" in result.err
+
+
+def test_a_replica_without_the_package_folder_serves_a_shipped_copy(tmp_path: Path) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from mlwright.distributed.serve import pack, package_paths, relocate, unpack
+    from mlwright.serve.app import app_from_spec
+
+    frame = make_frame(300)
+    mw.train(frame, target="churned", max_trials=1, tracker="none", out=str(tmp_path / "pkg"))
+    spec = {
+        "MLWRIGHT_SERVE_PACKAGE": str(tmp_path / "pkg"),
+        "MLWRIGHT_SERVE_SETTINGS": json.dumps({"store": None}),
+        "MLWRIGHT_SERVE_EXPERIMENT": json.dumps(
+            {"config": {}, "challengers": {"b": {"path": str(tmp_path / "pkg"), "version": None}}}
+        ),
+    }
+    assert package_paths(spec) == [str(tmp_path / "pkg")] * 2
+    packed = pack(str(tmp_path / "pkg"))
+    copy = unpack(packed, "pkg")  # what a replica on another node does
+    moved = relocate(spec, str(tmp_path / "pkg"), copy)
+    assert moved["MLWRIGHT_SERVE_PACKAGE"] == copy
+    assert json.loads(moved["MLWRIGHT_SERVE_EXPERIMENT"])["challengers"]["b"]["path"] == copy
+    del moved["MLWRIGHT_SERVE_EXPERIMENT"]
+    row = frame.drop(columns="churned").iloc[[0]].to_dict("records")
+    with TestClient(app_from_spec(moved)) as client:
+        assert client.get("/ready").status_code == 200  # checksums verified, gate passed
+        answer = client.post("/v1/predict", json={"records": row}).json()["predictions"][0]
+    assert (
+        answer["prediction"] == mw.load(tmp_path / "pkg").predict(frame.iloc[[0]])["prediction"][0]
+    )

@@ -384,6 +384,7 @@ def pipeline_section(model: Model, package_path: str) -> Section:
             f"over {', '.join(d['subject'] for d in plan.get('families', []))}",
             "defaults and the portfolio of strong configurations first, then each family's "
             "seeded Optuna TPE study with median pruning",
+            _where_searched(recipe.get("search") or {}),
             f"{recipe.get('elapsed_s', 0):.1f} s from reading the data to the package",
         ]
     )
@@ -403,6 +404,16 @@ def pipeline_section(model: Model, package_path: str) -> Section:
     )
     s.code(f"python {package_path}/report/rebuild.py", "bash")
     return s
+
+
+def _where_searched(search: dict[str, Any]) -> str:
+    if search.get("backend") != "ray":
+        return "trials ran one at a time on the training machine"
+    return (
+        f"trials ran as Ray tasks ({search.get('address')}, {search.get('nodes')} node(s)): "
+        f"{search.get('workers')} at a time, {search.get('threads')} thread(s) each; the final "
+        "refit ran on the training machine"
+    )
 
 
 def _validation_text(v: dict[str, Any]) -> str:
