@@ -1,0 +1,115 @@
+"""What a bring-your-own-model run is made of: every hyperparameter lives here, none in code.
+
+A run's YAML file (``mlwright train-torch --config``) or mapping (``mlwright.torch.fit``):
+
+.. code-block:: yaml
+
+    name: digits-cnn
+    model: examples.digits_cnn:make_model      # module:function, config.params → nn.Module
+    data: examples.digits_cnn:make_data        # module:function, config.data_params → datasets
+    loss: cross_entropy                        # or mse, l1, bce_with_logits, module:function
+    metrics: [accuracy]
+    params: {channels: 16, dropout: 0.1}
+    train: {epochs: 10, batch_size: 64, lr: 0.002}
+
+Unknown keys fail, naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from mlwright.config import Settings
+
+LOSSES = ("cross_entropy", "mse", "l1", "bce_with_logits")
+METRICS = ("accuracy", "mae", "rmse")
+
+
+def _reference(value: str) -> str:
+    module, sep, attribute = value.partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"{value!r} is not module:function (e.g. mypackage.models:make_model)")
+    return value
+
+
+class LoopSettings(Settings):
+    """The training loop's settings; the defaults suit small and medium models."""
+
+    epochs: int = Field(10, ge=1, description="passes over the training data")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0, description="AdamW's (peak) learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's decoupled weight decay")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field(
+        "onecycle", description="learning-rate schedule, stepped once per optimizer step"
+    )
+    warmup_share: float = Field(0.1, gt=0, lt=1, description="onecycle: share spent warming up")
+    clip_grad_norm: float | None = Field(
+        1.0,
+        gt=0,
+        description="clip the gradients' total norm to this; null turns clipping off "
+        "(refused for recurrent and transformer layers)",
+    )
+    accumulate: int = Field(1, ge=1, description="batches whose gradients make one step")
+    patience: int | None = Field(
+        5, ge=1, description="stop after this many epochs without a better validation score"
+    )
+    monitor: str = Field(
+        "loss", description="the validation score that chooses the best epoch: loss or a metric"
+    )
+    amp: Literal["auto", "on", "off"] = Field(
+        "auto", description="mixed precision: auto uses it on CUDA only"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    seed: int = Field(0, description="seeds Python, NumPy, torch, CUDA and the data loaders")
+    validation_share: float = Field(
+        0.2, gt=0, lt=1, description="held out when the data gives no validation set"
+    )
+    allow_no_validation: bool = Field(
+        False, description="train without any validation data (the report says so)"
+    )
+    log_every: int = Field(10, ge=1, description="log the training loss every N steps")
+
+
+class TorchConfig(Settings):
+    """One bring-your-own-model run."""
+
+    name: str = Field(description="the model's name in the registry")
+    model: str = Field(description="module:function that takes `params` and returns an nn.Module")
+    data: str = Field(
+        description="module:function that takes `data_params` and returns a dataset, or "
+        "(train, validation) datasets"
+    )
+    loss: str = Field(
+        "cross_entropy", description=f"one of {', '.join(LOSSES)}, or module:function"
+    )
+    metrics: tuple[str, ...] = Field((), description=f"any of {', '.join(METRICS)}")
+    params: dict[str, Any] = Field(default_factory=dict, description="given to the model factory")
+    data_params: dict[str, Any] = Field(
+        default_factory=dict, description="given to the data function"
+    )
+    train: LoopSettings = LoopSettings()
+
+    @field_validator("model", "data")
+    @classmethod
+    def _is_reference(cls, value: str) -> str:
+        return _reference(value)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        return value if value in LOSSES else _reference(value)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _known_metrics(cls, value: Any) -> Any:
+        names = (value,) if isinstance(value, str) else value
+        unknown = [m for m in names or () if m not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}: use {', '.join(METRICS)}")
+        return names
+
+
+__all__ = ["LOSSES", "METRICS", "LoopSettings", "TorchConfig"]
