@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from torch import nn
 from torch.utils.data import TensorDataset
 
-import torch
 from mlwright.errors import ConfigError
 from mlwright.torch import TorchConfig, fit
 from mlwright.torch.loop import TorchTrainingError
-from torch import nn
 
-HERE = "tests.torch.test_loop"
+HERE = "tests.byo_torch.test_loop"
 
 
 def make_mlp(params: dict[str, Any]) -> nn.Module:
