@@ -115,8 +115,10 @@ def report(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]]) 
     local1, local2 = by["local, 1 thread"], by["local, 2 threads"]
     ray1, ray2 = by["Ray, 1 worker × 1 thread"], by["Ray, 2 workers × 1 thread"]
     n = args.trials
-    per_trial = (ray1["search"] - local1["search"]) / n
-    per_fold = (ray1["search"] - local1["search"]) / ray1["folds"]
+    # dispatch: the driver's wall time that is not the folds' own compute, with one worker
+    per_fold = max(ray1["search"] - ray1["compute"], 0.0) / ray1["folds"]
+    per_trial = per_fold * ray1["folds"] / n
+    slower = ray1["compute"] / local1["compute"]  # the same folds' compute, Ray worker vs here
     fold = local1["compute"] / local1["folds"]  # compute seconds per fold, 1 thread
     driver = max(local1["search"] - local1["compute"], 0.0) / local1["folds"]  # scheduler, TPE
     outside = local1["total"] - local1["search"]  # read, profile, refit, package (one machine)
@@ -150,16 +152,23 @@ def report(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]]) 
         "",
         "## What it shows",
         "",
+        "Between two runs of this command the same setting varied by up to 15% on this "
+        "machine (in the other run local with 2 threads was 259.5 s against 279.6 s with 1, "
+        "and Ray with 2 workers 219.1 s against 290.3 s with 1): compare within one run.",
+        "",
         f"- **2 workers against 1 on Ray**: the search took {ray2['search']:.1f} s against "
         f"{ray1['search']:.1f} s ({speedup:.2f}× faster) on this 2-core machine. Against the "
         f"local backend with both cores per model ({local2['search']:.1f} s), 2 single-thread "
         f"workers are {local2['search'] / ray2['search']:.2f}× as fast: small trees parallelise "
         "better across trials than inside one fit.",
         f"- **Ray's overhead per trial**: {per_trial * 1000:.0f} ms ({per_fold * 1000:.0f} ms "
-        f"per fold task: scheduling, passing the job and its predictions, the worker's first "
-        f"read of the rows) — the Ray search with 1 worker ({ray1['search']:.1f} s) against the "
-        f"same search in this process with 1 thread ({local1['search']:.1f} s). A fold here "
-        f"computes for {fold * 1000:.0f} ms on average.",
+        "per fold task: scheduling, sending the job, returning its predictions) — the Ray "
+        f"search's wall time with 1 worker ({ray1['search']:.1f} s) less the folds' own "
+        f"compute in the worker ({ray1['compute']:.1f} s). The same folds also computed "
+        f"{slower:.2f}× as long in Ray's worker process as in this process "
+        f"({local1['compute']:.1f} s); with the dispatch, the Ray search with 1 worker took "
+        f"{ray1['search'] / local1['search']:.2f}× the local one ({local1['search']:.1f} s). "
+        f"A fold here computes for {fold * 1000:.0f} ms on average.",
         f"- **Fixed cost**: {ray2['connect']:.1f} s to start a local Ray runtime and check the "
         f"node's versions, plus about {max(fixed - ray2['connect'], 0):.1f} s to stop it; joining "
         "a running cluster (`--ray-address`) skips the start.",
@@ -185,7 +194,7 @@ def report(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]]) 
     folds = ray2["folds"]
     for nodes in (1, 10, 100):
         slots = 2 * nodes
-        spread = folds * (shared + per_fold) / (min(slots, n) * efficiency)
+        spread = folds * shared / (min(slots, n) * efficiency) + folds * per_fold / min(slots, n)
         floor = local1["slowest_trial"] + 5 * per_fold
         estimate = max(spread, floor) + folds * driver
         limit = "compute across slots" if spread >= floor else "the longest trial's 5 folds"

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def example(name: str, **changes: Any) -> TorchConfig:
     raw = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
+    raw["tracker"] = "none"
     for section, values in changes.items():
         raw[section] = {**raw.get(section, {}), **values}
     return TorchConfig.from_mapping(raw)

@@ -51,6 +51,7 @@ def config(**train: Any) -> TorchConfig:
             "model": f"{HERE}:make_mlp",
             "data": f"{HERE}:make_data",
             "metrics": ["accuracy"],
+            "tracker": "none",
             "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "patience": None, **train},
         }
     )
@@ -180,3 +181,22 @@ def test_the_config_is_strict() -> None:
         TorchConfig.from_mapping({"name": "x", "model": "a:b", "data": "a:c", "metrics": ["f1"]})
     with pytest.raises(ConfigError, match="module 'nowhere' cannot be imported"):
         fit(TorchConfig.from_mapping({"name": "x", "model": "nowhere:f", "data": "a:c"}))
+
+
+def test_the_run_is_tracked_with_step_and_epoch_curves() -> None:
+    from mlflow.tracking import MlflowClient
+
+    tracked = TorchConfig.from_mapping(
+        {**config(log_every=2).model_dump(), "tracker": "mlflow", "name": "toy-tracked"}
+    )
+    result = fit(tracked, verbose=False)
+    assert result.run_id is not None
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["config.train.lr"] == "0.01"
+    steps = [m.step for m in client.get_metric_history(result.run_id, "train_loss")]
+    assert steps == list(range(2, result.steps + 1, 2))  # every log_every steps
+    epochs = client.get_metric_history(result.run_id, "val_loss")
+    assert len(epochs) == 4
+    assert run.data.metrics["best_loss"] == pytest.approx(result.best_score)

@@ -76,6 +76,8 @@ def test_cli_trains_tracks_and_packages_on_ray(
     report = (tmp_path / "pkg" / "report" / "report.md").read_text()
     assert "trials ran as Ray tasks (127.0.0.1:" in report
     assert "2 at a time, 1 thread(s) each" in report
+    rebuilt = cli("reproduce", str(tmp_path / "pkg"))  # here, without a Ray runtime
+    assert rebuilt.code == 0, rebuilt.err
     client = MlflowClient()
     experiment = client.get_experiment_by_name("ray-churn")
     runs = client.search_runs([experiment.experiment_id])

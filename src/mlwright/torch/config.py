@@ -91,6 +91,15 @@ class TorchConfig(Settings):
         default_factory=dict, description="given to the data function"
     )
     train: LoopSettings = LoopSettings()
+    tracker: tuple[Literal["mlflow", "wandb", "none"], ...] = Field(
+        ("mlflow",), description="where the run is logged: mlflow, wandb as well, or none"
+    )
+    experiment: str | None = Field(None, description="MLflow experiment (default: the name)")
+
+    @field_validator("tracker", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
     @field_validator("model", "data")
     @classmethod

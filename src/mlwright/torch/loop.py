@@ -14,6 +14,7 @@ with exactly the weights an uninterrupted run would have.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib
@@ -70,6 +71,7 @@ class FitResult:
     config: TorchConfig
     steps: int = 0
     resumed_from: int | None = None  # the epoch a resumed run continued after
+    run_id: str | None = None  # the MLflow run, when tracked
     notes: list[str] = field(default_factory=list)
 
 
@@ -109,15 +111,23 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def build_model(config: TorchConfig, factory: Callable[..., Any] | None) -> nn.Module:
-    make = factory or resolve(config.model, "model factory")
+def call_user(
+    reference: str, given: Callable[..., Any] | None, what: str, key: str, argument: Any
+) -> Any:
+    """The user's function (``given``, else the config's ``reference``) called with the
+    config's ``key`` settings; what it raises is reported with both named."""
+    function = given or resolve(reference, what)
     try:
-        model = make(config.params)
+        return function(argument)
     except Exception as exc:
         raise TorchTrainingError(
-            f"the model factory {config.model!r} raised {type(exc).__name__}: {exc}",
-            fix="check the factory and the `params` of the config",
+            f"the {what} {reference!r} raised {type(exc).__name__}: {exc}",
+            fix=f"check the {what} and the `{key}` of the config",
         ) from exc
+
+
+def build_model(config: TorchConfig, factory: Callable[..., Any] | None) -> nn.Module:
+    model = call_user(config.model, factory, "model factory", "params", config.params)
     if not isinstance(model, nn.Module):
         raise TorchTrainingError(
             f"the model factory {config.model!r} returned {type(model).__name__}, not an nn.Module",
@@ -213,20 +223,65 @@ def fit(
 ) -> FitResult:
     """Train ``config``'s model. ``model_factory``, ``data`` (datasets) and ``loss`` replace
     the config's references; ``log(metrics, step)`` hears the training loss every
-    ``log_every`` steps and each epoch's scores; ``on_epoch`` hears each finished epoch."""
+    ``log_every`` steps and each epoch's scores; ``on_epoch`` hears each finished epoch.
+
+    The run is tracked (``config.tracker``, MLflow by default): the whole config as
+    parameters, the training loss and gradient norm every ``log_every`` steps and each epoch's
+    scores as metric curves, the history as ``history.json``, the best score at the end."""
+    from mlwright.track.base import make_tracker
+    from mlwright.train.runner import library_versions
+
+    tracker = make_tracker(config.tracker)
+    tags = {"mlwright.seed": str(config.train.seed), "mlwright.kind": "torch"}
+    tags.update({f"mlwright.lib.{k}": v for k, v in library_versions().items()})
+    tracker.start(
+        experiment=config.experiment or config.name,
+        run_name=f"train-torch {config.name}",
+        params={"config": config.model_dump(mode="json")},
+        tags=tags,
+    )
+
+    def logged(metrics: dict[str, float], step: int) -> None:
+        tracker.log_step(metrics, step)
+        if log is not None:
+            log(metrics, step)
+
+    try:
+        result = _fit(
+            config, model_factory=model_factory, data=data, loss=loss,
+            checkpoint_dir=checkpoint_dir, resume=resume, log=logged, on_epoch=on_epoch,
+            verbose=verbose,
+        )  # fmt: skip
+        tracker.log_dict({"history": [asdict(e) for e in result.history]}, "history.json")
+        if result.best_score is not None:
+            tracker.log_metrics({f"best_{result.monitor}": result.best_score})
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more
+            tracker.finish(False)
+        raise
+    tracker.finish(True)
+    result.run_id = getattr(tracker, "run_id", None)
+    return result
+
+
+def _fit(
+    config: TorchConfig,
+    *,
+    model_factory: Callable[..., Any] | None,
+    data: Any,
+    loss: Callable[..., Any] | None,
+    checkpoint_dir: str | Path | None,
+    resume: bool,
+    log: Callable[[dict[str, float], int], None],
+    on_epoch: Callable[[Epoch], None] | None,
+    verbose: bool,
+) -> FitResult:
     loop = config.train
     generator = seed_everything(loop.seed)
     device = _device(loop.device)
     model = build_model(config, model_factory).to(device)
     if data is None:
-        make_data = resolve(config.data, "data function")
-        try:
-            data = make_data(config.data_params)
-        except Exception as exc:
-            raise TorchTrainingError(
-                f"the data function {config.data!r} raised {type(exc).__name__}: {exc}",
-                fix="check the data function and the `data_params` of the config",
-            ) from exc
+        data = call_user(config.data, None, "data function", "data_params", config.data_params)
     train_set, valid_set, held_out = split_data(config, data)
     amp = device.type == "cuda" and loop.amp != "off"
     if loop.amp == "on" and device.type != "cuda":
@@ -292,12 +347,11 @@ def fit(
                 state.finished = state.stopped_early = True
             if epoch == loop.epochs:
                 state.finished = True
-            if log is not None:
-                scores = {"epoch_train_loss": train_loss, "lr": record.lr}
-                if val_loss is not None:
-                    scores["val_loss"] = val_loss
-                scores.update({f"val_{k}": v for k, v in metrics.items()})
-                log(scores, state.step)
+            scores = {"epoch_train_loss": train_loss, "lr": record.lr}
+            if val_loss is not None:
+                scores["val_loss"] = val_loss
+            scores.update({f"val_{k}": v for k, v in metrics.items()})
+            log(scores, state.step)
             if folder is not None:
                 _save(folder, state, config, model, optimizer, schedule, scaler, generator)
             show.epoch(record, monitor, state)

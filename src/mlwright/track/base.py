@@ -48,6 +48,9 @@ class Tracker:
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Final metrics of the run."""
 
+    def log_step(self, metrics: dict[str, float], step: int) -> None:
+        """Metrics of the run at a training step (curves of a PyTorch run)."""
+
     def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
         """Log (and register) the package; returns what was recorded (e.g. name, version)."""
         return None
@@ -90,6 +93,10 @@ class Trackers(Tracker):
     def log_metrics(self, metrics: dict[str, float]) -> None:
         for t in self.trackers:
             t.log_metrics(metrics)
+
+    def log_step(self, metrics: dict[str, float], step: int) -> None:
+        for t in self.trackers:
+            t.log_step(metrics, step)
 
     def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
         answers = [t.log_model(model, package) for t in self.trackers]

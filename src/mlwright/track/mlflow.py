@@ -246,6 +246,16 @@ class MlflowTracker(Tracker):
                 self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()]
             )
 
+    def log_step(self, metrics: dict[str, float], step: int) -> None:
+        assert self.run_id is not None
+        with _mlflow() as mlflow:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            mlflow.MlflowClient().log_batch(
+                self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()]
+            )
+
     def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
         """Log the package as an MLflow pyfunc model, then register a version of it.
 

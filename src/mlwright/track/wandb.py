@@ -95,6 +95,9 @@ class WandbTracker(Tracker):
     def log_metrics(self, metrics: dict[str, float]) -> None:
         self.run.summary.update(metrics)
 
+    def log_step(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log(metrics, step=step)
+
     def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
         import wandb
 
