@@ -306,11 +306,12 @@ def _fit(
             f"train.monitor is {monitor!r}, which is neither 'loss' nor one of the metrics",
             fix=f"use loss or one of {list(config.metrics)}",
         )
+    parts = _Parts(model, optimizer, schedule, scaler, generator)
     state = _State()
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
     resumed_from = None
     if folder is not None and resume and (folder / CHECKPOINT).is_file():
-        state = _load(folder / CHECKPOINT, config, model, optimizer, schedule, scaler, generator)
+        state = _load(folder / CHECKPOINT, config, parts)
         resumed_from = state.epoch
     show = _Progress(verbose, config.name, loop.epochs)
     try:
@@ -353,7 +354,7 @@ def _fit(
             scores.update({f"val_{k}": v for k, v in metrics.items()})
             log(scores, state.step)
             if folder is not None:
-                _save(folder, state, config, model, optimizer, schedule, scaler, generator)
+                _save(folder, state, config, parts)
             show.epoch(record, monitor, state)
             if on_epoch is not None:
                 on_epoch(record)
@@ -369,6 +370,17 @@ def _fit(
         config=config, steps=state.step, resumed_from=resumed_from,
         notes=[f"validation: {held_out}"],
     )  # fmt: skip
+
+
+@dataclass
+class _Parts:
+    """What a checkpoint saves and restores besides the loop's own state."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator  # the training loader's shuffling
 
 
 @dataclass
@@ -553,16 +565,7 @@ def _metric(name: str, out: torch.Tensor, y: torch.Tensor) -> float:
     return float(error.pow(2).mean().sqrt())
 
 
-def _save(
-    folder: Path,
-    state: _State,
-    config: TorchConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Any,
-    scaler: torch.amp.GradScaler,
-    generator: torch.Generator,
-) -> None:
+def _save(folder: Path, state: _State, config: TorchConfig, parts: _Parts) -> None:
     """Everything an exact resume needs, written to a temporary file and then renamed: a run
     killed while saving leaves the previous checkpoint whole."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -574,17 +577,17 @@ def _save(
         "config_digest": config_digest(config),
         "state": {k: v for k, v in asdict(state).items() if k not in ("best_weights", "history")},
         "history": [asdict(e) for e in state.history],
-        "model": model.state_dict(),
+        "model": parts.model.state_dict(),
         "best": state.best_weights,
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(),
-        "scaler": scaler.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "schedule": parts.schedule.state_dict(),
+        "scaler": parts.scaler.state_dict(),
         "rng": {  # plain values and tensors, so that loading needs no pickle
             "python": [version, list(mt), gauss],
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "loader": generator.get_state(),
+            "loader": parts.generator.get_state(),
         },
     }
     partial = folder / (CHECKPOINT + ".partial")
@@ -592,15 +595,7 @@ def _save(
     os.replace(partial, folder / CHECKPOINT)
 
 
-def _load(
-    path: Path,
-    config: TorchConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Any,
-    scaler: torch.amp.GradScaler,
-    generator: torch.Generator,
-) -> _State:
+def _load(path: Path, config: TorchConfig, parts: _Parts) -> _State:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -613,10 +608,10 @@ def _load(
             f"the checkpoint {path} was written by a run with another configuration",
             fix="resume with the same config, or start afresh in another checkpoint folder",
         )
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    schedule.load_state_dict(payload["schedule"])
-    scaler.load_state_dict(payload["scaler"])
+    parts.model.load_state_dict(payload["model"])
+    parts.optimizer.load_state_dict(payload["optimizer"])
+    parts.schedule.load_state_dict(payload["schedule"])
+    parts.scaler.load_state_dict(payload["scaler"])
     rng = payload["rng"]
     version, mt, gauss = rng["python"]
     random.setstate((version, tuple(mt), gauss))
@@ -625,7 +620,7 @@ def _load(
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    generator.set_state(rng["loader"])
+    parts.generator.set_state(rng["loader"])
     state = _State(**payload["state"])
     state.best_weights = payload["best"]
     state.history = [Epoch(**e) for e in payload["history"]]
