@@ -243,6 +243,7 @@ def test_a_million_rows_stay_within_a_minute_budget() -> None:
     assert model.metrics["test"] is not None and model.metrics["cv"]["mean"] > 0.8
 
 
+@pytest.mark.slow  # large-data path: in the slow tier with the other long runs
 def test_large_data_is_searched_on_a_sample_and_refit_on_every_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
