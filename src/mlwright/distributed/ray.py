@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 from mlwright.distributed.backend import EpochHook, FoldJob, FoldResult
@@ -99,7 +98,6 @@ class RayExecutor:
     ) -> None:
         self.ray, self._owned = connect(address)
         self.address = address
-        self.threads = threads
         try:
             cpus = float(self.ray.cluster_resources().get("CPU", 0))
             if cpus < threads:
@@ -110,9 +108,7 @@ class RayExecutor:
             self.nodes = check_nodes(self.ray)
             self.slots = workers or max(1, int(cpus // threads))
             self.cpus = cpus
-            started = time.monotonic()
             self._data = self.ray.put(data)  # once; every task gets a reference to it
-            self.put_seconds = time.monotonic() - started
             self._task = self.ray.remote(_fold_task).options(num_cpus=threads, max_retries=0)
         except BaseException:
             self.close()

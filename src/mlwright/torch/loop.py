@@ -476,7 +476,7 @@ def _train_epoch(
     device: torch.device,
     amp: bool,
     state: _State,
-    log: Callable[[dict[str, float], int], None] | None,
+    log: Callable[[dict[str, float], int], None],
     show: _Progress,
     folder: Path | None,
     epoch: int,
@@ -517,7 +517,7 @@ def _train_epoch(
             optimizer.zero_grad(set_to_none=True)
             schedule.step()
             state.step += 1
-            if log is not None and state.step % loop.log_every == 0:
+            if state.step % loop.log_every == 0:
                 log({"train_loss": value, "grad_norm": norm}, state.step)
         show.advance()
     return total / max(count, 1), grad_norm

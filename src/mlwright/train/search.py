@@ -10,7 +10,6 @@ clock never cuts a trial, so two runs try exactly the same trials.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import traceback
 from collections.abc import Callable
@@ -171,37 +170,24 @@ def run_search(
     replaces the configurations tried before any proposal (and turns proposals off): how
     ``bench/portfolio.py`` scores candidate configurations. ``executor`` runs the folds
     (default: one at a time in this process; :mod:`mlwright.distributed`)."""
-    if executor is None:
-        from mlwright.distributed.local import LocalExecutor
+    from mlwright.distributed.local import LocalExecutor
 
-        with contextlib.closing(LocalExecutor(data)) as local:
-            return run_search(
-                data,
-                families,
-                task=task,
-                n_classes=n_classes,
-                metric=metric,
-                seed=seed,
-                threads=threads,
-                limits=limits,
-                on_trial=on_trial,
-                on_progress=on_progress,
-                verbose=verbose,
-                static=static,
-                executor=local,
-            )
-    search = _Search(
-        data,
-        families,
-        FitContext(task, n_classes, seed, threads, verbose=verbose),
-        metric,
-        limits,
-        executor,
-        static,
-        on_trial,
-        on_progress,
-    )
-    return search.run()
+    runs = executor or LocalExecutor(data)
+    try:
+        return _Search(
+            data,
+            families,
+            FitContext(task, n_classes, seed, threads, verbose=verbose),
+            metric,
+            limits,
+            runs,
+            static,
+            on_trial,
+            on_progress,
+        ).run()
+    finally:
+        if executor is None:  # the caller closes an executor it made
+            runs.close()
 
 
 class _Proposal(NamedTuple):
