@@ -16,9 +16,10 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
+
+if TYPE_CHECKING:
+    from mlwright.package.tensor import TensorModel
 
 FORMAT_VERSION = 1
 MLWRIGHT_DIRS = ("model", "scorer", "golden", "report")
@@ -59,7 +63,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, value: Any) -> None:
+def write_json(path: Path, value: Any) -> None:
     path.write_text(
         json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n",
         encoding="utf-8",
@@ -82,6 +86,16 @@ def is_package(path: Path) -> bool:
 
 def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
     """Write ``model`` to ``path`` atomically: a complete package or nothing."""
+    return write_atomically(
+        path, lambda staging, final: _write_contents(model, staging, final), overwrite=overwrite
+    )
+
+
+def write_atomically(
+    path: Path, fill: Callable[[Path, Path], None], *, overwrite: bool = True
+) -> Path:
+    """Stage a package in a sibling folder (``fill(staging, final)`` writes its files and
+    manifest), then rename it over ``path``: a complete package or nothing."""
     path = path.resolve()
     if path.exists() and not is_package(path) and (not path.is_dir() or any(path.iterdir())):
         raise PackageError(
@@ -96,7 +110,7 @@ def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp creates it private; a package is an ordinary folder
     try:
-        _write_contents(model, staging, path)
+        fill(staging, path)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, old / "pkg")
@@ -110,17 +124,36 @@ def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
     return path
 
 
+def write_manifest(root: Path, name: str, created: str | None, kind: str = "tabular") -> None:
+    """``mlwright.json``: the checksum of every file mlwright wrote (MLflow's files excluded)."""
+    files = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).as_posix() not in MLFLOW_OWNED
+    )
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "mlwright_version": __version__,
+        "name": name,
+        "created_utc": created,
+        "files": {f: sha256(root / f) for f in files},
+    }
+    if kind != "tabular":
+        manifest["kind"] = kind
+    write_json(root / MANIFEST, manifest)
+
+
 def _write_contents(model: Model, root: Path, final: Path) -> None:
     for sub in ("model", "scorer", "golden"):
         (root / sub).mkdir()
-    _write_json(root / "schema.json", model.schema.to_dict())
-    _write_json(root / "recipe.json", model.recipe)
-    _write_json(root / "metrics.json", model.metrics)
+    write_json(root / "schema.json", model.schema.to_dict())
+    write_json(root / "recipe.json", model.recipe)
+    write_json(root / "metrics.json", model.metrics)
     if model.reference is not None:
-        _write_json(root / "reference.json", model.reference)
+        write_json(root / "reference.json", model.reference)
     family = model.family
     native = family.save(root / "model")
-    _write_json(
+    write_json(
         root / "model" / "family.json",
         {
             "name": family.name,
@@ -130,8 +163,8 @@ def _write_contents(model: Model, root: Path, final: Path) -> None:
             "files": native,
         },
     )
-    _write_json(root / "scorer" / "features.json", model.encoder.state())
-    _write_json(
+    write_json(root / "scorer" / "features.json", model.encoder.state())
+    write_json(
         root / "scorer" / "postprocess.json",
         {
             "task": model.task,
@@ -145,25 +178,11 @@ def _write_contents(model: Model, root: Path, final: Path) -> None:
     )
     golden = model.golden
     if golden is not None:
-        _write_json(root / "golden" / "inputs.json", golden["inputs"])
-        _write_json(root / "golden" / "expected.json", golden["expected"])
+        write_json(root / "golden" / "inputs.json", golden["inputs"])
+        write_json(root / "golden" / "expected.json", golden["expected"])
     _write_report(model, root, final)
     _write_mlmodel(model, root)
-    files = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and p.relative_to(root).as_posix() not in MLFLOW_OWNED
-    )
-    _write_json(
-        root / MANIFEST,
-        {
-            "format_version": FORMAT_VERSION,
-            "mlwright_version": __version__,
-            "name": model.name,
-            "created_utc": model.recipe.get("created_utc"),
-            "files": {f: sha256(root / f) for f in files},
-        },
-    )
+    write_manifest(root, model.name, model.recipe.get("created_utc"))
 
 
 def _write_report(model: Model, root: Path, final: Path) -> None:
@@ -171,7 +190,7 @@ def _write_report(model: Model, root: Path, final: Path) -> None:
     if model.evidence is None:
         return
     (root / "report").mkdir()
-    _write_json(root / "report" / EVIDENCE, model.evidence)
+    write_json(root / "report" / EVIDENCE, model.evidence)
     from mlwright.report import write_package_report
 
     write_package_report(model, root, final)
@@ -282,9 +301,30 @@ def manifest_digest(path: Path) -> str:
     return sha256(path / MANIFEST)
 
 
-def load_package(path: str | Path, *, threads: int | None = None) -> Model:
+def load_any(path: str | Path, *, threads: int | None = None) -> Model | TensorModel:
+    """The package at ``path``, tabular or PyTorch (``mlwright train-torch``)."""
     root = Path(path)
-    verify_package(root)
+    manifest = verify_package(root)
+    if manifest.get("kind", "tabular") == "torch":
+        from mlwright.package.tensor import load_tensor_package
+
+        return load_tensor_package(root, threads=threads)
+    return _load_tabular(root, threads)
+
+
+def load_package(path: str | Path, *, threads: int | None = None) -> Model:
+    """A tabular package (``mlwright train``)."""
+    root = Path(path)
+    manifest = verify_package(root)
+    if manifest.get("kind", "tabular") != "tabular":
+        raise PackageError(
+            f"{str(root)!r} holds a {manifest['kind']} model, not a tabular one",
+            fix="load it with mlwright.load (or serve it with `mlwright serve`)",
+        )
+    return _load_tabular(root, threads)
+
+
+def _load_tabular(root: Path, threads: int | None) -> Model:
     schema = TableSchema.from_json((root / "schema.json").read_text(encoding="utf-8"))
     recipe = json.loads((root / "recipe.json").read_text(encoding="utf-8"))
     metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))

@@ -12,7 +12,15 @@ accumulates gradients, stops early, writes checkpoints that resume exactly, and 
     result = fit(config, checkpoint_dir="checkpoints/digits")
     result.model, result.history, result.best_epoch
 
-torch is imported only when :func:`fit` is called.
+:func:`train` does the whole job: the search over the config's ranges (when it declares any),
+the tracked run, and a registered model package that serves without your code (a
+``torch.export`` program, ONNX where the model exports, the input spec, golden examples, the
+report)::
+
+    model = train("digits.yaml", out="models/digits")   # mlwright train-torch --config ...
+    model.predict([{"image": [[...]]}])
+
+torch is imported only when :func:`fit` or :func:`train` is called.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 from mlwright.torch.config import LoopSettings, TorchConfig
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mlwright.package.tensor import TensorModel
     from mlwright.torch.loop import FitResult
 
 
@@ -32,4 +43,20 @@ def fit(config: TorchConfig, **kwargs: Any) -> FitResult:
     return run(config, **kwargs)
 
 
-__all__ = ["LoopSettings", "TorchConfig", "fit"]
+def train(
+    config: TorchConfig | str | Path, out: str | Path | None = None, **kwargs: Any
+) -> TensorModel:
+    """Train ``config`` (a TorchConfig or its YAML file) and write its package to ``out``
+    (default ``models/NAME``); returns the served model with ``registry`` set when a version
+    was registered. Options as :func:`fit` (``checkpoint_dir``, ``resume``, ``verbose``,
+    ``model_factory``, ``data``, ``loss``)."""
+    from pathlib import Path
+
+    from mlwright.torch.package import train_and_package
+
+    if not isinstance(config, TorchConfig):
+        config = TorchConfig.from_yaml(config)
+    return train_and_package(config, Path(out or Path("models") / config.name), **kwargs)
+
+
+__all__ = ["LoopSettings", "TorchConfig", "fit", "train"]

@@ -11,6 +11,8 @@ A run's YAML file (``mlwright train-torch --config``) or mapping (``mlwright.tor
     metrics: [accuracy]
     params: {channels: 16, dropout: 0.1}
     train: {epochs: 10, batch_size: 64, lr: 0.002}
+    output: {task: classification, classes: [zero, one, ...]}   # how outputs are served
+    search: {trials: 20, ranges: {train.lr: {low: 0.0005, high: 0.01, log: true}}}
 
 Unknown keys fail, naming the key.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlwright.config import Settings
 
@@ -73,6 +75,84 @@ class LoopSettings(Settings):
     log_every: int = Field(10, ge=1, description="log the training loss every N steps")
 
 
+class OutputSettings(Settings):
+    """How the model's output becomes the served ``prediction`` (and ``proba_<class>``)."""
+
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto",
+        description="auto: classification for cross_entropy and bce_with_logits, else regression",
+    )
+    classes: tuple[str | int | float | bool, ...] | None = Field(
+        None, description="classification: the label of each output (default 0, 1, ...)"
+    )
+
+
+class Range(Settings):
+    """One searched value: ``low``/``high`` (``log`` scale, integer when both are integers,
+    optional ``step``) or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+    choices: tuple[Any, ...] | None = None
+    integer: bool = Field(False, description="set by the config: low and high are integers")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return {"choices": tuple(value)}
+        if isinstance(value, dict) and "integer" not in value:
+            low, high = value.get("low"), value.get("high")
+            whole = [isinstance(v, int) and not isinstance(v, bool) for v in (low, high)]
+            return {**value, "integer": all(whole)}
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Range:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give either a non-empty list of choices or low and high")
+        elif self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError("give low < high (or a list of choices)")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        elif self.log and self.step is not None:
+            raise ValueError("a range is either log or stepped, not both")
+        scalar = (str, int, float, bool, type(None))
+        if self.choices is not None and not all(isinstance(c, scalar) for c in self.choices):
+            raise ValueError("choices must be numbers, strings, booleans or null")
+        return self
+
+
+class SearchSettings(Settings):
+    """Optuna (TPE, seeded with ``train.seed``) over ranges of the config, pruning trials
+    whose monitored score trails the median; the best configuration is then trained, tracked
+    and packaged like any run."""
+
+    trials: int = Field(ge=1, description="configurations to try")
+    timeout: float | None = Field(None, gt=0, description="stop proposing after this many seconds")
+    ranges: dict[str, Range] = Field(
+        description="dotted config keys (params.*, data_params.*, train.*) → range or choices"
+    )
+
+    @field_validator("ranges")
+    @classmethod
+    def _known_keys(cls, value: dict[str, Range]) -> dict[str, Range]:
+        if not value:
+            raise ValueError("declare at least one range")
+        for key in value:
+            section, _, name = key.partition(".")
+            if section not in ("params", "data_params", "train") or not name:
+                raise ValueError(f"{key!r}: search keys start with params., data_params. or train.")
+            if section == "train" and name not in LoopSettings.model_fields:
+                raise ValueError(f"{key!r}: train has no setting {name!r}")
+            if key in ("train.seed", "train.device", "train.allow_no_validation"):
+                raise ValueError(f"{key!r} is not a hyperparameter to search")
+        return value
+
+
 class TorchConfig(Settings):
     """One bring-your-own-model run."""
 
@@ -95,6 +175,21 @@ class TorchConfig(Settings):
         ("mlflow",), description="where the run is logged: mlflow, wandb as well, or none"
     )
     experiment: str | None = Field(None, description="MLflow experiment (default: the name)")
+    inputs: tuple[str, ...] | None = Field(
+        None,
+        description="names of the model's inputs in requests (default: input, or input_0, "
+        "input_1, ... for several; a dict-valued dataset names its own)",
+    )
+    output: OutputSettings = OutputSettings()
+    search: SearchSettings | None = None
+
+    @property
+    def task(self) -> Literal["classification", "regression"]:
+        if self.output.task != "auto":
+            return self.output.task
+        return (
+            "classification" if self.loss in ("cross_entropy", "bce_with_logits") else "regression"
+        )
 
     @field_validator("tracker", mode="before")
     @classmethod
@@ -121,4 +216,12 @@ class TorchConfig(Settings):
         return names
 
 
-__all__ = ["LOSSES", "METRICS", "LoopSettings", "TorchConfig"]
+__all__ = [
+    "LOSSES",
+    "METRICS",
+    "LoopSettings",
+    "OutputSettings",
+    "Range",
+    "SearchSettings",
+    "TorchConfig",
+]

@@ -73,6 +73,9 @@ class FitResult:
     resumed_from: int | None = None  # the epoch a resumed run continued after
     run_id: str | None = None  # the MLflow run, when tracked
     notes: list[str] = field(default_factory=list)
+    train_set: Any = field(default=None, repr=False)  # the datasets the run used
+    valid_set: Any = field(default=None, repr=False)
+    held_out: str = ""  # how the validation data was obtained
 
 
 def resolve(reference: str, what: str) -> Callable[..., Any]:
@@ -220,6 +223,7 @@ def fit(
     log: Callable[[dict[str, float], int], None] | None = None,
     on_epoch: Callable[[Epoch], None] | None = None,
     verbose: bool = True,
+    finish: Callable[[FitResult, Any], None] | None = None,
 ) -> FitResult:
     """Train ``config``'s model. ``model_factory``, ``data`` (datasets) and ``loss`` replace
     the config's references; ``log(metrics, step)`` hears the training loss every
@@ -255,12 +259,14 @@ def fit(
         tracker.log_dict({"history": [asdict(e) for e in result.history]}, "history.json")
         if result.best_score is not None:
             tracker.log_metrics({f"best_{result.monitor}": result.best_score})
+        result.run_id = getattr(tracker, "run_id", None)
+        if finish is not None:
+            finish(result, tracker)
     except BaseException:
         with contextlib.suppress(Exception):  # the original error matters more
             tracker.finish(False)
         raise
     tracker.finish(True)
-    result.run_id = getattr(tracker, "run_id", None)
     return result
 
 
@@ -368,7 +374,8 @@ def _fit(
         best_score=state.best_score, monitor=monitor, validated=valid_loader is not None,
         device=str(device), stopped_early=state.stopped_early, checkpoint=folder,
         config=config, steps=state.step, resumed_from=resumed_from,
-        notes=[f"validation: {held_out}"],
+        notes=[f"validation: {held_out}"], train_set=train_set, valid_set=valid_set,
+        held_out=held_out,
     )  # fmt: skip
 
 
@@ -407,9 +414,11 @@ def _device(choice: str) -> torch.device:
 def _schedule(optimizer: torch.optim.Optimizer, config: TorchConfig, total: int) -> Any:
     loop = config.train
     lr_scheduler = torch.optim.lr_scheduler
-    if loop.schedule == "onecycle":
+    if loop.schedule == "onecycle" and total >= 4:
+        # each phase needs at least one step (short runs: warm up for two steps)
+        share = min(max(loop.warmup_share, 2.0 / total), 0.5)
         return lr_scheduler.OneCycleLR(
-            optimizer, max_lr=loop.lr, total_steps=max(total, 1), pct_start=loop.warmup_share
+            optimizer, max_lr=loop.lr, total_steps=total, pct_start=share
         )
     if loop.schedule == "cosine":
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))

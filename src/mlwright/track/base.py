@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlwright.package.model import Model
+    from mlwright.package.tensor import TensorModel
 
 
 class Tracker:
@@ -51,7 +52,7 @@ class Tracker:
     def log_step(self, metrics: dict[str, float], step: int) -> None:
         """Metrics of the run at a training step (curves of a PyTorch run)."""
 
-    def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
+    def log_model(self, model: Model | TensorModel, package: Path) -> dict[str, Any] | None:
         """Log (and register) the package; returns what was recorded (e.g. name, version)."""
         return None
 
@@ -98,7 +99,7 @@ class Trackers(Tracker):
         for t in self.trackers:
             t.log_step(metrics, step)
 
-    def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
+    def log_model(self, model: Model | TensorModel, package: Path) -> dict[str, Any] | None:
         answers = [t.log_model(model, package) for t in self.trackers]
         return next((a for a in answers if a), None)
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlwright.package.model import Model
+    from mlwright.package.tensor import TensorModel
 
 # bounded remote calls (MLflow's defaults retry for minutes); a user's own settings win
 _HTTP_DEFAULTS = {
@@ -256,7 +257,7 @@ class MlflowTracker(Tracker):
                 self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()]
             )
 
-    def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
+    def log_model(self, model: Model | TensorModel, package: Path) -> dict[str, Any] | None:
         """Log the package as an MLflow pyfunc model, then register a version of it.
 
         Registration comes last: a run killed before it leaves no version behind."""
@@ -318,9 +319,24 @@ def _requirements(package: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def _signature(model: Model) -> Any:
+def _signature(model: Model | TensorModel) -> Any:
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+    from mlwright.package.tensor import TensorModel
+
+    if isinstance(model, TensorModel):  # one tensor per input, batch first
+        import numpy as np
+
+        tensors: list[Any] = [
+            TensorSpec(
+                np.dtype("float32" if s.dtype in ("float16", "bfloat16") else s.dtype),
+                (-1, *[d or -1 for d in s.shape]),
+                s.name,
+            )
+            for s in model.inputs
+        ]
+        return ModelSignature(inputs=Schema(tensors))
 
     # dates travel as ISO strings in JSON requests; the package's schema parses them
     kinds = {"numeric": "double", "integer": "double", "boolean": "boolean"}
@@ -335,10 +351,12 @@ def _signature(model: Model) -> Any:
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def _input_example(model: Model) -> Any:
+def _input_example(model: Model | TensorModel) -> Any:
     import pandas as pd
 
-    if not model.golden:
+    from mlwright.package.tensor import TensorModel
+
+    if not model.golden or isinstance(model, TensorModel):
         return None
     frame = pd.DataFrame.from_records(model.golden["inputs"][:5])
     for col in model.schema.features:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlwright.package.model import Model
+    from mlwright.package.tensor import TensorModel
 
 
 class WandbTracker(Tracker):
@@ -98,11 +99,16 @@ class WandbTracker(Tracker):
     def log_step(self, metrics: dict[str, float], step: int) -> None:
         self.run.log(metrics, step=step)
 
-    def log_model(self, model: Model, package: Path) -> dict[str, Any] | None:
+    def log_model(self, model: Model | TensorModel, package: Path) -> dict[str, Any] | None:
         import wandb
 
         artifact = wandb.Artifact(
-            model.name, type="model", metadata={"family": model.family.name, "task": model.task}
+            model.name,
+            type="model",
+            metadata={
+                "family": getattr(getattr(model, "family", None), "name", "torch"),
+                "task": model.task,
+            },
         )
         artifact.add_dir(str(package))
         self.run.log_artifact(artifact)

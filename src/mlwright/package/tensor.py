@@ -1,0 +1,319 @@
+"""A bring-your-own PyTorch model package: input spec, exported program, served outputs.
+
+A ``torch`` package (``mlwright train-torch``) holds the trained weights (``model/state_dict.pt``),
+a ``torch.export`` program (``model/program.pt2``) that runs without the user's code, an ONNX
+model where the model exports (``model/model.onnx``), and ``spec.json``: each input's name, the
+shape of one example (``null`` for a dimension of any length) and dtype, and how the output
+becomes ``prediction`` and ``proba_<class>`` columns. Requests are records, one per example,
+each with one nested list per input; :meth:`TensorModel.encode` checks every record against the
+spec and names the record, input, shape or dtype that is wrong.
+
+torch is imported when a package is loaded, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlwright.errors import ConfigError, SchemaViolationError, Violation
+
+SPEC = "spec.json"
+PROGRAM = "model/program.pt2"
+WEIGHTS = "model/state_dict.pt"
+ONNX = "model/model.onnx"
+FLOATS = ("float16", "bfloat16", "float32", "float64")
+INTEGERS = ("uint8", "int8", "int16", "int32", "int64", "bool")
+OutputKind = Literal["softmax", "sigmoid", "value"]
+
+
+@dataclass(frozen=True)
+class TensorInput:
+    """One input: its request name, the shape of one example (None: any length) and dtype."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    def describe(self) -> str:
+        dims = ", ".join("any" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype} of shape ({dims}{',' if len(self.shape) == 1 else ''})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> TensorInput:
+        return cls(str(value["name"]), tuple(value["shape"]), str(value["dtype"]))
+
+
+@dataclass
+class Encoded:
+    """Checked requests as arrays: ``groups`` of (row positions, one array per input) where
+    every example in a group has the same shapes, so each group is one batch."""
+
+    n: int
+    groups: list[tuple[list[int], dict[str, np.ndarray]]]
+
+
+@dataclass
+class TensorModel:
+    name: str
+    task: Literal["classification", "regression"]
+    inputs: list[TensorInput]
+    output: OutputKind
+    classes: tuple[Any, ...] | None
+    module: Any  # the exported program as a callable module (torch.export.load(...).module())
+    recipe: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    golden: dict[str, Any] | None = None
+    evidence: dict[str, Any] | None = field(default=None, repr=False)
+    path: Path | None = None
+    registry: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    keyword: bool = False  # the program takes its inputs by name
+    kind: str = "torch"
+
+    # --- input ----------------------------------------------------------------------------------
+    def encode(self, records: Any) -> Encoded:
+        """Every record checked against the spec; a SchemaViolationError names each problem
+        (record, input, what was sent, what is expected)."""
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+            raise ConfigError(
+                "tensor inputs are a list of records, one object per example",
+                fix='send [{"' + self.inputs[0].name + '": [...]}, ...]',
+            )
+        names = {spec.name for spec in self.inputs}
+        problems: list[Violation] = []
+        arrays: list[dict[str, np.ndarray]] = []
+        for row, record in enumerate(records):
+            if not isinstance(record, dict):
+                problems.append(
+                    Violation("(record)", "a record must be an object", "one key per input", row)
+                )
+                continue
+            for extra in sorted(set(record) - names):
+                problems.append(
+                    Violation(str(extra), "the model has no such input", _listing(self.inputs), row)
+                )
+            checked = {}
+            for spec in self.inputs:
+                value = _array(spec, record.get(spec.name), row, problems)
+                if value is not None:
+                    checked[spec.name] = value
+            arrays.append(checked)
+        if problems:
+            raise SchemaViolationError(problems[:100], total=len(problems))
+        groups: dict[tuple[Any, ...], tuple[list[int], list[dict[str, np.ndarray]]]] = {}
+        for row, checked in enumerate(arrays):
+            key = tuple(checked[s.name].shape for s in self.inputs)
+            rows, items = groups.setdefault(key, ([], []))
+            rows.append(row)
+            items.append(checked)
+        return Encoded(
+            len(arrays),
+            [
+                (rows, {s.name: np.stack([item[s.name] for item in items]) for s in self.inputs})
+                for rows, items in groups.values()
+            ],
+        )
+
+    # --- prediction -----------------------------------------------------------------------------
+    def raw(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The program's output for one batch, as float64 with one row per example."""
+        import torch
+
+        tensors = {s.name: torch.from_numpy(batch[s.name]) for s in self.inputs}
+        with torch.no_grad():
+            out = self.module(**tensors) if self.keyword else self.module(*tensors.values())
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        values = out.detach().to("cpu", torch.float64).numpy()
+        return np.asarray(values.reshape(values.shape[0], -1))
+
+    def outputs(self, encoded: Encoded) -> dict[str, np.ndarray]:
+        """``prediction`` (and ``proba_<class>``) for every checked record, in request order."""
+        raw: np.ndarray | None = None
+        for rows, batch in encoded.groups:
+            part = self.raw(batch)
+            if raw is None:
+                raw = np.empty((encoded.n, part.shape[1]), dtype="float64")
+            raw[rows] = part
+        if raw is None:
+            raw = np.empty((0, 1))
+        return self.columns(raw)
+
+    def columns(self, raw: np.ndarray) -> dict[str, np.ndarray]:
+        if self.output == "value":
+            if raw.shape[1] == 1:
+                return {"prediction": raw[:, 0]}
+            listed = np.empty(raw.shape[0], dtype=object)
+            listed[:] = [list(map(float, row)) for row in raw]
+            return {"prediction": listed}
+        assert self.classes is not None
+        if self.output == "sigmoid":
+            p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            proba = np.column_stack([1.0 - p, p])
+            index = (p >= 0.5).astype(int)
+        else:
+            shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+            proba = shifted / shifted.sum(axis=1, keepdims=True)
+            index = proba.argmax(axis=1)
+        labels = np.asarray(np.array(self.classes, dtype=object)[index])
+        out = {"prediction": labels}
+        for j, cls in enumerate(self.classes):
+            out[f"proba_{cls}"] = proba[:, j]
+        return out
+
+    def predict(self, records: Any) -> pd.DataFrame:
+        """One row per record: ``prediction`` (and ``proba_<class>``), in input order."""
+        return pd.DataFrame(self.outputs(self.encode(records)))
+
+    def report(self) -> Any:
+        from mlwright.report.tensor import tensor_report
+
+        return tensor_report(self)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
+        return f"<mlwright TensorModel {self.name!r}: {self.task}, {shapes}>"
+
+
+def _listing(inputs: list[TensorInput]) -> str:
+    return "inputs " + ", ".join(f"{s.name!r} ({s.describe()})" for s in inputs)
+
+
+def _shown(value: Any) -> Any:
+    text = json.dumps(value, default=str)
+    return value if len(text) <= 80 else text[:77] + "..."
+
+
+def _array(spec: TensorInput, value: Any, row: int, problems: list[Violation]) -> np.ndarray | None:
+    """``value`` as an array of the spec's dtype and shape, or None with the problem added."""
+    expected = f"{spec.describe()} as nested lists"
+    if value is None:
+        problems.append(Violation(spec.name, "the input is missing", expected, row))
+        return None
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        problems.append(
+            Violation(spec.name, "the nested lists are ragged", expected, row, _shown(value))
+        )
+        return None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        problems.append(
+            Violation(spec.name, "the values are not all numbers", expected, row, _shown(value))
+        )
+        return None
+    fits = len(array.shape) == len(spec.shape) and all(
+        want is None or want == got for want, got in zip(spec.shape, array.shape, strict=True)
+    )
+    if not fits or 0 in array.shape:
+        got = "(" + ", ".join(map(str, array.shape)) + ("," if array.ndim == 1 else "") + ")"
+        problems.append(Violation(spec.name, f"shape {got} does not fit", expected, row))
+        return None
+    whole = spec.dtype in INTEGERS and spec.dtype != "bool"
+    if whole and array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        problems.append(
+            Violation(spec.name, f"{spec.dtype} needs whole numbers", expected, row, _shown(value))
+        )
+        return None
+    if spec.dtype in FLOATS and array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        problems.append(
+            Violation(spec.name, "NaN or infinite values", expected, row, _shown(value))
+        )
+        return None
+    numpy_dtype = "float32" if spec.dtype in ("float16", "bfloat16") else spec.dtype
+    return array.astype(numpy_dtype, copy=False)
+
+
+def spec_dict(model: TensorModel) -> dict[str, Any]:
+    return {
+        "inputs": [s.to_dict() for s in model.inputs],
+        "task": model.task,
+        "output": model.output,
+        "classes": None if model.classes is None else list(model.classes),
+        "keyword": model.keyword,
+        "name": model.name,
+    }
+
+
+def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorModel:
+    """The package at ``root`` (already verified) with its exported program loaded."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    spec = json.loads((root / SPEC).read_text(encoding="utf-8"))
+
+    def read(name: str) -> Any:
+        path = root / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    program = torch.export.load(str(root / PROGRAM))
+    golden = None
+    if (root / "golden" / "inputs.json").is_file():
+        golden = {"inputs": read("golden/inputs.json"), "expected": read("golden/expected.json")}
+    return TensorModel(
+        name=spec["name"],
+        task=spec["task"],
+        inputs=[TensorInput.from_dict(s) for s in spec["inputs"]],
+        output=spec["output"],
+        classes=None if spec["classes"] is None else tuple(spec["classes"]),
+        module=program.module(),
+        keyword=bool(spec.get("keyword", False)),
+        recipe=read("recipe.json") or {},
+        metrics=read("metrics.json") or {},
+        golden=golden,
+        evidence=read("report/evaluation.json"),
+        path=root.resolve(),
+    )
+
+
+def check_tensor_golden(model: TensorModel, tolerance: float = 1e-6) -> list[str]:
+    """Mismatches between the outputs on the golden inputs and the recorded ones."""
+    if model.golden is None:
+        return ["the package has no golden examples"]
+    got = model.predict(model.golden["inputs"]).to_dict(orient="records")
+    problems = []
+    for i, (want_row, got_row) in enumerate(zip(model.golden["expected"], got, strict=True)):
+        for key, want in want_row.items():
+            have = got_row.get(key)
+            if not _close(want, have, tolerance):
+                problems.append(f"row {i} {key}: expected {want!r}, got {have!r}")
+    return problems
+
+
+def _close(want: Any, have: Any, tolerance: float) -> bool:
+    if isinstance(want, list) and isinstance(have, list):
+        return len(want) == len(have) and all(
+            _close(w, h, tolerance) for w, h in zip(want, have, strict=True)
+        )
+    if isinstance(want, float) and isinstance(have, (int, float, np.number)):
+        return math.isclose(want, float(have), rel_tol=0.0, abs_tol=tolerance)
+    if isinstance(have, np.generic):
+        have = have.item()
+    return bool(want == have)
+
+
+__all__ = [
+    "ONNX",
+    "PROGRAM",
+    "SPEC",
+    "WEIGHTS",
+    "Encoded",
+    "TensorInput",
+    "TensorModel",
+    "check_tensor_golden",
+    "load_tensor_package",
+    "spec_dict",
+]

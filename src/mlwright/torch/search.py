@@ -1,0 +1,151 @@
+"""Optuna search over the ranges a :class:`TorchConfig` declares under ``search``.
+
+Each trial is a whole training run of the config with the trial's values filled in, untracked
+and without checkpoints; TPE is seeded with ``train.seed``, and a trial whose validation score
+after an epoch trails the median of earlier trials at that epoch is pruned. The result is the
+resolved configuration (the best trial's values, no ``search`` section: training it again gives
+the packaged model) and the record of every trial for the recipe, the tracked run and the report.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlwright.errors import ConfigError
+from mlwright.torch.config import Range, TorchConfig
+from mlwright.torch.loop import LOWER_IS_BETTER, Epoch, TorchTrainingError, call_user, fit
+
+
+class _Pruned(Exception):
+    """Raised from the epoch hook to stop a trial the pruner gave up on."""
+
+
+def resolved(config: TorchConfig, values: dict[str, Any]) -> TorchConfig:
+    """``config`` with the dotted keys of ``values`` set and the search section dropped."""
+    mapping = config.model_dump(mode="json")
+    mapping.pop("search", None)
+    for key, value in values.items():
+        section, _, name = key.partition(".")
+        mapping.setdefault(section, {})[name] = value
+    return TorchConfig.from_mapping(mapping, source="searched configuration")
+
+
+def _suggest(trial: Any, key: str, space: Range) -> Any:
+    if space.choices is not None:
+        return trial.suggest_categorical(key, list(space.choices))
+    assert space.low is not None and space.high is not None
+    if space.integer:
+        step = int(space.step or 1)
+        return trial.suggest_int(key, int(space.low), int(space.high), step=step, log=space.log)
+    return trial.suggest_float(key, space.low, space.high, step=space.step, log=space.log)
+
+
+def search(
+    config: TorchConfig,
+    *,
+    model_factory: Callable[..., Any] | None = None,
+    data: Any = None,
+    loss: Callable[..., Any] | None = None,
+    verbose: bool = True,
+) -> tuple[TorchConfig, dict[str, Any]]:
+    """(the best configuration, the search's record)."""
+    import optuna
+    from rich.console import Console
+
+    settings = config.search
+    assert settings is not None
+    if config.train.allow_no_validation:
+        raise ConfigError(
+            "a search needs validation data to compare configurations",
+            fix="drop train.allow_no_validation or the search section",
+        )
+    monitor = config.train.monitor
+    lower = LOWER_IS_BETTER.get(monitor, True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize" if lower else "maximize",
+        sampler=optuna.samplers.TPESampler(seed=config.train.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
+    if data is None and not any(k.startswith("data_params.") for k in settings.ranges):
+        # one dataset for every trial (the data function is called once)
+        data = call_user(config.data, None, "data function", "data_params", config.data_params)
+    console = Console(stderr=True)
+    started = time.monotonic()
+    trials: list[dict[str, Any]] = []
+    for number in range(settings.trials):
+        if settings.timeout is not None and time.monotonic() - started > settings.timeout:
+            break
+        trial = study.ask()
+        values = {key: _suggest(trial, key, space) for key, space in settings.ranges.items()}
+        record: dict[str, Any] = {"number": number, "values": values, "score": None}
+        trial_started = time.monotonic()
+
+        def heard(epoch: Epoch, trial: Any = trial) -> None:
+            score = epoch.val_loss if monitor == "loss" else epoch.metrics.get(monitor)
+            if score is None or not math.isfinite(score):
+                return
+            trial.report(score, epoch.epoch)
+            if trial.should_prune():
+                raise _Pruned
+
+        try:
+            candidate = resolved(config, values)
+            candidate = candidate.model_copy(update={"tracker": ("none",)})
+            result = fit(
+                candidate, model_factory=model_factory, data=data, loss=loss,
+                on_epoch=heard, verbose=False,
+            )  # fmt: skip
+        except _Pruned:
+            record.update(state="pruned", epochs=len(trial.intermediate_values))
+            best_seen = trial.intermediate_values
+            record["score"] = (min if lower else max)(best_seen.values()) if best_seen else None
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except (ConfigError, TorchTrainingError) as exc:
+            record.update(state="failed", error=exc.message, epochs=0)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            record.update(state="complete", score=result.best_score, epochs=len(result.history))
+            study.tell(trial, result.best_score)
+        record["seconds"] = round(time.monotonic() - trial_started, 2)
+        trials.append(record)
+        if verbose:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
+            score = "–" if record["score"] is None else f"{record['score']:.4g}"
+            console.print(
+                f"search trial {number + 1}/{settings.trials}: {shown} → {monitor} {score} "
+                f"({record['state']}, {record['seconds']:.1f} s)",
+                highlight=False,
+                soft_wrap=True,
+            )
+    complete = [t for t in trials if t["state"] == "complete" and t["score"] is not None]
+    if not complete:
+        reasons = sorted({t.get("error", t["state"]) for t in trials})
+        raise TorchTrainingError(
+            f"no search trial finished ({'; '.join(reasons)[:300]})",
+            fix="check the ranges: each trial must be a configuration that trains",
+        )
+    best = (min if lower else max)(complete, key=lambda t: t["score"])
+    record = {
+        "monitor": monitor,
+        "direction": "minimize" if lower else "maximize",
+        "seed": config.train.seed,
+        "ranges": {k: v.model_dump(mode="json", exclude_none=True) for k, v in
+                   settings.ranges.items()},
+        "trials": trials,
+        "best_trial": best["number"],
+        "best_values": best["values"],
+        "best_score": best["score"],
+        "seconds": round(time.monotonic() - started, 2),
+    }  # fmt: skip
+    return resolved(config, best["values"]), record
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+__all__ = ["resolved", "search"]
