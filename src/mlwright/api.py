@@ -7,6 +7,7 @@ from typing import Any
 
 from mlwright.config import TrainOptions
 from mlwright.package.model import Model
+from mlwright.package.tensor import TensorModel
 
 
 def train(
@@ -21,19 +22,34 @@ def train(
     return run(data, settings, sql=sql, verbose=verbose)
 
 
-def load(model: str | Path, *, threads: int | None = None) -> Model:
+def load(model: str | Path, *, threads: int | None = None) -> Model | TensorModel:
     """Load a model: a package folder, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry.
     Checksums are verified before anything is deserialised. ``threads``: what one predict call
-    may use (default: every core)."""
-    from mlwright.package.store import load_package
+    may use (default: every core). A PyTorch package (``mlwright train-torch``) loads as a
+    :class:`~mlwright.package.tensor.TensorModel`."""
+    from mlwright.package.store import load_any
     from mlwright.track.registry import resolve
 
     resolved = resolve(model)
-    loaded = load_package(resolved.path, threads=threads)
+    loaded = load_any(resolved.path, threads=threads)
     loaded.registry = (
         None if resolved.name is None else {"name": resolved.name, "version": resolved.version}
     )
     return loaded
+
+
+def tabular(model: Model | TensorModel, command: str) -> Model:
+    """``model`` when it is a tabular model; a clear error for a PyTorch one."""
+    if isinstance(model, Model):
+        return model
+    from mlwright.errors import ConfigError
+
+    raise ConfigError(
+        f"{model.name!r} is a PyTorch model (mlwright train-torch): {command} works on tabular "
+        "models",
+        fix="serve it with `mlwright serve`, export it with `mlwright export`, report on it with "
+        "`mlwright report`, or predict in Python with mlwright.load(...).predict(records)",
+    )
 
 
 def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = None) -> Model:
@@ -43,5 +59,5 @@ def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = No
     (by digest) is refused."""
     from mlwright.train.replay import replay
 
-    package = model if isinstance(model, Model) else load(model)
+    package = model if isinstance(model, Model) else tabular(load(model), "rebuild")
     return replay(package, data, sql=sql).model

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mlwright.package.model import Model
+    from mlwright.package.tensor import TensorModel
 
 app = typer.Typer(
     name="mlwright",
@@ -226,7 +227,64 @@ def train_command(
     printer.summary(Console(), model)
 
 
-def _load(ref: str) -> Model:
+@app.command("train-torch")
+def train_torch_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/torch.md).")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Package folder (default models/NAME).")] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """Train your own PyTorch model from a config (module:factory, data, loss, loop settings,
+    optional search ranges), then package, register and report it like a tabular model."""
+    from mlwright.torch import TorchConfig, train
+
+    # the config names modules by import path, as `python -m` would find them from here
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    settings = TorchConfig.from_yaml(config)
+    model = train(
+        settings,
+        out or Path("models") / settings.name,
+        checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
+        resume=resume,
+        verbose=not quiet,
+    )
+    recipe = model.recipe
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in model.metrics["validation"].items())
+    onnx = recipe["export"]["onnx"]
+    lines = [
+        f"trained {model.name}: best epoch {recipe['best_epoch']} of {len(recipe['history'])}; "
+        f"on the {(model.evidence or {}).get('on', 'validation')} data: {scores}",
+        f"package: {model.path} (torch.export program"
+        + (", ONNX" if onnx["status"] == "ok" else f"; no ONNX: {onnx['reason']}")
+        + ")",
+        f"report: {model.path}/report/report.html",
+    ]
+    if model.registry:
+        reg = model.registry
+        lines.append(f"registered {reg['name']}/{reg['version']} as @{reg['alias']}")
+    ref = f"{model.registry['name']}@{model.registry['alias']}" if model.registry else model.path
+    lines.append(f"serve it: mlwright serve {ref}")
+    for line in lines:
+        typer.echo(line)
+
+
+def _tabular(model: Model | TensorModel, command: str) -> Model:
+    from mlwright.api import tabular
+
+    return tabular(model, command)
+
+
+def _load(ref: str) -> Model | TensorModel:
     """A model by folder or registry reference; registry use prints the tracking URI."""
     from mlwright.api import load
     from mlwright.cli.models import print_uri
@@ -257,7 +315,7 @@ def predict_command(
     from mlwright.cli.files import write_table
 
     err = _stderr_console()
-    loaded = _load(model)
+    loaded = _tabular(_load(model), "mlwright predict")
     features, notices = loaded.prepare(data, sql=sql)
     for note in notices:
         err.print(f"note: {note}", highlight=False)
@@ -278,7 +336,7 @@ def evaluate_command(
     """Score a model package on labelled data with every metric of its task."""
     import json
 
-    loaded = _load(model)
+    loaded = _tabular(_load(model), "mlwright evaluate")
     scores = loaded.evaluate(data, sql=sql)
     if as_json:
         sys.stdout.write(json.dumps(scores, indent=2) + "\n")
@@ -308,7 +366,7 @@ def reproduce_command(
     from mlwright.train.replay import replay
 
     err = _stderr_console()
-    loaded = _load(package)
+    loaded = _tabular(_load(package), "mlwright reproduce")
     with err.status("rebuilding the model from its recipe…"):
         result = replay(loaded, data, sql=sql)
     n = len(loaded.golden["inputs"]) if loaded.golden else 0
@@ -345,6 +403,7 @@ def report_command(
     ] = None,
 ) -> None:
     """Write the ML Solution report: problem, architecture, pipeline, evaluation, deployment."""
+    from mlwright.package.model import Model
     from mlwright.report import Report
 
     err = _stderr_console()
@@ -362,7 +421,12 @@ def report_command(
         loaded = _load(model)
     target = output or Path(f"{loaded.name}-report.html")
     with err.status("writing the report…"):
-        Report.of(loaded, package_path=ref).save(target)
+        if isinstance(loaded, Model):
+            Report.of(loaded, package_path=ref).save(target)
+        else:
+            from mlwright.report.tensor import tensor_report
+
+            tensor_report(loaded, package_path=ref).save(target)
     typer.echo(f"wrote the ML Solution report of {loaded.name} to {target}")
 
 
@@ -427,7 +491,7 @@ def demo_command(
     out.print(f"$ mlwright report {package} --output {report}\n")
     from mlwright.report import Report
 
-    Report.of(load(package), package_path=str(package)).save(report)
+    Report.of(_tabular(load(package), "the demo"), package_path=str(package)).save(report)
     out.print(
         f"the ML Solution report is in {report} (and in the package: {package}/report/)",
         soft_wrap=True,
@@ -508,6 +572,7 @@ def serve_command(
     import os
 
     from mlwright.errors import ConfigError
+    from mlwright.package.model import Model
 
     if backend not in ("uvicorn", "ray-serve"):
         raise ConfigError(f"unknown --backend {backend!r}", fix="use uvicorn or ray-serve")
@@ -532,6 +597,20 @@ def serve_command(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     loaded = _load(model)
+    if not isinstance(loaded, Model):
+        tabular_only = {
+            "--challenger": challenger,
+            "--shadow": shadow,
+            "--experiment-config": experiment_config,
+            "--poll-seconds": poll_seconds,
+        }
+        given = [flag for flag, value in tabular_only.items() if value is not None]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)}: experiments and alias following serve tabular models; "
+                f"{loaded.name!r} is a PyTorch model",
+                fix="serve it without these options",
+            )
     name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
     assert loaded.path is not None
     # what each worker (or replica) builds its app from: app_from_spec

@@ -580,9 +580,9 @@ def app_from_spec(spec: Mapping[str, str]) -> Any:
     settings = ServeSettings(**json.loads(spec.get("MLWRIGHT_SERVE_SETTINGS", "{}")))
     from threadpoolctl import threadpool_limits
 
-    from mlwright.package.store import load_package
+    from mlwright.package.store import load_any, load_package
 
-    model = load_package(package, threads=settings.threads)
+    model = load_any(package, threads=settings.threads)
     # a worker scores one request at a time: the OpenMP and BLAS pools its libraries loaded get
     # the configured threads (a pool of every core would spin on the cores requests need)
     threadpool_limits(limits=settings.threads)
@@ -593,6 +593,16 @@ def app_from_spec(spec: Mapping[str, str]) -> Any:
             "freeze_gc": True,
         }
     )
+    if not isinstance(model, Model):  # a PyTorch package: its own app, same contract
+        from mlwright.serve.tensor_app import create_tensor_app
+
+        tensor_app = create_tensor_app(
+            model,
+            name=spec.get("MLWRIGHT_SERVE_NAME") or None,
+            version=spec.get("MLWRIGHT_SERVE_VERSION") or None,
+            settings=settings,
+        )
+        return tensor_app.state.asgi
     experiment, challengers = None, {}
     if spec.get("MLWRIGHT_SERVE_EXPERIMENT"):
         chosen = json.loads(spec["MLWRIGHT_SERVE_EXPERIMENT"])

@@ -103,7 +103,7 @@ class Predictor:
             ms = (time.perf_counter() - started) * 1000
             experiment.observe(variant, ms, columns, current.task)
         self._count(active, columns["prediction"])
-        answer = _answer(request_id, request_id, slot.name, active.version, variant, columns)
+        answer = answer_body(request_id, request_id, slot.name, active.version, variant, columns)
         n = len(columns["prediction"])
         self._record(
             request_id, slot.name, active.version, variant, payload, current, raw, answer, n
@@ -169,7 +169,7 @@ class Predictor:
         experiment.observe(variant, ms, columns, active.model.task)
         shadow_id = f"{request_id}~{variant}"
         name = experiment.slots[variant].name
-        answer = _answer(shadow_id, request_id, name, active.version, variant, columns)
+        answer = answer_body(shadow_id, request_id, name, active.version, variant, columns)
         n = len(columns["prediction"])
         self._record(
             shadow_id, name, active.version, variant, payload, active.model, raw, answer, n
@@ -265,10 +265,10 @@ def _plain_records(payload: Any, max_rows: int) -> list[Any] | None:
     return records
 
 
-__all__ = ["PATH", "Predictor"]
+__all__ = ["PATH", "Predictor", "answer_body"]
 
 
-def _answer(
+def answer_body(
     id_prefix: str,
     request_id: str,
     name: str,

@@ -75,13 +75,13 @@ def schema_change(old: Model, new: Model) -> str | None:
 
 def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str, Any]:
     """Load ``ref``, gate it, and make it the active model. Never raises."""
-    from mlwright.api import load
+    from mlwright.api import load, tabular
 
     if not slot.swapping.acquire(blocking=False):
         return {"status": "busy", "reason": "a swap is already running"}
     try:
         try:
-            model = load(ref, threads=slot.threads)
+            model = tabular(load(ref, threads=slot.threads), "a swap of a tabular server")
             version = (model.registry or {}).get("version")
         except MlwrightError as exc:
             slot.failure = f"{ref} could not be loaded: {exc.message}"

@@ -677,13 +677,16 @@ class _Progress:
         parts += [f"lr {record.lr:.2e}", f"{record.seconds:.1f} s"]
         best = " (best)" if state.best_epoch == record.epoch else ""
         self.console.print(
-            f"epoch {record.epoch}/{self.epochs}: {', '.join(parts)}{best}", highlight=False
+            f"epoch {record.epoch}/{self.epochs}: {', '.join(parts)}{best}",
+            highlight=False,
+            soft_wrap=True,
         )
         if state.stopped_early:
             self.console.print(
                 f"stopped early: no better {monitor} for {state.waited} epochs; best epoch "
                 f"{state.best_epoch}",
                 highlight=False,
+                soft_wrap=True,
             )
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -136,7 +136,7 @@ def _batch(
 
 def _call(module: Any, batch: dict[str, torch.Tensor], keyword: bool) -> torch.Tensor:
     out = module(**batch) if keyword else module(*batch.values())
-    return out[0] if isinstance(out, (tuple, list)) else out
+    return cast(torch.Tensor, out[0] if isinstance(out, (tuple, list)) else out)
 
 
 def _same_shape_rows(dataset: Any, spec: list[TensorInput], keyword: bool, n: int) -> list[int]:
@@ -195,6 +195,7 @@ def export_onnx(program: Any, spec: list[TensorInput], path: Path) -> dict[str, 
                 output_names=["output"],
                 verbose=False,
             )
+            assert exported is not None
             exported.save(str(path))
     except Exception as exc:
         path.unlink(missing_ok=True)
@@ -254,9 +255,9 @@ def evaluate(model: TensorModel, dataset: Any, keyword: bool, batch_size: int) -
     for start in range(0, len(dataset), batch_size):
         rows = list(range(start, min(len(dataset), start + batch_size)))
         for group in _shape_groups(dataset, model.inputs, keyword, rows):
-            batch, y = _batch(dataset, model.inputs, keyword, group)
+            batch, target_batch = _batch(dataset, model.inputs, keyword, group)
             raws.append(model.raw({k: v.numpy() for k, v in batch.items()}))
-            targets.append(y.reshape(len(group), -1).double().numpy())
+            targets.append(target_batch.reshape(len(group), -1).double().numpy())
     raw, y = np.concatenate(raws), np.concatenate(targets)
     if model.task == "regression":
         if raw.shape[1] != 1 or y.shape[1] != 1:

@@ -83,11 +83,13 @@ def search(
         values = {key: _suggest(trial, key, space) for key, space in settings.ranges.items()}
         record: dict[str, Any] = {"number": number, "values": values, "score": None}
         trial_started = time.monotonic()
+        reported: list[float] = []
 
-        def heard(epoch: Epoch, trial: Any = trial) -> None:
+        def heard(epoch: Epoch, trial: Any = trial, reported: list[float] = reported) -> None:
             score = epoch.val_loss if monitor == "loss" else epoch.metrics.get(monitor)
             if score is None or not math.isfinite(score):
                 return
+            reported.append(score)
             trial.report(score, epoch.epoch)
             if trial.should_prune():
                 raise _Pruned
@@ -100,9 +102,8 @@ def search(
                 on_epoch=heard, verbose=False,
             )  # fmt: skip
         except _Pruned:
-            record.update(state="pruned", epochs=len(trial.intermediate_values))
-            best_seen = trial.intermediate_values
-            record["score"] = (min if lower else max)(best_seen.values()) if best_seen else None
+            record.update(state="pruned", epochs=len(reported))
+            record["score"] = (min if lower else max)(reported) if reported else None
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except (ConfigError, TorchTrainingError) as exc:
             record.update(state="failed", error=exc.message, epochs=0)

@@ -1,0 +1,338 @@
+"""The model server for a PyTorch package (``mlwright train-torch``).
+
+The same contract as the tabular server (CONTRACTS.md, HTTP) where it applies:
+``POST /v1/predict`` takes ``{"records": [{input: nested lists, ...}, ...]}`` (one record per
+example) and answers ``prediction`` (and ``proba_<class>``) with a ``prediction_id`` per record;
+every record is checked against the package's input spec first, and a wrong shape, dtype or name
+is a 422 naming the record and the input. The deployment gate (golden examples through the
+request path) runs at start-up; ``/ready``, ``/health``, ``/metrics``, ``/v1/models``,
+``/v1/feedback`` and ``/invocations`` (MLflow's tensor input) are served, and every answered
+batch is recorded in the serving store. The exported program runs without the user's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from mlwright.errors import MlwrightError, SchemaViolationError
+from mlwright.package.tensor import TensorModel, check_tensor_golden
+from mlwright.serve.app import BodyLimit, ServeSettings, error
+from mlwright.serve.feedback import parse as parse_feedback
+from mlwright.serve.feedback import record as record_feedback
+from mlwright.serve.gate import GateResult
+from mlwright.serve.metrics import Observe, ServerMetrics
+from mlwright.serve.predict import PATH, answer_body
+from mlwright.serve.schemas import jsonable, validation_item
+from mlwright.serve.store import PredictionBatch, read_json
+from mlwright.serve.writer import PredictionWriter
+
+log = logging.getLogger("mlwright.serve")
+GATE = "gate"  # the request id of the gate's request-path check
+
+
+def tensor_gate(model: TensorModel, score: Any) -> GateResult:
+    """Golden examples must reproduce through ``model.predict`` and through the request path
+    (``score(body) -> (status, answer)``)."""
+    mismatches = check_tensor_golden(model)
+    if not mismatches and model.golden:
+        body = orjson.dumps({"records": model.golden["inputs"]})
+        status, answer = score(body, GATE)
+        if status != 200:
+            mismatches = [f"the request path answered {status}: {answer[:200]!r}"]
+        else:
+            served = orjson.loads(answer)["predictions"]
+            for i, (want, got) in enumerate(zip(model.golden["expected"], served, strict=True)):
+                wrong = [k for k in want if not _same(want[k], got.get(k))]
+                mismatches += [
+                    f"row {i} {k}: expected {want[k]!r}, got {got.get(k)!r}" for k in wrong
+                ]
+    if mismatches:
+        return GateResult(
+            False,
+            "golden examples do not reproduce: " + "; ".join(mismatches[:3]),
+            {"golden_mismatches": len(mismatches)},
+        )
+    rows = len(model.golden["inputs"]) if model.golden else 0
+    return GateResult(True, "golden examples reproduce", {"golden_rows": rows})
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, list) and isinstance(got, list):
+        return len(want) == len(got) and all(_same(w, g) for w, g in zip(want, got, strict=True))
+    if isinstance(want, float) and isinstance(got, (int, float)):
+        return abs(want - got) <= 1e-6
+    return bool(want == got)
+
+
+class TensorPredictor:
+    """Scores request bodies with the package's program and records them in the store."""
+
+    def __init__(
+        self,
+        model: TensorModel,
+        name: str,
+        version: str | None,
+        metrics: ServerMetrics,
+        max_rows: int,
+    ) -> None:
+        self.model, self.name, self.version = model, name, version
+        self.metrics, self.max_rows = metrics, max_rows
+        self.writer: PredictionWriter | None = None
+
+    def __call__(self, raw: bytes, request_id: str) -> tuple[int, bytes]:
+        try:
+            payload = read_json(raw)
+        except ValueError:
+            return 422, _error("the body is not valid JSON", 'send {"records": [{...}, ...]}')
+        records = payload.get("records") if isinstance(payload, dict) else None
+        if not isinstance(records, list) or not records:
+            return 422, _error(
+                "the body needs a non-empty list under 'records'",
+                'send {"records": [{"' + self.model.inputs[0].name + '": [...]}, ...]}',
+            )
+        unknown = sorted(set(payload) - {"records", "entity_key"})
+        if unknown:
+            return 422, _error(f"unknown field(s) {unknown}", "send records and entity_key only")
+        if len(records) > self.max_rows:
+            return 422, _error(
+                f"{len(records):,} records is more than the limit of {self.max_rows:,}",
+                "send fewer records per request",
+            )
+        try:
+            encoded = self.model.encode(records)
+        except SchemaViolationError as exc:
+            return 422, orjson.dumps({"errors": [_item(v) for v in exc.violations]})
+        except MlwrightError as exc:
+            return 422, _error(exc.message, exc.fix or "check the request")
+        try:
+            out = self.model.outputs(encoded)
+        except RuntimeError as exc:  # the program's own guards (e.g. a length it cannot take)
+            reason = str(exc).splitlines()[0][:300]
+            return 422, _error(
+                f"the model cannot score these inputs: {reason}",
+                "send inputs like the training examples (see /v1/models)",
+            )
+        columns = {k: v.tolist() for k, v in out.items()}
+        if request_id != GATE:  # the gate's own requests are not traffic
+            self._count(columns["prediction"])
+        answer = answer_body(request_id, request_id, self.name, self.version, "champion", columns)
+        if self.writer is not None and request_id != GATE:
+            key = payload.get("entity_key")
+            self.writer.add(
+                PredictionBatch(
+                    request_id, _now(), self.name, self.version, "champion",
+                    key if isinstance(key, str) else None,
+                    tuple(s.name for s in self.model.inputs), len(records), raw, answer,
+                )
+            )  # fmt: skip
+        return 200, answer
+
+    def _count(self, predictions: list[Any]) -> None:
+        version = self.version or ""
+        if self.model.task == "regression":
+            histogram = self.metrics.values.labels(self.name, version)
+            for value in predictions[:1000]:
+                if isinstance(value, (int, float)):
+                    histogram.observe(value)
+            return
+        for label, count in Counter(predictions).items():
+            self.metrics.predictions.labels(self.name, version, str(label)).inc(count)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _error(reason: str, fix: str) -> bytes:
+    return orjson.dumps({"errors": [{"record": None, "field": None, "value": None,
+                                     "reason": reason, "fix": fix}]})  # fmt: skip
+
+
+def _item(v: Any) -> dict[str, Any]:
+    return {
+        "record": v.row,
+        "field": v.column,
+        "value": jsonable(v.value),
+        "reason": v.reason,
+        "fix": f"send {v.expected}",
+    }
+
+
+def create_tensor_app(
+    model: TensorModel,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    settings: ServeSettings | None = None,
+) -> FastAPI:
+    cfg = settings or ServeSettings()
+    served = name or model.name
+    metrics = ServerMetrics()
+    predictor = TensorPredictor(model, served, version, metrics, cfg.max_rows)
+    state: dict[str, Any] = {"gate": None}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gate = tensor_gate(model, predictor) if cfg.gate else GateResult(True, "gate disabled", {})
+        state["gate"] = gate
+        if not gate.ok:
+            log.error("deployment gate failed: %s", gate.reason)
+        metrics.ready.labels(served, version or "").set(1 if gate.ok else 0)
+        if cfg.store:
+            predictor.writer = PredictionWriter(Path(cfg.store))
+        if cfg.freeze_gc:
+            gc.collect()
+            gc.freeze()
+        try:
+            yield
+        finally:
+            if predictor.writer is not None:
+                predictor.writer.close()
+                predictor.writer = None
+
+    app = FastAPI(
+        title=f"mlwright: {served}",
+        description=f"Predictions from the PyTorch model {served!r} ({model.task}).",
+        lifespan=lifespan,
+    )
+
+    def ready() -> GateResult | None:
+        gate: GateResult | None = state["gate"]
+        return gate if gate is not None and gate.ok else None
+
+    def info() -> dict[str, Any]:
+        return {"name": served, "version": version, "variant": "champion"}
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return error(
+            500, f"internal error ({type(exc).__name__})", "retry; report it if it persists"
+        )
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """Liveness only: the process answers."""
+        return {"status": "alive"}
+
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "not ready"}})
+    async def is_ready() -> JSONResponse:
+        """200 once the model passed the deployment gate, else 503 with the reason."""
+        if ready() is not None:
+            return JSONResponse({"status": "ready", "model": info()})
+        gate = state["gate"]
+        reason = "starting" if gate is None else gate.reason
+        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus() -> Response:
+        """Prometheus text format: requests, latency, predictions per label."""
+        content, media_type = metrics.render()
+        return Response(content, media_type=media_type)
+
+    @app.get("/v1/models", tags=["models"])
+    async def models() -> dict[str, Any]:
+        gate = state["gate"]
+        return {
+            "models": [
+                {
+                    **info(),
+                    "kind": "torch",
+                    "task": model.task,
+                    "ready": ready() is not None,
+                    "reason": None if gate is None or gate.ok else gate.reason,
+                    "inputs": [s.to_dict() for s in model.inputs],
+                    "classes": None if model.classes is None else list(model.classes),
+                    "gate": None if gate is None else gate.details,
+                }
+            ]
+        }
+
+    @app.post(PATH, tags=["predict"])
+    async def predict(request: Request) -> Response:
+        """Score records (one per example, one nested list per input)."""
+        if ready() is None:
+            return _not_ready(state["gate"])
+        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+        status, body = await asyncio.to_thread(predictor, await request.body(), request_id)
+        return Response(body, status_code=status, media_type="application/json")
+
+    @app.post("/invocations", tags=["predict"])
+    async def invocations(request: Request) -> Response:
+        """MLflow's scoring protocol for tensor models: ``{"inputs": {name: batch}}`` or
+        ``{"instances": [records]}``; answers ``{"predictions": [...]}``."""
+        if ready() is None:
+            return _not_ready(state["gate"])
+        from mlwright.package.pyfunc import tensor_records
+
+        try:
+            payload = json.loads(await request.body())
+            value = payload["inputs"] if "inputs" in payload else payload["instances"]
+            records = tensor_records(value if isinstance(value, dict) else list(value))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            message = f"send {{'inputs': {{name: batch}}}} or {{'instances': [...]}} ({exc})"
+            return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
+        except MlwrightError as exc:
+            return JSONResponse({"error_code": "BAD_REQUEST", "message": exc.message}, 400)
+        body = orjson.dumps({"records": records})
+        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+        status, answer = await asyncio.to_thread(predictor, body, request_id)
+        if status != 200:
+            message = "; ".join(
+                f"record {e['record']} {e['field']}: {e['reason']}" if e["field"] else e["reason"]
+                for e in orjson.loads(answer)["errors"][:10]
+            )
+            return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
+        rows = orjson.loads(answer)["predictions"]
+        for row in rows:
+            row.pop("prediction_id", None)
+        return JSONResponse({"predictions": rows})
+
+    @app.post("/v1/feedback", tags=["feedback"])
+    async def feedback(request: Request) -> JSONResponse:
+        """Outcomes for served predictions, as for tabular models."""
+        if not cfg.store:
+            return error(503, "this server keeps no serving store", "start it with --store PATH")
+        try:
+            items = parse_feedback(json.loads(await request.body()))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(422, "the body is not valid JSON", "send a JSON object")
+        except ValidationError as exc:
+            errors = [validation_item(e) for e in exc.errors(include_url=False)][:100]
+            return JSONResponse({"errors": errors}, status_code=422)
+        stored, repeats, conflicts = await asyncio.to_thread(
+            record_feedback, Path(cfg.store), items
+        )
+        if conflicts:
+            return JSONResponse({"errors": conflicts[:100]}, status_code=409)
+        return JSONResponse({"stored": stored, "repeats": repeats})
+
+    app.state.predictor = predictor
+    app.state.asgi = BodyLimit(
+        Observe(app, metrics, served, lambda: version or ""), cfg.max_body_bytes
+    )
+    return app
+
+
+def _not_ready(gate: GateResult | None) -> JSONResponse:
+    reason = "the model has not passed its deployment gate yet" if gate is None else gate.reason
+    return error(503, f"the model is not ready: {reason}", "wait for /ready to answer 200")
+
+
+__all__ = ["TensorPredictor", "create_tensor_app", "tensor_gate"]
