@@ -278,6 +278,33 @@ def train_torch_command(
         typer.echo(line)
 
 
+@app.command("export")
+def export_command(
+    model: Annotated[str, typer.Argument(help="Package folder, NAME@ALIAS or NAME/VERSION.")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="onnx, or triton (a model repository).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
+) -> None:
+    """Export a tabular or PyTorch model to ONNX, or as a Triton Inference Server model
+    repository; the export is checked on the golden examples with onnxruntime first."""
+    from mlwright.package.export import export
+
+    loaded = _load(model)
+    with _stderr_console().status(f"exporting {loaded.name} to {format}…"):
+        done = export(loaded, format, output)
+    for path in done.files:
+        typer.echo(f"  {path}")
+    if done.checked_rows:
+        typer.echo(
+            f"checked: onnxruntime reproduces the {done.checked_rows} golden examples (largest "
+            f"difference {done.max_difference:.2g})"
+        )
+    else:
+        typer.echo("not checked: onnxruntime is not installed (pip install 'mlwright[onnx]')")
+    typer.echo(f"exported {loaded.name} to {done.output} ({format})")
+
+
 def _tabular(model: Model | TensorModel, command: str) -> Model:
     from mlwright.api import tabular
 

@@ -1,0 +1,279 @@
+"""``mlwright export``: a model as ONNX, or as a Triton Inference Server model repository.
+
+``onnx`` writes ``model.onnx`` and ``mlwright-export.json`` (inputs, outputs, classes, how to
+read the outputs). ``triton`` writes a repository: ``NAME/config.pbtxt`` (platform
+``onnxruntime_onnx``, dynamic batching, ``labels.txt`` for classifiers) and
+``NAME/VERSION/model.onnx``. Either way the exported model is run on the package's golden
+examples with onnxruntime (when installed) before anything is written to ``--output``, and the
+largest difference from mlwright's own outputs is reported.
+
+Tabular models are exported by :mod:`mlwright.package.onnx_export`; PyTorch packages carry the
+ONNX model written at training (exported again from the program when it is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mlwright.errors import ConfigError
+from mlwright.package.model import Model
+from mlwright.package.onnx_export import ExportError, tabular_onnx
+from mlwright.package.tensor import ONNX, TensorModel
+
+Format = Literal["onnx", "triton"]
+MARKER = "mlwright-export.json"
+TOLERANCE = {"tabular": 1e-5, "torch": 1e-4}  # float32 inside the graph (XGBoost, torch)
+_TRITON_TYPES = {
+    "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64", "double": "TYPE_FP64",
+    "int8": "TYPE_INT8", "int16": "TYPE_INT16", "int32": "TYPE_INT32", "int64": "TYPE_INT64",
+    "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL", "string": "TYPE_STRING", "bfloat16": "TYPE_BF16",
+}  # fmt: skip
+
+
+@dataclass
+class Exported:
+    output: Path
+    files: list[Path]
+    checked_rows: int  # golden examples run in onnxruntime (0: onnxruntime not installed)
+    max_difference: float | None
+
+
+def export(model: Model | TensorModel, fmt: str, output: str | Path) -> Exported:
+    """Export ``model`` to ``output`` in ``fmt`` (onnx or triton)."""
+    if fmt not in ("onnx", "triton"):
+        raise ConfigError(f"unknown --format {fmt!r}", fix="use onnx or triton")
+    target = Path(output)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not _ours(target))):
+        raise ConfigError(
+            f"{target} exists and is not an earlier export; refusing to overwrite it",
+            fix="choose another --output folder, or remove it",
+        )
+    onnx_bytes, meta = _onnx(model)
+    checked, difference = _check(model, onnx_bytes)
+    meta["check"] = {"golden_rows": checked, "max_abs_difference": difference}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        if fmt == "onnx":
+            (staging / "model.onnx").write_bytes(onnx_bytes)
+        else:
+            _triton(model, onnx_bytes, meta, staging)
+        (staging / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "export")
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = sorted(p for p in target.rglob("*") if p.is_file())
+    return Exported(target, files, checked, difference)
+
+
+def _ours(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def _onnx(model: Model | TensorModel) -> tuple[bytes, dict[str, Any]]:
+    """The ONNX model and its description (inputs, outputs, classes)."""
+    registry = model.registry or {}
+    meta: dict[str, Any] = {
+        "name": model.name,
+        "version": registry.get("version"),
+        "task": model.task,
+        "classes": None if model.classes is None else [str(c) for c in model.classes],
+    }
+    if isinstance(model, Model):
+        meta.update(
+            kind="tabular",
+            inputs=[
+                {
+                    "name": c["name"],
+                    "dtype": "string" if c["kind"] == "categorical" else "float64",
+                    "shape": [-1, 1],
+                    "column": c["kind"],
+                }
+                for c in model.encoder.columns_ or []
+            ],
+            outputs=[
+                {
+                    "name": "prediction",
+                    "dtype": "string" if model.classes else "float64",
+                    "shape": [-1],
+                }
+            ]
+            + (
+                [{"name": "probabilities", "dtype": "float64", "shape": [-1, len(model.classes)]}]
+                if model.classes
+                else []
+            ),
+            notes=[
+                "one input per feature, shape [N, 1]: numbers as float64 (NaN for missing), "
+                'categories as strings ("" for missing)',
+                "the graph does not validate inputs: the server's schema checks (rejected nulls, "
+                "unknown categories, out-of-range values) are not part of it",
+            ],
+        )
+        return tabular_onnx(model), meta
+    onnx_path = (model.path or Path(".")) / ONNX
+    if onnx_path.is_file():
+        data = onnx_path.read_bytes()
+    else:
+        reason = model.recipe.get("export", {}).get("onnx", {}).get("reason", "unknown")
+        raise ExportError(
+            f"the package of {model.name!r} holds no ONNX model ({reason})",
+            fix="install the onnx extra (pip install 'mlwright[onnx]') and train again with "
+            "`mlwright train-torch`",
+        )
+    meta.update(
+        kind="torch",
+        inputs=[
+            {"name": s.name, "dtype": s.dtype, "shape": [-1, *[d or -1 for d in s.shape]]}
+            for s in model.inputs
+        ],
+        outputs=[{"name": "output", "dtype": "float32", "shape": _output_shape(data)}],
+        notes=[
+            {
+                "softmax": "output: one logit per class; softmax gives the probabilities, in the "
+                "order of classes",
+                "sigmoid": "output: one logit; its sigmoid is the probability of the second class",
+                "value": "output: the predicted values",
+            }[model.output]
+        ],
+    )
+    return data, meta
+
+
+def _output_shape(data: bytes) -> list[int]:
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    return [int(d.dim_value) if d.HasField("dim_value") else -1 for d in dims]
+
+
+def _check(model: Model | TensorModel, data: bytes) -> tuple[int, float | None]:
+    """Run the golden examples in onnxruntime; the largest difference from mlwright's."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return 0, None
+    if not model.golden:
+        return 0, None
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    records = model.golden["inputs"]
+    if isinstance(model, Model):
+        import pandas as pd
+
+        frame, _ = model.prepare(pd.DataFrame.from_records(records))
+        feeds = _tabular_feeds(model, frame)
+        got = session.run(None, feeds)
+        want = model.predict_frame(frame)
+        if model.classes is None:
+            difference = float(np.max(np.abs(got[0] - want["prediction"].to_numpy())))
+            wrong_labels = 0
+        else:
+            proba = want[[f"proba_{c}" for c in model.classes]].to_numpy()
+            difference = float(np.max(np.abs(got[1] - proba)))
+            labels = want["prediction"].astype(str).to_numpy()
+            wrong_labels = int(np.sum(np.asarray(got[0]).astype(str) != labels))
+        tolerance = TOLERANCE["tabular"]
+    else:
+        encoded = model.encode(records)
+        difference, wrong_labels = 0.0, 0
+        for _, batch in encoded.groups:
+            out = session.run(None, dict(batch.items()))[0]
+            expected = model.raw(batch)
+            scale = max(1.0, float(np.max(np.abs(expected))))
+            got = np.asarray(out, "float64").reshape(expected.shape)
+            diff = float(np.max(np.abs(got - expected)))
+            difference = max(difference, diff / scale)
+        tolerance = TOLERANCE["torch"]
+    if wrong_labels or difference > tolerance:
+        raise ExportError(
+            f"the exported model does not reproduce the golden examples in onnxruntime "
+            f"(largest difference {difference:.3g}, {wrong_labels} label(s) differ)",
+            fix="report this with the model; export to the other format meanwhile",
+        )
+    return len(records), difference
+
+
+def _tabular_feeds(model: Model, frame: Any) -> dict[str, np.ndarray]:
+    """Enforced features as the ONNX model's inputs."""
+    feeds = {}
+    for spec in model.encoder.columns_ or []:
+        values = frame[spec["name"]]
+        if spec["kind"] == "categorical":
+            text = ["" if v is None or v is np.nan or v != v else str(v) for v in values.tolist()]
+            feeds[spec["name"]] = np.array(text, dtype=object).reshape(-1, 1)
+        else:
+            numbers = values.astype("float64").to_numpy(na_value=np.nan)
+            feeds[spec["name"]] = np.asarray(numbers, dtype="float64").reshape(-1, 1)
+    return feeds
+
+
+def triton_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
+
+
+def _triton(model: Model | TensorModel, data: bytes, meta: dict[str, Any], root: Path) -> None:
+    name = triton_name(model.name)
+    version = str(meta.get("version") or 1)
+    folder = root / name
+    (folder / version).mkdir(parents=True)
+    (folder / version / "model.onnx").write_bytes(data)
+    labels = meta.get("classes")
+    # the output whose columns are the classes' scores names labels.txt (Triton's
+    # classification extension answers with the top labels)
+    scores = None
+    if labels and isinstance(model, Model):
+        scores = "probabilities"
+    elif labels and isinstance(model, TensorModel) and model.output == "softmax":
+        scores = "output"
+    lines = [
+        f'name: "{name}"',
+        'platform: "onnxruntime_onnx"',
+        "max_batch_size: 1024",
+        "input [",
+        ",\n".join(_tensor(i, None) for i in meta["inputs"]),
+        "]",
+        "output [",
+        ",\n".join(
+            _tensor(o, "labels.txt" if o["name"] == scores else None) for o in meta["outputs"]
+        ),
+        "]",
+        "dynamic_batching { }",
+        f"version_policy: {{ specific: {{ versions: [ {version} ] }} }}",
+    ]
+    (folder / "config.pbtxt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if labels:
+        (folder / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+
+
+def _tensor(spec: dict[str, Any], label_file: str | None) -> str:
+    dims = spec["shape"][1:]  # the batch dimension is Triton's (max_batch_size)
+    reshape = ""
+    if not dims:  # a [N] tensor: Triton batches [1]-shaped items and reshapes them
+        dims, reshape = [1], " reshape: { shape: [ ] }"
+    body = (
+        f'  {{ name: "{spec["name"]}" data_type: {_TRITON_TYPES[spec["dtype"]]} '
+        f"dims: [ {', '.join(str(d) for d in dims)} ]{reshape}"
+    )
+    if label_file:
+        body += f' label_filename: "{label_file}"'
+    return body + " }"
+
+
+__all__ = ["MARKER", "Exported", "export", "triton_name"]
