@@ -120,8 +120,10 @@ class TensorPredictor:
             return 422, _error(exc.message, exc.fix or "check the request")
         try:
             out = self.model.outputs(encoded)
-        except RuntimeError as exc:  # the program's own guards (e.g. a length it cannot take)
-            reason = str(exc).splitlines()[0][:300]
+        except Exception as exc:  # inputs the spec allows but the program refuses (a length
+            # its guards exclude, a token id past an embedding table): the request's problem
+            log.warning("the program refused a request: %s", exc)
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
             return 422, _error(
                 f"the model cannot score these inputs: {reason}",
                 "send inputs like the training examples (see /v1/models)",

@@ -148,7 +148,8 @@ def build_model(config: TorchConfig, factory: Callable[..., Any] | None) -> nn.M
 
 
 def split_data(config: TorchConfig, data: Any) -> tuple[Dataset[Any], Dataset[Any] | None, str]:
-    """(train, validation, how): what the data function gave, or one dataset split by the seed."""
+    """(train, validation, how): what the data function gave (a ``(train, validation)`` tuple,
+    a ``{"train", "validation"}`` mapping), or one dataset split by the seed."""
     if isinstance(data, dict):
         unknown = set(data) - {"train", "validation"}
         if unknown or "train" not in data:
@@ -158,11 +159,11 @@ def split_data(config: TorchConfig, data: Any) -> tuple[Dataset[Any], Dataset[An
                 "one dataset",
             )
         data = (data["train"], data.get("validation"))
-    if isinstance(data, (tuple, list)):
+    if isinstance(data, tuple):  # a list is a dataset (of items); a tuple, the pair
         if len(data) != 2:
             raise ConfigError(
-                f"the data function returned {len(data)} items",
-                fix="return one dataset, or a (train, validation) pair",
+                f"the data function returned a tuple of {len(data)} items",
+                fix="return one dataset (a list of items is one), or a (train, validation) tuple",
             )
         train, valid = data
         how = "the validation set the data function gave"
