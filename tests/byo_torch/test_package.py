@@ -70,12 +70,14 @@ def tokens_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = sys.argv
     sys.argv = ["mlwright", "train-torch", "--config", str(path), "--out", str(folder / "pkg"),
                 "--checkpoint-dir", str(folder / "ckpt"), "--quiet"]  # fmt: skip
+    code: object = 0
     try:
         run()
     except SystemExit as exc:
-        assert not exc.code, "train-torch failed"
+        code = exc.code
     finally:
         sys.argv = argv
+    assert not code, "train-torch failed"
     return folder / "pkg"
 
 
@@ -107,7 +109,6 @@ def test_the_package_holds_program_weights_onnx_spec_golden_and_report(
     assert export["onnx"]["status"] == "ok" and export["onnx"]["max_abs_difference"] < 1e-4
     # the weights load into the user's factory and give the program's outputs
     import torch
-
     from examples.digits_cnn import make_model
 
     net = make_model({"channels": 4, "dropout": 0.0}).eval()
@@ -245,8 +246,13 @@ def test_integer_inputs_take_whole_numbers_and_any_length(
 def test_a_search_tries_the_ranges_and_packages_the_best_configuration(tmp_path: Path) -> None:
     config = digits(
         "digits-search",
-        search={"trials": 4, "ranges": {"train.lr": {"low": 0.002, "high": 0.05, "log": True},
-                                        "params.channels": [2, 6]}},  # fmt: skip
+        search={
+            "trials": 4,
+            "ranges": {
+                "train.lr": {"low": 0.002, "high": 0.05, "log": True},
+                "params.channels": [2, 6],
+            },
+        },
         tracker="none",
     )
     model = train(config, tmp_path / "pkg", verbose=False)
