@@ -102,6 +102,9 @@ class MLPFamily(Family):
             optimizer, max_lr=float(p["lr"]), total_steps=epochs * steps
         )
         generator = torch.Generator().manual_seed(ctx.seed)
+        # mixed precision on CUDA (float16 autocast, a scaled loss); on the CPU both are no-ops
+        amp = device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
         best_loss, best_state, best_epoch, stale = float("inf"), None, epochs, 0
         progress = _progress(ctx.verbose, epochs)
         try:
@@ -112,11 +115,14 @@ class MLPFamily(Family):
                 for start in range(0, len(y), batch):
                     rows = order[start : start + batch]
                     optimizer.zero_grad(set_to_none=True)
-                    out = model(tensors[0][rows], tensors[1][rows])
-                    loss = self._loss(out, target[rows], w[rows], regression)
-                    loss.backward()
+                    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                        out = model(tensors[0][rows], tensors[1][rows])
+                        loss = self._loss(out.float(), target[rows], w[rows], regression)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), float(p["clip_norm"]))
-                    optimizer.step()
+                    scaler.step(optimizer)
+                    scaler.update()
                     schedule.step()
                     total += float(loss.detach()) * len(rows)
                 progress(epoch)
