@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
-	bench-compare bench-portfolio bench-scale clean
+	bench-compare bench-portfolio bench-scale bench-gpu clean
 
 install: $(STAMP)
 
@@ -68,6 +68,10 @@ bench-compare: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale_bench.py
+
+# on a machine with a CUDA GPU: the digits CNN and the tabular MLP on the GPU and the CPU
+bench-gpu: $(STAMP)
+	$(BIN)/python bench/gpu_check.py
 
 bench-portfolio: $(STAMP)
 	$(BIN)/python bench/portfolio.py

@@ -24,7 +24,9 @@ _LAZY = {
     "MlwrightError": ("mlwright.errors", "MlwrightError"),
     "load": ("mlwright.api", "load"),
     "rebuild": ("mlwright.api", "rebuild"),
+    "export": ("mlwright.api", "export"),
     "Model": ("mlwright.package.model", "Model"),
+    "TensorModel": ("mlwright.package.tensor", "TensorModel"),
 }
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "ProblemDefinition",
     "ProfileSettings",
     "TableSchema",
+    "TensorModel",
     "__version__",
+    "export",
     "infer_schema",
     "load",
     "load_dataset",
@@ -44,7 +48,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mlwright.api import load, rebuild
+    from mlwright.api import export, load, rebuild
     from mlwright.config import ProfileSettings
     from mlwright.data.bundled import load_dataset
     from mlwright.data.io import read_table
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from mlwright.data.schema import TableSchema, infer_schema
     from mlwright.errors import MlwrightError
     from mlwright.package.model import Model
+    from mlwright.package.tensor import TensorModel
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,16 @@ def load(model: str | Path, *, threads: int | None = None) -> Model | TensorMode
     return loaded
 
 
+def export(model: Model | TensorModel | str | Path, format: str, output: str | Path) -> Any:
+    """Export ``model`` (loaded, a folder or a registry reference) as ``onnx`` or ``triton``
+    into ``output``, checked on its golden examples in onnxruntime first (``mlwright export``);
+    returns what was written (``.output``, ``.files``, ``.max_difference``)."""
+    from mlwright.package.export import export as run
+
+    loaded = model if isinstance(model, (Model, TensorModel)) else load(model)
+    return run(loaded, format, output)
+
+
 def tabular(model: Model | TensorModel, command: str) -> Model:
     """``model`` when it is a tabular model; a clear error for a PyTorch one."""
     if isinstance(model, Model):

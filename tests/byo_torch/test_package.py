@@ -17,6 +17,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 import mlwright as mw
+from mlwright.errors import ConfigError
 from mlwright.package.tensor import TensorModel, check_tensor_golden
 from mlwright.serve.app import app_from_spec
 from mlwright.torch import TorchConfig, train
@@ -276,7 +277,7 @@ def test_training_without_validation_is_refused_unless_allowed_and_then_reported
 
     x = torch.rand(40, 1, 8, 8)
     data = (TensorDataset(x, torch.randint(0, 10, (40,))), None)
-    with pytest.raises(mw.errors.ConfigError, match="no validation data"):
+    with pytest.raises(ConfigError, match="no validation data"):
         train(digits("digits-noval", tracker="none"), tmp_path / "a", data=data, verbose=False)
     config = digits("digits-noval", tracker="none", train={"allow_no_validation": True})
     model = train(config, tmp_path / "b", data=data, verbose=False)
