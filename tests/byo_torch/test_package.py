@@ -135,7 +135,7 @@ def test_it_is_registered_and_loads_by_alias(package: TensorModel) -> None:
     assert loaded.registry == {"name": "digits-pkg", "version": package.registry["version"]}
 
 
-def test_tabular_commands_refuse_a_torch_package_with_the_way_forward(
+def test_tabular_commands_refuse_a_torch_package_and_report_renders_it(
     package: TensorModel, cli: Callable[..., Any], tmp_path: Path
 ) -> None:
     data = tmp_path / "x.csv"
@@ -143,6 +143,10 @@ def test_tabular_commands_refuse_a_torch_package_with_the_way_forward(
     result = cli("predict", str(package.path), str(data), "--output", str(tmp_path / "p.csv"))
     assert result.code == 1
     assert "PyTorch model" in result.err and "mlwright serve" in result.err
+    # the report command renders a torch package's own report
+    written = cli("report", str(package.path), "--output", str(tmp_path / "r.html"))
+    assert written.code == 0, written.err
+    assert "ML Solution: digits-pkg" in (tmp_path / "r.html").read_text()
 
 
 def test_the_cli_trains_keyword_int_variable_length_inputs_that_serve_without_user_code(
@@ -209,6 +213,10 @@ def test_the_server_gates_serves_and_names_every_bad_input(
         mlflow_style = http.post("/invocations", json={"inputs": {"input": [image, image]}})
         assert mlflow_style.status_code == 200
         assert len(mlflow_style.json()["predictions"]) == 2
+        documented = http.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+        record = documented["requestBody"]["content"]["application/json"]["schema"]
+        image_schema = record["properties"]["records"]["items"]["properties"]["input"]
+        assert image_schema["description"] == "float32 of shape (1, 8, 8)"
         models = http.get("/v1/models").json()["models"][0]
         assert models["kind"] == "torch" and models["inputs"][0]["shape"] == [1, 8, 8]
         metrics = http.get("/metrics").text

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from mlwright.errors import MlwrightError, SchemaViolationError
-from mlwright.package.tensor import TensorModel, check_tensor_golden
+from mlwright.package.tensor import FLOATS, TensorModel, check_tensor_golden
 from mlwright.serve.app import BodyLimit, ServeSettings, error
 from mlwright.serve.feedback import parse as parse_feedback
 from mlwright.serve.feedback import record as record_feedback
@@ -266,7 +266,7 @@ def create_tensor_app(
             ]
         }
 
-    @app.post(PATH, tags=["predict"])
+    @app.post(PATH, tags=["predict"], openapi_extra=request_schema(model, cfg.max_rows))
     async def predict(request: Request) -> Response:
         """Score records (one per example, one nested list per input)."""
         if ready() is None:
@@ -330,6 +330,31 @@ def create_tensor_app(
         Observe(app, metrics, served, lambda: version or ""), cfg.max_body_bytes
     )
     return app
+
+
+def request_schema(model: TensorModel, max_rows: int) -> dict[str, Any]:
+    """The /docs description of a predict request: one nested array per input, its depth,
+    fixed lengths and number type from the spec."""
+    properties = {}
+    for spec in model.inputs:
+        kind = "number" if spec.dtype in FLOATS else "integer"
+        node: dict[str, Any] = {"type": "boolean" if spec.dtype == "bool" else kind}
+        for length in reversed(spec.shape):
+            node = {"type": "array", "items": node}
+            if length is not None:
+                node.update(minItems=length, maxItems=length)
+        properties[spec.name] = {**node, "description": spec.describe()}
+    record = {"type": "object", "properties": properties, "required": list(properties),
+              "additionalProperties": False}  # fmt: skip
+    body = {
+        "type": "object",
+        "properties": {
+            "records": {"type": "array", "items": record, "minItems": 1, "maxItems": max_rows},
+            "entity_key": {"type": "string"},
+        },
+        "required": ["records"],
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
 def _not_ready(gate: GateResult | None) -> JSONResponse:
