@@ -616,7 +616,8 @@ def _load(path: Path, config: TorchConfig, parts: _Parts) -> _State:
     if payload.get("config_digest") != config_digest(config):
         raise ConfigError(
             f"the checkpoint {path} was written by a run with another configuration",
-            fix="resume with the same config, or start afresh in another checkpoint folder",
+            fix="resume with the same config, or start afresh: resume=False (`--no-resume`) or "
+            "another checkpoint folder",
         )
     parts.model.load_state_dict(payload["model"])
     parts.optimizer.load_state_dict(payload["optimizer"])
