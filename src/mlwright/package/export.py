@@ -14,10 +14,7 @@ ONNX model written at training (exported again from the program when it is missi
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +24,7 @@ import numpy as np
 from mlwright.errors import ConfigError
 from mlwright.package.model import Model
 from mlwright.package.onnx_export import ExportError, tabular_onnx
+from mlwright.package.store import write_atomically
 from mlwright.package.tensor import ONNX, TensorModel
 
 Format = Literal["onnx", "triton"]
@@ -52,32 +50,20 @@ def export(model: Model | TensorModel, fmt: str, output: str | Path) -> Exported
     if fmt not in ("onnx", "triton"):
         raise ConfigError(f"unknown --format {fmt!r}", fix="use onnx or triton")
     target = Path(output)
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not _ours(target))):
-        raise ConfigError(
-            f"{target} exists and is not an earlier export; refusing to overwrite it",
-            fix="choose another --output folder, or remove it",
-        )
     onnx_bytes, meta = _onnx(model)
     checked, difference = _check(model, onnx_bytes)
     meta["check"] = {"golden_rows": checked, "max_abs_difference": difference}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def fill(staging: Path, final: Path) -> None:
         if fmt == "onnx":
             (staging / "model.onnx").write_bytes(onnx_bytes)
         else:
             _triton(model, onnx_bytes, meta, staging)
         (staging / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / "export")
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    target = write_atomically(
+        target, fill, replaces=_ours, what="an earlier export", option="--output"
+    )
     files = sorted(p for p in target.rglob("*") if p.is_file())
     return Exported(target, files, checked, difference)
 

@@ -92,15 +92,22 @@ def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
 
 
 def write_atomically(
-    path: Path, fill: Callable[[Path, Path], None], *, overwrite: bool = True
+    path: Path,
+    fill: Callable[[Path, Path], None],
+    *,
+    overwrite: bool = True,
+    replaces: Callable[[Path], bool] = is_package,
+    what: str = "an mlwright package",
+    option: str = "--out",
 ) -> Path:
-    """Stage a package in a sibling folder (``fill(staging, final)`` writes its files and
-    manifest), then rename it over ``path``: a complete package or nothing."""
+    """Stage a folder beside ``path`` (``fill(staging, final)`` writes its files), then
+    rename it over ``path``: the whole folder or nothing. An existing ``path`` is replaced
+    only when it is empty or ``replaces`` recognises it (``what``)."""
     path = path.resolve()
-    if path.exists() and not is_package(path) and (not path.is_dir() or any(path.iterdir())):
+    if path.exists() and not replaces(path) and (not path.is_dir() or any(path.iterdir())):
         raise PackageError(
-            f"{path} exists and is not an mlwright package; refusing to overwrite it",
-            fix="choose another --out folder, or remove it",
+            f"{path} exists and is not {what}; refusing to overwrite it",
+            fix=f"choose another {option} folder, or remove it",
         )
     if path.exists() and not overwrite:
         raise PackageError(f"{path} already exists", fix="choose another folder")
@@ -197,8 +204,6 @@ def _write_report(model: Model, root: Path, final: Path) -> None:
 
 
 def _write_mlmodel(model: Model, root: Path) -> None:
-    import yaml
-
     inputs = [
         {"type": _mlflow_type(c.kind), "name": c.name, "required": True}
         for c in model.schema.features
@@ -209,6 +214,26 @@ def _write_mlmodel(model: Model, root: Path) -> None:
         outputs = [{"type": "string", "name": "prediction", "required": True}] + [
             {"type": "double", "name": f"proba_{c}", "required": True} for c in model.classes or ()
         ]
+    versions = model.recipe.get("library_versions", {})
+    reqs = [
+        f"{pkg}=={versions[key]}"
+        for key, pkg in (("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"))
+        if versions.get(key) and set(model.family.components) & set(_NEEDS.get(key, ()))
+    ]
+    write_mlflow_files(root, inputs, outputs, reqs, model.recipe.get("created_utc"))
+
+
+def write_mlflow_files(
+    root: Path,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]] | None,
+    requirements: list[str],
+    created: str | None,
+) -> None:
+    """``MLmodel`` (a pyfunc flavor loaded by mlwright's package loader, with the signature),
+    ``requirements.txt`` (mlwright and ``requirements``) and ``python_env.yaml``."""
+    import yaml
+
     mlmodel = {
         "flavors": {
             "python_function": {
@@ -218,16 +243,15 @@ def _write_mlmodel(model: Model, root: Path) -> None:
                 "env": {"virtualenv": "python_env.yaml"},
             }
         },
-        "signature": {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None},
-        "utc_time_created": model.recipe.get("created_utc") or datetime.now(UTC).isoformat(),
+        "signature": {
+            "inputs": json.dumps(inputs),
+            "outputs": None if outputs is None else json.dumps(outputs),
+            "params": None,
+        },
+        "utc_time_created": created or datetime.now(UTC).isoformat(),
     }
     (root / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False), encoding="utf-8")
-    versions = model.recipe.get("library_versions", {})
-    reqs = [f"mlwright=={__version__}"] + [
-        f"{pkg}=={versions[key]}"
-        for key, pkg in (("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"))
-        if versions.get(key) and set(model.family.components) & set(_NEEDS.get(key, ()))
-    ]
+    reqs = [f"mlwright=={__version__}", *requirements]
     (root / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
     (root / "python_env.yaml").write_text(
         yaml.safe_dump(

@@ -319,21 +319,7 @@ def create_app(
         """Outcomes for served predictions: `{"prediction_id", "label" | "value" | "reward"}`,
         or `{"items": [...]}`. A repeat is 200; different feedback for the same prediction is
         409 and stores nothing."""
-        if not cfg.store:
-            return error(503, "this server keeps no serving store", "start it with --store PATH")
-        try:
-            items = parse_feedback(json.loads(await request.body()))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(422, "the body is not valid JSON", "send a JSON object")
-        except ValidationError as exc:
-            errors = [validation_item(e) for e in exc.errors(include_url=False)][:100]
-            return JSONResponse({"errors": errors}, status_code=422)
-        stored, repeats, conflicts = await asyncio.to_thread(
-            record_feedback, Path(cfg.store), items
-        )
-        if conflicts:
-            return JSONResponse({"errors": conflicts[:100]}, status_code=409)
-        return JSONResponse({"stored": stored, "repeats": repeats})
+        return await answer_feedback(cfg.store, request)
 
     app.post(
         "/v1/feedback",
@@ -528,6 +514,23 @@ def _request_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
     app.openapi = openapi  # type: ignore[method-assign]
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+async def answer_feedback(store: str | None, request: Request) -> JSONResponse:
+    """``POST /v1/feedback``: parse, then store in one transaction (both servers)."""
+    if not store:
+        return error(503, "this server keeps no serving store", "start it with --store PATH")
+    try:
+        items = parse_feedback(json.loads(await request.body()))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error(422, "the body is not valid JSON", "send a JSON object")
+    except ValidationError as exc:
+        errors = [validation_item(e) for e in exc.errors(include_url=False)][:100]
+        return JSONResponse({"errors": errors}, status_code=422)
+    stored, repeats, conflicts = await asyncio.to_thread(record_feedback, Path(store), items)
+    if conflicts:
+        return JSONResponse({"errors": conflicts[:100]}, status_code=409)
+    return JSONResponse({"stored": stored, "repeats": repeats})
 
 
 def _ident(name: str) -> str:

@@ -26,17 +26,14 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.tensor import FLOATS, TensorModel, check_tensor_golden
-from mlwright.serve.app import BodyLimit, ServeSettings, error
-from mlwright.serve.feedback import parse as parse_feedback
-from mlwright.serve.feedback import record as record_feedback
+from mlwright.serve.app import BodyLimit, ServeSettings, answer_feedback, error
 from mlwright.serve.gate import GateResult
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.predict import PATH, answer_body
-from mlwright.serve.schemas import jsonable, validation_item
+from mlwright.serve.schemas import jsonable
 from mlwright.serve.store import PredictionBatch, read_json
 from mlwright.serve.writer import PredictionWriter
 
@@ -309,21 +306,7 @@ def create_tensor_app(
     @app.post("/v1/feedback", tags=["feedback"])
     async def feedback(request: Request) -> JSONResponse:
         """Outcomes for served predictions, as for tabular models."""
-        if not cfg.store:
-            return error(503, "this server keeps no serving store", "start it with --store PATH")
-        try:
-            items = parse_feedback(json.loads(await request.body()))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(422, "the body is not valid JSON", "send a JSON object")
-        except ValidationError as exc:
-            errors = [validation_item(e) for e in exc.errors(include_url=False)][:100]
-            return JSONResponse({"errors": errors}, status_code=422)
-        stored, repeats, conflicts = await asyncio.to_thread(
-            record_feedback, Path(cfg.store), items
-        )
-        if conflicts:
-            return JSONResponse({"errors": conflicts[:100]}, status_code=409)
-        return JSONResponse({"stored": stored, "repeats": repeats})
+        return await answer_feedback(cfg.store, request)
 
     app.state.predictor = predictor
     app.state.asgi = BodyLimit(

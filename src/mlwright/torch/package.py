@@ -25,10 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlwright import __version__
 from mlwright.errors import ConfigError
 from mlwright.package.golden import to_records
-from mlwright.package.store import write_atomically, write_json, write_manifest
+from mlwright.package.store import (
+    write_atomically,
+    write_json,
+    write_manifest,
+    write_mlflow_files,
+)
 from mlwright.package.tensor import (
     ONNX,
     PROGRAM,
@@ -401,10 +405,6 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
 
 
 def _write_mlmodel(model: TensorModel, root: Path) -> None:
-    import json
-
-    import yaml
-
     inputs = [
         {
             "type": "tensor",
@@ -413,33 +413,8 @@ def _write_mlmodel(model: TensorModel, root: Path) -> None:
         }
         for s in model.inputs
     ]
-    mlmodel = {
-        "flavors": {
-            "python_function": {
-                "loader_module": "mlwright.package.pyfunc",
-                "data": ".",
-                "python_version": platform.python_version(),
-                "env": {"virtualenv": "python_env.yaml"},
-            }
-        },
-        "signature": {"inputs": json.dumps(inputs), "outputs": None, "params": None},
-        "utc_time_created": model.recipe["created_utc"],
-    }
-    (root / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False), encoding="utf-8")
     torch_version = torch.__version__.split("+")[0]
-    (root / "requirements.txt").write_text(
-        f"mlwright=={__version__}\ntorch=={torch_version}\n", encoding="utf-8"
-    )
-    (root / "python_env.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "python": platform.python_version(),
-                "build_dependencies": ["pip"],
-                "dependencies": ["-r requirements.txt"],
-            }
-        ),
-        encoding="utf-8",
-    )
+    write_mlflow_files(root, inputs, None, [f"torch=={torch_version}"], model.recipe["created_utc"])
 
 
 def train_and_package(
