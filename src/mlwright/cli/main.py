@@ -752,12 +752,14 @@ def _experiment(
 
 
 from mlwright.cli.ab import ab_app  # noqa: E402  (commands register here)
+from mlwright.cli.audit import audit_command  # noqa: E402
 from mlwright.cli.models import models_app, ui_command  # noqa: E402
 from mlwright.cli.monitor import monitor_command  # noqa: E402
 
 app.add_typer(models_app, name="models")
 app.add_typer(ab_app, name="ab")
 app.command("monitor")(monitor_command)
+app.command("audit")(audit_command)
 app.command("ui")(ui_command)
 
 

@@ -1,0 +1,409 @@
+"""The audit's engine: sources (Python files and notebooks' code cells), findings, rules,
+suppressions, and running every rule over many files on every core.
+
+Nothing is executed: each file is parsed with :mod:`ast` and read by the rules. A file that does
+not parse is one finding (``MLW000``), never a crash. A rule is a function from a
+:class:`Source` to findings, registered with :func:`rule`; each rule family lives in its own
+module under :mod:`mlwright.audit.rules`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any, Literal
+
+Severity = Literal["low", "medium", "high"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")
+SUPPRESS = re.compile(r"#\s*mlwright:\s*ignore\[([^\]]+)\]")
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    "env",
+    "__pycache__",
+    "node_modules",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "build",
+    "dist",
+    ".ipynb_checkpoints",
+    "site-packages",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # e.g. MLW101
+    name: str  # e.g. unseeded-random
+    severity: Severity
+    path: str
+    line: int
+    col: int  # 1-based
+    message: str
+    fix: str
+    cell: int | None = None  # notebooks: the code cell (1-based), line and col within it
+
+    def where(self) -> str:
+        cell = f"[cell {self.cell}]" if self.cell is not None else ""
+        return f"{self.path}{cell}:{self.line}:{self.col}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k != "cell"}
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    check: Callable[[Source], Iterable[tuple[ast.AST | int, str, str]]]
+
+
+RULES: dict[str, RuleInfo] = {}
+
+
+def rule(
+    id: str, name: str, severity: Severity, summary: str
+) -> Callable[[Callable[[Source], Iterable[tuple[ast.AST | int, str, str]]]], Any]:
+    """Register a check: it yields (node or line, message, fix) for each problem it sees."""
+
+    def register(
+        check: Callable[[Source], Iterable[tuple[ast.AST | int, str, str]]],
+    ) -> Callable[[Source], Iterable[tuple[ast.AST | int, str, str]]]:
+        RULES[id] = RuleInfo(id, name, severity, summary, check)
+        return check
+
+    return register
+
+
+def _parses(src: Source) -> Iterable[tuple[ast.AST | int, str, str]]:
+    return ()  # a file that does not parse is reported by check_source itself
+
+
+class Source:
+    """One parsed file: its tree, lines, import aliases, parents, and qualified call names."""
+
+    def __init__(self, path: str, code: str, cells: list[tuple[int, int]] | None = None) -> None:
+        self.path = path
+        self.code = code
+        self.lines = code.splitlines()
+        self.cells = cells  # notebooks: (first line in ``code``, cell number), in order
+        self.tree = ast.parse(code, filename=path)
+        self.parents: dict[ast.AST, ast.AST] = {}
+        self.imports: dict[str, str] = {}
+        self.calls: list[ast.Call] = []
+        self.names: set[str] = set()  # every qualified name called or referenced
+        for parent in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(parent):
+                self.parents[child] = parent
+            if isinstance(parent, ast.Import):
+                for alias in parent.names:
+                    local = alias.asname or alias.name.split(".")[0]
+                    self.imports[local] = alias.name if alias.asname else local
+            elif isinstance(parent, ast.ImportFrom) and parent.module and not parent.level:
+                for alias in parent.names:
+                    self.imports[alias.asname or alias.name] = f"{parent.module}.{alias.name}"
+            elif isinstance(parent, ast.Call):
+                self.calls.append(parent)
+        self.calls.sort(key=lambda c: (c.lineno, c.col_offset))
+        self._qualified: dict[int, str | None] = {}
+        for call in self.calls:
+            name = self.qualname(call.func)
+            if name:
+                self.names.add(name)
+
+    @property
+    def modules(self) -> set[str]:
+        """Top-level packages imported (``torch``, ``sklearn``, ...)."""
+        return {q.split(".")[0] for q in self.imports.values()}
+
+    def qualname(self, node: ast.AST) -> str | None:
+        """``np.random.rand`` → ``numpy.random.rand``; ``RF`` (imported as such) → its full
+        name; None for anything that is not a dotted name."""
+        key = id(node)
+        if key in self._qualified:
+            return self._qualified[key]
+        parts = []
+        current = node
+        while isinstance(current, ast.Attribute):
+            parts.append(current.attr)
+            current = current.value
+        result = None
+        if isinstance(current, ast.Name):
+            head = self.imports.get(current.id, current.id)
+            result = ".".join([head, *reversed(parts)])
+        self._qualified[key] = result
+        return result
+
+    def calls_to(self, match: Callable[[str], bool]) -> Iterator[tuple[ast.Call, str]]:
+        for call in self.calls:
+            name = self.qualname(call.func)
+            if name and match(name):
+                yield call, name
+
+    def called(self, *suffixes: str) -> bool:
+        """Whether any call's qualified name is or ends with one of ``suffixes``."""
+        return any(n == s or n.endswith("." + s) for n in self.names for s in suffixes)
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        while node in self.parents:
+            node = self.parents[node]
+            yield node
+
+    def scope_of(self, node: ast.AST) -> ast.AST:
+        """The function (or the module) a node belongs to."""
+        for parent in self.ancestors(node):
+            if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return parent
+        return self.tree
+
+    def locate(self, line: int) -> tuple[int, int | None]:
+        return locate(self.cells, line)
+
+    def suppressed(self, line: int, rule_id: str, name: str) -> bool:
+        if not 1 <= line <= len(self.lines):
+            return False
+        match = SUPPRESS.search(self.lines[line - 1])
+        if not match:
+            return False
+        listed = {part.strip() for part in match.group(1).split(",")}
+        return rule_id in listed or name in listed
+
+
+rule(
+    "MLW000", "syntax-error", "high", "a file that does not parse (nothing else in it is checked)"
+)(_parses)
+
+
+def locate(cells: list[tuple[int, int]] | None, line: int) -> tuple[int, int | None]:
+    """(line, cell) for a line of a source's code: within its cell for notebooks."""
+    if not cells:
+        return line, None
+    start, number = cells[0]
+    for first, cell in cells:
+        if first > line:
+            break
+        start, number = first, cell
+    return line - start + 1, number
+
+
+def keyword(call: ast.Call, name: str) -> ast.keyword | None:
+    return next((k for k in call.keywords if k.arg == name), None)
+
+
+def has_kwargs(call: ast.Call) -> bool:
+    """``f(**options)``: any keyword may be inside."""
+    return any(k.arg is None for k in call.keywords)
+
+
+# --- reading files --------------------------------------------------------------------------------
+
+
+def notebook_code(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """The code cells of a notebook as one script, and where each cell starts. IPython magics
+    and shell lines become blank lines (line numbers stay the cell's)."""
+    data = json.loads(text)
+    pieces: list[str] = []
+    cells: list[tuple[int, int]] = []
+    line = 1
+    number = 0
+    for cell in data.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
+        source = cell.get("source", "")
+        body = "".join(source) if isinstance(source, list) else str(source)
+        lines = body.splitlines() or [""]
+        if lines[0].lstrip().startswith("%%"):  # a cell magic: not Python
+            lines = [""] * len(lines)
+        lines = ["" if s.lstrip().startswith(("%", "!")) else s for s in lines]
+        cells.append((line, number))
+        pieces.extend(lines)
+        line += len(lines)
+    return "\n".join(pieces) + "\n", cells
+
+
+def discover(paths: Iterable[str | Path], exclude: Iterable[str] = ()) -> list[Path]:
+    """The .py and .ipynb files under ``paths`` (files given directly are always included),
+    in a stable order, without virtualenvs, caches and ``exclude`` globs."""
+    patterns = list(exclude)
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_file():
+            found.append(path)
+            continue
+        if not path.exists():
+            from mlwright.errors import ConfigError
+
+            raise ConfigError(f"{str(path)!r} does not exist", fix="pass files or folders to audit")
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+            for name in sorted(files):
+                if name.endswith((".py", ".ipynb")):
+                    candidate = Path(root) / name
+                    rel = candidate.as_posix()
+                    if not any(fnmatch(rel, p) or fnmatch(name, p) for p in patterns):
+                        found.append(candidate)
+    return found
+
+
+@dataclass
+class Selection:
+    """Which rules run and at which severity."""
+
+    select: tuple[str, ...] = ()  # empty: every rule
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+
+    def active(self) -> list[RuleInfo]:
+        chosen = []
+        for info in RULES.values():
+            keys = {info.id, info.name}
+            if self.select and not keys & set(self.select):
+                continue
+            if keys & set(self.ignore):
+                continue
+            chosen.append(info)
+        return chosen
+
+    def severity_of(self, info: RuleInfo) -> Severity:
+        return self.severity.get(info.id) or self.severity.get(info.name) or info.severity
+
+
+def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
+    """Every finding in one file's text (a notebook when ``path`` ends with .ipynb)."""
+    from mlwright.audit import rules  # noqa: F401  (registers the rules)
+
+    cells = None
+    try:
+        if path.endswith(".ipynb"):
+            text, cells = notebook_code(text)
+        source = Source(path, text, cells)
+    except SyntaxError as exc:
+        located, cell = locate(cells, exc.lineno or 1)
+        return [
+            Finding(
+                "MLW000",
+                "syntax-error",
+                "high",
+                path,
+                located,
+                (exc.offset or 1),
+                f"the file does not parse: {exc.msg}; nothing else in it was checked",
+                "fix the syntax error",
+                cell,
+            )
+        ]
+    except (ValueError, json.JSONDecodeError) as exc:
+        return [
+            Finding(
+                "MLW000",
+                "syntax-error",
+                "high",
+                path,
+                1,
+                1,
+                f"the notebook cannot be read: {exc}",
+                "save it again from Jupyter",
+            )
+        ]
+    findings = []
+    for info in selection.active():
+        for where, message, fix in info.check(source):
+            line = where if isinstance(where, int) else getattr(where, "lineno", 1)
+            col = 1 if isinstance(where, int) else getattr(where, "col_offset", 0) + 1
+            if source.suppressed(line, info.id, info.name):
+                continue
+            located, cell = source.locate(line)
+            findings.append(
+                Finding(
+                    info.id,
+                    info.name,
+                    selection.severity_of(info),
+                    path,
+                    located,
+                    col,
+                    message,
+                    fix,
+                    cell,
+                )
+            )
+    return sorted(
+        set(findings), key=lambda f: (f.line if f.cell is None else (f.cell, f.line), f.col, f.rule)
+    )
+
+
+def check_file(path: Path, selection: Selection) -> list[Finding]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [
+            Finding(
+                "MLW000",
+                "syntax-error",
+                "high",
+                str(path),
+                1,
+                1,
+                f"the file cannot be read: {exc}",
+                "save it as UTF-8",
+            )
+        ]
+    return check_source(str(path), text, selection)
+
+
+def _check_chunk(args: tuple[list[str], Selection]) -> list[Finding]:
+    paths, selection = args
+    out: list[Finding] = []
+    for path in paths:
+        out.extend(check_file(Path(path), selection))
+    return out
+
+
+def run(files: list[Path], selection: Selection, workers: int | None = None) -> list[Finding]:
+    """Every file's findings, in file order; files are checked on ``workers`` processes
+    (default: every core) when there are enough of them to pay for the processes."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(files) < 200:
+        return _check_chunk(([str(f) for f in files], selection))
+    size = max(50, len(files) // (workers * 8))
+    chunks = [[str(f) for f in files[i : i + size]] for i in range(0, len(files), size)]
+    findings: list[Finding] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(_check_chunk, [(c, selection) for c in chunks]):
+            findings.extend(part)
+    return findings
+
+
+__all__ = [
+    "RULES",
+    "SEVERITIES",
+    "Finding",
+    "RuleInfo",
+    "Selection",
+    "Severity",
+    "Source",
+    "check_file",
+    "check_source",
+    "discover",
+    "has_kwargs",
+    "keyword",
+    "notebook_code",
+    "rule",
+    "run",
+]
