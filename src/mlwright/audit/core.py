@@ -175,13 +175,20 @@ class Source:
         return locate(self.cells, line)
 
     def suppressed(self, line: int, rule_id: str, name: str) -> bool:
-        if not 1 <= line <= len(self.lines):
-            return False
-        match = SUPPRESS.search(self.lines[line - 1])
-        if not match:
-            return False
-        listed = {part.strip() for part in match.group(1).split(",")}
-        return rule_id in listed or name in listed
+        """``# mlwright: ignore[RULE, ...]`` on the line, or on a comment line just above it
+        (room for the reason)."""
+        for number in (line, line - 1):
+            if not 1 <= number <= len(self.lines):
+                continue
+            text = self.lines[number - 1]
+            if number != line and not text.lstrip().startswith("#"):
+                continue
+            match = SUPPRESS.search(text)
+            if match:
+                listed = {part.strip() for part in match.group(1).split(",")}
+                if rule_id in listed or name in listed:
+                    return True
+        return False
 
 
 rule(

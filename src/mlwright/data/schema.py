@@ -370,6 +370,7 @@ def detect_datetime_format(sample: pd.Series) -> str | None:
 def parse_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
     """Parse strings with one explicit format; unparseable values become NaT."""
     try:
+        # mlwright: ignore[MLW107] on purpose: the callers flag every value that became NaT
         parsed = pd.to_datetime(values, format=fmt or "ISO8601", errors="coerce")
     except (ValueError, TypeError, OverflowError):
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")

@@ -171,6 +171,7 @@ def stack_fit(oofs: list[np.ndarray], y: np.ndarray, task: Task, seed: int) -> B
         return Blend("stacked", [], [list(map(float, reg.coef_))], [float(reg.intercept_)])
     from sklearn.linear_model import LogisticRegression
 
+    # mlwright: ignore[MLW106] the stacking layer's regularisation is fixed by design, not tuned
     clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed).fit(x, y)
     coef = np.asarray(clf.coef_, dtype="float64")
     intercept = np.asarray(clf.intercept_, dtype="float64")

@@ -17,10 +17,9 @@ CHECKS = {
     "fillna",
     "hasnans",
     "interpolate",
-    "any",
-    "all",
-    "sum",
-    "count",
+    "isfinite",
+    "isnan",
+    "isnat",
 }
 
 
@@ -91,7 +90,12 @@ def _silent_body(body: list[ast.stmt]) -> bool:
 
 def _checked_after(src: Source, call: ast.Call) -> bool:
     """Whether the result's variable is checked for missing values later in the same scope."""
-    parent = src.parents.get(call)
+    node: ast.AST = call
+    parent = src.parents.get(node)
+    while isinstance(parent, (ast.Attribute, ast.Call, ast.Subscript)):  # a method chain
+        if _is_check(parent):  # .fillna(...) on the result, np.isfinite(result), ...
+            return True
+        node, parent = parent, src.parents.get(parent)
     targets: set[str] = set()
     if isinstance(parent, (ast.Assign, ast.AnnAssign)):
         for target in parent.targets if isinstance(parent, ast.Assign) else [parent.target]:
@@ -106,15 +110,26 @@ def _checked_after(src: Source, call: ast.Call) -> bool:
     for node in ast.walk(scope):
         if getattr(node, "lineno", 0) <= call.lineno:
             continue
-        if isinstance(node, ast.Assert) or (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in CHECKS
-        ):
+        if isinstance(node, ast.Assert) or _is_check(node):
             used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             if used & targets:
                 return True
     return False
+
+
+def _is_check(node: ast.AST) -> bool:
+    """A call that looks at missing values: ``x.isna()``, ``np.isfinite(x)``, ``.fillna``..."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else ""
+    )
+    return name in CHECKS
 
 
 __all__ = ["silent"]

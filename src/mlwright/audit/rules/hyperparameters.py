@@ -111,8 +111,9 @@ def hardcoded(src: Source) -> Iterator[tuple[ast.AST, str, str]]:
             and "epoch" in loop.target.id.lower()
             and isinstance(loop.iter, ast.Call)
         ):
-            bounds = [a for a in loop.iter.args if is_literal_number(a)]
-            if src.qualname(loop.iter.func) == "range" and bounds:
+            args = loop.iter.args
+            stop = args[0] if len(args) == 1 else args[1] if len(args) > 1 else None
+            if src.qualname(loop.iter.func) == "range" and stop and is_literal_number(stop):
                 yield (
                     loop,
                     f"the number of epochs is hard-coded: range("
