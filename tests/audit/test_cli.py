@@ -156,3 +156,28 @@ def test_many_files_use_every_core(tmp_path: Path) -> None:
     assert sorted({f.path for f in result.findings}) == sorted(
         str(tmp_path / f"m{i}.py") for i in (0, 60, 120, 180)
     )
+
+
+def test_a_fresh_process_knows_every_rule_and_imports_no_ml_library(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "train.py").write_text(LEAKY)
+    script = (
+        "import sys\n"
+        "from mlwright.cli.main import run\n"
+        f"sys.argv = ['mlwright', 'audit', {str(tmp_path)!r}, '--select', 'MLW101']\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "heavy = sorted(m for m in ('torch', 'sklearn', 'pandas', 'mlflow', 'lightgbm') "
+        "if m in sys.modules)\n"
+        "print('code', code, 'heavy', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert "MLW101 unseeded-random" in done.stdout, done.stderr
+    assert done.stdout.strip().endswith("code 1 heavy []")
+    listed = subprocess.run([sys.executable, "-m", "mlwright", "audit", "--list-rules"],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        f"MLW{n:03d}" for n in (0, 101, 102, 103, 104, 105, 106, 107, 108, 109)
+    ]

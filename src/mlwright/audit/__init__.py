@@ -127,12 +127,12 @@ def audit(
     workers: int | None = None,
 ) -> AuditResult:
     """Audit ``paths`` (files and folders: .py files and notebooks' code cells)."""
-    from mlwright.audit import rules  # noqa: F401  (registers the rules)
-
     chosen = settings or AuditSettings()
     files = discover(paths, chosen.exclude)
     return AuditResult(run(files, chosen.selection(), workers), len(files))
 
+
+from mlwright.audit import rules  # noqa: E402, F401  (registers every rule in RULES)
 
 __all__ = [
     "RULES",

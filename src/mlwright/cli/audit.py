@@ -10,7 +10,9 @@ import typer
 
 
 def audit_command(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders (.py, .ipynb).")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files and folders (.py, .ipynb).")
+    ] = None,
     format: Annotated[
         str | None, typer.Option("--format", help="text (default), json or sarif.")
     ] = None,
@@ -48,7 +50,9 @@ def audit_command(
         for info in sorted(RULES.values(), key=lambda r: r.id):
             typer.echo(f"{info.id}  {info.name:<28} {info.severity:<7} {info.summary}")
         return
-    settings = load_settings(paths[0] if paths else None, config)
+    if not paths:
+        raise typer.BadParameter("give the files or folders to audit", param_hint="PATH...")
+    settings = load_settings(paths[0], config)
     given = {
         "select": select or None,
         "ignore": ignore or None,
