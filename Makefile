@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
-	bench-compare bench-portfolio bench-scale bench-gpu clean
+	bench-compare bench-portfolio bench-scale bench-gpu bench-audit clean
 
 install: $(STAMP)
 
@@ -72,6 +72,9 @@ bench-scale: $(STAMP)
 # on a machine with a CUDA GPU: the digits CNN and the tabular MLP on the GPU and the CPU
 bench-gpu: $(STAMP)
 	$(BIN)/python bench/gpu_check.py
+
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit_bench.py
 
 bench-portfolio: $(STAMP)
 	$(BIN)/python bench/portfolio.py

@@ -105,26 +105,53 @@ class Source:
         self.tree = ast.parse(code, filename=path)
         self.parents: dict[ast.AST, ast.AST] = {}
         self.imports: dict[str, str] = {}
-        self.calls: list[ast.Call] = []
         self.names: set[str] = set()  # every qualified name called or referenced
-        for parent in ast.walk(self.tree):
-            for child in ast.iter_child_nodes(parent):
-                self.parents[child] = parent
-            if isinstance(parent, ast.Import):
-                for alias in parent.names:
-                    local = alias.asname or alias.name.split(".")[0]
-                    self.imports[local] = alias.name if alias.asname else local
-            elif isinstance(parent, ast.ImportFrom) and parent.module and not parent.level:
-                for alias in parent.names:
-                    self.imports[alias.asname or alias.name] = f"{parent.module}.{alias.name}"
-            elif isinstance(parent, ast.Call):
-                self.calls.append(parent)
-        self.calls.sort(key=lambda c: (c.lineno, c.col_offset))
+        # one traversal: every node by type (rules ask for the kinds they read), and parents
+        self.by_type: dict[type, list[Any]] = {}
+        stack: list[ast.AST] = [self.tree]
+        parents = self.parents
+        while stack:
+            node = stack.pop()
+            self.by_type.setdefault(type(node), []).append(node)
+            for field_name in node._fields:
+                value = getattr(node, field_name, None)
+                if isinstance(value, ast.AST):
+                    parents[value] = node
+                    stack.append(value)
+                elif isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, ast.AST):
+                            parents[item] = node
+                            stack.append(item)
+        for node in self.of(ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                self.imports[local] = alias.name if alias.asname else local
+        for node in self.of(ast.ImportFrom):
+            if node.module and not node.level:
+                for alias in node.names:
+                    self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        self.calls: list[ast.Call] = sorted(
+            self.of(ast.Call), key=lambda c: (c.lineno, c.col_offset)
+        )
         self._qualified: dict[int, str | None] = {}
         for call in self.calls:
             name = self.qualname(call.func)
             if name:
                 self.names.add(name)
+
+    def of(self, *kinds: type) -> list[Any]:
+        """Every node of these types in the file (in no particular order)."""
+        if len(kinds) == 1:
+            return self.by_type.get(kinds[0], [])
+        return [node for kind in kinds for node in self.by_type.get(kind, [])]
+
+    def within(self, scope: ast.AST, *kinds: type) -> list[Any]:
+        """The nodes of these types inside ``scope`` (the module: all of them)."""
+        nodes = self.of(*kinds)
+        if scope is self.tree:
+            return nodes
+        return [n for n in nodes if any(a is scope for a in self.ancestors(n))]
 
     @property
     def modules(self) -> set[str]:

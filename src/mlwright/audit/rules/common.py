@@ -75,19 +75,6 @@ def from_ml_library(name: str) -> bool:
     return "." not in name or name.split(".")[0] in ML_LIBRARIES
 
 
-def identifiers(node: ast.AST) -> set[str]:
-    """Every variable, attribute and keyword name under ``node``."""
-    out: set[str] = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            out.add(sub.id)
-        elif isinstance(sub, ast.Attribute):
-            out.add(sub.attr)
-        elif isinstance(sub, (ast.arg, ast.keyword)) and sub.arg is not None:
-            out.add(sub.arg)
-    return out
-
-
 def has_validation(src: Source) -> bool:
     """Any sign of held-out evaluation in the file: a split or cross-validation, a validation
     keyword, a name like X_test or val_loader, or a model switched to eval()."""
@@ -96,7 +83,9 @@ def has_validation(src: Source) -> bool:
     for call in src.calls:
         if any(k.arg in VALIDATION_KEYWORDS for k in call.keywords):
             return True
-    return any(HELD_OUT.search(name) for name in identifiers(src.tree))
+    names = {n.id for n in src.of(ast.Name)} | {n.attr for n in src.of(ast.Attribute)}
+    names |= {a.arg for a in src.of(ast.arg, ast.keyword) if a.arg is not None}
+    return any(HELD_OUT.search(name) for name in names)
 
 
 def method_calls(src: Source, *methods: str) -> list[ast.Call]:

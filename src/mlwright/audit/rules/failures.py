@@ -30,9 +30,7 @@ CHECKS = {
     "errors swallowed: bare except, except Exception: pass, errors='coerce' unchecked",
 )
 def silent(src: Source) -> Iterator[tuple[ast.AST, str, str]]:
-    for node in ast.walk(src.tree):
-        if not isinstance(node, ast.ExceptHandler):
-            continue
+    for node in sorted(src.of(ast.ExceptHandler), key=lambda n: n.lineno):
         if node.type is None:
             yield (
                 node,
@@ -107,13 +105,16 @@ def _checked_after(src: Source, call: ast.Call) -> bool:
     if not targets:
         return False
     scope = src.scope_of(call)
-    for node in ast.walk(scope):
-        if getattr(node, "lineno", 0) <= call.lineno:
+    for candidate in src.of(ast.Assert, ast.Call):
+        if candidate.lineno <= call.lineno:
             continue
-        if isinstance(node, ast.Assert) or _is_check(node):
-            used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            if used & targets:
-                return True
+        if not (isinstance(candidate, ast.Assert) or _is_check(candidate)):
+            continue
+        if scope is not src.tree and not any(a is scope for a in src.ancestors(candidate)):
+            continue
+        used = {n.id for n in ast.walk(candidate) if isinstance(n, ast.Name)}
+        if used & targets:
+            return True
     return False
 
 

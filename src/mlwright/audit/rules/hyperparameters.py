@@ -104,7 +104,7 @@ def hardcoded(src: Source) -> Iterator[tuple[ast.AST, str, str]]:
         if literals:
             shown = short or ast.unparse(call.func)
             yield (call, f"hard-coded hyperparameters in {shown}(...): {', '.join(literals)}", FIX)
-    for loop in ast.walk(src.tree):
+    for loop in src.of(ast.For):
         if (
             isinstance(loop, ast.For)
             and isinstance(loop.target, ast.Name)
@@ -136,11 +136,10 @@ def _keywords(call: ast.Call, only: set[str] | None = None) -> list[str]:
 def _module_classes(src: Source) -> set[str]:
     """Classes defined in the file that are PyTorch (or Lightning) modules."""
     out = set()
-    for node in ast.walk(src.tree):
-        if isinstance(node, ast.ClassDef):
-            bases = {last(src.qualname(b) or "") for b in node.bases}
-            if bases & {"Module", "LightningModule"}:
-                out.add(node.name)
+    for node in src.of(ast.ClassDef):
+        bases = {last(src.qualname(b) or "") for b in node.bases}
+        if bases & {"Module", "LightningModule"}:
+            out.add(node.name)
     return out
 
 

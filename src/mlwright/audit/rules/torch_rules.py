@@ -85,11 +85,14 @@ def inference_without_eval(src: Source) -> Iterator[tuple[ast.AST, str, str]]:
     loaded_at = [c.lineno for c in method_calls(src, "load_state_dict")]
     loaded_at += [c.lineno for c, _ in src.calls_to(lambda n: n == "torch.load")]
     seen_scopes: set[int] = set()
+    # functions that train (a backward pass, an optimizer step, train mode) are not inference
+    training = {id(src.scope_of(c)) for c in method_calls(src, "backward", "step", "train")}
+    training.discard(id(src.tree))
     for call in src.calls:
         if not _is_model_call(call):
             continue
         scope = src.scope_of(call)
-        if id(scope) in seen_scopes or _trains(src, scope):
+        if id(scope) in seen_scopes or id(scope) in training:
             continue
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
             inference = bool(INFERENCE_SCOPE.match(scope.name))
@@ -130,18 +133,6 @@ def _is_model_call(call: ast.Call) -> bool:
     if name is None or not MODEL_NAME.search(name):
         return False
     return not name.lower().startswith(("make_", "build_", "create_", "get_", "load_", "init_"))
-
-
-def _trains(src: Source, scope: ast.AST) -> bool:
-    return (
-        any(
-            isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute)
-            and n.func.attr in ("backward", "step", "train")
-            for n in ast.walk(scope)
-        )
-        and scope is not src.tree
-    )
 
 
 def _calls_train_false(src: Source) -> bool:

@@ -97,8 +97,8 @@ def preprocessing_before_split(src: Source) -> Iterator[tuple[ast.AST, str, str]
 def _preprocessor_names(src: Source) -> dict[str, str]:
     """Variables assigned a preprocessor: name → its class."""
     out = {}
-    for node in ast.walk(src.tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+    for node in src.of(ast.Assign):
+        if isinstance(node.value, ast.Call):
             name = src.qualname(node.value.func)
             if name and last(name) in PREPROCESSORS:
                 for target in node.targets:
