@@ -181,3 +181,11 @@ def test_a_fresh_process_knows_every_rule_and_imports_no_ml_library(tmp_path: Pa
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
         f"MLW{n:03d}" for n in (0, 101, 102, 103, 104, 105, 106, 107, 108, 109)
     ]
+
+
+def test_the_docs_list_every_rule_with_its_severity() -> None:
+    from mlwright.audit import RULES
+
+    doc = (ROOT / "docs" / "audit.md").read_text()
+    for info in RULES.values():
+        assert f"| {info.id} | {info.name} | {info.severity} |" in doc, info.id
