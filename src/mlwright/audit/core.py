@@ -343,7 +343,9 @@ def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
                 cell,
             )
         ]
-    except (ValueError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError, AttributeError, TypeError) as exc:
+        # a notebook that is not JSON (or not nbformat), null bytes, absurdly deep nesting
+        kind = "notebook" if path.endswith(".ipynb") else "file"
         return [
             Finding(
                 "MLW000",
@@ -352,8 +354,8 @@ def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
                 path,
                 1,
                 1,
-                f"the notebook cannot be read: {exc}",
-                "save it again from Jupyter",
+                f"the {kind} cannot be read as Python: {type(exc).__name__}: {exc}"[:300],
+                "save it again from Jupyter" if kind == "notebook" else "fix the file",
             )
         ]
     findings = []
