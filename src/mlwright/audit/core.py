@@ -235,6 +235,16 @@ def locate(cells: list[tuple[int, int]] | None, line: int) -> tuple[int, int | N
     return line - start + 1, number
 
 
+def callee(call: ast.Call) -> str | None:
+    """The called name's last part: ``model`` for ``model(x)``, ``fit`` for ``m.fit(X)``."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
 def keyword(call: ast.Call, name: str) -> ast.keyword | None:
     return next((k for k in call.keywords if k.arg == name), None)
 
@@ -319,6 +329,13 @@ class Selection:
         return self.severity.get(info.id) or self.severity.get(info.name) or info.severity
 
 
+def unreadable(
+    path: str, message: str, fix: str, line: int = 1, col: int = 1, cell: int | None = None
+) -> Finding:
+    """The MLW000 finding of a file that could not be checked."""
+    return Finding("MLW000", "syntax-error", "high", path, line, col, message, fix, cell)
+
+
 def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
     """Every finding in one file's text (a notebook when ``path`` ends with .ipynb)."""
     from mlwright.audit import rules  # noqa: F401  (registers the rules)
@@ -330,34 +347,14 @@ def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
         source = Source(path, text, cells)
     except SyntaxError as exc:
         located, cell = locate(cells, exc.lineno or 1)
-        return [
-            Finding(
-                "MLW000",
-                "syntax-error",
-                "high",
-                path,
-                located,
-                (exc.offset or 1),
-                f"the file does not parse: {exc.msg}; nothing else in it was checked",
-                "fix the syntax error",
-                cell,
-            )
-        ]
+        message = f"the file does not parse: {exc.msg}; nothing else in it was checked"
+        return [unreadable(path, message, "fix the syntax error", located, exc.offset or 1, cell)]
     except (ValueError, RecursionError, AttributeError, TypeError) as exc:
         # a notebook that is not JSON (or not nbformat), null bytes, absurdly deep nesting
         kind = "notebook" if path.endswith(".ipynb") else "file"
-        return [
-            Finding(
-                "MLW000",
-                "syntax-error",
-                "high",
-                path,
-                1,
-                1,
-                f"the {kind} cannot be read as Python: {type(exc).__name__}: {exc}"[:300],
-                "save it again from Jupyter" if kind == "notebook" else "fix the file",
-            )
-        ]
+        message = f"the {kind} cannot be read as Python: {type(exc).__name__}: {exc}"[:300]
+        fix = "save it again from Jupyter" if kind == "notebook" else "fix the file"
+        return [unreadable(path, message, fix)]
     findings = []
     for info in selection.active():
         for where, message, fix in info.check(source):
@@ -388,18 +385,7 @@ def check_file(path: Path, selection: Selection) -> list[Finding]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [
-            Finding(
-                "MLW000",
-                "syntax-error",
-                "high",
-                str(path),
-                1,
-                1,
-                f"the file cannot be read: {exc}",
-                "save it as UTF-8",
-            )
-        ]
+        return [unreadable(str(path), f"the file cannot be read: {exc}", "save it as UTF-8")]
     return check_source(str(path), text, selection)
 
 
@@ -434,6 +420,7 @@ __all__ = [
     "Selection",
     "Severity",
     "Source",
+    "callee",
     "check_file",
     "check_source",
     "discover",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from mlwright.audit.core import Source, keyword, rule
+from mlwright.audit.core import Source, callee, keyword, rule
 
 BROAD = {"Exception", "BaseException"}
 CHECKS = {
@@ -120,17 +120,7 @@ def _checked_after(src: Source, call: ast.Call) -> bool:
 
 def _is_check(node: ast.AST) -> bool:
     """A call that looks at missing values: ``x.isna()``, ``np.isfinite(x)``, ``.fillna``..."""
-    if not isinstance(node, ast.Call):
-        return False
-    func = node.func
-    name = (
-        func.attr
-        if isinstance(func, ast.Attribute)
-        else func.id
-        if isinstance(func, ast.Name)
-        else ""
-    )
-    return name in CHECKS
+    return isinstance(node, ast.Call) and callee(node) in CHECKS
 
 
 __all__ = ["silent"]

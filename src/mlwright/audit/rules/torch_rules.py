@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from mlwright.audit.core import Source, rule
+from mlwright.audit.core import Source, callee, rule
 from mlwright.audit.rules.common import last, method_calls
 
 RECURRENT = {
@@ -122,14 +122,7 @@ def inference_without_eval(src: Source) -> Iterator[tuple[ast.AST, str, str]]:
 
 
 def _is_model_call(call: ast.Call) -> bool:
-    func = call.func
-    name = (
-        func.id
-        if isinstance(func, ast.Name)
-        else func.attr
-        if isinstance(func, ast.Attribute)
-        else None
-    )
+    name = callee(call)
     if name is None or not MODEL_NAME.search(name):
         return False
     return not name.lower().startswith(("make_", "build_", "create_", "get_", "load_", "init_"))
