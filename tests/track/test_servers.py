@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import make_frame
 from tests.track.test_mlflow import free_port
@@ -165,6 +166,7 @@ def test_train_promote_load_and_serve_through_an_mlflow_server(tmp_path: Path) -
         np.testing.assert_allclose(served.proba_yes, expected.proba_yes, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow  # fault injection against a real server (~40 s): with the other long runs
 def test_a_killed_train_leaves_no_broken_version(tmp_path: Path) -> None:
     r = np.random.default_rng(0)
     n = 3000
