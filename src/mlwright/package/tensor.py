@@ -288,15 +288,17 @@ def check_tensor_golden(model: TensorModel, tolerance: float = 1e-6) -> list[str
     for i, (want_row, got_row) in enumerate(zip(model.golden["expected"], got, strict=True)):
         for key, want in want_row.items():
             have = got_row.get(key)
-            if not _close(want, have, tolerance):
+            if not golden_match(want, have, tolerance):
                 problems.append(f"row {i} {key}: expected {want!r}, got {have!r}")
     return problems
 
 
-def _close(want: Any, have: Any, tolerance: float) -> bool:
+def golden_match(want: Any, have: Any, tolerance: float = 1e-6) -> bool:
+    """An expected golden value against an output: lists element by element, numbers within
+    ``tolerance``, labels exactly."""
     if isinstance(want, list) and isinstance(have, list):
         return len(want) == len(have) and all(
-            _close(w, h, tolerance) for w, h in zip(want, have, strict=True)
+            golden_match(w, h, tolerance) for w, h in zip(want, have, strict=True)
         )
     if isinstance(want, float) and isinstance(have, (int, float, np.number)):
         return math.isclose(want, float(have), rel_tol=0.0, abs_tol=tolerance)
@@ -314,6 +316,7 @@ __all__ = [
     "TensorInput",
     "TensorModel",
     "check_tensor_golden",
+    "golden_match",
     "load_tensor_package",
     "spec_dict",
 ]

@@ -29,7 +29,7 @@ from mlwright.package.model import Model
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.metrics import ServerMetrics
-from mlwright.serve.schemas import error_body, jsonable, validation_item
+from mlwright.serve.schemas import error_body, validation_item, violation_item
 from mlwright.serve.slot import Active, Slot
 from mlwright.serve.store import PredictionBatch, read_json
 from mlwright.serve.writer import PredictionWriter
@@ -217,16 +217,7 @@ class Predictor:
         enforced, violations, _ = model.schema.check(frame)
         if not violations:
             return enforced
-        items = [
-            {
-                "record": v.row,
-                "field": v.column,
-                "value": jsonable(v.value),
-                "reason": v.reason,
-                "fix": f"send {v.expected}",
-            }
-            for v in violations[:100]
-        ]
+        items = [violation_item(v) for v in violations[:100]]
         return orjson.dumps({"errors": items})
 
     def _count(self, active: Active, predictions: list[Any]) -> None:

@@ -94,6 +94,17 @@ def jsonable(value: Any) -> Any:
     return str(value)[:200]
 
 
+def violation_item(v: Any) -> dict[str, Any]:
+    """A schema or input-spec :class:`~mlwright.errors.Violation` as the contract's error item."""
+    return {
+        "record": v.row,
+        "field": v.column,
+        "value": jsonable(v.value),
+        "reason": v.reason,
+        "fix": f"send {v.expected}",
+    }
+
+
 def validation_item(err: Any) -> dict[str, Any]:
     """A pydantic error as the contract's error item: record index, field, value, reason."""
     loc = [p for p in err.get("loc", ()) if p != "body"]

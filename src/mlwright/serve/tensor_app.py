@@ -16,6 +16,7 @@ import asyncio
 import gc
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -28,12 +29,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from mlwright.errors import MlwrightError, SchemaViolationError
-from mlwright.package.tensor import FLOATS, TensorModel, check_tensor_golden
+from mlwright.package.tensor import FLOATS, TensorModel, check_tensor_golden, golden_match
 from mlwright.serve.app import BodyLimit, ServeSettings, answer_feedback, error
 from mlwright.serve.gate import GateResult
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.predict import PATH, answer_body
-from mlwright.serve.schemas import jsonable
+from mlwright.serve.schemas import error_body, violation_item
 from mlwright.serve.store import PredictionBatch, read_json
 from mlwright.serve.writer import PredictionWriter
 
@@ -53,7 +54,7 @@ def tensor_gate(model: TensorModel, score: Any) -> GateResult:
         else:
             served = orjson.loads(answer)["predictions"]
             for i, (want, got) in enumerate(zip(model.golden["expected"], served, strict=True)):
-                wrong = [k for k in want if not _same(want[k], got.get(k))]
+                wrong = [k for k in want if not golden_match(want[k], got.get(k))]
                 mismatches += [
                     f"row {i} {k}: expected {want[k]!r}, got {got.get(k)!r}" for k in wrong
                 ]
@@ -65,14 +66,6 @@ def tensor_gate(model: TensorModel, score: Any) -> GateResult:
         )
     rows = len(model.golden["inputs"]) if model.golden else 0
     return GateResult(True, "golden examples reproduce", {"golden_rows": rows})
-
-
-def _same(want: Any, got: Any) -> bool:
-    if isinstance(want, list) and isinstance(got, list):
-        return len(want) == len(got) and all(_same(w, g) for w, g in zip(want, got, strict=True))
-    if isinstance(want, float) and isinstance(got, (int, float)):
-        return abs(want - got) <= 1e-6
-    return bool(want == got)
 
 
 class TensorPredictor:
@@ -112,7 +105,7 @@ class TensorPredictor:
         try:
             encoded = self.model.encode(records)
         except SchemaViolationError as exc:
-            return 422, orjson.dumps({"errors": [_item(v) for v in exc.violations]})
+            return 422, orjson.dumps({"errors": [violation_item(v) for v in exc.violations]})
         except MlwrightError as exc:
             return 422, _error(exc.message, exc.fix or "check the request")
         try:
@@ -133,7 +126,7 @@ class TensorPredictor:
             key = payload.get("entity_key")
             self.writer.add(
                 PredictionBatch(
-                    request_id, _now(), self.name, self.version, "champion",
+                    request_id, time.time(), self.name, self.version, "champion",
                     key if isinstance(key, str) else None,
                     tuple(s.name for s in self.model.inputs), len(records), raw, answer,
                 )
@@ -152,25 +145,8 @@ class TensorPredictor:
             self.metrics.predictions.labels(self.name, version, str(label)).inc(count)
 
 
-def _now() -> float:
-    import time
-
-    return time.time()
-
-
 def _error(reason: str, fix: str) -> bytes:
-    return orjson.dumps({"errors": [{"record": None, "field": None, "value": None,
-                                     "reason": reason, "fix": fix}]})  # fmt: skip
-
-
-def _item(v: Any) -> dict[str, Any]:
-    return {
-        "record": v.row,
-        "field": v.column,
-        "value": jsonable(v.value),
-        "reason": v.reason,
-        "fix": f"send {v.expected}",
-    }
+    return orjson.dumps(error_body(reason, fix))
 
 
 def create_tensor_app(
