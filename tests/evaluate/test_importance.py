@@ -58,6 +58,21 @@ def test_tree_shap_sums_back_to_the_data_columns(
     assert out is not None
     assert out["columns"][0]["column"] == "signal"
     assert {c["column"] for c in out["columns"]} == {"signal", "noise", "city"}
+    assert out["rows"] == 800  # every row: fewer than the sample's 2,000
+
+
+def test_tree_shap_shrinks_to_its_allowance_after_a_timed_pilot(
+    signal_model: tuple[mw.Model, pd.DataFrame],
+) -> None:
+    model, frame = signal_model
+    features = model.prepare(frame)[0]
+    everything = tree_shap(model, features)
+    pilot = tree_shap(model, features, seconds=0.0)
+    assert everything is not None and pilot is not None
+    assert pilot["rows"] == 100  # the pilot alone: no time was left for more
+    assert pilot["columns"][0]["column"] == "signal"
+    roomy = tree_shap(model, features, seconds=60.0)
+    assert roomy == everything  # with time to spare, the same rows and values as unbounded
 
 
 def test_encoded_features_map_to_their_columns() -> None:

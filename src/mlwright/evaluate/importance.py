@@ -5,8 +5,10 @@ each column's values are shuffled among the rows and the model's score drops by 
 model relies on that column. It works for every family and ensemble, costs one prediction per
 column and repeat, and is bounded here by a time allowance: rows and repeats shrink to fit it,
 and columns it could not reach are reported as such. SHAP values (TreeSHAP, Lundberg et al.
-2020) come from the booster's own ``pred_contrib`` for LightGBM and XGBoost, where they cost
-about one prediction; they are summed back from encoded features to the data's columns.
+2020) come from the booster's own ``pred_contrib`` for LightGBM and XGBoost and are summed back
+from encoded features to the data's columns. TreeSHAP costs trees × leaves × depth² per row, so
+a large booster can take seconds per hundred rows: a pilot of rows is timed first and the rest
+of the sample shrinks to the time allowance.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ MAX_ROWS = 5_000
 MIN_ROWS = 200
 MAX_REPEATS = 5
 SHAP_ROWS = 2_000
+SHAP_PILOT_ROWS = 100
 
 
 def permutation_importance(
@@ -85,27 +88,41 @@ def permutation_importance(
     }
 
 
-def tree_shap(model: Any, features: pd.DataFrame, *, seed: int = 0) -> dict[str, Any] | None:
-    """Mean |SHAP| per data column for a LightGBM or XGBoost model; None for other families."""
+def tree_shap(
+    model: Any, features: pd.DataFrame, *, seconds: float | None = None, seed: int = 0
+) -> dict[str, Any] | None:
+    """Mean |SHAP| per data column for a LightGBM or XGBoost model; None for other families.
+    With ``seconds``, the rows beyond a timed pilot are as many as fit that allowance."""
     family = model.family
     contributions = getattr(family, "contributions", None)
     if contributions is None:
         return None
     rng = np.random.default_rng([seed, 53])
-    rows = np.arange(len(features))
-    if len(rows) > SHAP_ROWS:
-        rows = np.sort(rng.choice(rows, SHAP_ROWS, replace=False))
-    design = model.encoder.transform(features.iloc[rows], family.view)
-    values = contributions(design)  # (rows, outputs, design columns)
-    per_feature = np.abs(values).mean(axis=(0, 1))
-    sources = source_columns(design.names, [c.name for c in model.schema.features])
+    order = rng.permutation(len(features))[:SHAP_ROWS]
+
+    def mean_abs(rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        design = model.encoder.transform(features.iloc[np.sort(rows)], family.view)
+        values = contributions(design)  # (rows, outputs, design columns)
+        return np.abs(values).sum(axis=(0, 1)) / values.shape[1], design.names
+
+    started = time.perf_counter()
+    pilot = order[:SHAP_PILOT_ROWS]
+    total, names = mean_abs(pilot)
+    rest = order[len(pilot) :]
+    if seconds is not None and len(rest):
+        per_row = (time.perf_counter() - started) / max(len(pilot), 1)
+        rest = rest[: max(0, int((seconds - per_row * len(pilot)) / max(per_row, 1e-9)))]
+    if len(rest):
+        total = total + mean_abs(rest)[0]
+    rows = len(pilot) + len(rest)
+    sources = source_columns(names, [c.name for c in model.schema.features])
     totals: dict[str, float] = {}
-    for name, value in zip(sources, per_feature, strict=True):
+    for name, value in zip(sources, total / max(rows, 1), strict=True):
         totals[name] = totals.get(name, 0.0) + float(value)
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
     return {
         "method": "tree_shap",
-        "rows": len(rows),
+        "rows": rows,
         "columns": [{"column": k, "mean_abs": v} for k, v in ranked],
     }
 

@@ -25,6 +25,7 @@ from mlwright.train.search import Trial
 EVIDENCE_FORMAT = 1
 REPORT_SECONDS = 6.0  # diagnostics, importance, latency, plots and the report after the refit
 IMPORTANCE_SECONDS = 10.0  # the most permutation importance may take
+SHAP_SECONDS = 5.0  # the most TreeSHAP may take beyond its pilot rows
 LATENCY_CALLS = 100
 
 
@@ -72,15 +73,17 @@ def gather(
         importance_model, frame, y, where = test.model, test.features, test.y, test.what
     else:
         importance_model, (frame, y), where = model, fallback, "the training rows (in-sample)"
-    seconds = IMPORTANCE_SECONDS
-    if deadline is not None:
-        seconds = float(np.clip(deadline - time.monotonic() - REPORT_SECONDS, 0.5, seconds))
     importance = permutation_importance(
-        importance_model, frame, y, metric, seconds=seconds, seed=seed
+        importance_model,
+        frame,
+        y,
+        metric,
+        seconds=_allowance(IMPORTANCE_SECONDS, deadline),
+        seed=seed,
     )
     importance["on"] = where
     evidence["importance"] = importance
-    shap = tree_shap(model, frame, seed=seed)
+    shap = tree_shap(model, frame, seconds=_allowance(SHAP_SECONDS, deadline), seed=seed)
     if shap is not None:
         shap["on"] = where
     evidence["shap"] = shap
@@ -93,6 +96,14 @@ def gather(
         "path": "one golden record through the server's request path, one thread",
     }
     return evidence
+
+
+def _allowance(most: float, deadline: float | None) -> float:
+    """Seconds a bounded piece of evidence may take: ``most``, less when the budget's
+    deadline is near (and half a second when it has passed)."""
+    if deadline is None:
+        return most
+    return float(np.clip(deadline - time.monotonic() - REPORT_SECONDS, 0.5, most))
 
 
 def learning_curves(members: list[Trial]) -> dict[str, dict[str, list[list[float]]]]:
