@@ -279,14 +279,16 @@ def _budget_section(
     norm: dict[str, list[float]] = defaultdict(list)
     ranks: dict[str, list[float]] = defaultdict(list)
     per_dataset: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    complete = 0
+    compared: list[dict[str, Any]] = []  # the cells of splits every system has
     unbeaten: list[str] = []
+    waiting = 0
     for (dataset, seed), got in sorted(by_split.items()):
+        if set(got) != set(systems):
+            waiting += 1
+            continue  # every figure compares systems on the same splits only
+        compared += got.values()
         for system, c in got.items():
             per_dataset[dataset][system].append(c["score"])
-        if set(got) != set(systems):
-            continue  # normalized scores and ranks only where every system has the split
-        complete += 1
         meta = json.loads((prepare_split(dataset, seed) / "meta.json").read_text())
         higher = metrics[meta["metric"]].greater_is_better
         zero = constant_score(meta, prepare_split(dataset, seed))
@@ -308,19 +310,22 @@ def _budget_section(
     lines = [
         f"## {budget:g} s budget",
         "",
-        f"{complete} splits with every system ({len(per_dataset)} datasets). Test score, mean "
-        "± 95% CI over seeds (AUC higher is better; log loss and RMSE lower):",
+        f"{len(compared) // len(systems)} splits with every system ({len(per_dataset)} "
+        "datasets); every figure below is over these splits"
+        + (f" ({waiting} more split(s) wait for a system's cell)" if waiting else "")
+        + ". Test score, mean ± 95% CI over seeds (AUC higher is better; log loss and RMSE "
+        "lower):",
         "",
         head,
         "|---|---|" + "---:|" * len(systems),
     ]
     for dataset, got in sorted(per_dataset.items()):
-        metric = next(c["metric"] for c in rows if c["dataset"] == dataset)
+        metric = next(c["metric"] for c in compared if c["dataset"] == dataset)
         cells = [_mean_ci(got.get(s, []), 4) for s in systems]
         lines.append(f"| {dataset} | {metric} | " + " | ".join(cells) + " |")
 
     def column(key: str, digits: int, system: str) -> str:
-        return _mean_ci([c[key] for c in rows if c["system"] == system and key in c], digits)
+        return _mean_ci([c[key] for c in compared if c["system"] == system and key in c], digits)
 
     lines += [
         "",
