@@ -46,6 +46,80 @@ def test_greedy_selection_blends_independent_errors_and_drops_noise() -> None:
     )
 
 
+def test_a_refit_cap_keeps_the_blend_to_members_that_fit_it() -> None:
+    n = 2000
+    truth = R.normal(size=n)
+    a, b, c = (truth + R.normal(size=n) for _ in range(3))  # three independent errors
+    free = greedy_weights([a, b, c], truth, "rmse")
+    assert all(w > 0 for w in free)  # without a cap all three blend
+    roomy = greedy_weights([a, b, c], truth, "rmse", costs=[1.0, 1.0, 10.0], cap=12.0)
+    assert roomy == free  # a cap that does not bind changes nothing
+    capped = greedy_weights([a, b, c], truth, "rmse", costs=[1.0, 1.0, 10.0], cap=3.0)
+    assert capped[2] == 0.0 and capped[0] > 0 and capped[1] > 0
+    assert abs(sum(capped) - 1) < 1e-12
+    assert greedy_weights([a, b, c], truth, "rmse", costs=[5.0, 5.0, 5.0], cap=1.0) == [0.0] * 3
+
+    judged = judged_rows([a, b, c], truth, folds(n), seed=0)
+    capped_options = choose_combination(
+        judged, "rmse", "regression", seed=0, costs=[1.0, 1.0, 10.0], cap=3.0
+    )
+    blends = [o for o in capped_options if o.name != "single"]
+    assert blends and all(o.members == [0, 1] for o in blends)
+    alone = choose_combination(judged, "rmse", "regression", seed=0, costs=[2.0] * 3, cap=3.0)
+    assert [o.name for o in alone] == ["single"]  # no two members fit: no blend is offered
+
+
+def test_a_short_budget_gets_a_smaller_blend_and_the_recipe_says_why() -> None:
+    from mlwright.train.choice import build_candidates
+    from mlwright.train.search import Trial
+
+    n = 2000
+    truth = R.normal(size=n)
+    trials = []
+    for number, seconds in enumerate([1.0, 1.0, 10.0]):
+        oof = truth + R.normal(size=n)
+        fold_scores = [score("rmse", truth[v], oof[v]) for v in folds(n)]
+        trials.append(
+            Trial(
+                number,
+                "lightgbm",
+                {},
+                "tuned",
+                "ok",
+                fold_scores,
+                float(np.mean(fold_scores)),
+                0.0,
+                seconds,
+                oof=oof,
+            )
+        )
+    trials.sort(key=lambda t: t.mean or 0.0)
+
+    def build(time_left: float) -> tuple[list, list]:
+        return build_candidates(
+            trials,
+            truth,
+            folds(n),
+            metric="rmse",
+            task="regression",
+            seed=0,
+            fit_seconds=lambda members: sum(t.seconds for t in members),
+            time_left=time_left,
+        )
+
+    candidates, log = build(time_left=3.0)
+    blend = next(c for c in candidates if c.kind != "single")
+    assert sorted(t.number for t in blend.members) == [0, 1]
+    entry = next(e for e in log if e["kind"] == blend.kind)
+    assert (
+        "fit the 3.0 s left" in entry["limited_by_time"] and "~12.0 s" in entry["limited_by_time"]
+    )
+    assert "skipped" not in entry
+    candidates, log = build(time_left=100.0)
+    blend = next(c for c in candidates if c.kind != "single")
+    assert len(blend.members) == 3 and not any("limited_by_time" in e for e in log)
+
+
 def test_a_worse_copy_of_the_best_leaves_the_best_alone() -> None:
     n = 1500
     truth = R.normal(size=n)

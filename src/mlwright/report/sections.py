@@ -271,7 +271,15 @@ def architecture_section(model: Model) -> Section:
                     c.get("kind"),
                     len(c.get("trials") or []),
                     fmt(c.get("cv")),
-                    c.get("skipped") or ("chosen" if c.get("kind") == kind else ""),
+                    c.get("skipped")
+                    or "; ".join(
+                        note
+                        for note in (
+                            "chosen" if c.get("kind") == kind else "",
+                            c.get("limited_by_time", ""),
+                        )
+                        if note
+                    ),
                 ]
                 for c in combos
             ],

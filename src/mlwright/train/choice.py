@@ -30,7 +30,7 @@ import numpy as np
 from mlwright.config import TrainOptions
 from mlwright.data.tasks import Task
 from mlwright.errors import MlwrightError
-from mlwright.train.ensemble import POOL, Blend, choose_combination, judged_rows
+from mlwright.train.ensemble import POOL, Blend, choose_combination, greedy_weights, judged_rows
 
 if TYPE_CHECKING:
     from mlwright.package.model import Model
@@ -94,7 +94,9 @@ def build_candidates(
     judged = judged_rows([_oof(t) for t in pool], y, val_sets, seed)
     if len(judged.y) < 20:
         return singles[:MAX_CANDIDATES], []
-    options = choose_combination(judged, metric, task, seed)
+    costs = [fit_seconds([t]) for t in pool]
+    options = choose_combination(judged, metric, task, seed, costs=costs, cap=time_left)
+    unlimited = greedy_weights(judged.oofs, judged.y, metric) if time_left is not None else []
     candidates: list[Candidate] = []
     judged_log = []
     for option in options:
@@ -116,7 +118,14 @@ def build_candidates(
         assert option.blend is not None
         cost = fit_seconds(members)
         entry["fit_seconds_estimate"] = round(cost, 3)
-        if time_left is not None and cost > time_left:
+        wanted = [pool[i] for i, v in enumerate(unlimited) if v > 0]
+        if time_left is not None and {t.number for t in wanted} != {t.number for t in members}:
+            entry["limited_by_time"] = (
+                f"members whose refits fit the {time_left:.1f} s left; without that limit the "
+                f"blend takes trials {', '.join(str(t.number) for t in wanted)} "
+                f"(~{fit_seconds(wanted):.1f} s)"
+            )
+        if time_left is not None and cost > time_left + 1e-9:  # the blends fit it by design
             entry["skipped"] = f"refitting its members needs ~{cost:.1f} s, {time_left:.1f} s left"
             continue
         # the cross-fitted predictions (weights learned without the row's fold): what the

@@ -142,22 +142,41 @@ def judged_rows(
 
 
 def greedy_weights(
-    oofs: list[np.ndarray], y: np.ndarray, metric: str, rounds: int = ROUNDS
+    oofs: list[np.ndarray],
+    y: np.ndarray,
+    metric: str,
+    rounds: int = ROUNDS,
+    *,
+    costs: list[float] | None = None,
+    cap: float | None = None,
 ) -> list[float]:
-    """Caruana's forward selection with replacement; weights = counts at the best round."""
+    """Caruana's forward selection with replacement; weights = counts at the best round.
+    With ``costs`` and ``cap``, a candidate joins only while the members' summed cost stays
+    within ``cap`` (one already in is free to add again); all zeros when none fits alone."""
     counts = np.zeros(len(oofs))
     total: np.ndarray | None = None
     best_score, best_counts = -np.inf, counts.copy()
+    spent = 0.0
+
+    def affordable(i: int) -> bool:
+        return costs is None or cap is None or counts[i] > 0 or spent + costs[i] <= cap
+
     for r in range(1, rounds + 1):
         scores = []
-        for oof in oofs:
+        for i, oof in enumerate(oofs):
             trial = oof if total is None else total + oof
-            scores.append(signed(metric, score(metric, y, trial / r)))
+            scores.append(signed(metric, score(metric, y, trial / r)) if affordable(i) else -np.inf)
         pick = int(np.argmax(scores))  # ties: the earlier (better ranked) candidate
+        if scores[pick] == -np.inf:
+            break  # nothing left that fits the cap
+        if costs is not None and not counts[pick]:
+            spent += costs[pick]
         counts[pick] += 1
         total = oofs[pick].copy() if total is None else total + oofs[pick]
         if scores[pick] > best_score + 1e-12:
             best_score, best_counts = scores[pick], counts.copy()
+    if not best_counts.sum():
+        return [0.0] * len(oofs)
     return [float(c / best_counts.sum()) for c in best_counts]
 
 
@@ -219,9 +238,18 @@ def cross_fit(
 
 
 def choose_combination(
-    judged: Judged, metric: str, task: Task, seed: int, *, stacking: bool = True
+    judged: Judged,
+    metric: str,
+    task: Task,
+    seed: int,
+    *,
+    stacking: bool = True,
+    costs: list[float] | None = None,
+    cap: float | None = None,
 ) -> list[Option]:
-    """Every option judged by cross-fitting, best first (ties: the simpler)."""
+    """Every option judged by cross-fitting, best first (ties: the simpler). With ``costs``
+    (each candidate's refit seconds) and ``cap`` (the seconds left), the blends only take
+    members whose refits together fit the cap."""
     oofs = judged.oofs
 
     def single(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -230,32 +258,29 @@ def choose_combination(
         return lambda val: oofs[pick][val]
 
     def weighted(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        w = greedy_weights([o[train] for o in oofs], judged.y[train], metric)
+        w = greedy_weights([o[train] for o in oofs], judged.y[train], metric, costs=costs, cap=cap)
         return lambda val: combine([o[val] for o in oofs], Blend("weighted", w), task)
 
     options = []
     scores, pred = cross_fit(judged, single, metric)
     options.append(Option("single", scores, [0], None, pred))  # the candidates come best first
-    if len(oofs) > 1:
+    w = greedy_weights(oofs, judged.y, metric, costs=costs, cap=cap) if len(oofs) > 1 else []
+    members = [i for i, v in enumerate(w) if v > 0]
+    if len(members) > 1:  # then on every fold's rows too, two candidates at least fit the cap
         scores, pred = cross_fit(judged, weighted, metric)
-        w = greedy_weights(oofs, judged.y, metric)
-        members = [i for i, v in enumerate(w) if v > 0]
-        if len(members) > 1:
-            options.append(
-                Option(
-                    "weighted", scores, members, Blend("weighted", [w[i] for i in members]), pred
-                )
-            )
-            if stacking and _stackable(judged, task):  # stacked over the blend's members
-                chosen = [oofs[i] for i in members]
+        options.append(
+            Option("weighted", scores, members, Blend("weighted", [w[i] for i in members]), pred)
+        )
+        if stacking and _stackable(judged, task):  # stacked over the blend's members
+            chosen = [oofs[i] for i in members]
 
-                def stacked(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-                    blend = stack_fit([o[train] for o in chosen], judged.y[train], task, seed)
-                    return lambda val: combine([o[val] for o in chosen], blend, task)
+            def stacked(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+                blend = stack_fit([o[train] for o in chosen], judged.y[train], task, seed)
+                return lambda val: combine([o[val] for o in chosen], blend, task)
 
-                scores, pred = cross_fit(judged, stacked, metric)
-                blend = stack_fit(chosen, judged.y, task, seed)
-                options.append(Option("stacked", scores, members, blend, pred))
+            scores, pred = cross_fit(judged, stacked, metric)
+            blend = stack_fit(chosen, judged.y, task, seed)
+            options.append(Option("stacked", scores, members, blend, pred))
     order = {"single": 0, "weighted": 1, "stacked": 2}
     return sorted(options, key=lambda o: (-signed(metric, o.mean), order[o.name]))
 
