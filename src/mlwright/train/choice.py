@@ -97,6 +97,7 @@ def build_candidates(
     costs = [fit_seconds([t]) for t in pool]
     options = choose_combination(judged, metric, task, seed, costs=costs, cap=time_left)
     unlimited = greedy_weights(judged.oofs, judged.y, metric) if time_left is not None else []
+    wanted = [pool[i] for i, v in enumerate(unlimited) if v > 0]  # the blend without the cap
     candidates: list[Candidate] = []
     judged_log = []
     for option in options:
@@ -118,7 +119,6 @@ def build_candidates(
         assert option.blend is not None
         cost = fit_seconds(members)
         entry["fit_seconds_estimate"] = round(cost, 3)
-        wanted = [pool[i] for i, v in enumerate(unlimited) if v > 0]
         if time_left is not None and {t.number for t in wanted} != {t.number for t in members}:
             entry["limited_by_time"] = (
                 f"members whose refits fit the {time_left:.1f} s left; without that limit the "
