@@ -14,6 +14,7 @@ from mlwright.evaluate.metrics import score
 from mlwright.package.golden import check_golden
 from mlwright.train.ensemble import (
     MAX_ROWS,
+    POOL,
     Blend,
     calibrate,
     calibration_gain,
@@ -22,6 +23,7 @@ from mlwright.train.ensemble import (
     fit_temperature,
     greedy_weights,
     judged_rows,
+    pool_of,
 )
 from tests.conftest import make_blend_frame
 
@@ -129,6 +131,74 @@ def test_a_worse_copy_of_the_best_leaves_the_best_alone() -> None:
     options = choose_combination(judged, "rmse", "regression", seed=0)
     assert [o.name for o in options] == ["single"]
     assert options[0].members == [0]
+
+
+def test_the_pool_is_chosen_without_the_fold_it_is_judged_on() -> None:
+    n = 500
+    truth = R.normal(size=n)
+    fair = [truth + R.normal(size=n) for _ in range(POOL + 1)]
+    fold0 = folds(n)[0]
+    lucky = truth + 0.5 * R.normal(size=n)  # the best on the other folds' rows...
+    lucky[fold0] = truth[fold0] + 5 * R.normal(size=len(fold0))  # ...far off on fold 0's
+    judged = judged_rows([*fair, lucky], truth, folds(n), seed=0)
+    assert POOL + 1 not in pool_of(judged, "rmse")  # on all rows it ranks last
+    options = choose_combination(judged, "rmse", "regression", seed=0)
+    single = next(o for o in options if o.name == "single")
+    # learned without fold 0, the choice is the lucky one, and fold 0 shows what it is worth
+    assert single.fold_scores[0] > 3.0
+    assert max(single.fold_scores[1:]) < 1.3  # elsewhere fold 0's rows rule it out
+
+
+def test_each_familys_best_joins_the_pool_behind_near_copies_of_the_best() -> None:
+    n = 500
+    truth = R.normal(size=n)
+    best = truth + R.normal(size=n)
+    copies = [best + 0.05 * R.normal(size=n) for _ in range(14)]  # one configuration, 14 times
+    other = truth + 1.3 * R.normal(size=n)  # worse alone, but errs differently
+    judged = judged_rows([*copies, other], truth, folds(n), seed=0)
+    assert pool_of(judged, "rmse") == pool_of(judged, "rmse", groups=["a"] * 15)[:POOL]
+    assert 14 not in pool_of(judged, "rmse")
+    assert 14 in pool_of(judged, "rmse", groups=["a"] * 14 + ["b"])
+    alone = choose_combination(judged, "rmse", "regression", seed=0)
+    mixed = choose_combination(judged, "rmse", "regression", seed=0, groups=["a"] * 14 + ["b"])
+    weighted = next(o for o in mixed if o.name == "weighted")
+    assert 14 in weighted.members
+    assert weighted.mean < next(o for o in alone if o.name == "weighted").mean - 0.1
+    assert mixed[0].mean < alone[0].mean
+
+
+def test_the_trials_offered_include_each_familys_best_however_far_down() -> None:
+    from mlwright.train.choice import MAX_CANDIDATES, OFFERED, build_candidates
+    from mlwright.train.search import Trial
+
+    n = 500
+    truth = R.normal(size=n)
+    best = truth + R.normal(size=n)
+    oofs = [best + 0.05 * R.normal(size=n) for _ in range(OFFERED + 10)]
+    oofs.append(truth + 1.3 * R.normal(size=n))
+    trials = []
+    for number, oof in enumerate(oofs):
+        fold_scores = [score("rmse", truth[v], oof[v]) for v in folds(n)]
+        family = "xgboost" if number == len(oofs) - 1 else "lightgbm"
+        mean = float(np.mean(fold_scores))
+        trials.append(Trial(number, family, {}, "tuned", "ok", fold_scores, mean, 0.0, oof=oof))
+    trials.sort(key=lambda t: t.mean or 0.0)
+    assert trials[-1].family == "xgboost"  # the worst alone
+    candidates, log = build_candidates(
+        trials,
+        truth,
+        folds(n),
+        metric="rmse",
+        task="regression",
+        seed=0,
+        fit_seconds=lambda members: 0.0,
+        time_left=None,
+    )
+    assert candidates[0].kind != "single"
+    assert "xgboost" in {t.family for t in candidates[0].members}
+    singles = [c.members[0] for c in candidates if c.kind == "single"]
+    assert len(singles) == MAX_CANDIDATES and len({t.number for t in singles}) == len(singles)
+    assert {e["kind"] for e in log} == {"single", "weighted", "stacked"}
 
 
 def test_stacking_wins_where_a_convex_blend_cannot_fix_the_scale() -> None:

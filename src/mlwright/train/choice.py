@@ -30,13 +30,22 @@ import numpy as np
 from mlwright.config import TrainOptions
 from mlwright.data.tasks import Task
 from mlwright.errors import MlwrightError
-from mlwright.train.ensemble import POOL, Blend, choose_combination, greedy_weights, judged_rows
+from mlwright.train.ensemble import (
+    POOL,
+    Blend,
+    choose_combination,
+    greedy_weights,
+    judged_rows,
+    pool_of,
+    top_and_each_group,
+)
 
 if TYPE_CHECKING:
     from mlwright.package.model import Model
     from mlwright.train.search import Trial
 
 MAX_CANDIDATES = 6
+OFFERED = 5 * POOL  # trials whose out-of-fold predictions the combinations are chosen from
 
 
 @dataclass
@@ -88,20 +97,26 @@ def build_candidates(
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """Candidates best first, and every combination that was judged (for the recipe)."""
     singles = [Candidate("single", [t], None, t.mean, t.std, _oof(t)) for t in ranked]
-    pool = [t for t in ranked[:POOL] if t.oof is not None]
-    if len(pool) < 2:
+    offered = _offered(ranked)
+    if len(offered) < 2:
         return singles[:MAX_CANDIDATES], []
-    judged = judged_rows([_oof(t) for t in pool], y, val_sets, seed)
+    judged = judged_rows([_oof(t) for t in offered], y, val_sets, seed)
     if len(judged.y) < 20:
         return singles[:MAX_CANDIDATES], []
-    costs = [fit_seconds([t]) for t in pool]
-    options = choose_combination(judged, metric, task, seed, costs=costs, cap=time_left)
-    unlimited = greedy_weights(judged.oofs, judged.y, metric) if time_left is not None else []
-    wanted = [pool[i] for i, v in enumerate(unlimited) if v > 0]  # the blend without the cap
+    groups = [t.family for t in offered]
+    costs = [fit_seconds([t]) for t in offered]
+    options = choose_combination(
+        judged, metric, task, seed, groups=groups, costs=costs, cap=time_left
+    )
+    wanted: list[Trial] = []  # the blend without the cap
+    if time_left is not None:
+        pool = pool_of(judged, metric, groups=groups)
+        unlimited = greedy_weights([judged.oofs[i] for i in pool], judged.y, metric)
+        wanted = [offered[i] for i, v in zip(pool, unlimited, strict=True) if v > 0]
     candidates: list[Candidate] = []
     judged_log = []
     for option in options:
-        members = [pool[i] for i in option.members]
+        members = [offered[i] for i in option.members]
         entry: dict[str, Any] = {
             "kind": option.name,
             "trials": [t.number for t in members],
@@ -114,7 +129,7 @@ def build_candidates(
         entry["predict_ms_estimate"] = _predict_ms(members)
         judged_log.append(entry)
         if option.name == "single":
-            candidates.append(singles[0])
+            candidates.append(next(c for c in singles if c.members[0] is members[0]))
             continue
         assert option.blend is not None
         cost = fit_seconds(members)
@@ -128,13 +143,22 @@ def build_candidates(
         if time_left is not None and cost > time_left + 1e-9:  # the blends fit it by design
             entry["skipped"] = f"refitting its members needs ~{cost:.1f} s, {time_left:.1f} s left"
             continue
-        # the cross-fitted predictions (weights learned without the row's fold): what the
-        # threshold, calibration and conformal residuals are fitted on
+        # the cross-fitted predictions (pool, members and weights learned without the row's
+        # fold): what the threshold, calibration and conformal residuals are fitted on
         oof = np.full_like(_oof(members[0]), np.nan)
         oof[judged.rows] = option.oof
         std = float(np.std(option.fold_scores))
         candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
-    return candidates + singles[1:MAX_CANDIDATES], judged_log
+    rest = [c for c in singles if all(c is not d for d in candidates)]
+    return candidates + rest[: MAX_CANDIDATES - 1], judged_log
+
+
+def _offered(ranked: list[Trial]) -> list[Trial]:
+    """The trials the combinations are chosen from, best first: the OFFERED best with
+    out-of-fold predictions, then the best of each family not among them."""
+    usable = [t for t in ranked if t.oof is not None]
+    chosen = top_and_each_group(list(range(len(usable))), [t.family for t in usable], OFFERED)
+    return [usable[i] for i in chosen]
 
 
 def tradeoff(candidates: list[Candidate]) -> list[dict[str, Any]]:

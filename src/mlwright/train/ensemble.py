@@ -10,10 +10,16 @@ Everything here works on the trials' out-of-fold predictions, so no model is fit
 - **Temperature scaling** of classifier probabilities (Guo et al., ICML 2017): one parameter;
   it keeps every row's ranking of classes, so AUC and accuracy are unchanged.
 
-Each option is judged by *cross-fitting*: for every validation fold, the combination is learned
-on the other folds' out-of-fold rows and scored on that fold's rows, so the choice between the
-best single trial, the greedy blend and the stack compares honest scores. The final combination
-is then learned on all out-of-fold rows.
+The selection draws from a *pool*: the POOL best candidates, then the best of each family not
+among them, so that a long search whose top trials are near copies of one configuration still
+offers the selection models that err differently.
+
+Each option is judged by *cross-fitting*: for every validation fold, everything is learned on the
+other folds' out-of-fold rows (which candidates are the best, the pool, the blend's members and
+weights, the stack) and scored on that fold's rows. So the choice between the best single trial,
+the greedy blend and the stack compares honest scores: after hundreds of trials the best one's own
+out-of-fold score flatters it (it was picked for that score), the cross-fitted one does not. The
+final combination is then learned on all out-of-fold rows.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import numpy as np
 from mlwright.data.tasks import Task
 from mlwright.evaluate.metrics import score, signed
 
-POOL = 12  # candidates offered to the selection: the best trials out of fold
+POOL = 12  # candidates offered to the selection: the best trials out of fold (then each
+# family's best)
 ROUNDS = 25  # greedy rounds (AutoGluon's weighted ensemble uses 25 as well)
 MAX_ROWS = 20_000  # rows used to choose; beyond, a seeded sample keeps the choice fast
 EPS = 1e-7
@@ -237,49 +244,99 @@ def cross_fit(
     return scores, pred
 
 
+def pool_of(
+    judged: Judged, metric: str, rows: np.ndarray | None = None, groups: list[str] | None = None
+) -> list[int]:
+    """The POOL best candidates by their score on ``rows`` (a mask over the judged rows; all by
+    default), then the best of each group (family) not among them; best first, ties in the
+    given order."""
+    use = np.ones(len(judged.y), dtype=bool) if rows is None else rows
+    scores = [signed(metric, score(metric, judged.y[use], o[use])) for o in judged.oofs]
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    return top_and_each_group(order, groups, POOL)
+
+
+def top_and_each_group(order: list[int], groups: list[str] | None, size: int) -> list[int]:
+    """The first ``size`` of ``order`` (best first), then the first of each group not among
+    them, in ``order``'s order."""
+    chosen = order[:size]
+    if groups is not None:
+        seen = {groups[i] for i in chosen}
+        for i in order[size:]:
+            if groups[i] not in seen:
+                chosen.append(i)
+                seen.add(groups[i])
+    return chosen
+
+
 def choose_combination(
     judged: Judged,
     metric: str,
     task: Task,
     seed: int,
     *,
+    groups: list[str] | None = None,
     stacking: bool = True,
     costs: list[float] | None = None,
     cap: float | None = None,
 ) -> list[Option]:
-    """Every option judged by cross-fitting, best first (ties: the simpler). With ``costs``
-    (each candidate's refit seconds) and ``cap`` (the seconds left), the blends only take
-    members whose refits together fit the cap."""
+    """Every option judged by cross-fitting, best first (ties: the simpler). ``groups`` names
+    each candidate's family (for the pool). With ``costs`` (each candidate's refit seconds) and
+    ``cap`` (the seconds left), the blends only take members whose refits together fit the cap.
+    Members are indices into the candidates, in their given order."""
     oofs = judged.oofs
+    pools: dict[bytes, list[int]] = {}
+    blends: dict[bytes, tuple[list[int], list[float]]] = {}
+
+    def pool_at(rows: np.ndarray) -> list[int]:
+        key = rows.tobytes()
+        if key not in pools:
+            pools[key] = pool_of(judged, metric, rows, groups)
+        return pools[key]
+
+    def members_of(rows: np.ndarray) -> tuple[list[int], list[float]]:
+        """The greedy blend learned on ``rows``: its members (in the candidates' order) and
+        weights; the best alone when no member fits the cap."""
+        key = rows.tobytes()
+        if key not in blends:
+            pool = pool_at(rows)
+            w = greedy_weights(
+                [oofs[i][rows] for i in pool],
+                judged.y[rows],
+                metric,
+                costs=None if costs is None else [costs[i] for i in pool],
+                cap=cap,
+            )
+            chosen = sorted((i, v) for i, v in zip(pool, w, strict=True) if v > 0)
+            blends[key] = (
+                ([i for i, _ in chosen], [v for _, v in chosen]) if chosen else ([pool[0]], [1.0])
+            )
+        return blends[key]
 
     def single(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        ranked = [signed(metric, score(metric, judged.y[train], o[train])) for o in oofs]
-        pick = int(np.argmax(ranked))
+        pick = pool_at(train)[0]
         return lambda val: oofs[pick][val]
 
     def weighted(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        w = greedy_weights([o[train] for o in oofs], judged.y[train], metric, costs=costs, cap=cap)
-        return lambda val: combine([o[val] for o in oofs], Blend("weighted", w), task)
+        members, w = members_of(train)
+        return lambda val: combine([oofs[i][val] for i in members], Blend("weighted", w), task)
 
+    def stacked(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        members, _ = members_of(train)
+        blend = stack_fit([oofs[i][train] for i in members], judged.y[train], task, seed)
+        return lambda val: combine([oofs[i][val] for i in members], blend, task)
+
+    everything = np.ones(len(judged.y), dtype=bool)
     options = []
     scores, pred = cross_fit(judged, single, metric)
-    options.append(Option("single", scores, [0], None, pred))  # the candidates come best first
-    w = greedy_weights(oofs, judged.y, metric, costs=costs, cap=cap) if len(oofs) > 1 else []
-    members = [i for i, v in enumerate(w) if v > 0]
-    if len(members) > 1:  # then on every fold's rows too, two candidates at least fit the cap
+    options.append(Option("single", scores, [pool_at(everything)[0]], None, pred))
+    members, w = members_of(everything) if len(oofs) > 1 else ([0], [1.0])
+    if len(members) > 1:  # two candidates at least fit the cap
         scores, pred = cross_fit(judged, weighted, metric)
-        options.append(
-            Option("weighted", scores, members, Blend("weighted", [w[i] for i in members]), pred)
-        )
+        options.append(Option("weighted", scores, members, Blend("weighted", w), pred))
         if stacking and _stackable(judged, task):  # stacked over the blend's members
-            chosen = [oofs[i] for i in members]
-
-            def stacked(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-                blend = stack_fit([o[train] for o in chosen], judged.y[train], task, seed)
-                return lambda val: combine([o[val] for o in chosen], blend, task)
-
             scores, pred = cross_fit(judged, stacked, metric)
-            blend = stack_fit(chosen, judged.y, task, seed)
+            blend = stack_fit([oofs[i] for i in members], judged.y, task, seed)
             options.append(Option("stacked", scores, members, blend, pred))
     order = {"single": 0, "weighted": 1, "stacked": 2}
     return sorted(options, key=lambda o: (-signed(metric, o.mean), order[o.name]))
@@ -319,5 +376,7 @@ __all__ = [
     "combine",
     "greedy_weights",
     "judged_rows",
+    "pool_of",
     "stack_fit",
+    "top_and_each_group",
 ]
