@@ -71,43 +71,45 @@ def test_a_refit_cap_keeps_the_blend_to_members_that_fit_it() -> None:
     assert [o.name for o in alone] == ["single"]  # no two members fit: no blend is offered
 
 
-def test_a_short_budget_gets_a_smaller_blend_and_the_recipe_says_why() -> None:
-    from mlwright.train.choice import build_candidates
+def regression_trials(
+    truth: np.ndarray, oofs: list[np.ndarray], families: list[str], seconds: list[float]
+) -> list:
+    """Finished trials with these out-of-fold predictions, best first (rmse)."""
     from mlwright.train.search import Trial
 
+    trials = []
+    for number, (oof, family, secs) in enumerate(zip(oofs, families, seconds, strict=True)):
+        fold_scores = [score("rmse", truth[v], oof[v]) for v in folds(len(truth))]
+        mean = float(np.mean(fold_scores))
+        trials.append(
+            Trial(number, family, {}, "tuned", "ok", fold_scores, mean, 0.0, secs, oof=oof)
+        )
+    return sorted(trials, key=lambda t: t.mean or 0.0)
+
+
+def candidates_for(trials: list, truth: np.ndarray, time_left: float | None) -> tuple[list, list]:
+    from mlwright.train.choice import build_candidates
+
+    return build_candidates(
+        trials,
+        truth,
+        folds(len(truth)),
+        metric="rmse",
+        task="regression",
+        seed=0,
+        fit_seconds=lambda members: sum(t.seconds for t in members),
+        time_left=time_left,
+    )
+
+
+def test_a_short_budget_gets_a_smaller_blend_and_the_recipe_says_why() -> None:
     n = 2000
     truth = R.normal(size=n)
-    trials = []
-    for number, seconds in enumerate([1.0, 1.0, 10.0]):
-        oof = truth + R.normal(size=n)
-        fold_scores = [score("rmse", truth[v], oof[v]) for v in folds(n)]
-        trials.append(
-            Trial(
-                number,
-                "lightgbm",
-                {},
-                "tuned",
-                "ok",
-                fold_scores,
-                float(np.mean(fold_scores)),
-                0.0,
-                seconds,
-                oof=oof,
-            )
-        )
-    trials.sort(key=lambda t: t.mean or 0.0)
+    oofs = [truth + R.normal(size=n) for _ in range(3)]
+    trials = regression_trials(truth, oofs, ["lightgbm"] * 3, [1.0, 1.0, 10.0])
 
     def build(time_left: float) -> tuple[list, list]:
-        return build_candidates(
-            trials,
-            truth,
-            folds(n),
-            metric="rmse",
-            task="regression",
-            seed=0,
-            fit_seconds=lambda members: sum(t.seconds for t in members),
-            time_left=time_left,
-        )
+        return candidates_for(trials, truth, time_left)
 
     candidates, log = build(time_left=3.0)
     blend = next(c for c in candidates if c.kind != "single")
@@ -168,32 +170,17 @@ def test_each_familys_best_joins_the_pool_behind_near_copies_of_the_best() -> No
 
 
 def test_the_trials_offered_include_each_familys_best_however_far_down() -> None:
-    from mlwright.train.choice import MAX_CANDIDATES, OFFERED, build_candidates
-    from mlwright.train.search import Trial
+    from mlwright.train.choice import MAX_CANDIDATES, OFFERED
 
     n = 500
     truth = R.normal(size=n)
     best = truth + R.normal(size=n)
     oofs = [best + 0.05 * R.normal(size=n) for _ in range(OFFERED + 10)]
     oofs.append(truth + 1.3 * R.normal(size=n))
-    trials = []
-    for number, oof in enumerate(oofs):
-        fold_scores = [score("rmse", truth[v], oof[v]) for v in folds(n)]
-        family = "xgboost" if number == len(oofs) - 1 else "lightgbm"
-        mean = float(np.mean(fold_scores))
-        trials.append(Trial(number, family, {}, "tuned", "ok", fold_scores, mean, 0.0, oof=oof))
-    trials.sort(key=lambda t: t.mean or 0.0)
+    families = ["lightgbm"] * (OFFERED + 10) + ["xgboost"]
+    trials = regression_trials(truth, oofs, families, [0.0] * len(oofs))
     assert trials[-1].family == "xgboost"  # the worst alone
-    candidates, log = build_candidates(
-        trials,
-        truth,
-        folds(n),
-        metric="rmse",
-        task="regression",
-        seed=0,
-        fit_seconds=lambda members: 0.0,
-        time_left=None,
-    )
+    candidates, log = candidates_for(trials, truth, None)
     assert candidates[0].kind != "single"
     assert "xgboost" in {t.family for t in candidates[0].members}
     singles = [c.members[0] for c in candidates if c.kind == "single"]
