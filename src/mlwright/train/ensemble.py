@@ -330,7 +330,7 @@ def choose_combination(
     options = []
     scores, pred = cross_fit(judged, single, metric)
     options.append(Option("single", scores, [pool_at(everything)[0]], None, pred))
-    members, w = members_of(everything) if len(oofs) > 1 else ([0], [1.0])
+    members, w = members_of(everything)
     if len(members) > 1:  # two candidates at least fit the cap
         scores, pred = cross_fit(judged, weighted, metric)
         options.append(Option("weighted", scores, members, Blend("weighted", w), pred))
