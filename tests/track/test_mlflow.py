@@ -185,7 +185,7 @@ def test_an_unreachable_server_fails_fast(
 def test_wandb_logs_the_same_run_offline(
     store: str, frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     model = mw.train(
@@ -197,6 +197,9 @@ def test_wandb_logs_the_same_run_offline(
         families=("linear",),
     )
     assert model.registry is not None  # MLflow still tracks and registers
+    # The W&B service writes the offline record in the background; it is complete once the
+    # service has shut down (what `wandb sync` reads after the process ends).
+    wandb.teardown()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     (record,) = runs[0].glob("*.wandb")
