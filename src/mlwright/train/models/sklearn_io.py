@@ -1,11 +1,16 @@
 """Saving scikit-learn estimators with skops, and loading them without trusting pickle.
 
-Loading lists the types a file would create and refuses anything outside scikit-learn, NumPy and
-SciPy before a single object is built.
+A skops file is a zip whose ``schema.json`` names every object it will build (module, class and
+the loader that builds it). Loading reads that schema first and refuses the file, naming the
+types, unless every object is one that mlwright's own families write: the estimators and their
+fitted parts, NumPy arrays and scalars, and plain containers. Nothing is built before the check.
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +20,75 @@ from mlwright.errors import MlwrightError
 from mlwright.train.models.base import PARALLEL_ROWS, Family, FitContext, all_classes
 from mlwright.train.models.features import Design
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-# skops rebuilds a partial from its parts, each of which is checked against the prefixes too
-_TRUSTED_NAMES = frozenset({"functools.partial"})
+# the exact types the scikit-learn families write (linear, random_forest, extra_trees, hist_gb)
+_ESTIMATORS = {
+    "sklearn.linear_model._logistic": ("LogisticRegression",),
+    "sklearn.linear_model._ridge": ("Ridge",),
+    "sklearn.ensemble._forest": (
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+    ),
+    "sklearn.tree._classes": (
+        "DecisionTreeClassifier",
+        "DecisionTreeRegressor",
+        "ExtraTreeClassifier",
+        "ExtraTreeRegressor",
+    ),
+    "sklearn.tree._tree": ("Tree",),
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting": (
+        "HistGradientBoostingClassifier",
+        "HistGradientBoostingRegressor",
+    ),
+    "sklearn.ensemble._hist_gradient_boosting.binning": ("_BinMapper",),
+    "sklearn.ensemble._hist_gradient_boosting.predictor": ("TreePredictor",),
+    "sklearn.compose._column_transformer": ("ColumnTransformer",),
+    "sklearn.preprocessing._encoders": ("OrdinalEncoder",),
+    "sklearn.preprocessing._function_transformer": ("FunctionTransformer",),
+    "sklearn.preprocessing._label": ("LabelEncoder",),
+    "sklearn.utils.validation": ("check_array",),
+    "sklearn._loss._loss": (
+        "CyHalfBinomialLoss",
+        "CyHalfMultinomialLoss",
+        "CyHalfSquaredError",
+    ),
+    "sklearn._loss.link": ("IdentityLink", "Interval", "LogitLink", "MultinomialLogit"),
+    "sklearn._loss.loss": ("HalfBinomialLoss", "HalfMultinomialLoss", "HalfSquaredError"),
+    "numpy": (
+        "ndarray",
+        "bool_",
+        *(f"int{b}" for b in (8, 16, 32, 64)),
+        *(f"uint{b}" for b in (8, 16, 32, 64)),
+        "float32",
+        "float64",
+        "str_",
+    ),
+    "numpy.random._generator": ("Generator",),
+    # plain containers and JSON values; no builtin function, no type that runs code
+    "builtins": ("dict", "list", "tuple", "str", "int", "float", "bool", "NoneType", "slice"),
+    "functools": ("partial",),  # FunctionTransformer's check_array, with plain arguments
+}
+TRUSTED_TYPES = frozenset(f"{m}.{c}" for m, names in _ESTIMATORS.items() for c in names)
+# how skops builds each object; a constructor call from a reduce tuple is never accepted
+TRUSTED_LOADERS = frozenset(
+    {
+        "DictNode",
+        "ListNode",
+        "TupleNode",
+        "JsonNode",
+        "TypeNode",
+        "SliceNode",
+        "PartialNode",
+        "FunctionNode",
+        "ObjectNode",
+        "NdArrayNode",
+        "DTypeNode",
+        "RandomGeneratorNode",
+        "LossNode",
+        "TreeNode",
+    }
+)
 
 
 def dump(estimator: Any, path: Path) -> None:
@@ -27,18 +98,54 @@ def dump(estimator: Any, path: Path) -> None:
 
 
 def load(path: Path) -> Any:
+    """The estimator in ``path``, built only after every object it names passed the check."""
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [
-        t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED_NAMES
-    ]
+    refused = sorted(set(untrusted_objects(path)))
     if refused:
         raise MlwrightError(
-            f"{path} would create objects of untrusted types {refused}; refusing to load it",
-            fix="retrain the model with mlwright; never load model files from unknown sources",
+            f"{path} would create objects that mlwright never writes ({', '.join(refused[:8])}); "
+            "refusing to load it",
+            fix="only load packages written by mlwright; retrain the model from its data",
         )
-    return sio.load(path, trusted=untrusted)
+    named = sio.get_untrusted_types(file=path)
+    beyond = sorted(set(named) - TRUSTED_TYPES)
+    if beyond:  # skops sees a type the schema walk did not: refuse rather than guess
+        raise MlwrightError(
+            f"{path} names types outside mlwright's list ({', '.join(beyond[:8])}); "
+            "refusing to load it",
+            fix="only load packages written by mlwright; retrain the model from its data",
+        )
+    return sio.load(path, trusted=named)
+
+
+def untrusted_objects(path: Path) -> Iterator[str]:
+    """Each object in the skops file at ``path`` that is not on mlwright's list, as
+    ``module.Class (Loader)``; a file that is not a readable skops archive is refused whole."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
+        yield f"{path.name} (not a readable skops file)"
+        return
+    for node in _nodes(schema):
+        module, name, loader = node.get("__module__"), node.get("__class__"), node.get("__loader__")
+        if f"{module}.{name}" not in TRUSTED_TYPES or loader not in TRUSTED_LOADERS:
+            yield f"{module}.{name} ({loader})"
+
+
+def _nodes(value: Any) -> Iterator[dict[str, Any]]:
+    """Every object description in a skops schema, however deeply nested (without recursion,
+    so that a deep hostile file cannot exhaust the stack)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__class__" in item or "__loader__" in item or "__module__" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 class SklearnFamily(Family):
