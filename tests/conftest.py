@@ -44,11 +44,17 @@ def cli(
 
 @pytest.fixture(autouse=True, scope="session")
 def _tracking_store(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Every test tracks into one temporary MLflow store, never into the working directory."""
+    """Every test tracks into one temporary MLflow store, never into the working directory; the
+    registry cache and the trust policy's config folder are temporary too, and no signing key
+    or trust policy of the machine's applies."""
     import os
 
     root = tmp_path_factory.mktemp("mlflow")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["MLWRIGHT_CACHE_DIR"] = str(root / "cache")
+    os.environ["XDG_CONFIG_HOME"] = str(root / "config")
+    for key in ("MLWRIGHT_SIGNING_KEY", "MLWRIGHT_TRUSTED_KEYS"):
+        os.environ.pop(key, None)
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ["WANDB_DIR"] = str(root)

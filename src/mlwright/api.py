@@ -22,15 +22,18 @@ def train(
     return run(data, settings, sql=sql, verbose=verbose)
 
 
-def load(model: str | Path, *, threads: int | None = None) -> Model | TensorModel:
+def load(
+    model: str | Path, *, threads: int | None = None, registry_only: bool = False
+) -> Model | TensorModel:
     """Load a model: a package folder, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry.
-    Checksums are verified before anything is deserialised. ``threads``: what one predict call
-    may use (default: every core). A PyTorch package (``mlwright train-torch``) loads as a
+    Checksums (and signatures, under a trust policy) are verified before anything is
+    deserialised. ``threads``: what one predict call may use (default: every core).
+    ``registry_only``: refuse folders. A PyTorch package (``mlwright train-torch``) loads as a
     :class:`~mlwright.package.tensor.TensorModel`."""
     from mlwright.package.store import load_any
     from mlwright.track.registry import resolve
 
-    resolved = resolve(model)
+    resolved = resolve(model, registry_only=registry_only)
     loaded = load_any(resolved.path, threads=threads)
     loaded.registry = (
         None if resolved.name is None else {"name": resolved.name, "version": resolved.version}

@@ -438,10 +438,10 @@ def report_command(
     if not Path(model).exists() and _RUN_ID.match(model):
         from mlwright.api import load
         from mlwright.cli.models import print_uri
-        from mlwright.track.mlflow import download_run_package
+        from mlwright.track.registry import cached_run_package
 
         print_uri()
-        path, registered = download_run_package(model)
+        path, registered = cached_run_package(model)
         loaded = load(path)
         ref = registered or str(path)
     else:
@@ -753,11 +753,13 @@ def _experiment(
 
 from mlwright.cli.ab import ab_app  # noqa: E402  (commands register here)
 from mlwright.cli.audit import audit_command  # noqa: E402
+from mlwright.cli.keys import keys_app  # noqa: E402
 from mlwright.cli.models import models_app, ui_command  # noqa: E402
 from mlwright.cli.monitor import monitor_command  # noqa: E402
 
 app.add_typer(models_app, name="models")
 app.add_typer(ab_app, name="ab")
+app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor_command)
 app.command("audit")(audit_command)
 app.command("ui")(ui_command)

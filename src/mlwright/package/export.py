@@ -22,9 +22,10 @@ from typing import Any, Literal
 import numpy as np
 
 from mlwright.errors import ConfigError
+from mlwright.package import signing
 from mlwright.package.model import Model
 from mlwright.package.onnx_export import ExportError, tabular_onnx
-from mlwright.package.store import write_atomically
+from mlwright.package.store import sha256, write_atomically
 from mlwright.package.tensor import ONNX, TensorModel
 
 Format = Literal["onnx", "triton"]
@@ -59,7 +60,13 @@ def export(model: Model | TensorModel, fmt: str, output: str | Path) -> Exported
             (staging / "model.onnx").write_bytes(onnx_bytes)
         else:
             _triton(model, onnx_bytes, meta, staging)
+        meta["files"] = {  # what a signature over the marker covers
+            p.relative_to(staging).as_posix(): sha256(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
         (staging / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        signing.sign(staging, MARKER)  # when MLWRIGHT_SIGNING_KEY names a key
 
     target = write_atomically(
         target, fill, replaces=_ours, what="an earlier export", option="--output"
@@ -263,3 +270,34 @@ def _tensor(spec: dict[str, Any], label_file: str | None) -> str:
 
 
 __all__ = ["MARKER", "Exported", "export", "triton_name"]
+
+
+def verify_export(folder: Path, *, trust: bool = True) -> signing.Verdict | None:
+    """Check an export folder: every file against the checksums its marker records, then
+    (``trust``) the marker's signature against the trust policy. Raises ExportError or
+    SignatureError."""
+    try:
+        meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        files: dict[str, str] = meta["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(
+            f"{str(folder)!r} is not an mlwright export with checksums ({exc})",
+            fix="export it again with `mlwright export`",
+        ) from None
+    problems = [
+        f"{rel} is missing" if not (folder / rel).is_file() else f"{rel} was modified"
+        for rel, digest in files.items()
+        if not (folder / rel).is_file() or sha256(folder / rel) != digest
+    ]
+    known = {*files, MARKER, signing.SIGNATURE}
+    problems += [
+        f"{p.relative_to(folder).as_posix()} is not in the export's checksums"
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() not in known
+    ]
+    if problems:
+        raise ExportError(
+            f"export {str(folder)!r} failed verification: " + "; ".join(problems[:10]),
+            fix="export the model again with `mlwright export`",
+        )
+    return signing.check(folder, MARKER) if trust else None

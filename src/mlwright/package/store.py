@@ -26,6 +26,7 @@ import numpy as np
 from mlwright import __version__
 from mlwright.data.schema import TableSchema
 from mlwright.errors import MlwrightError
+from mlwright.package import signing
 from mlwright.package.model import Model
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
@@ -148,6 +149,7 @@ def write_manifest(root: Path, name: str, created: str | None, kind: str = "tabu
     if kind != "tabular":
         manifest["kind"] = kind
     write_json(root / MANIFEST, manifest)
+    signing.sign(root, MANIFEST)  # when MLWRIGHT_SIGNING_KEY names a key
 
 
 def _write_contents(model: Model, root: Path, final: Path) -> None:
@@ -279,8 +281,9 @@ def _mlflow_type(kind: str) -> str:
 # --- loading --------------------------------------------------------------------------------------
 
 
-def verify_package(path: Path) -> dict[str, Any]:
-    """Check the manifest against every file; returns the manifest. Raises PackageError."""
+def verify_package(path: Path, *, trust: bool = True) -> dict[str, Any]:
+    """Check the manifest against every file, then (``trust``) the signature against the trust
+    policy; returns the manifest. Raises PackageError or SignatureError."""
     if not path.exists():
         raise PackageError(f"model package {str(path)!r} does not exist", fix="check the path")
     manifest_path = path / MANIFEST
@@ -309,7 +312,8 @@ def verify_package(path: Path) -> dict[str, Any]:
             problems.append(f"{rel} was modified (checksum mismatch)")
     for p in path.rglob("*"):
         rel = p.relative_to(path).as_posix()
-        unknown = p.is_file() and rel not in files and rel not in (MANIFEST, *MLFLOW_OWNED)
+        known = (MANIFEST, signing.SIGNATURE, *MLFLOW_OWNED)
+        unknown = p.is_file() and rel not in files and rel not in known
         if unknown and (rel.split("/")[0] in MLWRIGHT_DIRS or "/" not in rel):
             problems.append(f"{rel} is not in the manifest")
     if problems:
@@ -317,6 +321,8 @@ def verify_package(path: Path) -> dict[str, Any]:
             f"model package {str(path)!r} failed verification: " + "; ".join(problems[:10]),
             fix="do not edit a package by hand; retrain, or restore it from the registry",
         )
+    if trust:
+        signing.check(path, MANIFEST)  # the trust policy: who wrote the manifest
     return dict(manifest)
 
 

@@ -81,7 +81,9 @@ def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str
         return {"status": "busy", "reason": "a swap is already running"}
     try:
         try:
-            model = tabular(load(ref, threads=slot.threads), "a swap of a tabular server")
+            # registry references only: a swap is asked for over HTTP or follows an alias
+            loaded = load(ref, threads=slot.threads, registry_only=True)
+            model = tabular(loaded, "a swap of a tabular server")
             version = (model.registry or {}).get("version")
         except MlwrightError as exc:
             slot.failure = f"{ref} could not be loaded: {exc.message}"

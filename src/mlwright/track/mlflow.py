@@ -40,6 +40,7 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
 }
 MANIFEST_TAG = "mlwright.manifest_sha256"
+SIGNATURE_TAG = "mlwright.signature"
 HISTORY_TAG = "mlwright.alias_history."
 
 
@@ -63,6 +64,8 @@ def _mlflow() -> Iterator[Any]:
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # a download is one step of a command: no progress bars of MLflow's on the user's terminal
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = tracking_uri()
@@ -262,8 +265,6 @@ class MlflowTracker(Tracker):
 
         Registration comes last: a run killed before it leaves no version behind."""
         assert self.run_id is not None
-        from mlwright.package.store import manifest_digest
-
         with _mlflow() as mlflow:
             client = mlflow.MlflowClient()
             staging = Path(tempfile.mkdtemp(prefix="mlwright-mlflow-"))
@@ -292,7 +293,7 @@ class MlflowTracker(Tracker):
                 name,
                 source,
                 run_id=self.run_id,
-                tags={MANIFEST_TAG: manifest_digest(package), "mlwright.version": __version__},
+                tags=_version_tags(package),
             )
             _wait_ready(client, name, version.version)
             registered = client.get_registered_model(name)
@@ -312,6 +313,19 @@ class MlflowTracker(Tracker):
             return
         with _mlflow() as mlflow:
             mlflow.MlflowClient().set_terminated(self.run_id, "FINISHED" if ok else "FAILED")
+
+
+def _version_tags(package: Path) -> dict[str, str]:
+    """What a registered version records of its package: the manifest's checksum and, when the
+    package is signed, its signature (both checked on every load)."""
+    from mlwright.package.signing import read_signature
+    from mlwright.package.store import manifest_digest
+
+    tags = {MANIFEST_TAG: manifest_digest(package), "mlwright.version": __version__}
+    signature = read_signature(package)
+    if signature is not None:
+        tags[SIGNATURE_TAG] = signature.tag()
+    return tags
 
 
 def _requirements(package: Path) -> list[str]:
@@ -507,10 +521,10 @@ def rollback(name: str, alias: str = "champion") -> dict[str, Any]:
         return {"name": name, "alias": alias, "version": history[-1], "previous": current}
 
 
-def download_version(
+def find_version(
     name: str, *, alias: str | None = None, version: str | None = None
-) -> tuple[Path, str, str]:
-    """Download a registered version's package; returns (package folder, version, manifest tag)."""
+) -> tuple[str, dict[str, str]]:
+    """The registered version ``NAME@ALIAS`` or ``NAME/VERSION`` names, with its tags."""
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         _registered(client, name)
@@ -526,25 +540,31 @@ def download_version(
                 f"model {name!r} has no {what}",
                 fix=f"`mlwright models show {name}` lists versions and aliases",
             ) from None
-        target = Path(tempfile.mkdtemp(prefix=f"mlwright-{name}-{mv.version}-"))
+        return str(mv.version), dict(mv.tags or {})
+
+
+def download_version(name: str, version: str, target: Path) -> Path:
+    """Download a registered version's files into ``target``; returns its package folder."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
         local = Path(
             mlflow.artifacts.download_artifacts(
-                artifact_uri=client.get_model_version_download_uri(name, mv.version),
+                artifact_uri=client.get_model_version_download_uri(name, version),
                 dst_path=str(target),
             )
         )
         packages = [p.parent for p in local.rglob("mlwright.json")]
         if len(packages) != 1:
             raise TrackingError(
-                f"{name}/{mv.version} holds no mlwright package",
+                f"{name}/{version} holds no mlwright package",
                 fix="register models with `mlwright train`",
             )
-        return packages[0], str(mv.version), (mv.tags or {}).get(MANIFEST_TAG, "")
+        return packages[0]
 
 
-def download_run_package(run_id: str) -> tuple[Path, str | None]:
-    """Download the package a training run logged; returns (package folder, the run's
-    registered ``NAME/VERSION`` or None)."""
+def download_run_package(run_id: str, target: Path) -> tuple[Path, str | None]:
+    """Download the package a training run logged into ``target``; returns (package folder,
+    the run's registered ``NAME/VERSION`` or None)."""
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         try:
@@ -554,7 +574,6 @@ def download_run_package(run_id: str) -> tuple[Path, str | None]:
                 f"no run {run_id!r} in the tracking store {_shown(tracking_uri())}",
                 fix="check the run id (`mlflow ui` lists runs), or MLFLOW_TRACKING_URI",
             ) from None
-        target = Path(tempfile.mkdtemp(prefix=f"mlwright-run-{run_id[:8]}-"))
         try:
             local = Path(
                 mlflow.artifacts.download_artifacts(

@@ -1,0 +1,109 @@
+"""`mlwright keys ...`: signing keys, signing a package, checking one against the trust policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+keys_app = typer.Typer(
+    help="Signing keys and the trust policy: who may have written the models you load.",
+    no_args_is_help=True,
+)
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Option(help="File name of the key pair (NAME.key, NAME.pub).")] = (
+        "mlwright"
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Folder for the keys (default: <config>/keys)."),
+    ] = None,
+) -> None:
+    """Make an Ed25519 key pair: NAME.key (private, owner-only) and NAME.pub (to share).
+
+    Example: mlwright keys new --name release && export MLWRIGHT_SIGNING_KEY=...release.key
+    """
+    from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, config_dir, new_key
+
+    private, public, ident = new_key(output or config_dir() / "keys", name)
+    typer.echo(f"key {ident}")
+    typer.echo(f"  private: {private}   (keep it secret; never commit it)")
+    typer.echo(f"  public:  {public}   (give it to whoever loads your models)")
+    typer.echo(f"sign what you train and export:  export {SIGNING_KEY_ENV}={private}")
+    typer.echo(f"require it where models load:    export {TRUSTED_KEYS_ENV}={public}")
+
+
+@keys_app.command("sign")
+def keys_sign(
+    folder: Annotated[Path, typer.Argument(help="A package or export folder written by mlwright.")],
+    key: Annotated[
+        Path | None,
+        typer.Option(help="Private key (default: MLWRIGHT_SIGNING_KEY)."),
+    ] = None,
+) -> None:
+    """Sign a package or an export that was written without a key (its checksums are checked
+    first).
+
+    Example: mlwright keys sign models/churn --key ~/.config/mlwright/keys/release.key
+    """
+    from mlwright.errors import ConfigError
+    from mlwright.package.signing import SIGNING_KEY_ENV, sign, signing_key_path
+
+    signed_file = _checked(folder)
+    signature = sign(folder, signed_file, key or signing_key_path())
+    if signature is None:
+        raise ConfigError(
+            "no signing key given",
+            fix=f"pass --key FILE.key or set {SIGNING_KEY_ENV} (`mlwright keys new` makes one)",
+        )
+    typer.echo(f"signed {folder} with key {signature.key_id}")
+
+
+@keys_app.command("verify")
+def keys_verify(
+    folder: Annotated[Path, typer.Argument(help="A package or export folder written by mlwright.")],
+) -> None:
+    """Check a package or export: its checksums, then its signature against the trust policy
+    (exit 1 when loading it would be refused).
+
+    Example: MLWRIGHT_TRUSTED_KEYS=release.pub mlwright keys verify models/churn
+    """
+    from mlwright.package.signing import check, trusted_keys
+
+    verdict = check(folder, _checked(folder))
+    typer.echo(f"{folder}: checksums ok; {verdict.describe()}")
+    keys = ", ".join(sorted(trusted_keys())) if verdict.policy else ""
+    typer.echo(f"trust policy: {keys or 'none (signatures are checked, not required)'}")
+
+
+@keys_app.command("trust")
+def keys_trust(
+    public: Annotated[Path, typer.Argument(help="A public key (.pub) to trust.")],
+) -> None:
+    """Trust a public key on this machine (copied into <config>/trusted-keys). From then on,
+    every model loaded here must be signed by a trusted key."""
+    from mlwright.package.signing import trust
+
+    path, ident = trust(public)
+    typer.echo(f"trusting key {ident} ({path}); unsigned or foreign packages are now refused")
+
+
+def _checked(folder: Path) -> str:
+    """The file a signature of ``folder`` covers, after the folder passed its checksums."""
+    from mlwright.package.export import MARKER, verify_export
+    from mlwright.package.store import MANIFEST, PackageError, is_package, verify_package
+
+    if is_package(folder):
+        verify_package(folder, trust=False)
+        return MANIFEST
+    if (folder / MARKER).is_file():
+        verify_export(folder, trust=False)
+        return MARKER
+    raise PackageError(
+        f"{str(folder)!r} is neither an mlwright package nor an export",
+        fix="pass a folder written by `mlwright train`, `train-torch` or `export`",
+    )

@@ -1,0 +1,138 @@
+"""A crafted package never runs code on any loading path; the server's reload takes registry
+references only; registry loads leave no copies behind."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+import mlwright as mw
+from mlwright.errors import MlwrightError
+from mlwright.package.pyfunc import _load_pyfunc
+from mlwright.package.store import load_any, load_package
+from mlwright.serve.app import ServeSettings, create_app
+from tests.conftest import CliResult, make_frame
+from tests.security.packages import register, with_skops_payload
+
+
+@pytest.fixture
+def crafted(linear_package: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(a package whose skops file runs ``exec`` on load, the marker file its payload writes)"""
+    marker = tmp_path / "pwned"
+    return with_skops_payload(linear_package, tmp_path, marker), marker
+
+
+def test_the_crafted_file_is_a_real_attack(crafted: tuple[Path, Path]) -> None:
+    """Loaded the way the old code did (trusting every ``builtins.`` type), it runs."""
+    import skops.io as sio
+
+    package, marker = crafted
+    path = package / "model" / "linear.skops"
+    untrusted = sio.get_untrusted_types(file=path)
+    assert "builtins.exec" in untrusted
+    sio.load(path, trusted=untrusted)
+    assert marker.exists()
+
+
+def test_every_loading_path_refuses_a_skops_payload(
+    crafted: tuple[Path, Path], tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    package, marker = crafted
+    loaders: list[Callable[[], Any]] = [
+        lambda: mw.load(package),
+        lambda: load_any(package),
+        lambda: load_package(package),
+        lambda: _load_pyfunc(str(package)),
+    ]
+    for load in loaders:
+        with pytest.raises(MlwrightError, match=r"builtins\.exec \(ConstructorFromReduceNode\)"):
+            load()
+    data = tmp_path / "rows.csv"
+    make_frame(5).drop(columns="churned").to_csv(data, index=False)
+    predicted = cli("predict", str(package), str(data), "--output", str(tmp_path / "out.csv"))
+    assert predicted.code == 1
+    assert "builtins.exec" in predicted.err
+    assert not (tmp_path / "out.csv").exists()
+    served = cli("serve", str(package), "--port", "1", "--store", str(tmp_path / "s.db"))
+    assert served.code == 1
+    assert "builtins.exec" in served.err
+    assert not marker.exists()
+
+
+def test_a_registry_version_with_a_payload_is_refused_by_load_and_by_reload(
+    crafted: tuple[Path, Path], linear_package: Path
+) -> None:
+    package, marker = crafted
+    good = register(linear_package, "sec-skops")
+    bad = register(package, "sec-skops")
+    with pytest.raises(MlwrightError, match=r"builtins\.exec"):
+        mw.load(f"sec-skops/{bad}")
+    app = create_app(load_package(linear_package), settings=ServeSettings(admin_token="t0ken"))
+    with TestClient(app.state.asgi) as client:
+        response = client.post(
+            "/v1/admin/reload",
+            json={"model": f"sec-skops/{bad}"},
+            headers={"Authorization": "Bearer t0ken"},
+        )
+        assert response.status_code == 409
+        assert "builtins.exec" in response.json()["reason"]
+        rows = load_package(linear_package).golden["inputs"][:2]  # type: ignore[index]
+        kept = client.post("/v1/predict", json={"records": rows})
+        assert kept.status_code == 200  # the model it had keeps serving
+        swapped = client.post(
+            "/v1/admin/reload",
+            json={"model": f"sec-skops/{good}"},
+            headers={"Authorization": "Bearer t0ken"},
+        )
+        assert swapped.json() == {"status": "swapped", "version": good}
+    assert not marker.exists()
+
+
+def test_reload_never_loads_a_folder_named_like_a_reference(
+    crafted: tuple[Path, Path],
+    linear_package: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    package, marker = crafted
+    monkeypatch.chdir(tmp_path)
+    package.rename(tmp_path / "evil@x")  # in the server's working directory
+    app = create_app(load_package(linear_package), settings=ServeSettings(admin_token="t0ken"))
+    with TestClient(app.state.asgi) as client:
+        response = client.post(
+            "/v1/admin/reload", json={"model": "evil@x"}, headers={"Authorization": "Bearer t0ken"}
+        )
+    assert response.status_code == 409
+    assert response.json()["status"] == "refused"
+    assert "no registered model named 'evil'" in response.json()["reason"]
+    assert not marker.exists()
+    with pytest.raises(MlwrightError, match="only NAME@ALIAS or NAME/VERSION"):
+        mw.load(str(tmp_path / "evil@x"), registry_only=True)
+
+
+def test_registry_loads_reuse_one_verified_copy(
+    linear_package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MLWRIGHT_CACHE_DIR", str(cache))
+    version = register(linear_package, "sec-cache")
+    temp = Path(tempfile.gettempdir())
+    before = {p.name for p in temp.iterdir() if p.name.startswith("mlwright-")}
+    first = mw.load(f"sec-cache/{version}")
+    second = mw.load("sec-cache/" + version)
+    assert first.path == second.path
+    assert {p.name for p in temp.iterdir() if p.name.startswith("mlwright-")} == before
+    assert len(list((cache / "registry" / "sec-cache").iterdir())) == 1
+    rows = make_frame(5).drop(columns="churned")
+    pd.testing.assert_frame_equal(first.predict(rows), load_package(linear_package).predict(rows))
+    # a copy damaged in the cache is noticed by the checksums and fetched again
+    model_file = next(Path(str(first.path)).glob("model/*.skops"))
+    model_file.write_bytes(b"damaged")
+    again = mw.load(f"sec-cache/{version}")
+    pd.testing.assert_frame_equal(again.predict(rows), load_package(linear_package).predict(rows))
