@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -214,14 +216,15 @@ def train_command(
 
     printer = TrainPrinter(_stderr_console(), quiet=quiet)
     try:
-        model = train(
-            data,
-            options,
-            sql=sql,
-            on_event=printer,
-            verbose=not quiet and not printer.live,  # the live line shows epochs itself
-            default_out=Path("models"),
-        )
+        with stops_cleanly():
+            model = train(
+                data,
+                options,
+                sql=sql,
+                on_event=printer,
+                verbose=not quiet and not printer.live,  # the live line shows epochs itself
+                default_out=Path("models"),
+            )
     finally:
         printer.close()
     printer.summary(Console(), model)
@@ -251,13 +254,14 @@ def train_torch_command(
     if here not in sys.path:
         sys.path.insert(0, here)
     settings = TorchConfig.from_yaml(config)
-    model = train(
-        settings,
-        out or Path("models") / settings.name,
-        checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
-        resume=resume,
-        verbose=not quiet,
-    )
+    with stops_cleanly():
+        model = train(
+            settings,
+            out or Path("models") / settings.name,
+            checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
+            resume=resume,
+            verbose=not quiet,
+        )
     recipe = model.recipe
     scores = ", ".join(f"{k} {v:.4g}" for k, v in model.metrics["validation"].items())
     onnx = recipe["export"]["onnx"]
@@ -394,7 +398,7 @@ def reproduce_command(
 
     err = _stderr_console()
     loaded = _tabular(_load(package), "mlwright reproduce")
-    with err.status("rebuilding the model from its recipe…"):
+    with err.status("rebuilding the model from its recipe…"), stops_cleanly():
         result = replay(loaded, data, sql=sql)
     n = len(loaded.golden["inputs"]) if loaded.golden else 0
     if result.mismatches:
@@ -763,6 +767,39 @@ app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor_command)
 app.command("audit")(audit_command)
 app.command("ui")(ui_command)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that it stops like Ctrl-C: staged folders are
+    removed and a tracked run is closed as KILLED instead of left RUNNING."""
+
+
+@contextmanager
+def stops_cleanly() -> Iterator[None]:
+    """While long work runs (train, train-torch, reproduce), SIGTERM stops it like Ctrl-C
+    instead of killing the process where it stands."""
+    import signal
+    import threading
+
+    received = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not received:
+            raise  # Ctrl-C: the command line says "Aborted!" and exits 130
+        sys.stderr.write("terminated (SIGTERM): stopped\n")
+        raise SystemExit(143) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run() -> None:

@@ -263,9 +263,9 @@ def fit(
         result.run_id = getattr(tracker, "run_id", None)
         if finish is not None:
             finish(result, tracker)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(Exception):  # the original error matters more
-            tracker.finish(False)
+            tracker.finish(False, killed=isinstance(exc, KeyboardInterrupt))
         raise
     tracker.finish(True)
     return result

@@ -56,8 +56,8 @@ class Tracker:
         """Log (and register) the package; returns what was recorded (e.g. name, version)."""
         return None
 
-    def finish(self, ok: bool) -> None:
-        """Close the run as finished or failed."""
+    def finish(self, ok: bool, *, killed: bool = False) -> None:
+        """Close the run as finished or failed (``killed``: stopped by a signal or Ctrl-C)."""
 
 
 class Trackers(Tracker):
@@ -103,9 +103,9 @@ class Trackers(Tracker):
         answers = [t.log_model(model, package) for t in self.trackers]
         return next((a for a in answers if a), None)
 
-    def finish(self, ok: bool) -> None:
+    def finish(self, ok: bool, *, killed: bool = False) -> None:
         for t in self.trackers:
-            t.finish(ok)
+            t.finish(ok, killed=killed)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

@@ -308,11 +308,12 @@ class MlflowTracker(Tracker):
                 "tracking_uri": _shown(self.uri or ""),
             }
 
-    def finish(self, ok: bool) -> None:
+    def finish(self, ok: bool, *, killed: bool = False) -> None:
         if self.run_id is None:
             return
+        status = "FINISHED" if ok else "KILLED" if killed else "FAILED"
         with _mlflow() as mlflow:
-            mlflow.MlflowClient().set_terminated(self.run_id, "FINISHED" if ok else "FAILED")
+            mlflow.MlflowClient().set_terminated(self.run_id, status)
 
 
 def _version_tags(package: Path) -> dict[str, str]:

@@ -114,7 +114,7 @@ class WandbTracker(Tracker):
         self.run.log_artifact(artifact)
         return None
 
-    def finish(self, ok: bool) -> None:
+    def finish(self, ok: bool, *, killed: bool = False) -> None:
         if self.run is None:
             return
         import wandb

@@ -154,17 +154,17 @@ def train(
             verbose=verbose,
             default_out=default_out,
         )
-    except BaseException:
-        _finish_quietly(tracker)
+    except BaseException as exc:
+        _finish_quietly(tracker, killed=isinstance(exc, KeyboardInterrupt))
         raise
     tracker.finish(True)
     return model
 
 
-def _finish_quietly(tracker: Tracker) -> None:
+def _finish_quietly(tracker: Tracker, *, killed: bool = False) -> None:
     # the original error matters more than a failed status update
     with contextlib.suppress(Exception):
-        tracker.finish(False)
+        tracker.finish(False, killed=killed)
 
 
 def _run_tags(options: TrainOptions, plan: SolutionPlan, prep: Prepared) -> dict[str, str]:
