@@ -3,6 +3,7 @@ references only; registry loads leave no copies behind."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -136,3 +137,25 @@ def test_registry_loads_reuse_one_verified_copy(
     model_file.write_bytes(b"damaged")
     again = mw.load(f"sec-cache/{version}")
     pd.testing.assert_frame_equal(again.predict(rows), load_package(linear_package).predict(rows))
+
+
+def test_a_package_cannot_point_outside_itself(linear_package: Path, tmp_path: Path) -> None:
+    """Manifest entries are relative paths inside the package; links are refused."""
+    import json
+
+    from tests.security.packages import recompute_manifest
+
+    linked = tmp_path / "linked"
+    shutil.copytree(linear_package, linked)
+    (linked / "schema.json").unlink()
+    (linked / "schema.json").symlink_to(linear_package / "schema.json")
+    with pytest.raises(MlwrightError, match=r"schema\.json is a symbolic link"):
+        mw.load(linked)
+    outside = tmp_path / "outside"
+    shutil.copytree(linear_package, outside)
+    recompute_manifest(outside)
+    manifest = json.loads((outside / "mlwright.json").read_text())
+    manifest["files"]["../secret.txt"] = "0" * 64
+    (outside / "mlwright.json").write_text(json.dumps(manifest))
+    with pytest.raises(MlwrightError, match=r"'\.\./secret\.txt' points outside the package"):
+        mw.load(outside)
