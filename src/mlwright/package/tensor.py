@@ -8,6 +8,10 @@ becomes ``prediction`` and ``proba_<class>`` columns. Requests are records, one 
 each with one nested list per input; :meth:`TensorModel.encode` checks every record against the
 spec and names the record, input, shape or dtype that is wrong.
 
+The program is untrusted input (whoever made the package wrote its manifest):
+:func:`~mlwright.package.program_check.check_program` refuses any program that torch would unpickle,
+import, load native code from or execute source text of before ``torch.export.load`` reads it.
+
 torch is imported when a package is loaded, never at import time.
 """
 
@@ -259,6 +263,9 @@ def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorMode
         path = root / name
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
+    from mlwright.package.program_check import check_program
+
+    check_program(root / PROGRAM)  # torch.export.load can unpickle and execute what it reads
     program = torch.export.load(str(root / PROGRAM))
     golden = None
     if (root / "golden" / "inputs.json").is_file():
