@@ -34,6 +34,8 @@ from mlwright.package.pyfunc import _load_pyfunc
 from mlwright.package.store import MANIFEST, PackageError, load_any, write_manifest
 from mlwright.package.tensor import TensorInput
 from mlwright.serve.app import app_from_spec
+from mlwright.torch import TorchConfig, train
+from mlwright.torch.loop import TorchTrainingError
 from mlwright.torch.package import export_program
 from tests.track.test_mlflow import free_port
 
@@ -50,14 +52,9 @@ class Touch:
         return (Path.touch, (self.path,))
 
 
-@pytest.fixture(scope="module")
-def torch_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real `train-torch` package: dict inputs, int64 tokens of any length (so the program
-    holds symbolic shapes), trained for one epoch, untracked."""
-    from mlwright.torch import TorchConfig, train
-
-    folder = tmp_path_factory.mktemp("torch-security")
-    config = TorchConfig.from_mapping({
+def tokens_config() -> TorchConfig:
+    """The token model of tests/byo_torch, tiny, one epoch, untracked."""
+    return TorchConfig.from_mapping({
         "name": "tokens-secure",
         "model": "tests.byo_torch.tokens:make_model",
         "data": "tests.byo_torch.tokens:make_data",
@@ -67,7 +64,14 @@ def torch_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "train": {"epochs": 1, "batch_size": 1, "lr": 0.05},  # lengths differ
         "tracker": ["none"],
     })  # fmt: skip
-    model = train(config, folder / "pkg", checkpoint_dir=folder / "ckpt", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def torch_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `train-torch` package: dict inputs, int64 tokens of any length (so the program
+    holds symbolic shapes)."""
+    folder = tmp_path_factory.mktemp("torch-security")
+    model = train(tokens_config(), folder / "pkg", checkpoint_dir=folder / "ckpt", verbose=False)
     assert model.path is not None
     return model.path
 
@@ -381,6 +385,24 @@ def test_programs_of_common_layers_pass(name: str, tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     torch.export.save(program, str(tmp_path / "model" / "program.pt2"))
     check_program(tmp_path / "model" / "program.pt2")
+
+
+class Erfinv(torch.nn.Module):
+    """A model whose program calls an operator outside the allow-list (aten.special_erfinv)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.head = torch.nn.Embedding(12, 4), torch.nn.Linear(4, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.special.erfinv(torch.tanh(self.embed(tokens)) / 2).mean(1))
+
+
+def test_train_torch_never_packages_a_program_loading_would_refuse(tmp_path: Path) -> None:
+    with pytest.raises(TorchTrainingError, match=r"could not be loaded .*aten\.special_erfinv"):
+        train(tokens_config(), tmp_path / "pkg", checkpoint_dir=tmp_path / "ckpt",
+              model_factory=lambda params: Erfinv(), verbose=False)  # fmt: skip
+    assert not (tmp_path / "pkg").exists()
 
 
 def test_a_record_named_twice_is_refused(torch_package: Path, tmp_path: Path) -> None:

@@ -54,6 +54,20 @@ FIX = (
 def check_program(path: Path) -> None:
     """Raise a PackageError naming what is refused unless the program at ``path`` is one that
     ``torch.export.load`` reads without unpickling, importing or executing anything it holds."""
+    problem = program_problem(path)
+    if problem is not None:
+        from mlwright.package.store import PackageError
+
+        raise PackageError(
+            f"the PyTorch program {path.parent.name}/{path.name} in "
+            f"{str(path.parent.parent)!r} is refused: {problem}",
+            fix=FIX,
+        )
+
+
+def program_problem(path: Path) -> str | None:
+    """Why :func:`check_program` refuses the program at ``path`` (None: it is accepted);
+    packaging asks too, so that a program mlwright would not load is never written."""
     try:
         records = _read(path)
         _check_layout(records)
@@ -63,13 +77,8 @@ def check_program(path: Path) -> None:
         check_document(_json(records, "models/model.json"))
         _check_torch_reads_the_same(path, records)
     except Refused as refused:
-        from mlwright.package.store import PackageError
-
-        raise PackageError(
-            f"the PyTorch program {path.parent.name}/{path.name} in "
-            f"{str(path.parent.parent)!r} is refused: {refused}",
-            fix=FIX,
-        ) from None
+        return str(refused)
+    return None
 
 
 def _read(path: Path) -> dict[str, bytes | None]:
@@ -221,4 +230,4 @@ def _json(records: dict[str, bytes | None], name: str) -> Any:
         raise Refused(f"{name} is not valid JSON") from None
 
 
-__all__ = ["check_program"]
+__all__ = ["check_program", "program_problem"]

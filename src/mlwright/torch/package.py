@@ -373,6 +373,7 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
         (root / "golden").mkdir()
         torch.save(state_dict, root / WEIGHTS)
         torch.export.save(program, str(root / PROGRAM))
+        _check_loadable(root / PROGRAM)
         onnx = export_onnx(program, model.inputs, root / ONNX)
         if onnx["status"] == "ok" and model.golden:
             batch = {
@@ -402,6 +403,20 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
 
     model.path = write_atomically(Path(path), fill)
     return model.path
+
+
+def _check_loadable(path: Path) -> None:
+    """Loading refuses programs outside its allow-lists (docs/torch.md): such a program is not
+    packaged, and the error says what in it would be refused."""
+    from mlwright.package.program_check import program_problem
+
+    problem = program_problem(path)
+    if problem is not None:
+        raise TorchTrainingError(
+            f"the exported program could not be loaded to serve: {problem}",
+            fix="build the model from standard layers and operators (docs/torch.md lists what a "
+            "program may contain); the trained weights are kept in the checkpoint folder",
+        )
 
 
 def _write_mlmodel(model: TensorModel, root: Path) -> None:
