@@ -188,6 +188,36 @@ def input_spec_keys(records: Records, marker: Path) -> None:
     _document(records, change)
 
 
+def parameter_name(records: Records, marker: Path) -> None:
+    """A parameter's name, written between quotes into the module's source (no dots: torch
+    splits the name on them)."""
+    evil = (f'embed") if 0 else getattr(__import__("os"), "system")("touch {marker}") or '
+            'getattr(self, "embed.weight')  # fmt: skip
+
+    def change(document: dict[str, Any]) -> None:
+        for spec in document["graph_module"]["signature"]["input_specs"]:
+            if spec.get("parameter", {}).get("parameter_name") == "embed.weight":
+                spec["parameter"]["parameter_name"] = evil
+
+    _document(records, change)
+    name = "data/weights/model_weights_config.json"
+    config = json.loads(records[name])
+    config["config"][evil] = config["config"].pop("embed.weight")
+    records[name] = json.dumps(config).encode()
+
+
+def keyword_name(records: Records, marker: Path) -> None:
+    """A keyword argument's name (a higher-order operator's keywords are written into the
+    module's source as `name = value`)."""
+    evil = f"x=1, y=__import__('pathlib').Path({str(marker)!r}).touch(), z"
+
+    def change(document: dict[str, Any]) -> None:
+        argument = document["graph_module"]["graph"]["nodes"][0]["inputs"][0]
+        argument.update(name=evil, kind=2)
+
+    _document(records, change)
+
+
 def custom_object(records: Records, marker: Path) -> None:
     def change(document: dict[str, Any]) -> None:
         node = document["graph_module"]["graph"]["nodes"][0]
@@ -220,6 +250,8 @@ ATTACKS: dict[str, tuple[Callable[[Records, Path], None], str, bool]] = {
     "guards_code": (guards_code, r"guard .*__import__", True),
     "forward argument names": (forward_arg_names, "forward argument name", True),
     "input spec keys": (input_spec_keys, "key of the program's in_spec", False),
+    "parameter name": (parameter_name, "not a plain dotted name", True),
+    "keyword argument name": (keyword_name, "a name in the graph is", False),
     "custom object argument": (custom_object, "custom object", False),
     "legacy archive format": (legacy_archive, "legacy", False),
     "AOTInductor library": (aoti_library, "AOTInductor", False),

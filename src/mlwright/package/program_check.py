@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlwright.package.program_graph import Refused, check_document
+from mlwright.package.program_graph import Refused, check_attribute_path, check_document
 
 # the records torch.export.save (torch 2.13/2.14) writes for the one program named "model"
 FIXED = frozenset(
@@ -152,6 +152,7 @@ def _check_payload_config(records: dict[str, bytes | None], name: str, prefix: s
         raise Refused(f"{name} is not a payload configuration")
     folder = name.rsplit("/", 1)[0]
     for fqn, meta in entries.items():
+        check_attribute_path(fqn, f"the name of a tensor in {name}")
         if not isinstance(meta, dict):
             raise Refused(f"{name} describes {fqn!r} with {meta!r}")
         file = meta.get("path_name")

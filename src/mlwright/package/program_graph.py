@@ -88,6 +88,12 @@ SYMPY_CALLS = _words(
 )
 SYMPY_FLAGS = frozenset({"positive", "negative", "nonnegative", "integer", "real", "finite"})
 SYMBOL = re.compile(r"[a-z]{1,8}[0-9]{1,9}")  # s0, s77, u3: what the shape environment names
+# a parameter's, buffer's or submodule's dotted path (0.weight, encoder.layers.1.norm.bias):
+# torch writes it into the module's source, between quotes where a part is not an identifier
+ATTRIBUTE_PATH = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+PATH_FIELDS = frozenset(
+    {"parameter_name", "buffer_name", "tensor_constant_name", "user_input_name", "fqn"}
+)
 # node metadata kept as text (from_node, which run_decompositions adds, is parsed as plain JSON
 # records); torch resolves the others (source_fn_stack) by name or parses them (custom)
 METADATA = frozenset({"stack_trace", "nn_module_stack", "torch_fn", "from_node"})
@@ -170,6 +176,10 @@ def _check_entry(key: str, value: Any) -> None:
         _check_metadata(value)
     elif key in ("in_spec", "out_spec"):
         check_pytree_spec(value, key)
+    elif key == "name" and value != "":
+        _identifier(value, "a name in the graph")
+    elif key in PATH_FIELDS and value != "":
+        check_attribute_path(value, f"a {key.replace('_', ' ')}")
     elif key == "forward_arg_names" and value is not None:
         for name in _strings(value, "forward_arg_names"):
             _identifier(name, "a forward argument name")
@@ -378,6 +388,15 @@ def _check_metadata(metadata: Any) -> None:
             raise Refused(f"a node's {key} metadata holds control characters")
 
 
+def check_attribute_path(path: Any, what: str) -> None:
+    """A dotted attribute path: parts of letters, digits and underscores, nothing to quote."""
+    if not (isinstance(path, str) and ATTRIBUTE_PATH.fullmatch(path)):
+        raise Refused(
+            f"{what} is {path!r}, not a plain dotted name (torch writes it into the module's "
+            "source)"
+        )
+
+
 def _identifier(name: Any, what: str) -> None:
     if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)):
         raise Refused(
@@ -423,6 +442,7 @@ __all__ = [
     "PYTHON_TARGETS",
     "SYMPY_CALLS",
     "Refused",
+    "check_attribute_path",
     "check_document",
     "check_guard",
     "check_pytree_spec",
