@@ -396,6 +396,17 @@ class Attention(torch.nn.Module):
         return self.head(self.encoder(self.embed(tokens)).mean(1))
 
 
+class FieldNames(torch.nn.Module):
+    """Inputs named like fields of the program's document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, 1)
+
+    def forward(self, target: torch.Tensor, name: torch.Tensor) -> torch.Tensor:
+        return self.head(target * name).squeeze(-1)
+
+
 Export = tuple[Callable[[], torch.nn.Module], list[TensorInput], bool, dict[str, Any]]
 EXPORTS: dict[str, Export] = {
     "two inputs": (TwoInputs, [TensorInput("x", (3,), "float32"),
@@ -403,6 +414,10 @@ EXPORTS: dict[str, Export] = {
                    False, {"x": torch.randn(3, 3), "y": torch.randn(3, 5)}),
     "conv, norm, LSTM": (Layers, [TensorInput("x", (3, 9), "float32")], False,
                          {"x": torch.randn(3, 3, 9)}),
+    "inputs named target and name": (FieldNames, [TensorInput("target", (3,), "float32"),
+                                                  TensorInput("name", (3,), "float32")],
+                                     True, {"target": torch.randn(3, 3),
+                                            "name": torch.randn(3, 3)}),
     "attention, any length": (Attention, [TensorInput("tokens", (None,), "int64")], True,
                               {"tokens": torch.randint(0, 20, (3, 7))}),
 }  # fmt: skip

@@ -216,10 +216,9 @@ def _check_torch_reads_the_same(path: Path, records: dict[str, bytes | None]) ->
             for name, payload in records.items()
             if payload is not None
         )
-    except RuntimeError as exc:
-        raise Refused(
-            f"torch's archive reader cannot read it ({str(exc).splitlines()[0]})"
-        ) from None
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise Refused(f"torch's archive reader cannot read it ({first[:200]})") from None
     if not same:
         raise Refused("torch's archive reader sees different records than zipfile does")
 

@@ -97,6 +97,10 @@ PATH_FIELDS = frozenset(
 # node metadata kept as text (from_node, which run_decompositions adds, is parsed as plain JSON
 # records); torch resolves the others (source_fn_stack) by name or parses them (custom)
 METADATA = frozenset({"stack_trace", "nn_module_stack", "torch_fn", "from_node"})
+# the graph's maps from a value's name to its description
+NAMED_MAPS = frozenset(
+    {"tensor_values", "sym_int_values", "sym_bool_values", "sym_float_values", "custom_obj_values"}
+)
 INPUT_KINDS = frozenset({"user_input", "parameter", "buffer", "tensor_constant"})
 PYTREE_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.dict"})
 DOCUMENT_KEYS = frozenset(
@@ -149,14 +153,16 @@ def _strings(value: Any, what: str) -> list[str]:
 
 
 def _walk(value: Any) -> Iterator[tuple[str, Any]]:
-    """Every (key, value) pair of every object in the document, however deeply nested."""
+    """Every (field, value) pair of every object in the document, however deeply nested; the
+    keys of maps from a value's name (an input named "target") are names, not fields."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for key, inner in item.items():
                 yield key, inner
-                stack.append(inner)
+                named = key in NAMED_MAPS and isinstance(inner, dict)
+                stack.extend(inner.values() if named else [inner])
         elif isinstance(item, list):
             stack.extend(item)
 
