@@ -151,3 +151,25 @@ def test_a_registry_version_whose_signature_was_swapped_is_refused(
         mw.load(f"sec-swap/{untagged}")
     tagged = register(signed, "sec-swap", {SIGNATURE_TAG: signature.tag()})
     assert mw.load(f"sec-swap/{tagged}").name == "churned"
+
+
+def test_unusable_keys_are_named(
+    linear_package: Path,
+    keys: dict[str, tuple[Path, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    junk = tmp_path / "junk.pub"
+    junk.write_text("not a key")
+    monkeypatch.setenv("MLWRIGHT_TRUSTED_KEYS", str(junk))
+    with pytest.raises(SignatureError, match=r"trusted key .*junk\.pub' is not a PEM public key"):
+        mw.load(linear_package)
+    monkeypatch.setenv("MLWRIGHT_TRUSTED_KEYS", str(tmp_path / "missing.pub"))
+    with pytest.raises(SignatureError, match=r"MLWRIGHT_TRUSTED_KEYS names .*missing\.pub"):
+        mw.load(linear_package)
+    monkeypatch.delenv("MLWRIGHT_TRUSTED_KEYS")
+    copy = tmp_path / "copy"
+    shutil.copytree(linear_package, copy)
+    with pytest.raises(SignatureError, match="is not an unencrypted PEM private key"):
+        sign(copy, MANIFEST, keys["release"][1])  # the public half by mistake
+    assert not (copy / SIGNATURE).exists()

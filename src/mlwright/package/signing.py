@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,14 +128,13 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    data = _read_key_file(path, "signing key")
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise SignatureError(
-            f"signing key {str(path)!r} is not an unencrypted PEM private key ({exc})",
-            fix="make one with `mlwright keys new` and point MLWRIGHT_SIGNING_KEY at its .key",
-        ) from None
+    key = _load_key(
+        path,
+        "signing key",
+        lambda data: serialization.load_pem_private_key(data, password=None),
+        "an unencrypted PEM private key",
+        fix="make one with `mlwright keys new` and point MLWRIGHT_SIGNING_KEY at its .key",
+    )
     if not isinstance(key, Ed25519PrivateKey):
         raise SignatureError(
             f"signing key {str(path)!r} is a {type(key).__name__}, not an Ed25519 key",
@@ -147,23 +147,18 @@ def load_public(path: Path) -> Ed25519PublicKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    data = _read_key_file(path, "trusted key")
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise SignatureError(
-            f"trusted key {str(path)!r} is not a PEM public key ({exc})",
-            fix="use the .pub file that `mlwright keys new` wrote",
-        ) from None
+    fix = "use the .pub file that `mlwright keys new` wrote"
+    key = _load_key(
+        path, "trusted key", serialization.load_pem_public_key, "a PEM public key", fix=fix
+    )
     if not isinstance(key, Ed25519PublicKey):
         raise SignatureError(
-            f"trusted key {str(path)!r} is a {type(key).__name__}, not an Ed25519 key",
-            fix="use the .pub file that `mlwright keys new` wrote",
+            f"trusted key {str(path)!r} is a {type(key).__name__}, not an Ed25519 key", fix=fix
         )
     return key
 
 
-def _read_key_file(path: Path, what: str) -> bytes:
+def _load_key(path: Path, what: str, parse: Callable[[bytes], Any], form: str, *, fix: str) -> Any:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -173,7 +168,10 @@ def _read_key_file(path: Path, what: str) -> bytes:
         ) from None
     if len(data) > 64 * 1024:
         raise SignatureError(f"{what} {str(path)!r} is too large to be a key", fix="check the path")
-    return data
+    try:
+        return parse(data)
+    except (ValueError, TypeError) as exc:
+        raise SignatureError(f"{what} {str(path)!r} is not {form} ({exc})", fix=fix) from None
 
 
 def _raw(public: Ed25519PublicKey) -> bytes:
