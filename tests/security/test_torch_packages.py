@@ -31,12 +31,13 @@ import mlwright as mw
 from mlwright.package.program_check import check_program
 from mlwright.package.program_graph import Refused, check_guard, check_sympy
 from mlwright.package.pyfunc import _load_pyfunc
-from mlwright.package.store import MANIFEST, PackageError, load_any, write_manifest
+from mlwright.package.store import PackageError, load_any
 from mlwright.package.tensor import TensorInput
 from mlwright.serve.app import app_from_spec
 from mlwright.torch import TorchConfig, train
 from mlwright.torch.loop import TorchTrainingError
 from mlwright.torch.package import export_program
+from tests.security.packages import recompute_manifest
 from tests.track.test_mlflow import free_port
 
 Records = dict[str, bytes]
@@ -272,9 +273,7 @@ def craft(package: Path, folder: Path, attack: Callable[[Records, Path], None]) 
     with zipfile.ZipFile(program, "w") as archive:
         for name, data in records.items():
             archive.writestr(name[1:] if name.startswith("/") else f"{root}/{name}", data)
-    manifest = json.loads((crafted / MANIFEST).read_text())
-    (crafted / MANIFEST).unlink()
-    write_manifest(crafted, manifest["name"], manifest["created_utc"], kind=manifest["kind"])
+    recompute_manifest(crafted)
     return crafted
 
 
@@ -527,3 +526,25 @@ def test_the_guards_torch_writes_pass(text: str) -> None:
 def test_any_other_guard_is_refused(text: str) -> None:
     with pytest.raises(Refused, match="guard"):
         check_guard(text)
+
+
+def test_export_refuses_an_onnx_model_that_reads_external_files(
+    torch_package: Path, tmp_path: Path
+) -> None:
+    """ONNX external data would make onnxruntime read any file on the machine as weights."""
+    import onnx
+
+    from mlwright.package.export import ExportError
+
+    crafted = tmp_path / "external"
+    shutil.copytree(torch_package, crafted)
+    proto = onnx.load(str(crafted / "model" / "model.onnx"))
+    weight = proto.graph.initializer[0]
+    weight.ClearField("raw_data")
+    weight.data_location = onnx.TensorProto.EXTERNAL
+    weight.external_data.add(key="location", value="/etc/hostname")
+    onnx.save(proto, str(crafted / "model" / "model.onnx"))
+    recompute_manifest(crafted)
+    with pytest.raises(ExportError, match="refers to external data files"):
+        mw.export(crafted, "onnx", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -123,6 +123,7 @@ def _onnx(model: Model | TensorModel) -> tuple[bytes, dict[str, Any]]:
     onnx_path = (model.path or Path(".")) / ONNX
     if onnx_path.is_file():
         data = onnx_path.read_bytes()
+        _self_contained(data, onnx_path)
     else:
         reason = model.recipe.get("export", {}).get("onnx", {}).get("reason", "unknown")
         raise ExportError(
@@ -147,6 +148,31 @@ def _onnx(model: Model | TensorModel) -> tuple[bytes, dict[str, Any]]:
         ],
     )
     return data, meta
+
+
+def _self_contained(data: bytes, path: Path) -> None:
+    """A package's ONNX model holds its weights: one that names external data files could make
+    onnxruntime read any file on this machine as weights, so it is refused."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    proto = onnx.load_from_string(data)
+    graphs, external = [proto.graph], []
+    while graphs:
+        graph = graphs.pop()
+        external += [t.name for t in graph.initializer if uses_external_data(t)]
+        for node in graph.node:
+            for attribute in node.attribute:  # subgraphs (If, Loop, Scan) and constant tensors
+                graphs += [attribute.g] if attribute.HasField("g") else []
+                graphs += list(attribute.graphs)
+                if attribute.HasField("t") and uses_external_data(attribute.t):
+                    external.append(f"{node.name or node.op_type}.{attribute.name}")
+    if external:
+        raise ExportError(
+            f"{path} refers to external data files for {', '.join(external[:5])}; mlwright "
+            "writes self-contained ONNX models only",
+            fix="rebuild the package with `mlwright train-torch`",
+        )
 
 
 def _output_shape(data: bytes) -> list[int]:
