@@ -264,75 +264,15 @@ def _read_arrow_object(data: Any) -> tuple[pd.DataFrame, SourceInfo]:
 
 
 def read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, SourceInfo]:
-    import sqlalchemy as sa
-    from sqlalchemy import exc as sa_exc
+    """The result of one SELECT ``query`` on the database at ``url``, read on a connection that
+    cannot write (see :mod:`mlwright.data.sql`)."""
+    from mlwright.data.sql import query_table
 
-    if not query:
-        raise DataSourceError(
-            f"{_redact(url)!r} is a database URL, so a query is needed",
-            fix='pass --sql "select ... from ..." (or sql=... in Python)',
-        )
-    if _URL_MARKER not in url:
-        raise DataSourceError(
-            f"a SQL query was given, but {url!r} is not a database URL",
-            fix="pass a SQLAlchemy URL such as sqlite:///shop.db",
-        )
-    shown = _redact(url)
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa_exc.ArgumentError:
-        raise DataSourceError(
-            f"{shown!r} is not a valid database URL",
-            fix="use the SQLAlchemy form dialect://user:password@host/database, "
-            "e.g. sqlite:///shop.db",
-        ) from None
-    if parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if not db or db == ":memory:":
-            raise DataSourceError(
-                f"{shown!r} names no SQLite database file", fix="use sqlite:///path/to/file.db"
-            )
-        if not Path(db).is_file():
-            raise DataSourceError(
-                f"SQLite database {db!r} does not exist", fix="check the path in the URL"
-            )
-    try:
-        engine = sa.create_engine(parsed)
-    except (sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise DataSourceError(
-            f"no driver for {parsed.drivername!r} is installed ({exc})",
-            fix="install the database driver package for that dialect",
-        ) from None
-    try:
-        with engine.connect() as conn:
-            result = conn.execute(sa.text(query))
-            if not result.returns_rows:
-                raise DataSourceError(
-                    f"the query on {shown!r} returns no table", fix="pass a SELECT query"
-                )
-            columns = [str(c) for c in result.keys()]  # noqa: SIM118 (a Result, not a dict)
-            _check_unique_columns(columns, "the query result")
-            frame = pd.DataFrame.from_records(result.fetchall(), columns=columns)
-    except sa_exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise DataSourceError(
-            f"the query failed on {shown!r}: {detail}",
-            fix="check the table and column names in the query",
-        ) from None
-    finally:
-        engine.dispose()
+    columns, rows, shown = query_table(url, query)
+    _check_unique_columns(columns, "the query result")
+    frame = pd.DataFrame.from_records(rows, columns=columns)
     _check_has_rows(frame, "the query result")
     return frame, SourceInfo(kind="sql", location=shown)
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    try:
-        import sqlalchemy as sa
-
-        return str(sa.engine.make_url(url).render_as_string(hide_password=True))
-    except Exception:  # the raw URL is unparseable; show nothing secret-looking
-        return url.split("@")[-1] if "@" in url else url
 
 
 # --- checks -------------------------------------------------------------------------------------
