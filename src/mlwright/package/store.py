@@ -92,6 +92,28 @@ def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
     )
 
 
+def check_destination(
+    path: Path,
+    *,
+    overwrite: bool = True,
+    replaces: Callable[[Path], bool] = is_package,
+    what: str = "an mlwright package",
+    option: str = "--out",
+) -> Path:
+    """``path`` resolved, when :func:`write_atomically` may write there: it does not exist, is
+    an empty folder, or ``replaces`` recognises it (``what``). Callers check it before long work
+    (training) as well as when writing."""
+    path = path.resolve()
+    if path.exists() and not replaces(path) and (not path.is_dir() or any(path.iterdir())):
+        raise PackageError(
+            f"{path} exists and is not {what}; refusing to overwrite it",
+            fix=f"choose another {option} folder, or remove it",
+        )
+    if path.exists() and not overwrite:
+        raise PackageError(f"{path} already exists", fix="choose another folder")
+    return path
+
+
 def write_atomically(
     path: Path,
     fill: Callable[[Path, Path], None],
@@ -104,14 +126,7 @@ def write_atomically(
     """Stage a folder beside ``path`` (``fill(staging, final)`` writes its files), then
     rename it over ``path``: the whole folder or nothing. An existing ``path`` is replaced
     only when it is empty or ``replaces`` recognises it (``what``)."""
-    path = path.resolve()
-    if path.exists() and not replaces(path) and (not path.is_dir() or any(path.iterdir())):
-        raise PackageError(
-            f"{path} exists and is not {what}; refusing to overwrite it",
-            fix=f"choose another {option} folder, or remove it",
-        )
-    if path.exists() and not overwrite:
-        raise PackageError(f"{path} already exists", fix="choose another folder")
+    path = check_destination(path, overwrite=overwrite, replaces=replaces, what=what, option=option)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     umask = os.umask(0)
