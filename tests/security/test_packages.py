@@ -129,7 +129,9 @@ def test_registry_loads_reuse_one_verified_copy(
     second = mw.load("sec-cache/" + version)
     assert first.path == second.path
     assert {p.name for p in temp.iterdir() if p.name.startswith("mlwright-")} == before
-    assert len(list((cache / "registry" / "sec-cache").iterdir())) == 1
+    assert [p.name.rsplit("-", 1)[0] for p in (cache / "registry").iterdir()] == [
+        f"sec-cache@{version}"
+    ]
     rows = make_frame(5).drop(columns="churned")
     pd.testing.assert_frame_equal(first.predict(rows), load_package(linear_package).predict(rows))
     # a copy damaged in the cache is noticed by the checksums and fetched again
@@ -137,6 +139,24 @@ def test_registry_loads_reuse_one_verified_copy(
     model_file.write_bytes(b"damaged")
     again = mw.load(f"sec-cache/{version}")
     pd.testing.assert_frame_equal(again.predict(rows), load_package(linear_package).predict(rows))
+
+
+def test_registry_tags_never_become_paths(
+    linear_package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry writer controls tags: a checksum tag that is not a SHA-256 (here one that
+    would name a folder outside the cache) is refused before anything is downloaded."""
+    from mlwright.track.mlflow import MANIFEST_TAG, _mlflow
+
+    monkeypatch.setenv("MLWRIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    version = register(linear_package, "sec-tags")
+    with _mlflow() as mlflow:
+        mlflow.MlflowClient().set_model_version_tag(
+            "sec-tags", version, MANIFEST_TAG, "../../../victim/" + "0" * 48
+        )
+    with pytest.raises(MlwrightError, match="is not a SHA-256"):
+        mw.load(f"sec-tags/{version}")
+    assert not (tmp_path / "cache").exists()
 
 
 def test_a_package_cannot_point_outside_itself(linear_package: Path, tmp_path: Path) -> None:

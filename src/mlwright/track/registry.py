@@ -18,6 +18,8 @@ from mlwright.errors import MlwrightError
 
 _ALIAS = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)@(?P<alias>[A-Za-z0-9_\-]+)$")
 _VERSION = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)/(?P<version>\d+)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ def resolve(ref: str | Path, *, registry_only: bool = False) -> Resolved:
         raise MlwrightError(
             f"{name}/{found} has no recorded checksum; it was not registered by mlwright",
             fix="register models with `mlwright train`",
+        )
+    if not _SHA256.match(recorded):
+        raise MlwrightError(
+            f"{name}/{found}: its recorded checksum {recorded[:80]!r} is not a SHA-256",
+            fix="the version's tags were changed; register the model again with `mlwright train`",
         )
     from mlwright.package.store import PackageError
 
@@ -121,7 +128,8 @@ def _cached_version(name: str, version: str, digest: str, *, fresh: bool = False
     same version number in another tracking store is another folder). Every load verifies it."""
     from mlwright.track.mlflow import download_version
 
-    folder = cache_dir() / "registry" / name / f"{version}-{digest[:16]}"
+    # one path component: a name such as ".." stays inside the cache
+    folder = cache_dir() / "registry" / f"{name}@{version}-{digest[:16]}"
     return _fill_once(folder, lambda target: download_version(name, version, target), fresh)
 
 
@@ -137,6 +145,8 @@ def cached_run_package(run_id: str) -> tuple[Path, str | None]:
         (target / _REGISTERED).write_text(registered[0] or "", encoding="utf-8")
         return path
 
+    if not _RUN_ID.match(run_id):
+        raise MlwrightError(f"{run_id!r} is not an MLflow run id", fix="pass a run's 32-hex id")
     folder = cache_dir() / "runs" / run_id
     path = _fill_once(folder, fetch, fresh=False)
     if registered[0] is None and (folder / _REGISTERED).is_file():
