@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlwright.errors import ColumnError, DataSourceError, suggest
@@ -297,6 +298,47 @@ def _check_has_rows(frame: pd.DataFrame, where: str) -> None:
         raise DataSourceError(
             f"{where} has a header but no data rows", fix="pass a table with at least one row"
         )
+
+
+def check_flat(frame: pd.DataFrame, columns: list[str]) -> None:
+    """Refuse nested columns (Parquet/Arrow structs, lists, maps) among ``columns``, naming
+    each one: mlwright learns from flat columns of numbers, categories, text and dates."""
+    nested = {c: kind for c in columns if (kind := _nested_kind(frame[c])) is not None}
+    if not nested:
+        return
+    listed = "; ".join(f"{c!r} ({kind})" for c, kind in nested.items())
+    drops = " ".join(f"--drop-col {c}" for c in nested)
+    raise ColumnError(
+        f"{len(nested)} column(s) hold nested values, which mlwright cannot learn from: {listed}",
+        fix="flatten them into plain columns before training (pyarrow's Table.flatten() for "
+        "structs, pandas.json_normalize or explode for lists), or leave them out with "
+        f"{drops} (drop_cols=[...] in Python)",
+    )
+
+
+def _nested_kind(values: pd.Series) -> str | None:
+    """'struct', 'list' or 'map' when ``values`` holds nested values, else None."""
+    dtype = values.dtype
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    if arrow is not None:
+        import pyarrow as pa
+
+        if pa.types.is_struct(arrow):
+            return "struct"
+        if pa.types.is_map(arrow):
+            return "map"
+        return "list" if pa.types.is_nested(arrow) else None
+    if not pd.api.types.is_object_dtype(dtype):
+        return None
+    first = values.dropna().head(1).tolist()
+    if not first:
+        return None
+    value = first[0]
+    if isinstance(value, dict):
+        return "struct"
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return "list"
+    return None
 
 
 def require_column(frame: pd.DataFrame, column: str, what: str = "column") -> None:

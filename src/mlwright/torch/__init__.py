@@ -52,11 +52,14 @@ def train(
     ``model_factory``, ``data``, ``loss``)."""
     from pathlib import Path
 
+    from mlwright.package.store import check_destination
     from mlwright.torch.package import train_and_package
 
     if not isinstance(config, TorchConfig):
         config = TorchConfig.from_yaml(config)
-    return train_and_package(config, Path(out or Path("models") / config.name), **kwargs)
+    path = Path(out or Path("models") / config.name)
+    check_destination(path)  # before training, not after it
+    return train_and_package(config, path, **kwargs)
 
 
 __all__ = ["LoopSettings", "TorchConfig", "fit", "train"]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from mlwright import __version__
 from mlwright.config import TrainOptions
-from mlwright.data.io import SourceInfo, read_table
+from mlwright.data.io import SourceInfo, check_flat, read_table
 from mlwright.data.profile import ProblemDefinition, profile_frame
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
@@ -94,8 +94,12 @@ def train(
 ) -> Model:
     """Run training; the package is written to ``options.out``, else to ``default_out/NAME``
     when that is given, else not at all (call ``model.save``)."""
+    from mlwright.package.store import check_destination
+
     started = time.monotonic()
     emit = on_event or (lambda kind, payload: None)
+    if options.out is not None:  # refused now, not after the training it would throw away
+        check_destination(Path(options.out))
     emit("step", "reading and profiling the data")
     frame, source = read_table(data, sql=sql)
     settings, sampled = profile_settings(options, len(frame), frame.shape[1])
@@ -112,7 +116,10 @@ def train(
     if sampled:
         emit("decision", sampled)
     name = model_name(options, source)
+    if options.out is None and default_out is not None:
+        check_destination(default_out / name)
     schema = final_schema(problem.schema, plan)
+    check_flat(frame, [c.name for c in schema.columns if c.role in ("feature", "target")])
     prep = prepare_rows(frame, schema, problem.task, problem.classes, plan)
     for note in prep.decisions:
         emit("decision", note)
