@@ -55,7 +55,10 @@ class AuditResult:
 
 
 def find_pyproject(start: Path) -> Path | None:
-    folder = start.resolve()
+    try:
+        folder = start.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: look from the folder it is in
+        folder = start.absolute().parent
     if folder.is_file():
         folder = folder.parent
     for candidate in (folder, *folder.parents):

@@ -10,9 +10,13 @@ module under :mod:`mlwright.audit.rules`.
 from __future__ import annotations
 
 import ast
+import errno
+import io
 import json
 import os
 import re
+import stat
+import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -23,6 +27,10 @@ from typing import Any, Literal
 Severity = Literal["low", "medium", "high"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")
 SUPPRESS = re.compile(r"#\s*mlwright:\s*ignore\[([^\]]+)\]")
+# Python parsed per file: a .py file, or a notebook's code cells. Past it the file is skipped
+# with an MLW000 finding (a 10 MB generated module would take seconds and gigabytes to parse).
+MAX_SOURCE_BYTES = 1_000_000
+MAX_NOTEBOOK_BYTES = 25_000_000  # a notebook file, outputs (plots, tables) included
 SKIP_DIRS = {
     ".git",
     ".hg",
@@ -288,8 +296,8 @@ def discover(paths: Iterable[str | Path], exclude: Iterable[str] = ()) -> list[P
     found: list[Path] = []
     for given in paths:
         path = Path(given)
-        if path.is_file():
-            found.append(path)
+        if path.is_file() or (path.is_symlink() and not path.is_dir()):
+            found.append(path)  # a broken link or a link loop is reported by check_file
             continue
         if not path.exists():
             from mlwright.errors import ConfigError
@@ -344,6 +352,10 @@ def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
     try:
         if path.endswith(".ipynb"):
             text, cells = notebook_code(text)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_SOURCE_BYTES:
+            what = "notebook's code" if cells is not None else "file"
+            return [_too_large(path, what, size, MAX_SOURCE_BYTES)]
         source = Source(path, text, cells)
     except SyntaxError as exc:
         located, cell = locate(cells, exc.lineno or 1)
@@ -382,11 +394,90 @@ def check_source(path: str, text: str, selection: Selection) -> list[Finding]:
 
 
 def check_file(path: Path, selection: Selection) -> list[Finding]:
+    """Every finding in one file; a file that cannot or should not be read (a link loop, not a
+    regular file, too large, undecodable) is one MLW000 finding that says why it was skipped."""
+    name = str(path)
+    notebook = name.endswith(".ipynb")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [unreadable(str(path), f"the file cannot be read: {exc}", "save it as UTF-8")]
-    return check_source(str(path), text, selection)
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return [
+                unreadable(
+                    name,
+                    "not a regular file (a pipe, socket or device); it was skipped",
+                    "exclude it ([tool.mlwright.audit] exclude)",
+                )
+            ]
+        limit = MAX_NOTEBOOK_BYTES if notebook else MAX_SOURCE_BYTES
+        if info.st_size > limit:
+            return [_too_large(name, "file", info.st_size, limit)]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [_unreachable(path, exc)]
+    if notebook:  # nbformat is UTF-8 JSON
+        try:
+            return check_source(name, raw.decode("utf-8"), selection)
+        except UnicodeDecodeError as exc:
+            message = f"the notebook is not valid UTF-8 (byte {exc.start}); it was skipped"
+            return [unreadable(name, message, "save it again from Jupyter")]
+    try:
+        encoding, declared = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as exc:  # an unknown codec, or a cookie that contradicts a BOM
+        return [
+            unreadable(
+                name,
+                f"the file's encoding declaration cannot be used: {exc}; it was skipped",
+                "fix the `# -*- coding: NAME -*-` line (PEP 263), or save the file as UTF-8 and "
+                "remove it",
+            )
+        ]
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        said = " (as its coding line declares)" if _has_cookie(declared) else ""
+        return [
+            unreadable(
+                name,
+                f"the file is not valid {encoding}{said} at byte {exc.start}; it was skipped",
+                "save it as UTF-8, or declare its real encoding on line 1 or 2: "
+                "`# -*- coding: latin-1 -*-` (PEP 263)",
+            )
+        ]
+    return check_source(name, text, selection)
+
+
+def _has_cookie(lines: Iterable[bytes]) -> bool:
+    return any(re.match(rb"^[ \t\f]*#.*?coding[:=]", line) for line in lines)
+
+
+def _too_large(path: str, what: str, size: int, limit: int) -> Finding:
+    return unreadable(
+        path,
+        f"the {what} was skipped: it is {size / 1_000_000:.1f} MB, over the "
+        f"{limit // 1_000_000} MB limit per file (generated code or data, most likely)",
+        'exclude it ([tool.mlwright.audit] exclude = ["..."]), or split it into smaller modules',
+    )
+
+
+def _unreachable(path: Path, exc: OSError) -> Finding:
+    """The finding of a file that cannot be opened: a link loop, a broken link, permissions."""
+    name = str(path)
+    link = ""
+    try:
+        if path.is_symlink():
+            link = f" (a symbolic link to {os.readlink(path)!r})"
+    except OSError:
+        pass
+    if exc.errno == errno.ELOOP:
+        message = f"the file is a symbolic link that loops{link}; it was skipped"
+        fix = "point the link at a real file, remove it, or exclude it"
+    elif exc.errno == errno.ENOENT:
+        message = f"the file does not exist{link}; it was skipped"
+        fix = "point the link at a real file, remove it, or exclude it"
+    else:
+        message = f"the file cannot be read: {exc.strerror or exc}; it was skipped"
+        fix = "check its permissions, or exclude it"
+    return unreadable(name, message, fix)
 
 
 def _check_chunk(args: tuple[list[str], Selection]) -> list[Finding]:
@@ -413,6 +504,8 @@ def run(files: list[Path], selection: Selection, workers: int | None = None) -> 
 
 
 __all__ = [
+    "MAX_NOTEBOOK_BYTES",
+    "MAX_SOURCE_BYTES",
     "RULES",
     "SEVERITIES",
     "Finding",
