@@ -207,7 +207,9 @@ def test_the_server_gates_serves_and_names_every_bad_input(
         assert "shape (1, 7, 8)" in errors[(4, "input")]["reason"]
         assert 0 not in {record for record, _ in errors}
         for body_bytes in (b"{not json", b'{"records": []}', b'{"rows": [1]}'):
-            refused = http.post("/v1/predict", content=body_bytes)
+            refused = http.post(
+                "/v1/predict", content=body_bytes, headers={"content-type": "application/json"}
+            )
             assert refused.status_code == 422
             assert refused.json()["errors"][0]["fix"]
         mlflow_style = http.post("/invocations", json={"inputs": {"input": [image, image]}})

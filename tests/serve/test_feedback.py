@@ -11,6 +11,8 @@ from mlwright.package.store import load_package
 from mlwright.serve.app import ServeSettings, create_app
 from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
 
+JSON = {"content-type": "application/json"}
+
 
 def client(package: Path, db: Path) -> TestClient:  # noqa: F811
     app = create_app(load_package(package), settings=ServeSettings(store=str(db)))
@@ -34,11 +36,12 @@ def test_feedback_is_stored_once_and_joined_to_its_prediction(
         answer = c.post("/v1/predict", json={"records": records(package, 2)}).json()
         first, second = (p["prediction_id"] for p in answer["predictions"])
         label = answer["predictions"][0]["prediction"]
+        other = "no" if label == "yes" else "yes"  # the other class: a label must be a class
         ok = c.post("/v1/feedback", json={"prediction_id": first, "label": label})
         assert ok.status_code == 200 and ok.json() == {"stored": 1, "repeats": 0}
         again = c.post("/v1/feedback", json={"prediction_id": first, "label": label})
         assert again.status_code == 200 and again.json() == {"stored": 0, "repeats": 1}
-        clash = c.post("/v1/feedback", json={"prediction_id": first, "label": "other"})
+        clash = c.post("/v1/feedback", json={"prediction_id": first, "label": other})
         assert clash.status_code == 409
         (err,) = clash.json()["errors"]
         assert err["field"] == "label" and "already has feedback" in err["reason"]
@@ -48,7 +51,7 @@ def test_feedback_is_stored_once_and_joined_to_its_prediction(
             json={
                 "items": [
                     {"prediction_id": second, "reward": 1},
-                    {"prediction_id": first, "label": "other"},
+                    {"prediction_id": first, "label": other},
                 ]
             },
         )
@@ -62,7 +65,7 @@ def test_feedback_is_stored_once_and_joined_to_its_prediction(
     with client(package, db) as c:  # after a restart the feedback is still there
         again = c.post("/v1/feedback", json={"prediction_id": first, "label": label})
         assert again.json() == {"stored": 0, "repeats": 1}
-        early = c.post("/v1/feedback", json={"prediction_id": "notyetflushed:0", "value": 2.5})
+        early = c.post("/v1/feedback", json={"prediction_id": "notyetflushed:0", "label": "no"})
         assert early.status_code == 200  # feedback may arrive before its prediction is stored
 
 
@@ -80,7 +83,7 @@ def test_bad_feedback_is_a_422_naming_the_field(package: Path, tmp_path: Path) -
             response = c.post("/v1/feedback", json=body)
             assert response.status_code == 422, body
             assert reason in response.json()["errors"][0]["reason"], response.json()
-        broken = c.post("/v1/feedback", content=b"{not json")
+        broken = c.post("/v1/feedback", content=b"{not json", headers=JSON)
         assert broken.status_code == 422
         assert broken.json()["errors"][0]["reason"] == "the body is not valid JSON"
     assert stored(tmp_path / "serve.db") == {}

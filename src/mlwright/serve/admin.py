@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from mlwright.serve.bodies import BodyError
+from mlwright.serve.bodies import parse as parse_body
 from mlwright.serve.metrics import ServerMetrics
+from mlwright.serve.schemas import documented
 from mlwright.serve.slot import Slot, swap
 from mlwright.track.registry import parse
 
@@ -25,7 +27,12 @@ def add_admin_routes(app: FastAPI, slot: Slot, token: str, metrics: ServerMetric
         expected = f"Bearer {token}"
         return hmac.compare_digest(given.encode(), expected.encode())
 
-    @app.post("/v1/admin/reload", tags=["admin"])
+    @app.post(
+        "/v1/admin/reload",
+        tags=["admin"],
+        responses=documented(401, 409, 413, 415, 422),
+        openapi_extra=_RELOAD_BODY,
+    )
     async def reload(request: Request) -> JSONResponse:
         """Load a registry version (default: the alias the server follows), gate it and swap
         it in; the previous model serves until then, and keeps serving if it fails."""
@@ -48,9 +55,9 @@ def add_admin_routes(app: FastAPI, slot: Slot, token: str, metrics: ServerMetric
         body = await request.body()
         if body.strip():
             try:
-                payload: Any = json.loads(body)
-            except ValueError:
-                payload = None
+                payload: Any = parse_body(body)
+            except BodyError as exc:
+                return JSONResponse({"errors": [exc.item()]}, status_code=422)
             if not isinstance(payload, dict):
                 ref = None
             elif "model" in payload:
@@ -88,3 +95,25 @@ def add_admin_routes(app: FastAPI, slot: Slot, token: str, metrics: ServerMetric
         result = await asyncio.to_thread(swap, slot, ref, metrics)
         status = {"swapped": 200, "unchanged": 200, "busy": 409}.get(result["status"], 409)
         return JSONResponse(result, status_code=status)
+
+
+_RELOAD_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "model": {
+                            "type": "string",
+                            "description": "a registry reference: NAME@ALIAS or NAME/VERSION "
+                            "(default: the alias the server follows)",
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}

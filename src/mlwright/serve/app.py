@@ -6,7 +6,8 @@ reproduce and the latency budget holds, ``/ready`` answers 503 with the reason a
 routes refuse with 503. ``POST /v1/predict`` is served by :mod:`mlwright.serve.predict` on its
 own ASGI lane in front of FastAPI (FastAPI keeps the route for /docs); it scores through the
 package's fast scorer and never imports mlflow or the trainer. The returned app's
-``state.asgi`` is what uvicorn serves: body limit, then metrics and access log, then the lanes.
+``state.asgi`` is what uvicorn serves: the guard (JSON bodies only, size limit), then metrics
+and access log, then the lanes.
 """
 
 from __future__ import annotations
@@ -27,32 +28,37 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mlwright.errors import ConfigError, MlwrightError, SchemaViolationError
 from mlwright.package.model import Model
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.admin import add_admin_routes
 from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.bodies import BodyError
+from mlwright.serve.bodies import parse as parse_body
+from mlwright.serve.docs import add_docs
 from mlwright.serve.drift_counts import Watched, window_drift
 from mlwright.serve.drift_settings import Settings as DriftSettings
 from mlwright.serve.experiment import ExperimentConfig
 from mlwright.serve.experiment_analysis import analyze, json_safe
-from mlwright.serve.feedback import FeedbackItem
-from mlwright.serve.feedback import parse as parse_feedback
-from mlwright.serve.feedback import record as record_feedback
+from mlwright.serve.feedback import Outcomes, batch_schema
+from mlwright.serve.feedback import answer as answer_feedback
 from mlwright.serve.gate import GateResult, run_gate
-from mlwright.serve.metrics import Observe, ServerMetrics
+from mlwright.serve.limits import Guard
+from mlwright.serve.metrics import LANE, Observe, ServerMetrics
 from mlwright.serve.monitor import MonitorGauges
 from mlwright.serve.performance import live_performance
 from mlwright.serve.predict import PATH, Predictor
 from mlwright.serve.schemas import (
-    ErrorResponse,
+    MlflowError,
     PredictResponse,
+    documented,
     error_body,
     predict_request_model,
-    validation_item,
+    records_adapter,
+    validation_items,
 )
 from mlwright.serve.slot import Active, Slot, schema_change
 from mlwright.serve.slot import poll as _poll
@@ -83,48 +89,6 @@ def error(status: int, reason: str, fix: str) -> JSONResponse:
     return JSONResponse(error_body(reason, fix), status_code=status)
 
 
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413, before parsing."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        too_big = declared is not None and declared.isdigit() and int(declared) > self.limit
-        seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        if not too_big:
-            try:
-                await self.app(scope, limited, send)
-                return
-            except _TooLarge:
-                pass
-        response = error(
-            413,
-            f"the request body is larger than {self.limit:,} bytes",
-            "send fewer rows per request",
-        )
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
 class Lanes:
     """ASGI: the hot routes go straight to their handler; everything else to the framework."""
 
@@ -136,6 +100,8 @@ class Lanes:
         handler = None
         if scope["type"] == "http":
             handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                scope[LANE] = scope["path"]  # the route's label in the metrics
         await (handler or self.app)(scope, receive, send)
 
 
@@ -224,16 +190,17 @@ def create_app(
         title=f"mlwright: {slot.name}",
         description=f"Predictions from the mlwright model {slot.name!r} ({model.task}).",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by add_docs, never from a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     app.state.slot = slot
     app.state.settings = cfg
     app.state.experiment = runtime
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"errors": [validation_item(e) for e in exc.errors()][:100]}, status_code=422
-        )
+        return JSONResponse({"errors": validation_items(list(exc.errors()))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -273,7 +240,7 @@ def create_app(
         )
         metrics.add_collector(gauges)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def prometheus() -> Response:
         """Prometheus text format: requests, errors, latency, predictions per model version;
         with a store, drift and live performance over the last ``monitor_minutes``."""
@@ -311,28 +278,26 @@ def create_app(
         PATH,
         tags=["predict"],
         response_model=PredictResponse,
-        responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+        responses=documented(413, 415, 422, 503),
         openapi_extra=_request_body(app, request_model),
     )(predict)
 
     async def feedback(request: Request) -> JSONResponse:
         """Outcomes for served predictions: `{"prediction_id", "label" | "value" | "reward"}`,
-        or `{"items": [...]}`. A repeat is 200; different feedback for the same prediction is
-        409 and stores nothing."""
-        return await answer_feedback(cfg.store, request)
+        or `{"items": [...]}`. A label must be one of the model's classes (regression: a
+        finite number). A repeat is 200; different feedback for the same prediction is 409
+        and stores nothing, unless the item says `"replace": true` (a correction)."""
+        served = slot.active.model if slot.active is not None else slot.candidate
+        return await answer_feedback(cfg.store, request, Outcomes.of(served.task, served.classes))
 
     app.post(
         "/v1/feedback",
         tags=["feedback"],
-        responses={
-            409: {"model": ErrorResponse},
-            422: {"model": ErrorResponse},
-            503: {"model": ErrorResponse},
-        },
-        openapi_extra=_request_body(app, FeedbackItem),
+        responses=documented(409, 413, 415, 422, 503),
+        openapi_extra=feedback_body(app, Outcomes.of(model.task, model.classes)),
     )(feedback)
 
-    @app.get("/v1/monitor/drift", tags=["monitoring"])
+    @app.get("/v1/monitor/drift", tags=["monitoring"], responses=documented(404, 503))
     async def drift(
         variant: str = "champion",
         minutes: Annotated[float | None, Query(gt=0, le=MAX_MINUTES)] = None,
@@ -390,7 +355,7 @@ def create_app(
         result = await asyncio.to_thread(compute)
         return JSONResponse(json_safe({"model": slot.name, "version": version, **result}))
 
-    @app.get("/v1/monitor/performance", tags=["monitoring"])
+    @app.get("/v1/monitor/performance", tags=["monitoring"], responses=documented(503))
     async def performance(
         minutes: Annotated[float | None, Query(gt=0, le=MAX_MINUTES)] = None,
         step_minutes: Annotated[float, Query(ge=1, le=MAX_MINUTES)] = 60,
@@ -417,7 +382,7 @@ def create_app(
         runtime.refresh()
         return {"experiments": [{"id": runtime.config.id, "status": runtime.status}]}
 
-    @app.get("/v1/experiments/{experiment_id}", tags=["experiments"])
+    @app.get("/v1/experiments/{experiment_id}", tags=["experiments"], responses=documented(404))
     async def experiment_status(experiment_id: str) -> JSONResponse:
         """The experiment's status, variants and analysis: per variant the requests and, once
         feedback arrives, each metric's difference with fixed-horizon and always-valid tests,
@@ -435,19 +400,32 @@ def create_app(
             )
         return JSONResponse(body)
 
-    @app.post("/invocations", tags=["mlflow"])
+    # MLflow enforces its input schema: a value of the wrong JSON type is a 400 naming it
+    cells = records_adapter(request_model)
+
+    @app.post(
+        "/invocations",
+        tags=["mlflow"],
+        responses={
+            400: {"model": MlflowError, "description": "invalid input (MLflow's error shape)"},
+            503: {"model": MlflowError, "description": "the model is not ready"},
+            **documented(413, 415),
+        },
+        openapi_extra=mlflow_body(f"{_ident(slot.name)}Record"),
+    )
     async def invocations(request: Request) -> JSONResponse:
-        """What `mlflow models serve` accepts: dataframe_split, dataframe_records, instances or
-        inputs; answers {"predictions": [...]}."""
+        """What `mlflow models serve` accepts as JSON: dataframe_split, dataframe_records,
+        instances or inputs; answers {"predictions": [...]}."""
         active = slot.active
         if active is None:
             return _mlflow_error(503, "the model has not passed the deployment gate")
         try:
-            payload = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _mlflow_error(400, "the body is not valid JSON")
+            payload = parse_body(await request.body())
+        except BodyError as exc:
+            return _mlflow_error(400, exc.reason)
         try:
             frame = _mlflow_frame(payload)
+            _check_cells(cells, frame)
             out = active.model.predict_frame(active.model.schema.enforce(frame))
         except SchemaViolationError as exc:
             return _mlflow_error(400, str(exc))
@@ -460,7 +438,7 @@ def create_app(
         add_admin_routes(app, slot, token, metrics)
 
     lanes = Lanes(app, {("POST", PATH): predictor.asgi})
-    wrapped = BodyLimit(
+    wrapped = Guard(
         Observe(lanes, metrics, slot.name, lambda: slot.current_version or ""), cfg.max_body_bytes
     )
     app.state.asgi = wrapped
@@ -503,6 +481,20 @@ def _request_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
     the real columns and types."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     components = {**schema.pop("$defs", {}), model.__name__: schema}
+    return _documented_body(app, components, {"$ref": f"#/components/schemas/{model.__name__}"})
+
+
+def feedback_body(app: FastAPI, outcomes: Outcomes) -> dict[str, Any]:
+    """OpenAPI for ``/v1/feedback``: one item or a batch, with this model's labels."""
+    ref = "#/components/schemas/FeedbackItem"
+    components = {"FeedbackItem": outcomes.schema(), "FeedbackBatch": batch_schema(ref)}
+    body = {"oneOf": [{"$ref": ref}, {"$ref": "#/components/schemas/FeedbackBatch"}]}
+    return _documented_body(app, components, body)
+
+
+def _documented_body(
+    app: FastAPI, components: dict[str, Any], schema: dict[str, Any]
+) -> dict[str, Any]:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -512,25 +504,31 @@ def _request_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+    return _json_body(schema)
 
 
-async def answer_feedback(store: str | None, request: Request) -> JSONResponse:
-    """``POST /v1/feedback``: parse, then store in one transaction (both servers)."""
-    if not store:
-        return error(503, "this server keeps no serving store", "start it with --store PATH")
-    try:
-        items = parse_feedback(json.loads(await request.body()))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error(422, "the body is not valid JSON", "send a JSON object")
-    except ValidationError as exc:
-        errors = [validation_item(e) for e in exc.errors(include_url=False)][:100]
-        return JSONResponse({"errors": errors}, status_code=422)
-    stored, repeats, conflicts = await asyncio.to_thread(record_feedback, Path(store), items)
-    if conflicts:
-        return JSONResponse({"errors": conflicts[:100]}, status_code=409)
-    return JSONResponse({"stored": stored, "repeats": repeats})
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def mlflow_body(record_model: str) -> dict[str, Any]:
+    """OpenAPI for ``/invocations``: MLflow's record shapes over this model's columns
+    (``dataframe_split`` is accepted too, as MLflow does)."""
+    records = {
+        "type": "array",
+        "items": {"$ref": f"#/components/schemas/{record_model}"},
+        "minItems": 1,
+    }
+    shapes = [
+        {
+            "type": "object",
+            "properties": {key: records},
+            "required": [key],
+            "additionalProperties": False,
+        }
+        for key in ("dataframe_records", "instances", "inputs")
+    ]
+    return _json_body({"oneOf": shapes})
 
 
 def _ident(name: str) -> str:
@@ -544,6 +542,20 @@ def _info(slot: Slot) -> dict[str, Any]:
 def _mlflow_error(status: int, message: str) -> JSONResponse:
     code = "BAD_REQUEST" if status == 400 else "TEMPORARILY_UNAVAILABLE"
     return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def _check_cells(cells: TypeAdapter[Any], frame: pd.DataFrame) -> None:
+    """Raise ValueError naming the first values of ``frame`` the record model refuses."""
+    try:
+        cells.validate_python(frame.to_dict(orient="records"))
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("records", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise ValueError(
+            "; ".join(
+                f"record {item['record']} '{item['field']}': {item['reason']}"
+                for item in validation_items(errors, limit=5)
+            )
+        ) from None
 
 
 def _mlflow_frame(payload: Any) -> pd.DataFrame:

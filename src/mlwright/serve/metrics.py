@@ -1,8 +1,11 @@
 """Prometheus metrics and the structured access log of the model server.
 
-Each app gets its own collector registry (two apps in one process never share counters). With
-several workers, set PROMETHEUS_MULTIPROC_DIR (``mlwright serve`` does) and ``/metrics`` merges
-the workers' values through prometheus-client's multiprocess mode.
+Requests are labelled by the route template that answered them (``/v1/experiments/{id}``),
+never by the raw path: every path that matches no route shares the one label
+:data:`UNMATCHED`, so no client can grow ``/metrics`` by asking for paths. Each app gets its own
+collector registry (two apps in one process never share counters). With several workers, set
+PROMETHEUS_MULTIPROC_DIR (``mlwright serve`` does) and ``/metrics`` merges the workers' values
+through prometheus-client's multiprocess mode.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from prometheus_client import (
 from mlwright.serve.asgi import Receive, Scope, Send
 
 access_log = logging.getLogger("mlwright.access")
+UNMATCHED = "unmatched"  # the route label of every request that matched no route
+LANE = "mlwright.lane"  # scope key: the path of a route served on its own ASGI lane
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -126,7 +131,7 @@ class Observe:
             nonlocal done
             done = True
             elapsed = time.perf_counter() - started
-            route = scope.get("path", "")
+            route = route_label(scope)
             version = self.version()
             self.metrics.requests.labels(route, str(status), self.model, version).inc()
             self.metrics.latency.labels(route, self.model, version).observe(elapsed)
@@ -136,7 +141,8 @@ class Observe:
                         {
                             "request_id": request_id,
                             "method": scope.get("method"),
-                            "path": route,
+                            "path": scope.get("path"),
+                            "route": route,
                             "status": status,
                             "ms": round(elapsed * 1000, 3),
                             "model": self.model,
@@ -159,3 +165,13 @@ class Observe:
         finally:
             if not done:
                 record()
+
+
+def route_label(scope: Scope) -> str:
+    """The template of the route that answered (set by the router as it matched), the path of
+    an ASGI lane, or :data:`UNMATCHED`."""
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        return template
+    lane = scope.get(LANE)
+    return lane if isinstance(lane, str) else UNMATCHED

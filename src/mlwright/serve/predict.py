@@ -28,15 +28,15 @@ from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.bodies import BodyError, check, parse
 from mlwright.serve.metrics import ServerMetrics
-from mlwright.serve.schemas import error_body, validation_item, violation_item
+from mlwright.serve.schemas import error_body, validation_items, violation_item
 from mlwright.serve.slot import Active, Slot
-from mlwright.serve.store import PredictionBatch, read_json
+from mlwright.serve.store import PredictionBatch
 from mlwright.serve.writer import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
 PATH = "/v1/predict"
-_INVALID = object()  # a body that is not JSON
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -61,7 +61,10 @@ class Predictor:
         self, raw: bytes, request_id: str, headers: dict[bytes, bytes] | None = None
     ) -> tuple[int, bytes]:
         """The status and JSON body answering ``raw``."""
-        payload = _parse(raw)
+        try:
+            payload = parse(raw, depth=False)  # the general path checks the depth
+        except BodyError as exc:
+            return 422, orjson.dumps({"errors": [exc.item()]})
         slot, variant = self.slot, "champion"
         experiment = self.experiment
         if experiment is not None:
@@ -205,13 +208,13 @@ class Predictor:
     def _checked(self, model: Model, payload: Any) -> pd.DataFrame | bytes:
         """The general path: the generated request model, then the schema. The enforced
         features, or the 422 body naming every problem."""
-        if payload is _INVALID:
-            return _error("the body is not valid JSON", 'send {"records": [{...}, ...]}')
         try:
+            check(payload)
             body = self.request_model.model_validate(payload)
+        except BodyError as exc:
+            return orjson.dumps({"errors": [exc.item()]})
         except ValidationError as exc:
-            items = [validation_item(e) for e in exc.errors()][:100]
-            return orjson.dumps({"errors": items})
+            return orjson.dumps({"errors": validation_items(exc.errors())})
         records = [r.model_dump() for r in body.records]  # type: ignore[attr-defined]
         frame = pd.DataFrame.from_records(records, columns=[c.name for c in model.schema.features])
         enforced, violations, _ = model.schema.check(frame)
@@ -233,14 +236,6 @@ class Predictor:
 
 def _error(reason: str, fix: str) -> bytes:
     return orjson.dumps(error_body(reason, fix))
-
-
-def _parse(body: bytes) -> Any:
-    """The parsed body, or _INVALID when it is not JSON."""
-    try:
-        return read_json(body)
-    except ValueError:
-        return _INVALID
 
 
 def _plain_records(payload: Any, max_rows: int) -> list[Any] | None:

@@ -8,17 +8,87 @@ The generated ``Record`` model has one field per feature column, typed by the co
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+import reprlib
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from mlwright.data.schema import ColumnSchema, TableSchema
+from mlwright.serve.bodies import locate
+
+# a number written as a JSON string ("1.5", "-2e3"): converted, as the schema converts it
+NUMBER_TEXT = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+_NUMBER_TEXT = re.compile(NUMBER_TEXT)
+
+
+def kind_of(value: Any) -> str:
+    """How a JSON value reads in a message: "a boolean", "the string 'x'", "a list"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return "an object" if isinstance(value, dict) else "a list"
+
+
+def _number(value: Any) -> Any:
+    """A numeric column's value: a number, a number written as a string, or null; never a
+    boolean (``false`` is not 0 here)."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and _NUMBER_TEXT.match(value):
+        return float(value)
+    raise PydanticCustomError(
+        "number_expected",
+        "expected a number or null, got {got}",
+        {"got": kind_of(value), "fix": "send a JSON number (or null)"},
+    )
+
+
+def _scalar(value: Any) -> Any:
+    """A category: a string, number or boolean, or null; never an object or a list."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise PydanticCustomError(
+        "scalar_expected",
+        "expected a string, number, boolean or null, got {got}",
+        {"got": kind_of(value), "fix": "send a string, number, boolean or null"},
+    )
+
+
+NUMBER = Annotated[
+    float | None,
+    BeforeValidator(_number),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": NUMBER_TEXT},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+SCALAR = Annotated[str | int | float | bool | None, BeforeValidator(_scalar)]
 
 _JSON_TYPES: dict[str, Any] = {
-    "numeric": float | None,
-    "integer": float | None,
+    "numeric": NUMBER,
+    "integer": NUMBER,
     "boolean": bool | None,
-    "categorical": str | int | float | bool | None,
+    "categorical": SCALAR,
     "text": str | None,
     "datetime": str | None,
 }
@@ -55,6 +125,12 @@ def predict_request_model(schema: TableSchema, name: str, max_rows: int) -> type
     )
 
 
+def records_adapter(request_model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    """Validates records with ``request_model``'s record model, with no row limit."""
+    records: Any = request_model.model_fields["records"].annotation
+    return TypeAdapter(records)
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str | None
@@ -79,6 +155,29 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem]
 
 
+class MlflowError(BaseModel):
+    """The error body of ``/invocations``, as ``mlflow models serve`` answers."""
+
+    error_code: str
+    message: str
+
+
+_STATUS = {
+    401: "missing or wrong bearer token",
+    404: "no such resource",
+    409: "a conflict with what is stored or running",
+    413: "the request body is over the size limit",
+    415: "the body is not application/json",
+    422: "invalid input: each error names the record, field and value, and the fix",
+    503: "not ready, or not configured for this (the reason says which)",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for error statuses, all in the contract's error shape."""
+    return {s: {"model": ErrorResponse, "description": _STATUS[s]} for s in statuses}
+
+
 def error_body(reason: str, fix: str) -> dict[str, Any]:
     """The contract's error shape for a problem with no record or field."""
     return {
@@ -86,12 +185,20 @@ def error_body(reason: str, fix: str) -> dict[str, Any]:
     }
 
 
+_SHORT = reprlib.Repr()  # bounded in depth and length, whatever it is given
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 80, 80
+
+
 def jsonable(value: Any) -> Any:
+    """``value`` as an error item shows it: JSON scalars as they are, anything else (and text
+    that is not valid Unicode) as a short, escaped string."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str) and not value.isascii():
+        return value[:200].encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return str(value)[:200]
+    return _SHORT.repr(value)[:200]
 
 
 def violation_item(v: Any) -> dict[str, Any]:
@@ -105,13 +212,41 @@ def violation_item(v: Any) -> dict[str, Any]:
     }
 
 
+_EXPECTED = {
+    "string_type": "a string",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "bool_type": "a boolean",
+    "bool_parsing": "a boolean",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "a list",
+}
+
+
+def validation_items(errors: list[Any], limit: int = 100) -> list[dict[str, Any]]:
+    """Pydantic's errors as the contract's error items, one per record and field (the
+    members of a union each report the same field: it is named once)."""
+    items: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for err in errors:
+        item = validation_item(err)
+        items.setdefault((item["record"], item["field"]), item)
+        if len(items) >= limit:
+            break
+    return list(items.values())
+
+
 def validation_item(err: Any) -> dict[str, Any]:
     """A pydantic error as the contract's error item: record index, field, value, reason."""
-    loc = [p for p in err.get("loc", ()) if p != "body"]
-    record = next((p for p in loc if isinstance(p, int)), None)
-    names = [p for p in loc if isinstance(p, str)]
-    field = names[-1] if names else None
+    loc = tuple(p for p in err.get("loc", ()) if p != "body")
+    record, field = locate(loc)
+    if field is None and record is None and loc:
+        field = str(loc[0])
     kind = err.get("type", "")
+    value = err.get("input")
     if kind == "json_invalid":
         return {
             "record": None,
@@ -123,13 +258,16 @@ def validation_item(err: Any) -> dict[str, Any]:
     if kind == "missing":
         reason = "required field is missing"
         fix = f"send '{field}' (null is allowed)" if record is not None else f"send '{field}'"
+    elif kind in _EXPECTED:
+        reason = f"expected {_EXPECTED[kind]}, got {kind_of(value)}"
+        fix = f"send {_EXPECTED[kind]} as '{field}' (see /docs)"
     else:
         reason = err.get("msg", "invalid value")
-        fix = "send a value of the documented type (see /docs)"
+        fix = (err.get("ctx") or {}).get("fix") or "send a value of the documented type (see /docs)"
     return {
         "record": record,
         "field": field,
-        "value": jsonable(err.get("input")) if kind != "missing" else None,
+        "value": jsonable(value) if kind != "missing" else None,
         "reason": reason,
         "fix": fix,
     }

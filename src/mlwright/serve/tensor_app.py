@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import time
 import uuid
@@ -26,16 +25,22 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.tensor import FLOATS, TensorModel, check_tensor_golden, golden_match
-from mlwright.serve.app import BodyLimit, ServeSettings, answer_feedback, error
+from mlwright.serve.app import ServeSettings, error
+from mlwright.serve.bodies import BodyError
+from mlwright.serve.bodies import parse as parse_body
+from mlwright.serve.docs import add_docs
+from mlwright.serve.feedback import Outcomes, batch_schema
+from mlwright.serve.feedback import answer as answer_feedback
 from mlwright.serve.gate import GateResult
+from mlwright.serve.limits import Guard
 from mlwright.serve.metrics import Observe, ServerMetrics
 from mlwright.serve.predict import PATH, answer_body
-from mlwright.serve.schemas import error_body, violation_item
-from mlwright.serve.store import PredictionBatch, read_json
+from mlwright.serve.schemas import MlflowError, documented, error_body, violation_item
+from mlwright.serve.store import PredictionBatch
 from mlwright.serve.writer import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
@@ -85,9 +90,9 @@ class TensorPredictor:
 
     def __call__(self, raw: bytes, request_id: str) -> tuple[int, bytes]:
         try:
-            payload = read_json(raw)
-        except ValueError:
-            return 422, _error("the body is not valid JSON", 'send {"records": [{...}, ...]}')
+            payload = parse_body(raw)
+        except BodyError as exc:
+            return 422, orjson.dumps({"errors": [exc.item()]})
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list) or not records:
             return 422, _error(
@@ -185,7 +190,10 @@ def create_tensor_app(
         title=f"mlwright: {served}",
         description=f"Predictions from the PyTorch model {served!r} ({model.task}).",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by add_docs, never from a CDN
+        redoc_url=None,
     )
+    add_docs(app)
 
     def ready() -> GateResult | None:
         gate: GateResult | None = state["gate"]
@@ -215,7 +223,7 @@ def create_tensor_app(
         reason = "starting" if gate is None else gate.reason
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def prometheus() -> Response:
         """Prometheus text format: requests, latency, predictions per label."""
         content, media_type = metrics.render()
@@ -239,7 +247,12 @@ def create_tensor_app(
             ]
         }
 
-    @app.post(PATH, tags=["predict"], openapi_extra=request_schema(model, cfg.max_rows))
+    @app.post(
+        PATH,
+        tags=["predict"],
+        responses=documented(413, 415, 422, 503),
+        openapi_extra=request_schema(model, cfg.max_rows),
+    )
     async def predict(request: Request) -> Response:
         """Score records (one per example, one nested list per input)."""
         if ready() is None:
@@ -248,7 +261,14 @@ def create_tensor_app(
         status, body = await asyncio.to_thread(predictor, await request.body(), request_id)
         return Response(body, status_code=status, media_type="application/json")
 
-    @app.post("/invocations", tags=["predict"])
+    @app.post(
+        "/invocations",
+        tags=["predict"],
+        responses={
+            400: {"model": MlflowError, "description": "invalid input (MLflow's error shape)"},
+            **documented(413, 415, 503),
+        },
+    )
     async def invocations(request: Request) -> Response:
         """MLflow's scoring protocol for tensor models: ``{"inputs": {name: batch}}`` or
         ``{"instances": [records]}``; answers ``{"predictions": [...]}``."""
@@ -257,10 +277,12 @@ def create_tensor_app(
         from mlwright.package.pyfunc import tensor_records
 
         try:
-            payload = json.loads(await request.body())
+            payload = parse_body(await request.body())
             value = payload["inputs"] if "inputs" in payload else payload["instances"]
             records = tensor_records(value if isinstance(value, dict) else list(value))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        except BodyError as exc:
+            return JSONResponse({"error_code": "BAD_REQUEST", "message": exc.reason}, 400)
+        except (KeyError, TypeError) as exc:
             message = f"send {{'inputs': {{name: batch}}}} or {{'instances': [...]}} ({exc})"
             return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
         except MlwrightError as exc:
@@ -279,15 +301,21 @@ def create_tensor_app(
             row.pop("prediction_id", None)
         return JSONResponse({"predictions": rows})
 
-    @app.post("/v1/feedback", tags=["feedback"])
+    outcomes = Outcomes.of(model.task, model.classes)
+
+    @app.post(
+        "/v1/feedback",
+        tags=["feedback"],
+        responses=documented(409, 413, 415, 422, 503),
+        openapi_extra=feedback_schema(outcomes),
+    )
     async def feedback(request: Request) -> JSONResponse:
-        """Outcomes for served predictions, as for tabular models."""
-        return await answer_feedback(cfg.store, request)
+        """Outcomes for served predictions, as for tabular models: a label must be one of the
+        model's classes (regression: a finite number); `"replace": true` corrects one."""
+        return await answer_feedback(cfg.store, request, outcomes)
 
     app.state.predictor = predictor
-    app.state.asgi = BodyLimit(
-        Observe(app, metrics, served, lambda: version or ""), cfg.max_body_bytes
-    )
+    app.state.asgi = Guard(Observe(app, metrics, served, lambda: version or ""), cfg.max_body_bytes)
     return app
 
 
@@ -313,6 +341,15 @@ def request_schema(model: TensorModel, max_rows: int) -> dict[str, Any]:
         },
         "required": ["records"],
     }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
+def feedback_schema(outcomes: Outcomes) -> dict[str, Any]:
+    """The /docs description of a feedback body: one item or a batch (inline schemas)."""
+    item = outcomes.schema()
+    batch = batch_schema("#/components/schemas/FeedbackItem")
+    batch["properties"]["items"]["items"] = item
+    body = {"oneOf": [item, batch]}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
