@@ -52,6 +52,8 @@ def export(model: Model | TensorModel, fmt: str, output: str | Path) -> Exported
         raise ConfigError(f"unknown --format {fmt!r}", fix="use onnx or triton")
     target = Path(output)
     onnx_bytes, meta = _onnx(model)
+    if fmt == "triton":
+        _check_labels(meta.get("classes") or [])
     checked, difference = _check(model, onnx_bytes)
     meta["check"] = {"golden_rows": checked, "max_abs_difference": difference}
 
@@ -243,6 +245,18 @@ def _tabular_feeds(model: Model, frame: Any) -> dict[str, np.ndarray]:
     return feeds
 
 
+def _check_labels(labels: list[Any]) -> None:
+    """Triton's labels.txt holds one label per line: refuse a label that would span two."""
+    broken = [str(c) for c in labels if "\n" in str(c) or "\r" in str(c)]
+    if broken:
+        raise ConfigError(
+            f"class label {broken[0]!r} cannot be written to Triton's labels.txt, which holds "
+            "one label per line: every label after it would be read as the wrong class",
+            fix="export with --format onnx (the labels are in mlwright-export.json), or retrain "
+            "with class labels that hold no line break",
+        )
+
+
 def triton_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
 
@@ -262,7 +276,7 @@ def _triton(model: Model | TensorModel, data: bytes, meta: dict[str, Any], root:
     elif labels and isinstance(model, TensorModel) and model.output == "softmax":
         scores = "output"
     lines = [
-        f'name: "{name}"',
+        f"name: {pbtxt_string(name)}",
         'platform: "onnxruntime_onnx"',
         "max_batch_size: 1024",
         "input [",
@@ -281,21 +295,38 @@ def _triton(model: Model | TensorModel, data: bytes, meta: dict[str, Any], root:
         (folder / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
 
 
+def pbtxt_string(value: str) -> str:
+    """``value`` as a protobuf text-format string literal: double-quoted, with backslashes,
+    quotes and every byte that is not printable ASCII escaped in octal (as protobuf's own
+    CEscape writes them), so a column name can neither end the string nor the file's
+    structure; Triton decodes it back to the same UTF-8 name."""
+    out = []
+    for byte in value.encode("utf-8", "surrogatepass"):
+        char = chr(byte)
+        if char in ('"', "\\", "'"):
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
 def _tensor(spec: dict[str, Any], label_file: str | None) -> str:
     dims = spec["shape"][1:]  # the batch dimension is Triton's (max_batch_size)
     reshape = ""
     if not dims:  # a [N] tensor: Triton batches [1]-shaped items and reshapes them
         dims, reshape = [1], " reshape: { shape: [ ] }"
     body = (
-        f'  {{ name: "{spec["name"]}" data_type: {_TRITON_TYPES[spec["dtype"]]} '
+        f"  {{ name: {pbtxt_string(spec['name'])} data_type: {_TRITON_TYPES[spec['dtype']]} "
         f"dims: [ {', '.join(str(d) for d in dims)} ]{reshape}"
     )
     if label_file:
-        body += f' label_filename: "{label_file}"'
+        body += f" label_filename: {pbtxt_string(label_file)}"
     return body + " }"
 
 
-__all__ = ["MARKER", "Exported", "export", "triton_name"]
+__all__ = ["MARKER", "Exported", "export", "pbtxt_string", "triton_name"]
 
 
 def verify_export(folder: Path, *, trust: bool = True) -> signing.Verdict | None:

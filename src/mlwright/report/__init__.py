@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlwright.package.model import Model
-from mlwright.report.document import Document, to_html, to_markdown, write
+from mlwright.report.document import Document, code, plain, to_html, to_markdown, write
 from mlwright.report.results import deployment_section, evaluation_section
 from mlwright.report.script import rebuild_script
 from mlwright.report.sections import architecture_section, pipeline_section, problem_section
@@ -36,8 +36,8 @@ class Report:
         registry = model.registry or {}
         version = f" version {registry['version']}" if registry.get("version") else ""
         doc = Document(
-            title=f"ML Solution: {model.name}",
-            subtitle=f"{model.task} model{version} predicting `{model.schema.target}`, trained "
+            title=f"ML Solution: {plain(model.name)}",
+            subtitle=f"{model.task} model{version} predicting {code(model.schema.target)}, trained "
             f"{created}",
             sections=[
                 problem_section(model),

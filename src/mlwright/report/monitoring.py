@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlwright.evaluate import plots
-from mlwright.report.document import Document, Figure, Section
+from mlwright.report.document import Document, Figure, Section, code, plain
 from mlwright.serve.drift import UNSEEN, sketch_cdf
 from mlwright.serve.drift_counts import PREDICTION
 from mlwright.serve.monitor import Monitored, Overview
@@ -67,8 +67,8 @@ def monitoring_report(result: Overview) -> Document:
     ]
     models = sorted({m.model for m in result.monitored} | {p["model"] for p in result.performance})
     return Document(
-        title=f"Monitoring report: {', '.join(models) or 'no traffic'}",
-        subtitle=f"Serving store `{result.store}` · window: {window} · "
+        title=f"Monitoring report: {plain(', '.join(models)) or 'no traffic'}",
+        subtitle=f"Serving store {code(result.store)} · window: {window} · "
         f"generated {when(result.generated)}",
         sections=sections,
     )
@@ -87,7 +87,7 @@ def _summary(result: Overview, window: str) -> Section:
         prediction = d["prediction"]
         rows.append(
             [
-                label(m),
+                plain(label(m)),
                 f"{d['rows']:,}",
                 f"{when(m.first)} – {when(m.last)}",
                 f"{len(d['drifted_features'])} of {len(d['features'])}",
@@ -114,8 +114,8 @@ def _summary(result: Overview, window: str) -> Section:
                 key=lambda f: -(m.drift["features"][f].get("statistic") or 0),
             )
             s.p(
-                f"{label(m)}: drifting — "
-                + ", ".join(f"`{f}`" for f in top[:12])
+                f"{plain(label(m))}: drifting — "
+                + ", ".join(code(f) for f in top[:12])
                 + (" …" if len(top) > 12 else "")
             )
     settings = result.monitored[0].drift["settings"] if result.monitored else None
@@ -142,7 +142,7 @@ def _over_time(result: Overview) -> Section:
     if not result.monitored:
         s.p("No traffic in this window.")
     for m in result.monitored:
-        s.h(label(m))
+        s.h(plain(label(m)))
         points = m.timeline
         if len(points) < 2:
             s.p("One step of traffic so far: see the summary.")
@@ -151,7 +151,7 @@ def _over_time(result: Overview) -> Section:
             s.figure(
                 Figure(
                     f"timeline_{_slug(label(m))}.png",
-                    f"Share of drifting features per step, {label(m)} (grey: rows)",
+                    f"Share of drifting features per step, {plain(label(m))} (grey: rows)",
                     plots.drift_timeline_png(points, threshold, label(m)),
                 )
             )
@@ -190,7 +190,7 @@ def _features(result: Overview) -> Section:
     if not result.monitored:
         s.p("No traffic in this window.")
     for m in result.monitored:
-        s.h(label(m))
+        s.h(plain(label(m)))
         features = m.drift["features"]
         order = sorted(
             features,
@@ -210,7 +210,7 @@ def _features(result: Overview) -> Section:
             ],
             [
                 [
-                    f"`{f}`",
+                    code(f),
                     features[f].get("method") or "—",
                     number(features[f].get("statistic")),
                     number(features[f].get("p_value")),
@@ -250,7 +250,7 @@ def _distribution(m: Monitored, name: str, entry: dict[str, Any], drift: dict[st
         n = bins.sum()
         current = np.cumsum(bins)[:-1] / n if n else np.zeros_like(reference)
         png = plots.cdf_png(edges, reference, current, title, name)
-        caption = f"Distribution of {what}, {label(m)}: training reference vs served"
+        caption = f"Distribution of {plain(what)}, {plain(label(m))}: training reference vs served"
     else:
         cells = counted["counts"]
         n = sum(cells.values()) or 1
@@ -261,7 +261,7 @@ def _distribution(m: Monitored, name: str, entry: dict[str, Any], drift: dict[st
         png = plots.shares_png(
             levels, [ref.get(k, 0.0) for k in levels], [cells.get(k, 0) / n for k in levels], title
         )
-        caption = f"Levels of {what}, {label(m)}: training reference vs served" + (
+        caption = f"Levels of {plain(what)}, {plain(label(m))}: training reference vs served" + (
             f" ({UNSEEN}: levels not seen in training)" if UNSEEN in cells else ""
         )
     return Figure(f"feature_{slug}", caption, png)
@@ -280,7 +280,7 @@ def _performance(result: Overview) -> Section:
         ["served version (variant)", "feedback", *metrics, "first", "last"],
         [
             [
-                label(p),
+                plain(label(p)),
                 f"{p['feedback']:,}",
                 *(number(p["metrics"].get(k)) for k in metrics),
                 when(p["first"]),

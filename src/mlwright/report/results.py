@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from mlwright.evaluate import plots
 from mlwright.package.model import Model
-from mlwright.report.document import Figure, Section
+from mlwright.report.document import Figure, Section, code, plain
 from mlwright.report.sections import IMPORTANCE_ROWS, fmt
 
 SERVER_SERIES = (
@@ -91,7 +92,7 @@ def _classification(s: Section, diag: dict[str, Any], where: str) -> None:
     s.table(
         ["class", "precision", "recall", "F1", "support"],
         [
-            [c["class"], fmt(c["precision"]), fmt(c["recall"]), fmt(c["f1"]), c["support"]]
+            [plain(c["class"]), fmt(c["precision"]), fmt(c["recall"]), fmt(c["f1"]), c["support"]]
             for c in diag["per_class"]
         ],
     )
@@ -125,7 +126,7 @@ def _classification(s: Section, diag: dict[str, Any], where: str) -> None:
         Figure(
             f"calibration_{where}.png",
             f"Calibration on the {where} rows: predicted probability of the "
-            f"{diag['calibration']['of']} against how often it happened (equal-count bins)",
+            f"{plain(diag['calibration']['of'])} against how often it happened (equal-count bins)",
             plots.calibration_png(diag, f"Calibration ({where})"),
         )
     )
@@ -164,14 +165,18 @@ def _importance(s: Section, evidence: dict[str, Any]) -> None:
     s.table(
         ["column", "importance", "± std"],
         [
-            [c["column"], fmt(c["mean"]), fmt(c["std"]) if importance["repeats"] > 1 else "—"]
+            [
+                plain(c["column"]),
+                fmt(c["mean"]),
+                fmt(c["std"]) if importance["repeats"] > 1 else "—",
+            ]
             for c in importance["columns"][:IMPORTANCE_ROWS]
         ],
     )
     if importance.get("not_computed"):
         s.p(
             f"{len(importance['not_computed'])} column(s) were not reached within the time "
-            "allowed: " + ", ".join(f"`{c}`" for c in importance["not_computed"][:20])
+            "allowed: " + ", ".join(code(c) for c in importance["not_computed"][:20])
         )
     if importance["columns"]:
         s.figure(
@@ -197,6 +202,13 @@ def _importance(s: Section, evidence: dict[str, Any]) -> None:
         )
 
 
+def page_json(value: Any, indent: int | None = None) -> str:
+    """JSON for a report page: ``<``, ``>`` and ``&`` in strings are written as ``\\u003c``,
+    ``\\u003e`` and ``\\u0026`` (the same JSON), so no value reads as markup."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 # --- 5. Deployment --------------------------------------------------------------------------------
 
 
@@ -214,15 +226,17 @@ def deployment_section(model: Model, package_path: str) -> Section:
         )
         + ", and records every prediction in its store:"
     )
-    lines = [f"mlwright serve {package_path} --port 8000"]
+    shell = shlex.quote(str(name))  # names and paths in commands are shell-quoted
+    lines = [f"mlwright serve {shlex.quote(package_path)} --port 8000"]
     if registry.get("version"):
-        lines.append(f"mlwright serve {name}/{registry['version']} --port 8000")
-    lines.append(f"mlwright serve {name}@champion --port 8000   # once promoted")
+        version = shlex.quote(f"{name}/{registry['version']}")
+        lines.append(f"mlwright serve {version} --port 8000")
+    lines.append(f"mlwright serve {shlex.quote(f'{name}@champion')} --port 8000   # once promoted")
     s.code("\n".join(lines), "bash")
     golden = model.golden or {}
     inputs, expected = golden.get("inputs") or [], golden.get("expected") or []
     if inputs:
-        body = json.dumps({"records": inputs[:1]}, ensure_ascii=False, default=str)
+        body = page_json({"records": inputs[:1]})
         quoted = body.replace("'", "'\\''")
         s.p("A request built from the package's first golden example:")
         s.code(
@@ -231,7 +245,7 @@ def deployment_section(model: Model, package_path: str) -> Section:
             "bash",
         )
         s.p("What the server must answer for it (checked by the deployment gate):")
-        s.code(json.dumps(expected[:1], indent=2, ensure_ascii=False, default=str), "json")
+        s.code(page_json(expected[:1], indent=2), "json")
     latency = (model.evidence or {}).get("latency") or {}
     budget = model.recipe.get("options", {}).get("latency_budget_ms")
     facts = []
@@ -254,12 +268,12 @@ def deployment_section(model: Model, package_path: str) -> Section:
     s.table(["series", "what"], [list(row) for row in SERVER_SERIES])
     s.h("The next version")
     s.p(
-        f"Train the next version under the same name (`--name {name}`): it becomes a new "
-        "registry version. Point the champion alias at it, or back, with:"
+        f"Train the next version under the same name ({code(f'--name {name}')}): it becomes a "
+        "new registry version. Point the champion alias at it, or back, with:"
     )
     s.code(
-        f"mlwright models promote {name} VERSION --alias champion\n"
-        f"mlwright models rollback {name} --alias champion",
+        f"mlwright models promote {shell} VERSION --alias champion\n"
+        f"mlwright models rollback {shell} --alias champion",
         "bash",
     )
     s.p(
@@ -269,7 +283,8 @@ def deployment_section(model: Model, package_path: str) -> Section:
         "sequential test that may be read at any time:"
     )
     s.code(
-        f"mlwright serve {name}@champion --challenger {name}/VERSION --split 0.1\n"
+        f"mlwright serve {shlex.quote(f'{name}@champion')} "
+        f"--challenger {shlex.quote(f'{name}/VERSION')} --split 0.1\n"
         "curl -s http://127.0.0.1:8000/v1/feedback -H 'content-type: application/json' \\\n"
         '  -d \'{"prediction_id": "<from the predict response>", "label": ...}\'\n'
         "curl -s http://127.0.0.1:8000/v1/experiments/<experiment id>",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from mlwright.package.model import Model
 
-_TEMPLATE = '''\
-"""Rebuild the model {name!r} from its recipe with mlwright's public API.
+_DOCSTRING = """\
+Rebuild the model {name} from its recipe with mlwright's public API.
 
     python rebuild.py [DATA]
 
@@ -15,6 +15,12 @@ the chosen configuration ({kind} {family}, seed {seed}) on the same rows, with n
 compares the rebuilt model's predictions on the package's golden rows with the saved model's:
 labels must match exactly and numbers within 1e-6. Exit status 1 when they differ.
 """
+
+# Every value from the package enters the script as a Python literal made by repr() (DATA) or
+# inside the docstring with its quotes, backslashes and control characters escaped: a file or
+# model name is never code, whatever characters it holds.
+_TEMPLATE = """\
+{docstring}
 
 import sys
 from pathlib import Path
@@ -59,16 +65,35 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+"""
 
 
 def rebuild_script(model: Model) -> str:
     recipe = model.recipe
     chosen = recipe.get("chosen", {})
-    return _TEMPLATE.format(
-        name=model.name,
-        location=recipe.get("data", {}).get("source", {}).get("location", ""),
+    location = str(recipe.get("data", {}).get("source", {}).get("location", ""))
+    docstring = _DOCSTRING.format(
+        name=repr(model.name),
+        location=repr(location),
         kind=chosen.get("kind", "single"),
         family=chosen.get("family", model.family.name),
-        seed=recipe.get("seed", 0),
+        seed=int(recipe.get("seed", 0)),
     )
+    return _TEMPLATE.format(docstring=triple_quoted(docstring), location=location)
+
+
+def triple_quoted(text: str) -> str:
+    """``text`` as a triple-quoted Python string literal that evaluates to exactly ``text``:
+    backslashes, double quotes and every control character except the line break are escaped,
+    so nothing in it can end the string."""
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char != "\n" and (not char.isprintable() or "\ud800" <= char <= "\udfff"):
+            out.append(repr(char)[1:-1])  # \r, \x00, \u2028, a lone surrogate, ...
+        else:
+            out.append(char)
+    return '"""' + "".join(out) + '"""'

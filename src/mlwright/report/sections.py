@@ -5,12 +5,13 @@ the evaluation evidence gathered at training time."""
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from mlwright.data.tasks import METRICS
 from mlwright.evaluate import plots
 from mlwright.package.model import Model
-from mlwright.report.document import Figure, Section
+from mlwright.report.document import Figure, Section, code, plain
 
 LEADERBOARD_ROWS = 15
 IMPORTANCE_ROWS = 15
@@ -57,11 +58,11 @@ def problem_section(model: Model) -> Section:
     options = recipe.get("options", {})
     target = model.schema.target
     s.p(
-        f"Predict `{target}` — a **{model.task}** task"
-        + (f": {problem['task_reason']}." if problem.get("task_reason") else ".")
+        f"Predict {code(target)} — a **{model.task}** task"
+        + (f": {plain(problem['task_reason'])}." if problem.get("task_reason") else ".")
     )
     metric = plan.get("metric", "")
-    s.p(f"Metric: `{metric}` — {plan.get('metric_reason') or METRICS[metric].why}.")
+    s.p(f"Metric: `{metric}` — {plain(plan.get('metric_reason') or METRICS[metric].why)}.")
     s.h("Constraints")
     constraints = [
         f"time budget: {_seconds(options.get('time_budget'))}",
@@ -75,7 +76,7 @@ def problem_section(model: Model) -> Section:
     data = recipe.get("data", {})
     source = data.get("source", {})
     facts = [
-        f"source: {source.get('kind', '?')} `{source.get('location', '?')}`",
+        f"source: {source.get('kind', '?')} {code(source.get('location', '?'))}",
         f"{_count(data.get('rows'))} rows used for training",
         f"{len(model.schema.features)} feature columns: "
         + ", ".join(f"{n} {k}" for k, n in sorted(_kinds(model).items())),
@@ -87,7 +88,7 @@ def problem_section(model: Model) -> Section:
     if balance:
         s.table(
             ["class", "rows", "share"],
-            [[c["label"], f"{c['count']:,}", f"{c['share']:.1%}"] for c in balance],
+            [[plain(c["label"]), f"{c['count']:,}", f"{c['share']:.1%}"] for c in balance],
             caption="Class balance",
         )
     summary = problem.get("target_summary")
@@ -95,7 +96,7 @@ def problem_section(model: Model) -> Section:
         s.table(
             list(summary),
             [[fmt(v) for v in summary.values()]],
-            caption=f"Target `{target}`",
+            caption=f"Target {code(target)}",
         )
     s.h("What the profile found, and what was done")
     warnings = problem.get("warnings")
@@ -112,9 +113,9 @@ def problem_section(model: Model) -> Section:
                 [
                     w["severity"],
                     w["code"],
-                    w["message"],
-                    _evidence(w.get("evidence") or {}),
-                    "; ".join(taken) if taken else f"suggested: {w['action']}",
+                    plain(w["message"]),
+                    plain(_evidence(w.get("evidence") or {})),
+                    plain("; ".join(taken) if taken else f"suggested: {w['action']}"),
                 ]
             )
         s.table(["severity", "finding", "what", "evidence", "what was done"], rows)
@@ -236,7 +237,7 @@ def architecture_section(model: Model) -> Section:
             f"to maximise `{recipe.get('plan', {}).get('threshold_metric')}`."
         )
     s.h("The plan and its reasons")
-    s.table(["decision", "reason"], [[k, v] for k, v in _plan_lines(recipe)])
+    s.table(["decision", "reason"], [[plain(k), plain(v)] for k, v in _plan_lines(recipe)])
     s.h("Leaderboard")
     ranked = sorted(
         (t for t in trials.values() if t.get("status") == "ok" and t.get("mean") is not None),
@@ -346,12 +347,12 @@ def pipeline_section(model: Model, package_path: str) -> Section:
     s.h("Data loading")
     s.bullets(
         [
-            f"read from {source.get('kind')} `{source.get('location')}`"
+            f"read from {source.get('kind')} {code(source.get('location'))}"
             + (f" (encoding {source['encoding']})" if source.get("encoding") else ""),
             f"data digest `{data.get('digest')}`: `mlwright reproduce` refuses other data",
             f"the input schema (types, categories, ranges, policies) is `schema.json`; "
             f"{len(model.schema.features)} features enter the model",
-            *data.get("decisions", []),
+            *(plain(d) for d in data.get("decisions", [])),
         ]
     )
     s.h("Preprocessing per family")
@@ -367,10 +368,11 @@ def pipeline_section(model: Model, package_path: str) -> Section:
     test_rows = metrics.get("test_rows") or 0
     s.bullets(
         [
-            f"{_validation_text(validation)}: {validation.get('reason', '')}",
+            f"{_validation_text(validation)}: {plain(validation.get('reason', ''))}",
             f"test split: {test_rows:,} rows held out and scored before the final refit"
             if test_rows
-            else f"no test split{': ' + plan['test_reason'] if plan.get('test_reason') else ''}",
+            else "no test split"
+            + (f": {plain(plan['test_reason'])}" if plan.get("test_reason") else ""),
             f"the final model was refit on {_count(recipe.get('final_rows'))} rows"
             + (
                 " (the test split included)"
@@ -405,12 +407,12 @@ def pipeline_section(model: Model, package_path: str) -> Section:
         ]
     )
     s.p("Rebuild the final model from its recipe (no search) and check its predictions:")
-    s.code(f"mlwright reproduce {package_path}", "bash")
+    s.code(f"mlwright reproduce {shlex.quote(package_path)}", "bash")
     s.p(
         "The package also carries `report/rebuild.py`, a standalone script that does the same "
         "with mlwright's Python API:"
     )
-    s.code(f"python {package_path}/report/rebuild.py", "bash")
+    s.code(f"python {shlex.quote(package_path + '/report/rebuild.py')}", "bash")
     return s
 
 
@@ -428,6 +430,6 @@ def _validation_text(v: dict[str, Any]) -> str:
     kind = str(v.get("kind", "?"))
     if kind == "holdout":
         return f"holdout ({v.get('holdout_fraction', 0):.0%} of the training rows)"
-    extra = f" by `{v['group_column']}`" if v.get("group_column") else ""
-    extra += f" ordered by `{v['time_column']}`" if v.get("time_column") else ""
+    extra = f" by {code(v['group_column'])}" if v.get("group_column") else ""
+    extra += f" ordered by {code(v['time_column'])}" if v.get("time_column") else ""
     return f"{kind.replace('_', ' ')}, {v.get('n_splits')} folds{extra}"

@@ -8,14 +8,15 @@ reproducibility.
 
 from __future__ import annotations
 
-import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mlwright.report import Report
-from mlwright.report.document import Document, Figure, Section, write
+from mlwright.report.document import Document, Figure, Section, code, plain, write
+from mlwright.report.results import page_json
 
 if TYPE_CHECKING:
     from mlwright.package.tensor import TensorModel
@@ -30,8 +31,8 @@ def tensor_report(model: TensorModel, package_path: str | None = None) -> Report
     what = "classifier" if model.task == "classification" else "regression model"
     return Report(
         Document(
-            title=f"ML Solution: {model.name}",
-            subtitle=f"PyTorch {what}{version} from `{config.get('model')}`, trained "
+            title=f"ML Solution: {plain(model.name)}",
+            subtitle=f"PyTorch {what}{version} from {code(config.get('model'))}, trained "
             f"{recipe.get('created_utc', '')}",
             sections=[
                 _problem(model),
@@ -59,8 +60,8 @@ def _problem(model: TensorModel) -> Section:
     scores = model.metrics.get("validation", {})
     headline = ", ".join(f"{k} {v:.4g}" for k, v in list(scores.items())[:3])
     section.p(
-        f"A {model.task} model trained on `{config.get('data')}` with the loss "
-        f"`{config.get('loss')}`: {recipe.get('n_train', 0):,} training items, "
+        f"A {model.task} model trained on {code(config.get('data'))} with the loss "
+        f"{code(config.get('loss'))}: {recipe.get('n_train', 0):,} training items, "
         f"{recipe.get('n_validation', 0):,} validation items. "
         + (f"On the validation data the packaged program scores {headline}." if headline else "")
     )
@@ -70,12 +71,12 @@ def _problem(model: TensorModel) -> Section:
             "epoch was judged on held-out data, so the scores below are on the training data "
             "and overstate what to expect."
         )
-    section.bullets([f"Validation: {recipe.get('validation', 'unknown')}."])
+    section.bullets([f"Validation: {plain(recipe.get('validation', 'unknown'))}."])
     section.table(
         ["input", "dtype", "shape of one example"],
         [
             [
-                f"`{s.name}`",
+                code(s.name),
                 s.dtype,
                 "(" + ", ".join("any" if d is None else str(d) for d in s.shape) + ")",
             ]
@@ -84,7 +85,7 @@ def _problem(model: TensorModel) -> Section:
         caption="What a request sends for each example (see Deployment).",
     )
     if model.classes is not None:
-        section.p("Classes: " + ", ".join(f"`{c}`" for c in model.classes) + ".")
+        section.p("Classes: " + ", ".join(code(c) for c in model.classes) + ".")
     return section
 
 
@@ -92,7 +93,8 @@ def _architecture(model: TensorModel) -> Section:
     recipe, section = model.recipe, Section("Model", "model")
     config = recipe.get("config", {})
     section.p(
-        f"`{config.get('model')}` built from `params`; {recipe.get('parameters', 0):,} trainable "
+        f"{code(config.get('model'))} built from `params`; {recipe.get('parameters', 0):,} "
+        "trainable "
         f"and fixed parameters. Served output: "
         + {
             "softmax": "one logit per class, softmax to probabilities.",
@@ -101,7 +103,9 @@ def _architecture(model: TensorModel) -> Section:
         }[model.output]
     )
     if config.get("params"):
-        section.table(["param", "value"], [[f"`{k}`", v] for k, v in config["params"].items()])
+        section.table(
+            ["param", "value"], [[code(k), plain(v)] for k, v in config["params"].items()]
+        )
     section.code(recipe.get("architecture", ""), "text")
     return section
 
@@ -115,11 +119,12 @@ def _training(model: TensorModel) -> Section:
     stop = "stopped early" if recipe.get("stopped_early") else "ran every epoch"
     section.p(
         f"AdamW (lr {loop.get('lr')}, weight decay {loop.get('weight_decay')}) with the "
-        f"`{loop.get('schedule')}` schedule, batch size {loop.get('batch_size')}"
+        f"{code(loop.get('schedule'))} schedule, batch size {loop.get('batch_size')}"
         + (f" × {loop['accumulate']} accumulated" if loop.get("accumulate", 1) > 1 else "")
         + ", gradient clipping "
         + (f"at total norm {loop['clip_grad_norm']}" if loop.get("clip_grad_norm") else "off")
-        + f", on `{recipe.get('device')}`. {len(history)} epoch(s), {recipe.get('steps', 0):,} "
+        + f", on {code(recipe.get('device'))}. {len(history)} epoch(s), "
+        f"{recipe.get('steps', 0):,} "
         f"optimizer steps; the run {stop}. The package holds epoch {best}'s weights, the best "
         f"validation {monitor}."
     )
@@ -226,12 +231,12 @@ def _deployment(model: TensorModel, where: str) -> Section:
             "reproduce before it answers (the deployment gate).",
         ]
     )
-    example = {name: "[...]"}
+    body = page_json({"records": [{name: "[...]"}]}).replace("'", "'\\''")
     section.code(
-        f"mlwright serve {where}\n"
+        f"mlwright serve {shlex.quote(where)}\n"
         f"curl -s localhost:8000/v1/predict -H 'content-type: application/json' \\\n"
-        f"  -d '{{\"records\": [{json.dumps(example)}]}}'\n"
-        f"mlwright export {where} --format onnx --output exported/",
+        f"  -d '{body}'\n"
+        f"mlwright export {shlex.quote(where)} --format onnx --output exported/",
         "bash",
     )
     section.p(
