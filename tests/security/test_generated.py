@@ -13,6 +13,7 @@ import ast
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 
 import mlwright as mw
+from tests.conftest import CliResult
 
 FILE_NAME = (
     'inj"""; open("pwned-name", "w"); """\nopen("pwned-nl", "w") # `x` <script> {{ 7*7 }}.csv'
@@ -372,3 +374,25 @@ def test_any_value_renders_as_its_own_text(value: str) -> None:
         shown = _Text()
         shown.feed(rendered.split(f"<{element}>", 1)[1].split(f"</{element}>", 1)[0])
         assert " ".join("".join(shown.text).split()) == " ".join(expected.split()), element
+
+
+def test_console_output_shows_markup_like_names_as_text(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """Rich console markup in a column name ("[/]" closes a style) is printed as the name, in
+    `profile`'s tables and in `train`'s plan and decisions, not parsed (it was an internal
+    error)."""
+    frame = hostile_frame(200)[[NUM, TARGET]]
+    frame["[/]"] = 1.0  # constant: the plan drops it, and says so
+    frame["[bold red]x[/]"] = np.arange(200) % 7
+    data = tmp_path / "markup.csv"
+    frame.to_csv(data, index=False)
+    done = cli("profile", str(data), "--target", TARGET)
+    assert done.code == 0, done.err
+    assert "[/]" in done.out and "[bold red]x[/]" in done.out
+    done = cli(
+        "train", str(data), "--target", TARGET, "--max-trials", "1", "--family", "lightgbm",
+        "--tracker", "none", "--out", str(tmp_path / "pkg"),
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert "internal error" not in done.err and "[/]" in done.out + done.err

@@ -349,10 +349,10 @@ def predict_command(
     loaded = _tabular(_load(model), "mlwright predict")
     features, notices = loaded.prepare(data, sql=sql)
     for note in notices:
-        err.print(f"note: {note}", highlight=False)
+        err.print(f"note: {note}", highlight=False, markup=False)
     out = loaded.predict_frame(features, interval=interval)
     write_table(out, output)
-    err.print(f"wrote {len(out):,} predictions to {output}", highlight=False)
+    err.print(f"wrote {len(out):,} predictions to {output}", highlight=False, markup=False)
 
 
 @app.command("evaluate")

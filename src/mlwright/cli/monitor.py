@@ -76,6 +76,7 @@ def monitor_command(
 def _print(result: object) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mlwright.report.monitoring import label, number, when
     from mlwright.serve.monitor import Overview
@@ -84,7 +85,7 @@ def _print(result: object) -> None:
     assert isinstance(result, Overview)
     console = Console()
     if not result.monitored and not result.performance:
-        console.print(f"no monitored traffic in {result.store} for this window")
+        console.print(f"no monitored traffic in {result.store} for this window", markup=False)
         return
     table = Table(title="drift against the training reference", title_justify="left")
     for column in ("version (variant)", "rows", "window", "drifting", "dataset", "predictions"):
@@ -94,10 +95,10 @@ def _print(result: object) -> None:
         prediction = d["prediction"]
         top = sorted(d["drifted_features"], key=lambda f: -(d["features"][f].get("statistic") or 0))
         table.add_row(
-            label(m),
+            Text(label(m)),
             f"{d['rows']:,}",
             f"{when(m.first)} – {when(m.last)}",
-            f"{len(top)}/{len(d['features'])}" + (f": {', '.join(top[:5])}" if top else ""),
+            Text(f"{len(top)}/{len(d['features'])}" + (f": {', '.join(top[:5])}" if top else "")),
             "[bold red]drift[/]" if d["dataset_drift"] else "ok",
             "—"
             if prediction is None
@@ -111,6 +112,8 @@ def _print(result: object) -> None:
             perf.add_column(column)
         for p in result.performance:
             perf.add_row(
-                label(p), f"{p['feedback']:,}", *(number(p["metrics"].get(k)) for k in metrics)
+                Text(label(p)),
+                f"{p['feedback']:,}",
+                *(number(p["metrics"].get(k)) for k in metrics),
             )
         console.print(perf)

@@ -113,8 +113,8 @@ class TrainPrinter:
             table = Table(title="Solution plan", title_justify="left", show_header=False)
             table.add_column(style="bold")
             table.add_column(overflow="fold")
-            for key, value in payload.lines():
-                table.add_row(key, value)
+            for key, value in payload.lines():  # column names: text, not console markup
+                table.add_row(Text(key), Text(value))
             c.print(table)
         elif kind == "search":
             self.progress = SearchProgress(payload, self.clock)
@@ -134,9 +134,9 @@ class TrainPrinter:
         elif kind == "tracking":
             c.print(f"tracking: {payload}", highlight=False, markup=False, soft_wrap=True)
         elif kind == "decision":
-            c.print(f"decision: {payload}", highlight=False)
+            c.print(f"decision: {payload}", highlight=False, markup=False)
         elif kind == "step":
-            c.print(f"[dim]… {payload}[/]")
+            c.print(Text(f"… {payload}", style="dim"))
 
     def _trial(self, t: Trial) -> None:
         if self.progress is not None:

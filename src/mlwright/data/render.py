@@ -83,8 +83,10 @@ def profile_renderable(p: ProblemDefinition) -> RenderableType:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column(overflow="fold")
+    # names and values from the data are Text, never console markup: a column named "[/]" is
+    # a name, not a closing tag
     for key, value in summary_rows(p):
-        head.add_row(key, value)
+        head.add_row(Text(key), Text(value))
 
     cols = Table(title="Columns", title_justify="left", show_lines=False)
     for name in ("column", "kind", "role", "missing", "distinct", "note"):
@@ -93,12 +95,12 @@ def profile_renderable(p: ProblemDefinition) -> RenderableType:
         )
     for c in p.schema.columns[:_MAX_COLUMNS_SHOWN]:
         cols.add_row(
-            c.name,
+            Text(c.name),
             c.kind,
             c.role,
             f"{c.missing_rate:.1%}",
             f"{c.n_unique:,}",
-            column_note(p, c.name, c.role_reason),
+            Text(column_note(p, c.name, c.role_reason)),
         )
     if len(p.schema.columns) > _MAX_COLUMNS_SHOWN:
         cols.caption = (
@@ -114,7 +116,10 @@ def profile_renderable(p: ProblemDefinition) -> RenderableType:
         warn.add_column("action", overflow="fold", ratio=3)
         for w in p.warnings:
             warn.add_row(
-                Text(w.severity, style=_SEVERITY_STYLE[w.severity]), w.code, w.message, w.action
+                Text(w.severity, style=_SEVERITY_STYLE[w.severity]),
+                w.code,
+                Text(w.message),
+                Text(w.action),
             )
         parts.append(warn)
     else:
