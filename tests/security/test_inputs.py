@@ -125,6 +125,8 @@ def test_a_symlink_loop_is_a_finding_naming_the_path(tmp_path: Path, cli: Cli) -
     # given directly, the loop is reported the same way, not as an internal error
     done = cli("audit", str(folder / "loop.py"), "--format", "json")
     assert "internal error" not in done.err and "symbolic link" in done.out, done.err
+    done = cli("audit", str(folder), "--format", "sarif")
+    assert "internal error" not in done.err and "symbolic link" in done.out, done.err
 
 
 def test_a_pep_263_encoding_line_is_honoured(tmp_path: Path) -> None:

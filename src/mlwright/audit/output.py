@@ -92,7 +92,10 @@ def sarif(result: AuditResult, root: Path | None = None) -> str:
 
 
 def _result(f: Finding, index: dict[str, int], base: Path) -> dict[str, Any]:
-    path = Path(f.path).resolve()
+    try:
+        path = Path(f.path).resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (reported as a finding)
+        path = Path(f.path).absolute()
     try:
         uri = path.relative_to(base).as_posix()
     except ValueError:
