@@ -94,6 +94,22 @@ def frame() -> pd.DataFrame:
     return make_frame()
 
 
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """A SQLite database with one table, ``orders`` (40 rows), for the ``--sql`` tests."""
+    import sqlite3
+
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table orders (id integer, amount real, returned text)")
+        conn.executemany(
+            "insert into orders values (?, ?, ?)",
+            [(i, i * 1.5, "yes" if i % 3 else "no") for i in range(40)],
+        )
+    conn.close()
+    return db
+
+
 NO_RAY = "Ray is not installed: `pip install 'mlwright[ray]'` (make test installs it)"
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -92,18 +91,6 @@ def test_frame_and_arrow_inputs(frame: pd.DataFrame) -> None:
     from_arrow, info = read_table(pa.table(frame))
     pd.testing.assert_frame_equal(from_arrow, frame)
     assert info.location == "<Table>"
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    db = tmp_path / "shop.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table orders (id integer, amount real, returned text)")
-        conn.executemany(
-            "insert into orders values (?, ?, ?)",
-            [(i, i * 1.5, "yes" if i % 3 else "no") for i in range(40)],
-        )
-    return db
 
 
 def test_sql_query(shop: Path) -> None:

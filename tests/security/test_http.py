@@ -26,12 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-import mlwright as mw
 from mlwright.package.store import load_package
 from mlwright.serve.app import ServeSettings, create_app
 from mlwright.serve.performance import live_performance
 from mlwright.serve.store import read_predictions
 from tests.conftest import make_frame
+from tests.security.conftest import linear
 from tests.track.test_mlflow import free_port
 
 TOKEN = "admin-secret"
@@ -43,17 +43,8 @@ POSTS = ("/v1/predict", "/invocations", "/v1/feedback", "/v1/admin/reload")
 @pytest.fixture(scope="module")
 def regressor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A regression package (target x1) over the same columns as ``linear_package``."""
-    path = tmp_path_factory.mktemp("security-http") / "x1-linear"
-    mw.train(
-        make_frame(300).drop(columns="churned"),
-        target="x1",
-        max_trials=1,
-        families=("linear",),
-        seed=0,
-        out=str(path),
-        tracker="none",
-    )
-    return path
+    folder = tmp_path_factory.mktemp("security-http") / "x1-linear"
+    return linear(folder, make_frame(300).drop(columns="churned"), "x1")
 
 
 def serve(package: Path, db: Path, **options: Any) -> TestClient:

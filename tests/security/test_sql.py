@@ -17,19 +17,6 @@ from mlwright.errors import DataSourceError
 from tests.conftest import CliResult
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    db = tmp_path / "shop.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table orders (id integer, amount real, returned text)")
-        conn.executemany(
-            "insert into orders values (?, ?, ?)",
-            [(i, i * 1.5, "yes" if i % 3 else "no") for i in range(40)],
-        )
-    conn.close()
-    return db
-
-
 def _rows(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         (n,) = conn.execute("select count(*) from orders").fetchone()
