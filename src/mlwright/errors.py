@@ -41,6 +41,10 @@ class ConfigError(MlwrightError):
     """A setting, option or configuration file is invalid."""
 
 
+class SignatureError(MlwrightError):
+    """A package's signature is missing, foreign or broken, or a key cannot be used."""
+
+
 @dataclass(frozen=True)
 class Violation:
     """One way a frame breaks its schema: column, row, value, and what was expected."""

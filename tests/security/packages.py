@@ -50,6 +50,12 @@ def exec_node(code: str) -> dict[str, Any]:
 def with_skops_payload(package: Path, folder: Path, marker: Path) -> Path:
     """A copy of ``package`` (a scikit-learn model) whose skops file writes ``marker`` when it
     is loaded, with a manifest recomputed to match."""
+    code = f"__import__('pathlib').Path({str(marker)!r}).write_text('pwned')"
+    return with_skops_node(package, folder, exec_node(code))
+
+
+def with_skops_node(package: Path, folder: Path, node: dict[str, Any]) -> Path:
+    """A copy of ``package`` whose estimator's ``C`` is ``node``, manifest recomputed."""
     crafted = folder / "crafted"
     shutil.copytree(package, crafted)
     path = next((crafted / "model").glob("*.skops"))
@@ -57,7 +63,7 @@ def with_skops_payload(package: Path, folder: Path, marker: Path) -> Path:
         entries = {name: archive.read(name) for name in archive.namelist()}
     schema = json.loads(entries["schema.json"])
     attributes = schema["content"]["content"]
-    attributes["C"] = exec_node(f"__import__('pathlib').Path({str(marker)!r}).write_text('pwned')")
+    attributes["C"] = node
     entries["schema.json"] = json.dumps(schema).encode()
     path.unlink()
     with zipfile.ZipFile(path, "w") as archive:

@@ -179,3 +179,40 @@ def test_a_package_cannot_point_outside_itself(linear_package: Path, tmp_path: P
     (outside / "mlwright.json").write_text(json.dumps(manifest))
     with pytest.raises(MlwrightError, match=r"'\.\./secret\.txt' points outside the package"):
         mw.load(outside)
+
+
+def test_other_skops_shapes_are_refused_never_a_crash(
+    linear_package: Path, tmp_path: Path
+) -> None:
+    """A function reference to os.system, and an allowed type built the wrong way (a str
+    through ObjectNode, which skops would build with str.__new__) are refused by name."""
+    from tests.security.packages import with_skops_node
+
+    system = {"__class__": "system", "__module__": "os", "__loader__": "FunctionNode"}
+    crafted = with_skops_node(linear_package, tmp_path / "a", system)
+    with pytest.raises(MlwrightError, match=r"os\.system \(FunctionNode\)"):
+        mw.load(crafted)
+    odd = {"__class__": "str", "__module__": "builtins", "__loader__": "ObjectNode", "content": {}}
+    crafted = with_skops_node(linear_package, tmp_path / "b", odd)
+    with pytest.raises(MlwrightError, match=r"builtins\.str \(ObjectNode\)"):
+        mw.load(crafted)
+
+
+def test_mlmodel_must_name_mlwrights_loader_and_no_code(
+    linear_package: Path, tmp_path: Path
+) -> None:
+    """mlflow.pyfunc.load_model imports what MLmodel names; MLmodel is outside the manifest."""
+    import yaml
+
+    crafted = tmp_path / "mlmodel"
+    shutil.copytree(linear_package, crafted)
+    mlmodel = yaml.safe_load((crafted / "MLmodel").read_text())
+    mlmodel["flavors"]["python_function"]["loader_module"] = "evil"
+    mlmodel["flavors"]["python_function"]["code"] = "code"
+    (crafted / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    (crafted / "code").mkdir()
+    (crafted / "code" / "evil.py").write_text("raise SystemExit('pwned')\n")
+    with pytest.raises(MlwrightError) as refused:
+        mw.load(crafted)
+    for problem in ("code/evil.py is not in the manifest", "names the loader 'evil'"):
+        assert problem in str(refused.value)

@@ -7,6 +7,7 @@ import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,41 @@ def test_unusable_keys_are_named(
     with pytest.raises(SignatureError, match="is not an unencrypted PEM private key"):
         sign(copy, MANIFEST, keys["release"][1])  # the public half by mistake
     assert not (copy / SIGNATURE).exists()
+
+
+def test_a_trust_policy_that_names_no_key_is_an_error(
+    linear_package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "release.pem").write_text("not a .pub file")
+    monkeypatch.setenv("MLWRIGHT_TRUSTED_KEYS", str(tmp_path / "keys"))
+    with pytest.raises(SignatureError, match="names no public key"):
+        mw.load(linear_package)
+
+
+def test_reload_refuses_an_unsigned_version_under_a_policy(
+    linear_package: Path, signed: Path, keys: dict[str, tuple[Path, Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from fastapi.testclient import TestClient
+
+    from mlwright.serve.app import ServeSettings, create_app
+
+    signature = read_signature(signed)
+    assert signature is not None
+    unsigned = register(linear_package, "sec-reload")
+    trusted = register(signed, "sec-reload", {SIGNATURE_TAG: signature.tag()})
+    monkeypatch.setenv("MLWRIGHT_TRUSTED_KEYS", str(keys["release"][1]))
+    app = create_app(mw.load(signed), settings=ServeSettings(admin_token="t0ken"))  # type: ignore[arg-type]
+    with TestClient(app.state.asgi) as client:
+
+        def reload(version: str) -> Any:
+            body = {"model": f"sec-reload/{version}"}
+            return client.post(
+                "/v1/admin/reload", json=body, headers={"Authorization": "Bearer t0ken"}
+            )
+
+        refused = reload(unsigned)
+        assert refused.status_code == 409
+        assert "is not signed" in refused.json()["reason"]
+        assert reload(trusted).json() == {"status": "swapped", "version": trusted}

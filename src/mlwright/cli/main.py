@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlwright import __version__
+from mlwright.cli.signals import stops_cleanly
 from mlwright.errors import MlwrightError
 
 if TYPE_CHECKING:
@@ -767,39 +766,6 @@ app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor_command)
 app.command("audit")(audit_command)
 app.command("ui")(ui_command)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is so that it stops like Ctrl-C: staged folders are
-    removed and a tracked run is closed as KILLED instead of left RUNNING."""
-
-
-@contextmanager
-def stops_cleanly() -> Iterator[None]:
-    """While long work runs (train, train-torch, reproduce), SIGTERM stops it like Ctrl-C
-    instead of killing the process where it stands."""
-    import signal
-    import threading
-
-    received = []
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        received.append(signum)
-        raise Terminated
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    except KeyboardInterrupt:
-        if not received:
-            raise  # Ctrl-C: the command line says "Aborted!" and exits 130
-        sys.stderr.write("terminated (SIGTERM): stopped\n")
-        raise SystemExit(143) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run() -> None:

@@ -68,7 +68,14 @@ def check_query(query: str) -> None:
     import sqlparse
     from sqlparse import tokens
 
-    statements = [s for s in sqlparse.parse(query) if _meaningful(s)]
+    try:
+        parsed = sqlparse.parse(query)
+    except sqlparse.exceptions.SQLParseError as exc:  # its limits on tokens and nesting
+        raise DataSourceError(
+            f"the SQL query is too large or too deeply nested to check ({exc})",
+            fix="select from a view or a smaller query; long IN (...) lists belong in a table",
+        ) from None
+    statements = [s for s in parsed if _meaningful(s)]
     if not statements:
         raise DataSourceError("the SQL query is empty", fix=_FIX)
     if len(statements) > 1:

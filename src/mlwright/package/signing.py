@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlwright.errors import MlwrightError
+from mlwright.errors import SignatureError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -36,10 +36,6 @@ SIGNATURE = "mlwright.sig"
 SIGNING_KEY_ENV = "MLWRIGHT_SIGNING_KEY"
 TRUSTED_KEYS_ENV = "MLWRIGHT_TRUSTED_KEYS"
 _FORMAT = 1
-
-
-class SignatureError(MlwrightError):
-    """A package's signature is missing, foreign or broken, or a key cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +204,11 @@ def trusted_keys() -> dict[str, Ed25519PublicKey]:
         for file in files:
             public = load_public(file)
             keys[key_id(public)] = public
+    if value and not keys:  # a policy asked for that trusts nothing must not turn itself off
+        raise SignatureError(
+            f"{TRUSTED_KEYS_ENV} names no public key (no *.pub file in {value!r})",
+            fix="point it at the .pub files that `mlwright keys new` wrote, or unset it",
+        )
     return keys
 
 

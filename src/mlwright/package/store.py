@@ -311,31 +311,17 @@ def verify_package(path: Path, *, trust: bool = True) -> dict[str, Any]:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         files: dict[str, str] = manifest["files"]
         version = manifest["format_version"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise TypeError("'files' is not a mapping of paths to checksums")
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise PackageError(f"{manifest_path} is damaged ({exc})", fix="retrain the model") from None
     if version != FORMAT_VERSION:
         raise PackageError(
             f"package format {version!r} is not supported (this mlwright reads {FORMAT_VERSION})",
             fix="use the mlwright version that wrote it, or retrain",
         )
-    problems = []
-    for rel, digest in files.items():
-        target = path / rel
-        if not isinstance(rel, str) or rel.startswith("/") or ".." in rel.split("/"):
-            problems.append(f"{rel!r} points outside the package")
-        elif not target.is_file():
-            problems.append(f"{rel} is missing")
-        elif sha256(target) != digest:
-            problems.append(f"{rel} was modified (checksum mismatch)")
-    for p in path.rglob("*"):
-        rel = p.relative_to(path).as_posix()
-        if p.is_symlink():  # mlwright writes none; one could make a loader read another file
-            problems.append(f"{rel} is a symbolic link")
-            continue
-        known = (MANIFEST, signing.SIGNATURE, *MLFLOW_OWNED)
-        unknown = p.is_file() and rel not in files and rel not in known
-        if unknown and (rel.split("/")[0] in MLWRIGHT_DIRS or "/" not in rel):
-            problems.append(f"{rel} is not in the manifest")
+    problems = _layout_problems(path, files) or _file_problems(path, files)
+    problems += _mlmodel_problems(path)
     if problems:
         raise PackageError(
             f"model package {str(path)!r} failed verification: " + "; ".join(problems[:10]),
@@ -344,6 +330,57 @@ def verify_package(path: Path, *, trust: bool = True) -> dict[str, Any]:
     if trust:
         signing.check(path, MANIFEST)  # the trust policy: who wrote the manifest
     return dict(manifest)
+
+
+def _layout_problems(path: Path, files: dict[str, str]) -> list[str]:
+    """Links, and files neither the manifest nor MLflow accounts for; checked before any file
+    is read, so that nothing outside the folder is ever opened."""
+    problems = [
+        f"{rel!r} points outside the package"
+        for rel in files
+        if rel.startswith("/") or ".." in rel.split("/")
+    ]
+    known = {*files, MANIFEST, signing.SIGNATURE, *MLFLOW_OWNED}
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if p.is_symlink():  # mlwright writes none; one could make a loader read another file
+            problems.append(f"{rel} is a symbolic link")
+        elif p.is_file() and rel not in known:
+            problems.append(f"{rel} is not in the manifest")
+    return problems
+
+
+def _file_problems(path: Path, files: dict[str, str]) -> list[str]:
+    problems = []
+    for rel, digest in files.items():
+        if not (path / rel).is_file():
+            problems.append(f"{rel} is missing")
+        elif sha256(path / rel) != digest:
+            problems.append(f"{rel} was modified (checksum mismatch)")
+    return problems
+
+
+def _mlmodel_problems(path: Path) -> list[str]:
+    """``MLmodel`` is MLflow's file and outside the manifest, but MLflow's loader imports the
+    module it names: it must name mlwright's loader and bring no code of its own."""
+    if not (path / "MLmodel").is_file():
+        return []
+    import yaml
+
+    try:
+        mlmodel = yaml.safe_load((path / "MLmodel").read_text(encoding="utf-8"))
+        flavors = mlmodel["flavors"]
+        pyfunc = flavors["python_function"]
+    except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError):
+        return ["MLmodel is not the pyfunc description mlwright writes"]
+    problems = []
+    if set(flavors) != {"python_function"}:
+        problems.append(f"MLmodel declares flavors {sorted(flavors)}; mlwright writes one")
+    if pyfunc.get("loader_module") != "mlwright.package.pyfunc":
+        problems.append(f"MLmodel names the loader {pyfunc.get('loader_module')!r}")
+    if pyfunc.get("code") or pyfunc.get("artifacts") or mlmodel.get("code"):
+        problems.append("MLmodel brings code or artifacts of its own")
+    return problems
 
 
 def manifest_digest(path: Path) -> str:

@@ -266,7 +266,17 @@ def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorMode
     from mlwright.package.program_check import check_program
 
     check_program(root / PROGRAM)  # torch.export.load can unpickle and execute what it reads
-    program = torch.export.load(str(root / PROGRAM))
+    try:
+        program = torch.export.load(str(root / PROGRAM))
+        module = program.module()
+    except Exception as exc:  # a program that passed the check but does not load: refused
+        from mlwright.package.store import PackageError
+
+        raise PackageError(
+            f"the PyTorch program {PROGRAM} in {str(root)!r} does not load "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            fix="rebuild the package with `mlwright train-torch`",
+        ) from None
     golden = None
     if (root / "golden" / "inputs.json").is_file():
         golden = {"inputs": read("golden/inputs.json"), "expected": read("golden/expected.json")}
@@ -276,7 +286,7 @@ def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorMode
         inputs=[TensorInput.from_dict(s) for s in spec["inputs"]],
         output=spec["output"],
         classes=None if spec["classes"] is None else tuple(spec["classes"]),
-        module=program.module(),
+        module=module,
         keyword=bool(spec.get("keyword", False)),
         recipe=read("recipe.json") or {},
         metrics=read("metrics.json") or {},

@@ -88,6 +88,10 @@ def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str
         except MlwrightError as exc:
             slot.failure = f"{ref} could not be loaded: {exc.message}"
             return {"status": "refused", "reason": slot.failure}
+        except Exception as exc:  # a swap never takes the server down, whatever it loads
+            log.exception("loading %s failed", ref)
+            slot.failure = f"{ref} could not be loaded: {type(exc).__name__}: {str(exc)[:200]}"
+            return {"status": "refused", "reason": slot.failure}
         active = slot.active
         if active is not None and version == active.version and slot.failure is None:
             return {"status": "unchanged", "version": version}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from mlwright.errors import MlwrightError
 
-_ALIAS = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)@(?P<alias>[A-Za-z0-9_\-]+)$")
-_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)/(?P<version>\d+)$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_ALIAS = re.compile(r"(?P<name>[A-Za-z0-9_.\-]+)@(?P<alias>[A-Za-z0-9_\-]+)")
+_VERSION = re.compile(r"(?P<name>[A-Za-z0-9_.\-]+)/(?P<version>[0-9]+)")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Resolved:
 
 def parse(ref: str) -> tuple[str, str | None, str | None] | None:
     """(name, alias, version) for a registry reference, None for anything else."""
-    if m := _ALIAS.match(ref):
+    if m := _ALIAS.fullmatch(ref):
         return m["name"], m["alias"], None
-    if m := _VERSION.match(ref):
+    if m := _VERSION.fullmatch(ref):
         return m["name"], None, m["version"]
     return None
 
@@ -71,7 +71,7 @@ def resolve(ref: str | Path, *, registry_only: bool = False) -> Resolved:
             f"{name}/{found} has no recorded checksum; it was not registered by mlwright",
             fix="register models with `mlwright train`",
         )
-    if not _SHA256.match(recorded):
+    if not _SHA256.fullmatch(recorded):
         raise MlwrightError(
             f"{name}/{found}: its recorded checksum {recorded[:80]!r} is not a SHA-256",
             fix="the version's tags were changed; register the model again with `mlwright train`",
@@ -145,7 +145,7 @@ def cached_run_package(run_id: str) -> tuple[Path, str | None]:
         (target / _REGISTERED).write_text(registered[0] or "", encoding="utf-8")
         return path
 
-    if not _RUN_ID.match(run_id):
+    if not _RUN_ID.fullmatch(run_id):
         raise MlwrightError(f"{run_id!r} is not an MLflow run id", fix="pass a run's 32-hex id")
     folder = cache_dir() / "runs" / run_id
     path = _fill_once(folder, fetch, fresh=False)

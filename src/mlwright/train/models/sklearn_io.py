@@ -116,7 +116,14 @@ def load(path: Path) -> Any:
             "refusing to load it",
             fix="only load packages written by mlwright; retrain the model from its data",
         )
-    return sio.load(path, trusted=named)
+    try:
+        return sio.load(path, trusted=named)
+    except Exception as exc:  # a malformed file of allowed types: refused, never a crash
+        raise MlwrightError(
+            f"{path} is not a scikit-learn model mlwright can read ({type(exc).__name__}: "
+            f"{str(exc)[:200]})",
+            fix="only load packages written by mlwright; retrain the model from its data",
+        ) from None
 
 
 def untrusted_objects(path: Path) -> Iterator[str]:
@@ -130,8 +137,33 @@ def untrusted_objects(path: Path) -> Iterator[str]:
         return
     for node in _nodes(schema):
         module, name, loader = node.get("__module__"), node.get("__class__"), node.get("__loader__")
-        if f"{module}.{name}" not in TRUSTED_TYPES or loader not in TRUSTED_LOADERS:
-            yield f"{module}.{name} ({loader})"
+        kind = f"{module}.{name}"
+        if kind not in TRUSTED_TYPES or loader not in TRUSTED_LOADERS or not _pairs(kind, loader):
+            yield f"{kind} ({loader})"
+
+
+# a builtin is built only by its own node (a str through ObjectNode would be a str.__new__ with
+# attributes set on it); objects from attributes are scikit-learn's alone
+_BUILTIN_LOADERS = {
+    "builtins.dict": {"DictNode"},
+    "builtins.list": {"ListNode"},
+    "builtins.tuple": {"TupleNode"},
+    "builtins.slice": {"SliceNode"},
+    "functools.partial": {"PartialNode"},
+}
+
+
+def _pairs(kind: str, loader: str) -> bool:
+    """Whether ``loader`` is how mlwright's own files build an object of type ``kind``."""
+    if loader == "TypeNode":
+        return kind.startswith(("builtins.", "numpy."))
+    if kind in _BUILTIN_LOADERS:
+        return loader in _BUILTIN_LOADERS[kind]
+    if kind.startswith("builtins."):
+        return loader == "JsonNode"
+    if loader in ("ObjectNode", "LossNode", "TreeNode", "FunctionNode"):
+        return kind.startswith("sklearn.")
+    return kind.startswith("numpy")  # NdArrayNode, DTypeNode, RandomGeneratorNode
 
 
 def _nodes(value: Any) -> Iterator[dict[str, Any]]:

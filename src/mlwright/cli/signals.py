@@ -1,0 +1,41 @@
+"""Stopping long commands cleanly when the process is asked to stop."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that it stops like Ctrl-C: staged folders are
+    removed and a tracked run is closed as KILLED instead of left RUNNING."""
+
+
+@contextmanager
+def stops_cleanly() -> Iterator[None]:
+    """While long work runs (train, train-torch, reproduce), SIGTERM stops it like Ctrl-C
+    instead of killing the process where it stands."""
+    import signal
+    import threading
+
+    received = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not received:
+            raise  # Ctrl-C: the command line says "Aborted!" and exits 130
+        sys.stderr.write("terminated (SIGTERM): stopped\n")
+        raise SystemExit(143) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
