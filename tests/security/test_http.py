@@ -286,6 +286,7 @@ def test_post_routes_read_json_only(linear_package: Path, tmp_path: Path) -> Non
                 sent = {**auth, **({"content-type": media} if media else {})}
                 response = c.post(path, content=valid_body(path), headers=sent)
                 assert response.status_code == 415, (path, media, response.text)
+                assert response.headers.get("x-request-id")  # counted and logged like any other
                 message = response.text
                 assert "application/json" in message and (media or "no content type") in message
             for media in ("application/json", "application/json; charset=utf-8"):
@@ -293,6 +294,9 @@ def test_post_routes_read_json_only(linear_package: Path, tmp_path: Path) -> Non
                     path, content=valid_body(path), headers={**auth, "content-type": media}
                 )
                 assert response.status_code != 415, (path, media)
+        assert re.search(
+            r'mlwright_requests_total\{[^}]*status="415"[^}]*\} [1-9]', c.get("/metrics").text
+        )
     assert stored(tmp_path / "serve.db") == {"abc:0": ("reward", "1.0")}
 
 

@@ -438,9 +438,9 @@ def create_app(
         add_admin_routes(app, slot, token, metrics)
 
     lanes = Lanes(app, {("POST", PATH): predictor.asgi})
-    wrapped = Guard(
-        Observe(lanes, metrics, slot.name, lambda: slot.current_version or ""), cfg.max_body_bytes
-    )
+    # refusals of the guard (413, 415) are counted, logged and carry a request id too
+    guarded = Guard(lanes, cfg.max_body_bytes)
+    wrapped = Observe(guarded, metrics, slot.name, lambda: slot.current_version or "")
     app.state.asgi = wrapped
     return app
 

@@ -315,7 +315,7 @@ def create_tensor_app(
         return await answer_feedback(cfg.store, request, outcomes)
 
     app.state.predictor = predictor
-    app.state.asgi = Guard(Observe(app, metrics, served, lambda: version or ""), cfg.max_body_bytes)
+    app.state.asgi = Observe(Guard(app, cfg.max_body_bytes), metrics, served, lambda: version or "")
     return app
 
 
