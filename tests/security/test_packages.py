@@ -181,9 +181,7 @@ def test_a_package_cannot_point_outside_itself(linear_package: Path, tmp_path: P
         mw.load(outside)
 
 
-def test_other_skops_shapes_are_refused_never_a_crash(
-    linear_package: Path, tmp_path: Path
-) -> None:
+def test_other_skops_shapes_are_refused_never_a_crash(linear_package: Path, tmp_path: Path) -> None:
     """A function reference to os.system, and an allowed type built the wrong way (a str
     through ObjectNode, which skops would build with str.__new__) are refused by name."""
     from tests.security.packages import with_skops_node

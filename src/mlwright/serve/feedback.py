@@ -184,7 +184,7 @@ class Outcomes:
                 f"{kind_of(item.label)} is not a true value: this is a regression model",
                 'send the true value as a finite number, e.g. {"value": 12.5}',
             )
-        if "value" in item.model_fields_set:
+        if item.value is not None:
             return _refusal(
                 "value",
                 item.value,
