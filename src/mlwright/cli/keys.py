@@ -76,7 +76,7 @@ def keys_verify(
 
     verdict = check(folder, _checked(folder))
     typer.echo(f"{folder}: checksums ok; {verdict.describe()}")
-    keys = ", ".join(sorted(trusted_keys())) if verdict.policy else ""
+    keys = ", ".join(sorted(trusted_keys())) if verdict.trusted else ""
     typer.echo(f"trust policy: {keys or 'none (signatures are checked, not required)'}")
 
 

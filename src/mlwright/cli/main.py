@@ -177,7 +177,6 @@ def train_command(
     """Train, validate, package, track and register a model: profile, plan, search, test,
     refit."""
     from mlwright.config import TrainOptions
-    from mlwright.train.runner import train
 
     given = {
         "time_budget": time_budget,
@@ -208,10 +207,16 @@ def train_command(
         values.update(TrainOptions.yaml_mapping(config))
     values.update({k: v for k, v in given.items() if v is not None})
     values["target"] = target
-    options = TrainOptions.from_mapping(values, source="training options")
+    _train_and_print(data, TrainOptions.from_mapping(values, source="training options"), sql, quiet)
+
+
+def _train_and_print(data: str, options: Any, sql: str | None, quiet: bool) -> None:
+    """Train with the live progress view on stderr and the summary on stdout; SIGTERM stops
+    the run cleanly."""
     from rich.console import Console
 
     from mlwright.cli.train_view import TrainPrinter
+    from mlwright.train.runner import train
 
     printer = TrainPrinter(_stderr_console(), quiet=quiet)
     try:

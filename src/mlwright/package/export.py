@@ -25,7 +25,7 @@ from mlwright.errors import ConfigError
 from mlwright.package import signing
 from mlwright.package.model import Model
 from mlwright.package.onnx_export import ExportError, tabular_onnx
-from mlwright.package.store import sha256, write_atomically
+from mlwright.package.store import file_problems, sha256, write_atomically
 from mlwright.package.tensor import ONNX, TensorModel
 
 Format = Literal["onnx", "triton"]
@@ -341,11 +341,7 @@ def verify_export(folder: Path, *, trust: bool = True) -> signing.Verdict | None
             f"{str(folder)!r} is not an mlwright export with checksums ({exc})",
             fix="export it again with `mlwright export`",
         ) from None
-    problems = [
-        f"{rel} is missing" if not (folder / rel).is_file() else f"{rel} was modified"
-        for rel, digest in files.items()
-        if not (folder / rel).is_file() or sha256(folder / rel) != digest
-    ]
+    problems = file_problems(folder, files)
     known = {*files, MARKER, signing.SIGNATURE}
     problems += [
         f"{p.relative_to(folder).as_posix()} is not in the export's checksums"

@@ -57,8 +57,7 @@ class Verdict:
     """What the trust policy concluded about a folder."""
 
     signature: Signature | None
-    trusted: bool  # signed by a key the policy trusts
-    policy: bool  # a trust policy is configured (signatures required)
+    trusted: bool  # signed by a key the trust policy names (then a policy is in force)
 
     def describe(self) -> str:
         if self.signature is None:
@@ -277,7 +276,7 @@ def check(root: Path, signed_file: str) -> Verdict:
                 fix="sign it (`mlwright keys sign PACKAGE --key KEY`, or set "
                 f"{SIGNING_KEY_ENV} when training), or load it where no trust policy is set",
             )
-        return Verdict(None, trusted=False, policy=False)
+        return Verdict(None, trusted=False)
     if signature.signed_file != signed_file:
         raise SignatureError(
             f"{root / SIGNATURE} signs {signature.signed_file!r}, not {signed_file!r}",
@@ -294,7 +293,7 @@ def check(root: Path, signed_file: str) -> Verdict:
     if public is None:  # no policy: the key in the file proves consistency, not origin
         public = _embedded(root, signature)
     _verify(root, signature, public)
-    return Verdict(signature, trusted=bool(keys), policy=bool(keys))
+    return Verdict(signature, trusted=bool(keys))
 
 
 def _embedded(root: Path, signature: Signature) -> Ed25519PublicKey:

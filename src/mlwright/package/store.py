@@ -320,7 +320,7 @@ def verify_package(path: Path, *, trust: bool = True) -> dict[str, Any]:
             f"package format {version!r} is not supported (this mlwright reads {FORMAT_VERSION})",
             fix="use the mlwright version that wrote it, or retrain",
         )
-    problems = _layout_problems(path, files) or _file_problems(path, files)
+    problems = _layout_problems(path, files) or file_problems(path, files)
     problems += _mlmodel_problems(path)
     if problems:
         raise PackageError(
@@ -350,7 +350,8 @@ def _layout_problems(path: Path, files: dict[str, str]) -> list[str]:
     return problems
 
 
-def _file_problems(path: Path, files: dict[str, str]) -> list[str]:
+def file_problems(path: Path, files: dict[str, str]) -> list[str]:
+    """Listed files that are missing or whose SHA-256 differs (packages and exports)."""
     problems = []
     for rel, digest in files.items():
         if not (path / rel).is_file():
