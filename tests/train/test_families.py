@@ -107,14 +107,13 @@ def test_family_space_is_package_data_and_samples_in_range(name: str) -> None:
                 assert p.low <= params[p.name] <= p.high
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "xgboost", "random_forest"])
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost", "catboost", "random_forest"])
 def test_families_stop_at_the_deadline(name: str) -> None:
     cls = FAMILIES[name]
     train, valid, y = design_for(cls, "binary")
     params = dict(cls.space().defaults)
-    params.update(
-        {"max_rounds": 100_000, "early_stopping_rounds": 100_000, "n_estimators": 100_000}
-    )
+    endless = {"max_rounds": 100_000, "early_stopping_rounds": 100_000, "n_estimators": 100_000}
+    params.update({k: v for k, v in endless.items() if k in params})
     ctx = FitContext("binary", 2, seed=0, threads=1, deadline=time.monotonic() + 0.5)
     started = time.monotonic()
     cls(params, ctx).fit(train, y[:240], valid=(valid, y[240:]))

@@ -23,7 +23,17 @@ if TYPE_CHECKING:
     from mlwright.train.search import SearchData
 
 # what must match between the driver and every worker for trials to mean the same thing
-CHECKED = ("python", "mlwright", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "torch")
+CHECKED = (
+    "python",
+    "mlwright",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "xgboost",
+    "catboost",
+    "torch",
+)
 CONNECT_SECONDS = 5.0
 _DATA: dict[str, Any] = {}  # in a worker: the latest search's rows, by object id
 

@@ -2,10 +2,10 @@
 
 Layout (CONTRACTS.md): ``MLmodel``, ``mlwright.json`` (format, versions, checksum manifest),
 ``schema.json``, ``recipe.json``, ``metrics.json``, ``reference.json`` (the monitoring
-reference), ``model/`` (native files and
-``family.json``), ``scorer/`` (feature encoder and post-processing), ``golden/`` (inputs and
-expected outputs for the deployment gate). Loading verifies every checksum before any model file
-is deserialised and refuses files the manifest does not know.
+reference), ``model/`` (native files: LightGBM text, XGBoost UBJSON, CatBoost ``.cbm``, skops,
+torch state_dict; and ``family.json``), ``scorer/`` (feature encoder and post-processing),
+``golden/`` (inputs and expected outputs for the deployment gate). Loading verifies every
+checksum before any model file is deserialised and refuses files the manifest does not know.
 """
 
 from __future__ import annotations
@@ -234,7 +234,12 @@ def _write_mlmodel(model: Model, root: Path) -> None:
     versions = model.recipe.get("library_versions", {})
     reqs = [
         f"{pkg}=={versions[key]}"
-        for key, pkg in (("lightgbm", "lightgbm"), ("xgboost", "xgboost-cpu"), ("torch", "torch"))
+        for key, pkg in (
+            ("lightgbm", "lightgbm"),
+            ("xgboost", "xgboost-cpu"),
+            ("catboost", "catboost"),
+            ("torch", "torch"),
+        )
         if versions.get(key) and set(model.family.components) & set(_NEEDS.get(key, ()))
     ]
     write_mlflow_files(root, inputs, outputs, reqs, model.recipe.get("created_utc"))
@@ -282,7 +287,12 @@ def write_mlflow_files(
     )
 
 
-_NEEDS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "torch": ("mlp",)}
+_NEEDS = {
+    "lightgbm": ("lightgbm",),
+    "xgboost": ("xgboost",),
+    "catboost": ("catboost",),
+    "torch": ("mlp",),
+}
 
 
 def _mlflow_type(kind: str) -> str:

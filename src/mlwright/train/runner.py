@@ -811,6 +811,7 @@ def library_versions() -> dict[str, str]:
         ("scikit-learn", "scikit-learn"),
         ("lightgbm", "lightgbm"),
         ("xgboost", "xgboost-cpu"),
+        ("catboost", "catboost"),
         ("torch", "torch"),
         ("pyarrow", "pyarrow"),
     ):

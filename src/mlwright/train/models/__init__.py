@@ -6,6 +6,7 @@ import importlib.util
 
 from mlwright.errors import ConfigError
 from mlwright.train.models.base import Family, FitContext
+from mlwright.train.models.catboost import CatBoostFamily
 from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.extra_trees import ExtraTreesFamily
 from mlwright.train.models.hist_gb import HistGBFamily
@@ -19,6 +20,7 @@ FAMILIES: dict[str, type[Family]] = {
     for f in (
         LightGBMFamily,
         XGBoostFamily,
+        CatBoostFamily,
         HistGBFamily,
         LinearFamily,
         RandomForestFamily,
