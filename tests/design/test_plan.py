@@ -70,8 +70,21 @@ def test_constraints_exclude_families(frame: pd.DataFrame) -> None:
     assert "lightgbm" in plan.family_names
     only = plan_for(frame, families=("linear",))
     assert only.family_names == ["linear"]
-    with pytest.raises(ConfigError, match="unknown model family 'catboost'"):
-        plan_for(frame, families=("catboost",))
+    with pytest.raises(ConfigError, match="unknown model family 'tabpfn'"):
+        plan_for(frame, families=("tabpfn",))
+
+
+def test_catboost_is_left_out_when_its_default_trial_would_eat_a_short_budget(
+    frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "catboost" in plan_for(frame).family_names  # 400 rows, 60 s
+    monkeypatch.setattr(plan_module, "CATBOOST_SECONDS_PER_CELL", 1e-2)  # as if slow: 9.6 s
+    short = plan_for(frame, time_budget=20)
+    excluded = {d.subject: d.reason for d in short.excluded_families}
+    assert "would take about 9.6 s, too much of a 20 s budget" in excluded["catboost"]
+    assert "catboost" in plan_for(frame, max_trials=3).family_names  # the clock cuts nothing
+    asked = plan_for(frame, time_budget=20, families=("lightgbm", "catboost"))
+    assert asked.family_names == ["lightgbm", "catboost"]
 
 
 def test_dropped_and_kept_columns(frame: pd.DataFrame) -> None:

@@ -17,7 +17,16 @@ from mlwright.errors import ColumnError, ConfigError, DataError, suggest
 
 SplitKind = Literal["stratified_kfold", "kfold", "group_kfold", "time_series", "holdout"]
 
-FAMILY_ORDER = ("lightgbm", "xgboost", "linear", "hist_gb", "extra_trees", "random_forest", "mlp")
+FAMILY_ORDER = (
+    "lightgbm",
+    "xgboost",
+    "linear",
+    "catboost",
+    "hist_gb",
+    "extra_trees",
+    "random_forest",
+    "mlp",
+)
 LARGE_DATA_ROWS = 100_000  # above: a holdout instead of k folds
 MLP_MIN_ROWS = 1_000
 SMALL_DATA_ROWS = 100  # below: no test split unless --test-size asks for one
@@ -39,6 +48,11 @@ MIN_LEAK_ROWS = 2_000
 SEARCH_CELLS_PER_SECOND = 100_000
 MIN_SEARCH_ROWS = 50_000
 SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
+# CatBoost's default trial, all folds together, per cell (row x column) the search trains on:
+# 5 folds of 4,000 rows x 10 columns (2 categorical) take about 3 s on 2 cores, twice LightGBM's
+# time; it is left out when that would take more than CATBOOST_MAX_SHARE of the search budget
+CATBOOST_SECONDS_PER_CELL = 7e-5
+CATBOOST_MAX_SHARE = 0.25
 BYTES_PER_FOREST_NODE = 80  # scikit-learn tree node on disk, about
 
 
@@ -376,6 +390,18 @@ def _exclusion(
             f"a single-row prediction takes about {SLOW_SINGLE_ROW_MS[name]:g} ms, over "
             f"--latency-budget-ms {latency:g}"
         )
+    if name == "catboost" and options.families is None and budget is not None:
+        n_columns = len(problem.schema.features)
+        train_rows = int(n_rows * (1 - options.test_size))
+        sampled = _search_rows(n_rows, len(problem.schema.names), options.test_size, budget)[0]
+        rows = sampled or train_rows
+        seconds = CATBOOST_SECONDS_PER_CELL * rows * max(n_columns, 1)
+        if seconds > CATBOOST_MAX_SHARE * budget * SEARCH_SHARE:
+            return (
+                f"its default trial on {rows:,} rows x {n_columns} columns would take about "
+                f"{seconds:,.1f} s, too much of a {budget:g} s budget; LightGBM and XGBoost fit "
+                "faster (a larger --time-budget, --max-trials or --families catboost tries it)"
+            )
     if name == "mlp":
         if options.families is None and n_rows < MLP_MIN_ROWS:
             return f"{n_rows} rows: too few for a neural network to beat trees"
