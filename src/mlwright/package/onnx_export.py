@@ -2,16 +2,19 @@
 
 Built node by node from the package's own state (no converter packages): one input per feature
 (``[N, 1]``; numbers as double with NaN for missing, categories as strings with ``""`` for
-missing), the encoder's ``tree`` and ``dense`` views, LightGBM and XGBoost boosters as
-``ai.onnx.ml.TreeEnsemble`` (opset 5: double thresholds for LightGBM, float32 for XGBoost as
-XGBoost itself compares, categorical splits as set membership), linear models as a matrix
+missing), the encoder's ``tree`` and ``dense`` views, LightGBM, XGBoost and CatBoost boosters
+as ``ai.onnx.ml.TreeEnsemble`` (opset 5: double thresholds for LightGBM, float32 for XGBoost as
+XGBoost itself compares, categorical splits as set membership; CatBoost's symmetric trees from
+its JSON model, unrolled, comparing float32 features as CatBoost does), linear models as a matrix
 product, weighted and stacked ensembles, temperature calibration, and the decision threshold.
 Outputs: ``prediction`` (``[N]``: the label as a string, or the value) and, for classifiers,
 ``probabilities`` (``[N, classes]``, in the order of ``classes`` in the export's metadata).
 
 What the graph cannot hold is refused with an :class:`ExportError` naming the family or column:
-date and free-text columns, and the families without an ONNX form here (MLP, random forest,
-extra trees, scikit-learn's histogram boosting).
+date and free-text columns, a CatBoost model that uses categorical columns (its target
+statistics for categories have no ONNX form; CatBoost's own ONNX export takes numeric features
+only), and the families without an ONNX form here (MLP, random forest, extra trees,
+scikit-learn's histogram boosting).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from mlwright.train.ensemble import EPS  # stacking and calibration clip probabi
 
 OPSET, ML_OPSET, IR_VERSION = 21, 5, 10
 LEQ, LT, MEMBER = 0, 1, 6  # TreeEnsemble node modes
-EXPORTABLE = ("lightgbm", "xgboost", "linear", "ensemble")
+EXPORTABLE = ("lightgbm", "xgboost", "catboost", "linear", "ensemble")
 
 
 class ExportError(MlwrightError):
@@ -136,6 +139,16 @@ def _check_exportable(model: Model) -> None:
             f"(the model is {model.family.name})",
             fix="retrain with --families lightgbm,xgboost,linear to export to ONNX",
         )
+    categorical = [c["name"] for c in model.encoder.columns_ or [] if c["kind"] == "categorical"]
+    if categorical and any(f.categorical_features() for f in _catboost_families(model.family)):
+        shown = ", ".join(repr(name) for name in categorical[:5])
+        raise ExportError(
+            f"the catboost model uses the categorical columns {shown} through CatBoost's target "
+            "statistics, which have no ONNX form (CatBoost's own ONNX export takes numeric "
+            "features only)",
+            fix="retrain with --families lightgbm,xgboost,linear (their categorical splits "
+            "export), or serve the package itself with `mlwright serve`",
+        )
     kinds = [c for c in model.encoder.columns_ or [] if c["kind"] in ("datetime", "text")]
     if kinds:
         shown = ", ".join(f"{c['name']!r} ({c['kind']})" for c in kinds[:5])
@@ -144,6 +157,13 @@ def _check_exportable(model: Model) -> None:
             fix="derive numeric or categorical columns from them before training, or drop them "
             "with --drop-cols",
         )
+
+
+def _catboost_families(family: Any) -> list[Any]:
+    """The CatBoost models inside ``family`` (itself, or an ensemble's members)."""
+    if family.name == "catboost":
+        return [family]
+    return [f for member in getattr(family, "members_", []) for f in _catboost_families(member)]
 
 
 def _clean(g: _Graph, model: Model, spec: dict[str, Any]) -> str:
@@ -235,6 +255,8 @@ def _family(g: _Graph, family: Any, view: Any, task: str) -> str:
         return _lightgbm(g, family, x, task)
     if name == "xgboost":
         return _xgboost(g, family, x, task)
+    if name == "catboost":
+        return _catboost(g, family, x, task)
     if name == "linear":
         return _linear(g, family, x, task)
     raise ExportError(f"the {name} family has no ONNX export", fix="see docs/export.md")
@@ -425,6 +447,74 @@ def _xgb_tree(data: dict[str, Any], tree: _Tree) -> None:
         return here
 
     visit(0)
+
+
+def _catboost(g: _Graph, family: Any, x: str, task: str) -> str:
+    from onnx import TensorProto
+
+    dumped = family.model_json()
+    info = dumped["features_info"]
+    if info.get("categorical_features") or "oblivious_trees" not in dumped:
+        raise ExportError(
+            "this catboost model has categorical or non-symmetric splits, which have no ONNX form",
+            fix="retrain with --families lightgbm,xgboost,linear to export to ONNX",
+        )
+    nan_is_greater = {
+        int(f["flat_feature_index"]): f.get("nan_value_treatment") == "AsTrue"
+        for f in info.get("float_features", [])
+    }
+    scale, bias = dumped["scale_and_bias"]
+    base = [float(b) for b in (bias if isinstance(bias, list) else [bias])]
+    n_targets = len(base)
+    if task == "multiclass" and n_targets != family.ctx.n_classes:
+        raise ExportError(
+            "the catboost model saw only some of the classes in training",
+            fix="retrain on data with every class",
+        )
+    trees = []
+    for data in dumped["oblivious_trees"]:
+        values = np.asarray(data["leaf_values"], dtype="float64").reshape(-1, n_targets)
+        for target in range(n_targets):
+            tree = _Tree(target)
+            _cb_tree(data["splits"], values[:, target], tree, nan_is_greater)
+            trees.append(tree)
+    # CatBoost compares features as float32: round them so, then compare in double
+    x32 = g.op("Cast", g.op("Cast", x, to=TensorProto.FLOAT), to=TensorProto.DOUBLE)
+    margin = _ensemble_op(g, x32, trees, n_targets, np.float64, [0.0] * n_targets)
+    if float(scale) != 1.0:
+        margin = g.op("Mul", margin, g.const(float(scale), "scale"))
+    if any(base):
+        margin = g.op("Add", margin, g.const(np.array(base).reshape(1, -1), "bias"))
+    return _to_probabilities(g, margin, task)
+
+
+def _cb_tree(
+    splits: list[dict[str, Any]], leaves: np.ndarray, tree: _Tree, nan_is_greater: dict[int, bool]
+) -> None:
+    """A symmetric tree unrolled: split ``i`` sets bit ``i`` of the leaf index when the value
+    is above its border (a missing value counts as above only where CatBoost says so)."""
+    tree.leaves.extend(float(v) for v in leaves)
+    if any(s.get("split_type") != "FloatFeature" for s in splits):
+        raise ExportError(
+            "this catboost model splits on categories, which have no ONNX form",
+            fix="retrain with --families lightgbm,xgboost,linear to export to ONNX",
+        )
+
+    def visit(level: int, index: int) -> tuple[str, int]:
+        if level == len(splits):
+            return "leaf", index
+        feature = int(splits[level]["float_feature_index"])
+        record: dict[str, Any] = {"feature": feature, "mode": LEQ}
+        record["threshold"] = float(splits[level]["border"])
+        record["missing_true"] = not nan_is_greater.get(feature, False)
+        tree.nodes.append(record)
+        here = len(tree.nodes) - 1
+        record["true"] = visit(level + 1, index)
+        record["false"] = visit(level + 1, index | (1 << level))
+        return "node", here
+
+    if splits:
+        visit(0, 0)
 
 
 def _linear(g: _Graph, family: Any, x: str, task: str) -> str:
