@@ -5,6 +5,7 @@ Unknown keys fail; every settings object can be dumped to JSON and saved with a 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -20,6 +21,16 @@ from pydantic import (
 from mlwright.errors import ConfigError
 
 S = TypeVar("S", bound="Settings")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (set by ``taskset``, a cgroup's cpuset
+    or a container's CPU limit), not the machine's count, so a run confined to two cores of a
+    large server does not start a thread per core of the server."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 class Settings(BaseModel):
@@ -176,7 +187,8 @@ class TrainOptions(Settings):
     threads: int | None = Field(
         None,
         ge=1,
-        description="threads per model (default: all cores; on Ray, 1 per trial in the search)",
+        description="threads per model (default: the cores this process may use; on Ray, 1 per "
+        "trial in the search)",
     )
     backend: Literal["local", "ray"] = Field(
         "local", description="where the search's trials run: this process, or a Ray cluster"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlwright import __version__
+from mlwright.config import usable_cores
 from mlwright.data.schema import TableSchema
 from mlwright.errors import MlwrightError
 from mlwright.package import signing
@@ -434,7 +435,7 @@ def _load_tabular(root: Path, threads: int | None) -> Model:
         task=post["task"],
         n_classes=len(classes) if classes else 0,
         seed=int(recipe.get("seed", 0)),
-        threads=threads or os.cpu_count() or 1,
+        threads=threads or usable_cores(),
     )
     family = get_family(meta["name"]).load(root / "model", meta["params"], ctx, meta["fitted"])
     golden = None

@@ -3,13 +3,12 @@ no search (``mlwright reproduce``, ``mw.rebuild`` and every package's ``report/r
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlwright.config import TrainOptions
+from mlwright.config import TrainOptions, usable_cores
 from mlwright.data.io import read_table
 from mlwright.data.tasks import Task
 from mlwright.design.plan import SolutionPlan
@@ -59,7 +58,7 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
             "the data differs from the data the model was trained on (digest mismatch)",
             fix="pass the exact file the model was trained on",
         )
-    seed, threads = int(recipe["seed"]), int(recipe.get("threads") or os.cpu_count() or 1)
+    seed, threads = int(recipe["seed"]), int(recipe.get("threads") or usable_cores())
     n_classes = len(package.classes) if package.classes else 0
     ctx = FitContext(task, n_classes, seed, threads)
     n = len(prep.y)
