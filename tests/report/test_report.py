@@ -60,7 +60,9 @@ def test_classification_reports_show_per_class_results_and_curves(packages: Pack
     assert re.search(r"^\| (yes|no) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| \d+ \|$", md, re.M)
     plots = {p.name for p in (folder / "plots").iterdir()}
     assert {"confusion_test.png", "roc_test.png", "pr_test.png", "calibration_test.png"} <= plots
-    assert "Decision threshold on the positive class" in md
+    tuned = mw.load(packages["binary"][0]).threshold is not None
+    assert ("Decision threshold on the positive class" in md) is tuned
+    assert ("The decision threshold stays at 0.5" in md) is not tuned
     multi = (packages["multiclass"][0] / "report" / "report.md").read_text(encoding="utf-8")
     assert "one class against the rest" in multi
     for label in ("high", "mid", "low"):

@@ -17,10 +17,8 @@ from mlwright.train.ensemble import (
     POOL,
     Blend,
     calibrate,
-    calibration_gain,
     choose_combination,
     combine,
-    fit_temperature,
     greedy_weights,
     judged_rows,
     pool_of,
@@ -214,20 +212,6 @@ def test_binary_and_multiclass_stacks_return_probabilities() -> None:
         stacked = next(o for o in options if o.name == "stacked")
         assert stacked.blend is not None and stacked.blend.coef is not None
         assert len(stacked.blend.coef) == (1 if k == 2 else k)
-
-
-def test_temperature_undoes_overconfidence_and_keeps_rankings() -> None:
-    n, k = 4000, 3
-    y = R.integers(0, k, size=n)
-    z = 1.5 * (R.normal(size=(n, k)) + 1.5 * np.eye(k)[y])  # softmax(z): the true posterior
-    overconfident = calibrate(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), 1 / 3)
-    t = fit_temperature(overconfident, y)
-    assert 2.5 < t < 3.5
-    fixed = calibrate(overconfident, t)
-    assert (fixed.argmax(axis=1) == overconfident.argmax(axis=1)).all()
-    judged = judged_rows([overconfident], y, folds(n), seed=0)
-    _, before, after = calibration_gain(overconfident, judged)
-    assert after < before - 0.05
 
 
 def test_judged_rows_skip_missing_predictions_cut_a_holdout_and_cap_the_rows() -> None:

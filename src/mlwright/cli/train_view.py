@@ -173,11 +173,20 @@ class TrainPrinter:
     def summary(self, console: Console, model: Model) -> None:
         cv = model.metrics.get("cv", {})
         chosen = model.recipe["chosen"]
+        spread = "" if cv.get("std") is None else f" ± {cv['std']:.5f}"
+        planned = cv.get("folds_planned", cv["folds"])
+        folds = (
+            f"{cv['folds']} fold(s)"
+            if cv["folds"] == planned
+            else (f"{cv['folds']} of {planned} planned fold(s)")
+        )
         console.print(
             f"best: trial {chosen['trial']} ({chosen['family']}), cross-validated "
-            f"{cv['metric']} {cv['mean']:.5f} ± {cv['std']:.5f} over {cv['folds']} fold(s)",
+            f"{cv['metric']} {cv['mean']:.5f}{spread} over {folds}",
             highlight=False,
         )
+        if cv.get("note"):
+            console.print(f"[yellow]warning:[/] {cv['note']}", highlight=False)
         test = model.metrics.get("test")
         if test:
             shown = ", ".join(f"{k} {v:.5f}" for k, v in test.items())

@@ -176,8 +176,9 @@ def architecture_section(model: Model) -> Section:
         t = trials.get(chosen.get("trial"), {})
         s.p(
             f"The final model is one **{chosen.get('family')}** model (trial "
-            f"{chosen.get('trial')}), cross-validated {metric} {fmt(cv.get('mean'))} "
-            f"± {fmt(cv.get('std'))}."
+            f"{chosen.get('trial')}), cross-validated {metric} {fmt(cv.get('mean'))}"
+            + ("" if cv.get("std") is None else f" ± {fmt(cv.get('std'))}")
+            + "."
         )
         s.table(
             ["hyperparameter", "value"],
@@ -222,19 +223,38 @@ def architecture_section(model: Model) -> Section:
             ],
             rows,
         )
+    if cv.get("note"):
+        s.p(f"**Warning:** {plain(cv['note'])}.")
     calibration = chosen.get("calibration") or {}
     if calibration.get("applied"):
         s.p(
             f"Probabilities are calibrated by temperature scaling (T = "
-            f"{calibration['temperature']:.3f}): out-of-fold log loss "
-            f"{calibration['log_loss_before']:.5f} → {calibration['log_loss_after']:.5f}."
+            f"{calibration['temperature']:.3f}): cross-fitted log loss "
+            f"{calibration['log_loss_before']:.5f} → {calibration['log_loss_after']:.5f}, each "
+            f"fold scored with the temperature learned on the other folds."
         )
     elif calibration:
-        s.p("Temperature calibration did not lower the out-of-fold log loss; it is not applied.")
+        s.p(
+            "Temperature calibration is not applied: cross-fitted (each fold scored with the "
+            "temperature learned on the other folds), it did not lower the log loss by more than "
+            "its standard error across folds."
+        )
+    cut = chosen.get("threshold") or {}
     if model.threshold is not None:
         s.p(
             f"Decision threshold on the positive class: {model.threshold:.4f}, tuned out of fold "
-            f"to maximise `{recipe.get('plan', {}).get('threshold_metric')}`."
+            f"to maximise `{recipe.get('plan', {}).get('threshold_metric')}`"
+            + (
+                f" (cross-fitted {cut['at_default']:.5f} at 0.5 → {cut['at_threshold']:.5f})."
+                if cut
+                else "."
+            )
+        )
+    elif cut:
+        s.p(
+            f"The decision threshold stays at 0.5: a threshold tuned for `{cut['metric']}` "
+            f"({cut['threshold']:.4f}) did not beat it on held folds by more than the noise "
+            f"across folds ({cut['at_default']:.5f} → {cut['at_threshold']:.5f})."
         )
     s.h("The plan and its reasons")
     s.table(["decision", "reason"], [[plain(k), plain(v)] for k, v in _plan_lines(recipe)])

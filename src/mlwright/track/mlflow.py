@@ -218,10 +218,9 @@ class MlflowTracker(Tracker):
                 for k, v in enumerate(trial["fold_scores"])
             ]
             if trial["mean"] is not None:
-                metrics += [
-                    Metric(f"mean_{metric}", float(trial["mean"]), now, 0),
-                    Metric(f"std_{metric}", float(trial["std"]), now, 0),
-                ]
+                metrics.append(Metric(f"mean_{metric}", float(trial["mean"]), now, 0))
+            if trial.get("std") is not None:
+                metrics.append(Metric(f"std_{metric}", float(trial["std"]), now, 0))
             metrics.append(Metric("seconds", float(trial["seconds"]), now, 0))
             if trial.get("predict_ms") is not None:
                 metrics.append(Metric("predict_ms", float(trial["predict_ms"]), now, 0))

@@ -30,6 +30,7 @@ import numpy as np
 from mlwright.config import TrainOptions
 from mlwright.data.tasks import Task
 from mlwright.errors import MlwrightError
+from mlwright.evaluate.metrics import signed
 from mlwright.train.ensemble import (
     POOL,
     Blend,
@@ -58,6 +59,12 @@ class Candidate:
     mean: float | None
     std: float | None
     oof: np.ndarray  # out-of-fold (for an ensemble: cross-fitted) predictions; NaN where none
+
+    @property
+    def folds(self) -> int:
+        """Validation folds the score rests on: fewer than planned when the clock cut a trial
+        (for an ensemble, its members' fewest)."""
+        return min(len(t.fold_scores) for t in self.members)
 
     @property
     def family(self) -> str:
@@ -147,7 +154,7 @@ def build_candidates(
         # fold): what the threshold, calibration and conformal residuals are fitted on
         oof = np.full_like(_oof(members[0]), np.nan)
         oof[judged.rows] = option.oof
-        std = float(np.std(option.fold_scores))
+        std = float(np.std(option.fold_scores)) if len(option.fold_scores) > 1 else None
         candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
     rest = [c for c in singles if all(c is not d for d in candidates)]
     return candidates + rest[: MAX_CANDIDATES - 1], judged_log
@@ -173,6 +180,37 @@ def tradeoff(candidates: list[Candidate]) -> list[dict[str, Any]]:
         }
         for c in candidates
     ]
+
+
+def explain_choice(best: Candidate, combinations: list[dict[str, Any]], metric: str) -> str | None:
+    """Why the chosen candidate beat the other combinations, or why an ensemble with a higher
+    mean was not chosen (its gain within the folds' noise); None when there was no contest."""
+    if not combinations:
+        return None
+    single = next(c for c in combinations if c["kind"] == "single")
+    if best.kind != "single":
+        chosen = next(c for c in combinations if c["kind"] == best.kind)
+        return (
+            f"chose a {best.kind} ensemble of {len(best.members)} trials "
+            f"({', '.join(t.family for t in best.members)}): cv {metric} {chosen['cv']:.5f} "
+            f"against {single['cv']:.5f} for the best single trial (both cross-fitted), a gain "
+            f"beyond its standard error across folds"
+        )
+    higher = [
+        c
+        for c in combinations
+        if c["kind"] != "single" and signed(metric, c["cv"]) > signed(metric, single["cv"])
+    ]
+    if not higher:
+        return None
+    top = max(higher, key=lambda c: signed(metric, c["cv"]))
+    diffs = np.subtract(top["fold_scores"], single["fold_scores"])
+    se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    return (
+        f"kept the best single trial: the {top['kind']} ensemble's cross-fitted {metric} "
+        f"{top['cv']:.5f} against {single['cv']:.5f} is a gain within its standard error "
+        f"({se:.5f}) across folds"
+    )
 
 
 def _predict_ms(members: list[Trial]) -> float | None:
@@ -260,6 +298,7 @@ __all__ = [
     "ChoiceError",
     "build_candidates",
     "choose_final",
+    "explain_choice",
     "measure",
     "tradeoff",
 ]

@@ -7,8 +7,9 @@ Everything here works on the trials' out-of-fold predictions, so no model is fit
   predictions; the weights are the counts at the best round.
 - **Stacking**, one layer: a multinomial logistic regression on the members' log-probabilities
   (a non-negative linear regression on their values for regression).
-- **Temperature scaling** of classifier probabilities (Guo et al., ICML 2017): one parameter;
-  it keeps every row's ranking of classes, so AUC and accuracy are unchanged.
+- :func:`calibrate` applies a temperature to classifier probabilities (Guo et al., ICML 2017;
+  learned in :mod:`mlwright.train.postprocess`): one parameter that keeps every row's ranking
+  of classes, so AUC and accuracy are unchanged.
 
 The selection draws from a *pool*: the POOL best candidates, then the best of each family not
 among them, so that a long search whose top trials are near copies of one configuration still
@@ -18,8 +19,10 @@ Each option is judged by *cross-fitting*: for every validation fold, everything 
 other folds' out-of-fold rows (which candidates are the best, the pool, the blend's members and
 weights, the stack) and scored on that fold's rows. So the choice between the best single trial,
 the greedy blend and the stack compares honest scores: after hundreds of trials the best one's own
-out-of-fold score flatters it (it was picked for that score), the cross-fitted one does not. The
-final combination is then learned on all out-of-fold rows.
+out-of-fold score flatters it (it was picked for that score), the cross-fitted one does not. A
+more complex option is chosen only when its gain over the simpler one is larger than the standard
+error of that gain across folds (:func:`simplest_first`). The final combination is then learned
+on all out-of-fold rows.
 """
 
 from __future__ import annotations
@@ -211,22 +214,6 @@ def stack_fit(oofs: list[np.ndarray], y: np.ndarray, task: Task, seed: int) -> B
     return Blend("stacked", [], coef.tolist(), intercept.tolist())
 
 
-def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
-    """The temperature minimising log loss (searched on log T in [-3, 3])."""
-    from scipy.optimize import minimize_scalar
-
-    logp = np.log(np.clip(proba, EPS, 1.0))
-    rows = np.arange(len(y))
-
-    def loss(log_t: float) -> float:
-        z = logp / np.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        return float(-np.mean(z[rows, y] - np.log(np.exp(z).sum(axis=1))))
-
-    found = minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded")
-    return float(np.exp(found.x))
-
-
 def cross_fit(
     judged: Judged, learn: Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]], metric: str
 ) -> tuple[list[float], np.ndarray]:
@@ -280,7 +267,8 @@ def choose_combination(
     costs: list[float] | None = None,
     cap: float | None = None,
 ) -> list[Option]:
-    """Every option judged by cross-fitting, best first (ties: the simpler). ``groups`` names
+    """Every option judged by cross-fitting, the chosen one first (:func:`simplest_first`), then
+    best first. ``groups`` names
     each candidate's family (for the pool). With ``costs`` (each candidate's refit seconds) and
     ``cap`` (the seconds left), the blends only take members whose refits together fit the cap.
     Members are indices into the candidates, in their given order."""
@@ -338,8 +326,37 @@ def choose_combination(
             scores, pred = cross_fit(judged, stacked, metric)
             blend = stack_fit([oofs[i] for i in members], judged.y, task, seed)
             options.append(Option("stacked", scores, members, blend, pred))
+    return simplest_first(options, metric)
+
+
+def clearly_better(scores: list[float], than: list[float], metric: str) -> bool:
+    """Whether per-fold ``scores`` beat ``than`` (the same folds) by more than the standard
+    error of their paired differences: a gain inside the folds' noise does not count."""
+    diffs = np.array(
+        [signed(metric, a) - signed(metric, b) for a, b in zip(scores, than, strict=True)]
+    )
+    if not len(diffs) or diffs.mean() <= 0:
+        return False
+    if len(diffs) < 2:
+        return True
+    return bool(diffs.mean() > np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+
+
+def simplest_first(options: list[Option], metric: str) -> list[Option]:
+    """The chosen option first: from the single trial up (single → weighted → stacked), a more
+    complex option replaces the one chosen so far only when it is clearly better across folds
+    (:func:`clearly_better`); the others follow, best first (ties: the simpler)."""
     order = {"single": 0, "weighted": 1, "stacked": 2}
-    return sorted(options, key=lambda o: (-signed(metric, o.mean), order[o.name]))
+    by_complexity = sorted(options, key=lambda o: order[o.name])
+    chosen = by_complexity[0]
+    for option in by_complexity[1:]:
+        if clearly_better(option.fold_scores, chosen.fold_scores, metric):
+            chosen = option
+    rest = sorted(
+        (o for o in options if o is not chosen),
+        key=lambda o: (-signed(metric, o.mean), order[o.name]),
+    )
+    return [chosen, *rest]
 
 
 def _stackable(judged: Judged, task: Task) -> bool:
@@ -351,32 +368,18 @@ def _stackable(judged: Judged, task: Task) -> bool:
     return all(len(np.unique(judged.y[judged.fold != k])) > 1 for k in np.unique(judged.fold))
 
 
-def calibration_gain(proba: np.ndarray, judged: Judged) -> tuple[float, float, float]:
-    """(temperature on all rows, log loss before, after), the after by cross-fitting."""
-
-    def learn(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        t = fit_temperature(proba[train], judged.y[train])
-        return lambda val: calibrate(proba[val], t)
-
-    after, _ = cross_fit(judged, learn, "log_loss")
-    before = [
-        score("log_loss", judged.y[judged.fold == k], proba[judged.fold == k])
-        for k in np.unique(judged.fold)
-    ]
-    return fit_temperature(proba, judged.y), float(np.mean(before)), float(np.mean(after))
-
-
 __all__ = [
     "Blend",
     "Judged",
     "Option",
     "calibrate",
-    "calibration_gain",
     "choose_combination",
+    "clearly_better",
     "combine",
     "greedy_weights",
     "judged_rows",
     "pool_of",
+    "simplest_first",
     "stack_fit",
     "top_and_each_group",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import platform
 import re
 import tempfile
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright import __version__
-from mlwright.config import TrainOptions
+from mlwright.config import TrainOptions, usable_cores
 from mlwright.data.io import SourceInfo, check_flat, read_table
 from mlwright.data.profile import ProblemDefinition, profile_frame
 from mlwright.data.schema import TableSchema
@@ -38,17 +37,24 @@ from mlwright.design.plan import (
 )
 from mlwright.distributed import make_executor
 from mlwright.errors import ConfigError, DataError, MlwrightError
-from mlwright.evaluate.metrics import all_scores, best_threshold
+from mlwright.evaluate.metrics import all_scores
 from mlwright.package.golden import make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.package.reference import build_reference
 from mlwright.track.base import Tracker, git_commit, make_tracker
-from mlwright.train.choice import Candidate, build_candidates, choose_final, tradeoff
-from mlwright.train.ensemble import calibrate, calibration_gain, judged_rows
+from mlwright.train.choice import (
+    Candidate,
+    build_candidates,
+    choose_final,
+    explain_choice,
+    tradeoff,
+)
+from mlwright.train.ensemble import calibrate
 from mlwright.train.evidence import Held, gather
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.features import FeatureEncoder
+from mlwright.train.postprocess import Postprocess, postprocess
 from mlwright.train.search import (
     SearchData,
     SearchLimits,
@@ -62,8 +68,8 @@ from mlwright.train.validation import Split, SplitInputs, holdout_split, make_sp
 RECIPE_FORMAT = 1
 DIGEST_VERSION = 2  # how data_digest hashes the training rows (see there)
 GOLDEN_ROWS = 50
+SINGLE_THREAD_CELLS = 200_000  # search rows x columns below which a trial fits on one thread
 PACKAGE_SECONDS = 5.0  # golden rows, evaluation, report, package and tracking after the refit
-QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 Event = Callable[[str, Any], None]
 
 
@@ -204,7 +210,7 @@ def _train_tracked(
     verbose: bool,
     default_out: Path | None,
 ) -> Model:
-    threads = options.threads or os.cpu_count() or 1
+    threads = options.threads or usable_cores()
     seed = options.seed
     task: Task = problem.task
     n_classes = len(problem.classes) if problem.classes else 0
@@ -224,7 +230,7 @@ def _train_tracked(
     fit_rows = len(final_pos) + (len(train_pos) if fits == 2 else 0)  # rows fitted after search
     budget = plan.time_budget
     # on Ray, a trial runs on a worker with its own threads (one by default: more trials at once)
-    trial_threads = threads if options.backend == "local" else (options.threads or 1)
+    trial_threads = search_threads(options, threads, len(search_pos) * len(schema.features))
     if options.backend == "ray":
         emit("step", "connecting to Ray")
     executor = make_executor(options, search_data, trial_threads)
@@ -319,8 +325,8 @@ def _train_tracked(
 
     def post_of(candidate: Candidate) -> Postprocess:
         if id(candidate) not in posts:
-            posts[id(candidate)] = _postprocess(
-                candidate.oof, search_data.y, splits, task, plan, seed
+            posts[id(candidate)] = postprocess(
+                candidate.oof, search_data.y, splits, task, plan.threshold_metric, seed
             )
         return posts[id(candidate)]
 
@@ -328,10 +334,9 @@ def _train_tracked(
         family, params = candidate.spec(refit)
         fitted = fit_model(prep, schema, family, params, ctx, rows, weights, options)
         fitted.classes = problem.classes
-        fitted.threshold, fitted.residual_quantiles, fitted.n_residuals, calibration = post_of(
-            candidate
-        )
-        fitted.temperature = calibration.get("temperature") if calibration.get("applied") else None
+        post = post_of(candidate)
+        fitted.threshold, fitted.temperature = post.threshold, post.temperature
+        fitted.residual_quantiles, fitted.n_residuals = post.residual_quantiles, post.n_residuals
         return fitted
 
     def finish(candidate: Candidate, fitted: Model | None = None) -> Model:
@@ -370,23 +375,14 @@ def _train_tracked(
         emit("step", "refitting and measuring the final model")
         best, model, checks = choose_final(candidates, finish, options, emit)
         test_metrics, held = score_test(best, model if one_fit else None)
-    if best.kind != "single":
-        alone = next(c["cv"] for c in combinations if c["kind"] == "single")
-        emit(
-            "decision",
-            f"chose a {best.kind} ensemble of {len(best.members)} trials "
-            f"({', '.join(t.family for t in best.members)}): cv {plan.metric} {best.mean:.5f} "
-            f"against {alone:.5f} for the best single trial (both cross-fitted)",
-        )
+    reason = explain_choice(best, combinations, plan.metric)
+    if reason:
+        emit("decision", reason)
     family_name, refit_params = best.spec(refit)
-    calibration = post_of(best)[3]
-    if calibration.get("applied"):
-        emit(
-            "decision",
-            f"calibrated the probabilities (temperature {calibration['temperature']:.3f}): "
-            f"out-of-fold log loss {calibration['log_loss_before']:.5f} → "
-            f"{calibration['log_loss_after']:.5f}",
-        )
+    post = post_of(best)
+    calibration = post.calibration
+    for line in post.decisions():
+        emit("decision", line)
 
     model.problem = problem
     model.plan = plan
@@ -412,7 +408,7 @@ def _train_tracked(
         deadline=deadline,
         latency_ms=measured,
     )
-    cv = {"metric": plan.metric, "mean": best.mean, "std": best.std, "folds": len(splits)}
+    cv = cv_summary(best, trials, plan.metric, len(splits), refit_params)
     model.metrics = {
         "cv": cv,
         "test": test_metrics,
@@ -444,6 +440,7 @@ def _train_tracked(
             "params": best.members[0].params if best.kind == "single" else None,
             "refit_params": refit_params,
             "calibration": calibration,
+            "threshold": post.threshold_choice or None,
             "combinations": combinations,
             "tradeoff": tradeoff(candidates),
             "constraints_checked": checks,
@@ -455,7 +452,9 @@ def _train_tracked(
         "library_versions": library_versions(),
         "elapsed_s": round(time.monotonic() - started, 3),
     }
-    final = {f"cv_{plan.metric}": best.mean or 0.0, f"cv_std_{plan.metric}": best.std or 0.0}
+    final = {f"cv_{plan.metric}": best.mean or 0.0}
+    if cv["std"] is not None:
+        final[f"cv_std_{plan.metric}"] = cv["std"]
     final.update({f"test_{k}": v for k, v in (test_metrics or {}).items()})
     tracker.log_metrics(final)
     out = options.out or (None if default_out is None else str(default_out / name))
@@ -654,6 +653,54 @@ def search_sample(
     return np.asarray(train_pos[np.sort(sample)])
 
 
+def search_threads(options: TrainOptions, threads: int, cells: int) -> int:
+    """Threads per trial: ``--threads`` when given; on Ray one (many trials run at once); else
+    one for a small search (under SINGLE_THREAD_CELLS rows x columns: the parallel parts of one
+    fit are too short to pay for waking threads, and on a busy machine extra threads wait on
+    cores another program holds), all usable cores for a large one."""
+    if options.threads is not None:
+        return options.threads
+    if options.backend != "local":
+        return 1
+    return 1 if cells < SINGLE_THREAD_CELLS else threads
+
+
+def cv_summary(
+    best: Candidate, trials: list[Trial], metric: str, planned: int, refit: dict[str, Any]
+) -> dict[str, Any]:
+    """The chosen model's cross-validated score, with what it rests on: folds completed of
+    those planned, trials the clock cut, and a note when the budget bit (None when it did not)."""
+    cut = [t for t in trials if t.status == "cut"]
+    folds = best.folds
+    problems = []
+    if folds < planned:
+        problems.append(
+            f"the score rests on {folds} of {planned} planned validation fold(s)"
+            + (": no spread across folds to show" if folds < 2 else "")
+        )
+    if any(t.status == "cut" for t in best.members):
+        rounds = refit.get("rounds") if best.kind == "single" else None
+        problems.append(
+            "the chosen trial was cut by the clock"
+            + (f"; the final model has {rounds} boosting round(s)" if rounds is not None else "")
+        )
+    note = None
+    if problems:
+        note = (
+            f"the time budget bit: {'; '.join(problems)} ({len(cut)} trial(s) cut in all); "
+            f"a larger --time-budget gives a sounder model"
+        )
+    return {
+        "metric": metric,
+        "mean": best.mean,
+        "std": best.std if folds > 1 else None,
+        "folds": folds,
+        "folds_planned": planned,
+        "trials_cut": len(cut),
+        "note": note,
+    }
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     counts = np.bincount(y, minlength=n_classes).astype("float64")
     per_class = len(y) / (n_classes * np.clip(counts, 1, None))
@@ -707,46 +754,6 @@ def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
     )
 
 
-# threshold, residual quantiles, number of residuals, calibration
-Postprocess = tuple[float | None, list[float] | None, int, dict[str, Any]]
-CALIBRATION_GAIN = 1e-4  # out-of-fold log loss a temperature must save to be applied
-
-
-def _postprocess(
-    oof: np.ndarray,
-    y: np.ndarray,
-    splits: list[Split],
-    task: Task,
-    plan: SolutionPlan,
-    seed: int,
-) -> Postprocess:
-    """From the chosen candidate's out-of-fold predictions: calibration (classification),
-    then the decision threshold, or the conformal residuals (regression)."""
-    if task == "regression":
-        valid = ~np.isnan(oof)
-        residuals = np.abs(y[valid] - oof[valid])
-        table = np.quantile(residuals, QUANTILE_LEVELS, method="higher")
-        return None, [float(v) for v in table], int(valid.sum()), {}
-    judged = judged_rows([oof], y, [val for _, val in splits], seed)
-    temperature, before, after = calibration_gain(judged.oofs[0], judged)
-    temperature = round(temperature, 6)
-    applied = after < before - CALIBRATION_GAIN
-    calibration = {
-        "method": "temperature",
-        "temperature": temperature,
-        "log_loss_before": round(before, 10),
-        "log_loss_after": round(after, 10),
-        "applied": bool(applied),
-    }
-    if applied:
-        oof = calibrate(oof, temperature)
-    if task == "binary" and plan.threshold_metric:
-        valid = ~np.isnan(oof[:, 1])
-        t, _ = best_threshold(y[valid], oof[valid, 1], plan.threshold_metric)
-        return round(t, 6), None, 0, calibration
-    return None, None, 0, calibration
-
-
 def _fit_seconds(trial: Trial, k: int, n_final: int, n_train: int) -> float:
     """A trial's refit time on ``n_final`` rows, from its folds' time (fold rows: n(k-1)/k)."""
     fold_rows = max(n_train * (k - 1) / k if k > 1 else n_train * 0.8, 1.0)
@@ -761,8 +768,11 @@ def _refit_params(
     cls = get_family(best.family)
     family = cls(best.params, FitContext(task, n_classes, seed, threads))
     merged: dict[str, Any] = {}
-    for key in best.fitted[0] if best.fitted else ():
-        values = [f[key] for f in best.fitted]
+    # a trial cut by the clock stopped its last fold early (a few boosting rounds, epochs): what
+    # the finished folds learned is what the refit should do
+    fitted = best.fitted[:-1] if best.status == "cut" and len(best.fitted) > 1 else best.fitted
+    for key in fitted[0] if fitted else ():
+        values = [f[key] for f in fitted]
         if all(isinstance(v, bool) for v in values):
             merged[key] = all(values)
         elif all(isinstance(v, int) for v in values):

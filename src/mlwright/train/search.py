@@ -376,7 +376,8 @@ class _Search:
         del self.running[trial.number]
         if trial.fold_scores:
             trial.mean = float(np.mean(trial.fold_scores))
-            trial.std = float(np.std(trial.fold_scores))
+            # one fold has no spread to show: None, never a "± 0"
+            trial.std = float(np.std(trial.fold_scores)) if len(trial.fold_scores) > 1 else None
             trial.oof = run.oof
         if trial.status == "cut":
             self.stopped = True

@@ -1,0 +1,66 @@
+"""When the budget bites, what the run reports says so: the folds a score rests on, trials the
+clock cut, the final model's rounds; a single fold shows no spread rather than "± 0"."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from mlwright.cli.train_view import TrainPrinter
+from mlwright.train.choice import Candidate
+from mlwright.train.models import get_family
+from mlwright.train.runner import _refit_params, cv_summary
+from mlwright.train.search import Trial
+
+
+def cut_trial(fitted: list[dict[str, Any]], scores: list[float]) -> Trial:
+    defaults = dict(get_family("lightgbm").space().defaults)
+    trial = Trial(0, "lightgbm", defaults, "default", status="cut", fold_scores=scores)
+    trial.mean, trial.std = float(np.mean(scores)), None
+    trial.fitted = fitted
+    return trial
+
+
+def test_a_score_resting_on_one_cut_fold_says_so() -> None:
+    # case 5: one trial, cut after 1 of 5 folds, its final LightGBM with 2 boosting rounds
+    trial = cut_trial([{"rounds": 2}], [0.82567])
+    best = Candidate("single", [trial], None, trial.mean, trial.std, np.zeros(10))
+    refit = _refit_params(trial, "binary", 2, 0, 1)
+    cv = cv_summary(best, [trial], "roc_auc", 5, refit)
+    assert cv["folds"] == 1 and cv["folds_planned"] == 5
+    assert cv["std"] is None
+    assert cv["trials_cut"] == 1
+    assert "1 of 5 planned validation fold(s)" in cv["note"]
+    assert f"{refit['rounds']} boosting round(s)" in cv["note"]
+
+    out = io.StringIO()
+    model = SimpleNamespace(
+        metrics={"cv": cv, "test": None},
+        recipe={"chosen": {"trial": 0, "family": "lightgbm"}, "elapsed_s": 10.2},
+        threshold=None,
+        path=None,
+        registry=None,
+    )
+    TrainPrinter(Console(file=out, width=200)).summary(Console(file=out, width=200), model)  # type: ignore[arg-type]
+    shown = out.getvalue()
+    assert "roc_auc 0.82567 over 1 of 5 planned fold(s)" in shown
+    assert "±" not in shown
+    assert "warning: the time budget bit" in shown
+
+
+def test_a_full_run_carries_no_note() -> None:
+    trial = cut_trial([{"rounds": 80}] * 5, [0.8, 0.81, 0.79, 0.8, 0.82])
+    trial.status, trial.std = "ok", 0.01
+    best = Candidate("single", [trial], None, trial.mean, trial.std, np.zeros(10))
+    cv = cv_summary(best, [trial], "roc_auc", 5, {"rounds": 88})
+    assert cv["note"] is None and cv["folds"] == 5 and cv["std"] == 0.01
+
+
+def test_the_refit_learns_from_the_folds_that_finished() -> None:
+    # the last fold was stopped by the clock after 2 rounds: the refit ignores it
+    trial = cut_trial([{"rounds": 100}, {"rounds": 120}, {"rounds": 2}], [0.8, 0.81, 0.7])
+    assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(110 * 1.1)
