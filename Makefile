@@ -69,9 +69,9 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 
 # loads every dataset of the catalogue, checks its coverage -> bench/results/datasets.md
 bench-datasets: $(BENCH_STAMP)
-	$(BIN)/python bench/datasets.py --check --out bench/results/datasets.md
+	$(BIN)/python bench/catalogue.py --check --out bench/results/datasets.md
 
-# the judging half of bench/datasets.py; FLAML and AutoGluon go into their own virtualenvs under
+# the judging half of bench/catalogue.py; FLAML and AutoGluon go into their own virtualenvs under
 # bench/.venvs (the script builds them); cells resume, so an interrupted run continues
 bench-compare: $(BENCH_STAMP)
 	$(BIN)/python bench/compare.py

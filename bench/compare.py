@@ -2,21 +2,36 @@
 same budget, same machine.
 
 Usage:
-    python bench/compare.py [--budgets 60,300] [--seeds 0,1,2] [--systems ...] [--datasets ...]
+    python bench/compare.py [--half judging|tuning|all] [--budgets 60,300] [--seeds 0,1,2]
+                            [--systems ...] [--datasets ...]
     python bench/compare.py --setup        # only build the peers' virtualenvs
-    python bench/compare.py --report       # only rewrite bench/results/accuracy.md
+    python bench/compare.py --report       # only rewrite the report from the cells on record
+
+The datasets come from the catalogue, ``bench/catalogue.py`` (``bench/results/datasets.md``):
+by default its judging half, which ``bench/results/accuracy.md`` reports; ``--half tuning``
+(or ``all``) writes ``accuracy-tuning.md`` (``accuracy-all.md``) instead, so the accuracy page
+only ever shows tables nothing was tuned on. ``--datasets`` picks tables of the chosen half.
+
+Systems: ``mlwright``; ``lightgbm`` (LightGBM's defaults, no budget); ``flaml`` (FLAML at the
+budget); ``autogluon`` (AutoGluon-Tabular, ``presets="best_quality"``) and ``autogluon_v150``
+(AutoGluon's zero-shot portfolio preset ``best_quality_v150``, in AutoGluon 1.5 and later; the
+runner refuses to start if the installed AutoGluon lacks it).
 
 FLAML and AutoGluon are installed by this script into their own virtualenvs under
 ``bench/.venvs`` (torch pinned to the local CPU wheel there), so they never enter mlwright's
 dependencies. Every (system, dataset, budget, seed) cell runs in its own process and writes its
 result to ``bench/results/compare/<cell>.json``; a cell with a result is skipped, so an
-interrupted run resumes where it stopped (in the background, across sessions). LightGBM with
-default parameters has no budget: one cell per (dataset, seed) serves both budgets.
+interrupted run resumes where it stopped (in the background, across sessions). A cell records
+the catalogue digest of its dataset (source, target, drops, group, codes); a cell whose digest
+no longer matches is run again. LightGBM with default parameters has no budget: one cell per
+(dataset, seed) serves both budgets. The cells of the older 10-dataset benchmark are kept in
+``bench/results/compare-10datasets/`` and are not read.
 
-Each seed is its own outer 80/20 split (stratified for classification; grouped by household or
-person where the rows repeat one, with that id dropped), and the systems' seed. Every system
-fits on the same 80% and is scored on the same 20% with the task's metric (AUC, log loss,
-RMSE). Columns that leak the target are dropped for all systems first.
+Each seed is its own outer 80/20 split (stratified for classification; grouped by the
+catalogue's group column where the rows repeat an entity, with that column dropped), and the
+systems' seed. Every system fits on the same 80% and is scored on the same 20% with the task's
+metric (AUC, log loss, RMSE); every system is told the task. The catalogue's drops (columns
+that leak or restate the target) apply to all systems first.
 """
 
 from __future__ import annotations
@@ -38,8 +53,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catalogue import BY_NAME, HALVES, Entry, select
+from catalogue import load as load_table
+
 ROOT = Path(__file__).resolve().parent
 CELLS = ROOT / "results" / "compare"
+OLDER = ROOT / "results" / "accuracy-10datasets.md"  # the older benchmark's page, kept as it was
 WORK = ROOT / ".work" / "compare"
 VENVS = ROOT / ".venvs"
 RUNNER = ROOT / "compare_run.py"
@@ -53,24 +72,13 @@ PEERS: dict[str, list[str]] = {
         "pyarrow==24.0.0",
     ],
     "autogluon": [
+        # 1.6.3 has both presets the benchmark runs: best_quality and best_quality_v150
         "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3",
         "torch==2.13.0",  # the local CPU wheel; a looser pin fetches a CUDA build
     ],
 }
-SYSTEMS = ("mlwright", "flaml", "autogluon", "lightgbm")
-# dataset -> (columns recorded after or from the outcome, a column identifying repeated rows)
-DATASETS: dict[str, tuple[list[str], str | None]] = {
-    "Mroz": (["hoursw", "hearnw", "wagew"], None),  # the wife's hours / earnings: 0 if not working
-    "Participation": ([], None),
-    "Benefits": ([], None),
-    "Treatment": (["re78"], None),  # earnings in 1978, after the programme
-    "Fishing": (["price", "catch"], None),  # price and catch rate of the chosen mode
-    "Cracker": ([], "id"),
-    "Yogurt": ([], "id"),
-    "Males": ([], "nr"),
-    "RetSchool": ([], None),
-    "DoctorContacts": ([], None),
-}
+SYSTEMS = ("mlwright", "flaml", "autogluon", "autogluon_v150", "lightgbm")
+VENV = {"flaml": "flaml", "autogluon": "autogluon", "autogluon_v150": "autogluon"}
 TIMEOUT_FACTOR, TIMEOUT_SLACK = 3.0, 180.0
 
 
@@ -79,42 +87,41 @@ TIMEOUT_FACTOR, TIMEOUT_SLACK = 3.0, 180.0
 
 def prepare_split(name: str, seed: int) -> Path:
     """Write the (dataset, seed) split once; every system reads the same files."""
-    folder = WORK / "data" / f"{name}-{seed}"
+    entry = BY_NAME[name]
+    folder = WORK / "data" / f"{name}-{entry.digest()}-{seed}"
     if (folder / "meta.json").exists():
         return folder
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-    from mlwright.data.bundled import DATASETS as BUNDLED
-    from mlwright.data.bundled import load_dataset
     from mlwright.data.tasks import DEFAULT_METRIC
 
-    spec = BUNDLED[name]
-    leaks, group = DATASETS[name]
-    frame = load_dataset(name).drop(columns=leaks)
-    frame = frame[frame[spec.target].notna()].reset_index(drop=True)
+    frame = load_table(entry)  # drops applied, codes as text, rows without a target removed
+    target, group = entry.target, entry.group
     classes: list[str] = []
-    if spec.task != "regression":
-        frame[spec.target] = frame[spec.target].astype(str)
-        classes = sorted(frame[spec.target].unique())
+    if entry.task != "regression":
+        classes = sorted(frame[target].unique())
     if group:
         splitter = GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
         train_idx, test_idx = next(splitter.split(frame, groups=frame[group]))
         frame = frame.drop(columns=[group])
         train, test = frame.iloc[train_idx], frame.iloc[test_idx]
     else:
-        stratify = frame[spec.target] if spec.task != "regression" else None
+        stratify = frame[target] if entry.task != "regression" else None
         train, test = train_test_split(frame, test_size=0.2, random_state=seed, stratify=stratify)
     folder.mkdir(parents=True, exist_ok=True)
     train.reset_index(drop=True).to_parquet(folder / "train.parquet")
     test.reset_index(drop=True).to_parquet(folder / "test.parquet")
     meta = {
         "dataset": name,
-        "target": spec.target,
-        "task": spec.task,
+        "source": entry.source,
+        "half": entry.half,
+        "catalogue": entry.digest(),
+        "target": target,
+        "task": entry.task,
         "classes": classes,
-        "metric": DEFAULT_METRIC[spec.task],  # type: ignore[index]
+        "metric": DEFAULT_METRIC[entry.task],  # type: ignore[index]
         "rows": [len(train), len(test)],
-        "dropped": leaks + ([group] if group else []),
+        "dropped": [*entry.drop, *([group] if group else [])],
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     return folder
@@ -124,19 +131,19 @@ def prepare_split(name: str, seed: int) -> Path:
 
 
 def interpreter(system: str) -> Path:
-    if system not in PEERS:
+    if system not in VENV:
         return Path(sys.executable)
-    return VENVS / system / "bin" / "python"
+    return VENVS / VENV[system] / "bin" / "python"
 
 
-def setup(system: str) -> None:
+def setup(peer: str) -> None:
     """Create the peer's virtualenv with its pinned requirements (once)."""
-    venv = VENVS / system
+    venv = VENVS / peer
     stamp = venv / "mlwright-bench.json"
-    wanted = PEERS[system]
+    wanted = PEERS[peer]
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return
-    print(f"installing {system} into {venv.relative_to(ROOT.parent)} …", flush=True)
+    print(f"installing {peer} into {venv.relative_to(ROOT.parent)} …", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
@@ -170,6 +177,7 @@ def run_cell(system: str, dataset: str, budget: float, seed: int) -> dict[str, A
     result: dict[str, Any] = {
         "system": system,
         "dataset": dataset,
+        "catalogue": meta["catalogue"],
         "budget": budget,
         "seed": seed,
         "metric": meta["metric"],
@@ -233,19 +241,48 @@ def constant_score(meta: dict[str, Any], data: Path) -> float:
 # --- report -------------------------------------------------------------------------------------
 
 
-def load_cells() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(CELLS.glob("*.json"))]
+def is_current(cell: dict[str, Any]) -> bool:
+    """A cell of a catalogue dataset whose data have not changed since it ran."""
+    entry = BY_NAME.get(cell.get("dataset", ""))
+    return entry is not None and cell.get("catalogue") == entry.digest()
 
 
-def report(budgets: list[float], out: Path, command: str) -> str:
+def load_cells(entries: list[Entry]) -> list[dict[str, Any]]:
+    """The current cells of these datasets (a cell of changed data is left out)."""
+    names = {e.name for e in entries}
+    cells = [json.loads(p.read_text()) for p in sorted(CELLS.glob("*.json"))]
+    return [c for c in cells if c.get("dataset") in names and is_current(c)]
+
+
+def report(budgets: list[float], out: Path, command: str, half: str) -> str:
     from mlwright.data.tasks import METRICS
 
-    cells = load_cells()
+    entries = select(half)
+    cells = load_cells(entries)
+    which = {
+        "judging": "the judging half",
+        "tuning": "the tuning half (not a report of accuracy: portfolios and rules are "
+        "learned on these tables)",
+        "all": "both halves (the tuning half is where portfolios and rules are learned, so "
+        "this is not a report of accuracy)",
+    }[half]
     lines = [
         "# Accuracy at a fixed time budget: mlwright, FLAML, AutoGluon, LightGBM defaults",
         "",
         f"Command: `{command}` (cells resume; this page is rewritten from every cell on record "
-        "by `python bench/compare.py --report`).",
+        f"by `python bench/compare.py --half {half} --report`).",
+        "",
+        f"Datasets: {which} of the catalogue, `bench/catalogue.py`, whose tables, targets, "
+        "dropped columns and coverage are in [datasets.md](datasets.md): "
+        + ", ".join(e.name for e in entries)
+        + ". The catalogue was split once into a tuning half, on which portfolios, thresholds "
+        "and rules are learned (`bench/portfolio.py` refuses judging tables), and a judging "
+        "half, which only this page reports.",
+        "",
+        'Systems: mlwright; FLAML; AutoGluon-Tabular with `presets="best_quality"` '
+        "(`autogluon`) and with its zero-shot portfolio preset `best_quality_v150` "
+        "(`autogluon_v150`); LightGBM with default parameters (no budget). Each system is told "
+        "the task.",
         "",
         "Each seed is its own outer 80/20 split and the systems' seed; all systems fit the same "
         "80% and are scored on the same 20%. Normalized score as in the AutoML Benchmark: a "
@@ -253,7 +290,7 @@ def report(budgets: list[float], out: Path, command: str) -> str:
         "of that split 1. Ranks are per split (1 = best). ± is the half-width of a 95% "
         "t-interval over the cells. Wall time is the whole process (fit, predict, scoring), "
         "peak memory the process's maximum resident set, latency the median of 50 single-row "
-        "predict calls in process. LightGBM runs with default parameters (no budget).",
+        "predict calls in process.",
         "",
     ]
     for budget in budgets:
@@ -262,9 +299,23 @@ def report(budgets: list[float], out: Path, command: str) -> str:
         lines += _budget_section(budget, rows, failed, METRICS)
     machine = next((c["machine"] for c in cells), f"{os.cpu_count()} cores")
     lines += [f"Machine: {machine}, Python {platform.python_version()}.", ""]
+    if half == "judging" and OLDER.exists():
+        lines += _older_section()
     text = "\n".join(lines)
     out.write_text(text)
     return text
+
+
+def _older_section() -> list[str]:
+    """The older 10-dataset benchmark's page, kept as it was (headings one level down)."""
+    body = OLDER.read_text().split("\n")
+    body = body[1:] if body and body[0].startswith("# ") else body
+    return [
+        "## The older 10-dataset benchmark (before the catalogue)",
+        "",
+        f"Kept as it was, from [{OLDER.name}]({OLDER.name}):",
+        *[("#" + line) if line.startswith("## ") else line for line in body],
+    ]
 
 
 def _budget_section(
@@ -377,27 +428,56 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument(
+        "--half",
+        default="judging",
+        choices=[*HALVES, "all"],
+        help="the catalogue's half to run (default judging: what accuracy.md reports)",
+    )
     parser.add_argument("--budgets", default="60,300")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument(
+        "--datasets", default=None, help="comma-separated tables of the half (default: all)"
+    )
     parser.add_argument("--setup", action="store_true", help="only build the virtualenvs")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "accuracy.md")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the report (default: results/accuracy.md for the judging half, "
+        "results/accuracy-HALF.md otherwise)",
+    )
     args = parser.parse_args()
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     systems = args.systems.split(",")
-    datasets = args.datasets.split(",")
-    unknown = [s for s in systems if s not in SYSTEMS] + [d for d in datasets if d not in DATASETS]
+    pool = [e.name for e in select(args.half)]
+    datasets = args.datasets.split(",") if args.datasets else pool
+    unknown = [s for s in systems if s not in SYSTEMS] + [d for d in datasets if d not in BY_NAME]
     if unknown:
         parser.error(f"unknown system or dataset: {', '.join(unknown)}")
+    elsewhere = [d for d in datasets if d not in pool]
+    if elsewhere:
+        parser.error(
+            "not in the "
+            + args.half
+            + " half: "
+            + ", ".join(f"{d} ({BY_NAME[d].half})" for d in elsewhere)
+            + ". Pass --half tuning or --half all to run tuning tables; accuracy.md reports "
+            "the judging half only"
+        )
+    page = "accuracy.md" if args.half == "judging" else f"accuracy-{args.half}.md"
+    out = args.out or ROOT / "results" / page
+    if args.half != "judging" and out.resolve() == (ROOT / "results" / "accuracy.md").resolve():
+        parser.error("accuracy.md reports the judging half only: pick another --out")
     # the command that produces the cells (a --report run only rewrites this page from them)
     command = "python bench/compare.py " + " ".join(a for a in sys.argv[1:] if a != "--report")
+    command = command.strip()
     if not args.report:
-        for system in systems:
-            if system in PEERS:
-                setup(system)
+        for peer in sorted({VENV[s] for s in systems if s in VENV}):
+            setup(peer)
         if args.setup:
             return
         CELLS.mkdir(parents=True, exist_ok=True)
@@ -407,7 +487,7 @@ def main() -> None:
                     for system in systems:
                         b = 0.0 if system == "lightgbm" else budget
                         path = CELLS / f"{cell_name(system, dataset, b, seed)}.json"
-                        if path.exists():
+                        if path.exists() and is_current(json.loads(path.read_text())):
                             continue
                         result = run_cell(system, dataset, b, seed)
                         path.write_text(json.dumps(result, indent=1))
@@ -417,7 +497,7 @@ def main() -> None:
                             f"wall {result['wall_s']:.1f} s",
                             flush=True,
                         )
-    print(report(budgets, args.out, command))
+    print(report(budgets, out, command, args.half))
 
 
 if __name__ == "__main__":

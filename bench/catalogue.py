@@ -18,8 +18,8 @@ learned on (wine, digits, VietNamI) and the ten tables of the older accuracy ben
 also decided that the learned portfolio was not shipped) are on the tuning side.
 
 Usage:
-    python bench/datasets.py [--half all|tuning|judging]     # list the entries
-    python bench/datasets.py --check [--half ...] [--out bench/results/datasets.md]
+    python bench/catalogue.py [--half all|tuning|judging]     # list the entries
+    python bench/catalogue.py --check [--half ...] [--out bench/results/datasets.md]
 
 ``--check`` loads every dataset, applies its drops and prints one row per dataset: rows,
 features, classes, minority share, largest categorical cardinality, missing share and the
@@ -825,7 +825,7 @@ def check(half: str, out: Path | None, command: str) -> str:
     lines = [
         "# The accuracy benchmark's datasets",
         "",
-        f"Command: `{command}`. The catalogue is `bench/datasets.py`: source, target, task, "
+        f"Command: `{command}`. The catalogue is `bench/catalogue.py`: source, target, task, "
         "the columns dropped and why, the group column and the half of each table.",
         "",
     ]
@@ -884,7 +884,7 @@ def main() -> None:
         for e in select(args.half):
             print(f"{e.name:16s} {e.half:8s} {e.task:10s} {e.source}")
         return
-    command = "python bench/datasets.py " + " ".join(sys.argv[1:])
+    command = "python bench/catalogue.py " + " ".join(sys.argv[1:])
     check(args.half, args.out, command)
 
 
