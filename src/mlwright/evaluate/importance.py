@@ -91,7 +91,8 @@ def permutation_importance(
 def tree_shap(
     model: Any, features: pd.DataFrame, *, seconds: float | None = None, seed: int = 0
 ) -> dict[str, Any] | None:
-    """Mean |SHAP| per data column for a LightGBM or XGBoost model; None for other families.
+    """Mean |SHAP| per data column for a LightGBM, XGBoost or CatBoost model; None for other
+    families.
     With ``seconds``, the rows beyond a timed pilot are as many as fit that allowance."""
     family = model.family
     contributions = getattr(family, "contributions", None)

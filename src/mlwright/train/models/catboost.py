@@ -28,7 +28,7 @@ class CatBoostFamily(BoostedFamily):
     view = "tree"
     about = (
         "gradient-boosted symmetric trees with ordered target statistics for categories; "
-        "the strongest boosted trees at their defaults on many tables"
+        "often the strongest boosted trees without tuning"
     )
 
     def _cb_params(self, rounds: int) -> dict[str, Any]:
