@@ -156,7 +156,12 @@ WAGE_COLUMNS = (
     *("rur", "nrtheast", "nrthcen", "south"),  # region
 )
 # bump a derivation's version when its code changes: cached splits of the old table go stale
-DERIVE_VERSION = {"county_history": "1", "wage_history": "1"}
+DERIVE_VERSION = {
+    "county_history": "1",
+    "wage_history": "1",
+    "hie_person": "1",
+    "vietnam_household": "1",
+}
 
 
 def _wide(panel: pd.DataFrame, key: str, years: range, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -191,9 +196,33 @@ def wage_history(panel: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index(drop=True)
 
 
+# Two tables repeat an entity without naming it: a column naming it is added, for the split.
+
+
+def hie_person(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ecdat/DoctorContacts holds person-years of the RAND experiment (3 or 5 years each) with
+    no person id: ``person`` is what stays fixed for one person (sex, race, schooling, the
+    insurance plan: lc, idp, lpi, fmde) and the fraction of the exact age (age grows by one a
+    year). 20,186 rows → 5,968 people, 86% of them with 3 or 5 rows."""
+    fixed = ["sex", "black", "educdec", "lc", "idp", "lpi", "fmde"]
+    key = frame[fixed].astype(str).agg("|".join, axis=1)
+    frame["person"] = key + "|" + (frame["age"] % 1).round(5).astype(str)
+    return frame
+
+
+def vietnam_household(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ecdat/VietNamI holds people, and the people of one household share its expenditure
+    (the target) and commune, with no household id: ``household`` is (commune, lnhhexp).
+    27,765 rows → 5,741 households."""
+    frame["household"] = frame["commune"].astype(str) + "|" + frame["lnhhexp"].map("{:.6f}".format)
+    return frame
+
+
 DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "county_history": county_history,
     "wage_history": wage_history,
+    "hie_person": hie_person,
+    "vietnam_household": vietnam_household,
 }
 
 
@@ -329,8 +358,11 @@ CATALOGUE: tuple[Entry, ...] = (
         "mdu",
         "regression",
         "tuning",
-        "outpatient visits to a doctor (a count), RAND Health Insurance Experiment, 20,186 "
-        "people. statsmodels' randhie is the same experiment and is left out.",
+        "outpatient visits to a doctor (a count) in a year, RAND Health Insurance Experiment: "
+        "20,186 person-years of about 5,900 people, with no person id, so one is made for the "
+        "split (see hie_person()). statsmodels' randhie is the same experiment and is left out.",
+        group="person",
+        derive="hie_person",
         before=OLD,
     ),
     Entry(
@@ -339,9 +371,13 @@ CATALOGUE: tuple[Entry, ...] = (
         "lnhhexp",
         "regression",
         "tuning",
-        "log medical expenditure, 27,765 people, Vietnam 1997; `commune` is a code with 194 "
-        "levels. Ecdat/VietNamH (the same survey by household) is left out.",
+        "log medical expenditure of the household, 27,765 people, Vietnam 1997; `commune` is a "
+        "code with 194 levels. The people of one household share the target and no household "
+        "id is given, so one is made for the split (see vietnam_household()). Ecdat/VietNamH "
+        "(the same survey by household) is left out.",
         categorical=("commune",),
+        group="household",
+        derive="vietnam_household",
         before=PORTFOLIO,
     ),
     Entry(
@@ -467,7 +503,9 @@ CATALOGUE: tuple[Entry, ...] = (
         "binary",
         "judging",
         "mortgage approval for 1,989 applicants (Boston Fed HMDA study); the widest real "
-        "table (59 columns), many of them credit-history codes.",
+        "table (59 columns), many of them credit-history codes. `inson` is labelled 'PMI "
+        "approved' though 28 of its 30 ones were refused loans (likely PMI denied): the "
+        "insurer decides before the lender, and the study uses it as a regressor, so it stays.",
         drop={
             "action": "the lender's action: approve is action 1 or 2",
             "reject": "action 3: the complement of approve",
