@@ -124,6 +124,7 @@ def constant_score(data: Any, plan: Any) -> float:
 def score_dataset(
     name: str, frame: pd.DataFrame, entry: Entry, configs: list[tuple[str, dict[str, Any], str]]
 ) -> dict[str, Any]:
+    from mlwright.train.budget import Budget
     from mlwright.train.search import SearchLimits, run_search
 
     cache = CACHE / f"{name}-{entry.digest()}.json"
@@ -148,7 +149,7 @@ def score_dataset(
             metric=plan.metric,
             seed=SEED,
             threads=2,
-            limits=SearchLimits(max_trials=1, deadline=None, reserve=lambda _: 0.0),
+            limits=SearchLimits(max_trials=1, budget=Budget(None, 0.0)),
             static=[(family, params, source)],
         )
         t = trials[0]

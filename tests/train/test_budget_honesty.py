@@ -64,3 +64,35 @@ def test_the_refit_learns_from_the_folds_that_finished() -> None:
     # the last fold was stopped by the clock after 2 rounds: the refit ignores it
     trial = cut_trial([{"rounds": 100}, {"rounds": 120}, {"rounds": 2}], [0.8, 0.81, 0.7])
     assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(110 * 1.1)
+
+
+def timed(family: str, seconds: float, folds: int = 5) -> Trial:
+    trial = Trial(0, family, {}, "default", status="ok", fold_scores=[0.8] * folds)
+    trial.seconds = seconds
+    return trial
+
+
+def test_the_cost_model_learns_per_family_and_scales_unseen_families() -> None:
+    from mlwright.train.budget import fold_seconds
+
+    assert fold_seconds("lightgbm", []) is None  # nothing timed yet: no estimate
+    done = [timed("lightgbm", 5.0), timed("lightgbm", 7.0)]
+    assert fold_seconds("lightgbm", done) == 1.2  # the median of its trials, per fold
+    # a family not seen yet: the others' time through the families' relative costs
+    catboost = get_family("catboost").relative_cost
+    assert fold_seconds("catboost", done) == 1.2 * catboost
+
+
+def test_no_trial_starts_that_the_cost_model_says_cannot_end_in_time() -> None:
+    import time
+
+    from mlwright.train.budget import Budget
+
+    budget = Budget(60.0, time.monotonic(), folds=5, search_rows=1000, after_rows=1000)
+    done = [timed("linear", 1.0), timed("random_forest", 30.0)]
+    end = time.monotonic() + 10.0
+    assert budget.refuses("linear", done, end) is None
+    reason = budget.refuses("random_forest", done, end)
+    assert reason is not None and "about 30.0 s" in reason
+    # an unseen family, estimated from the timed ones through the relative costs
+    assert budget.refuses("random_forest", [timed("linear", 1.0)], time.monotonic() + 5.0)

@@ -8,7 +8,6 @@ net's learning curves and the final model's measured latency.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +19,10 @@ from mlwright.evaluate.diagnostics import diagnose
 from mlwright.evaluate.importance import permutation_importance, tree_shap
 from mlwright.package.latency import single_row_p99_ms
 from mlwright.package.model import Model
+from mlwright.train.budget import Budget
 from mlwright.train.search import Trial
 
 EVIDENCE_FORMAT = 1
-REPORT_SECONDS = 6.0  # diagnostics, importance, latency, plots and the report after the refit
 IMPORTANCE_SECONDS = 10.0  # the most permutation importance may take
 SHAP_SECONDS = 5.0  # the most TreeSHAP may take beyond its pilot rows
 LATENCY_CALLS = 100
@@ -50,7 +49,7 @@ def gather(
     fallback: tuple[pd.DataFrame, np.ndarray],
     members: list[Trial],
     seed: int,
-    deadline: float | None,
+    budget: Budget,
     latency_ms: float | None = None,
 ) -> dict[str, Any]:
     """``validation``: (labels, out-of-fold predictions as the final model would give them);
@@ -78,12 +77,12 @@ def gather(
         frame,
         y,
         metric,
-        seconds=_allowance(IMPORTANCE_SECONDS, deadline),
+        seconds=budget.allowance(IMPORTANCE_SECONDS),
         seed=seed,
     )
     importance["on"] = where
     evidence["importance"] = importance
-    shap = tree_shap(model, frame, seconds=_allowance(SHAP_SECONDS, deadline), seed=seed)
+    shap = tree_shap(model, frame, seconds=budget.allowance(SHAP_SECONDS), seed=seed)
     if shap is not None:
         shap["on"] = where
     evidence["shap"] = shap
@@ -96,14 +95,6 @@ def gather(
         "path": "one golden record through the server's request path, one thread",
     }
     return evidence
-
-
-def _allowance(most: float, deadline: float | None) -> float:
-    """Seconds a bounded piece of evidence may take: ``most``, less when the budget's
-    deadline is near (and half a second when it has passed)."""
-    if deadline is None:
-        return most
-    return float(np.clip(deadline - time.monotonic() - REPORT_SECONDS, 0.5, most))
 
 
 def learning_curves(members: list[Trial]) -> dict[str, dict[str, list[list[float]]]]:

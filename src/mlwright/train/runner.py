@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 
 from mlwright import __version__
-from mlwright.config import TrainOptions, usable_cores
+from mlwright.config import TrainOptions
 from mlwright.data.io import SourceInfo, check_flat, read_table
 from mlwright.data.profile import ProblemDefinition, profile_frame
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.design.plan import (
-    MIN_RESERVE_SHARE,
     SEARCH_SHARE,
     SolutionPlan,
     make_plan,
@@ -42,6 +41,7 @@ from mlwright.package.golden import make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.package.reference import build_reference
 from mlwright.track.base import Tracker, git_commit, make_tracker
+from mlwright.train.budget import Budget
 from mlwright.train.choice import (
     Candidate,
     build_candidates,
@@ -63,13 +63,12 @@ from mlwright.train.search import (
     ranked_trials,
     run_search,
 )
+from mlwright.train.threads import fit_threads, search_threads
 from mlwright.train.validation import Split, SplitInputs, holdout_split, make_splits
 
 RECIPE_FORMAT = 1
 DIGEST_VERSION = 2  # how data_digest hashes the training rows (see there)
 GOLDEN_ROWS = 50
-SINGLE_THREAD_CELLS = 200_000  # search rows x columns below which a trial fits on one thread
-PACKAGE_SECONDS = 5.0  # golden rows, evaluation, report, package and tracking after the refit
 Event = Callable[[str, Any], None]
 
 
@@ -210,7 +209,9 @@ def _train_tracked(
     verbose: bool,
     default_out: Path | None,
 ) -> Model:
-    threads = options.threads or usable_cores()
+    threads, shared = fit_threads(options, timed=plan.time_budget is not None)
+    if shared:
+        emit("decision", shared)
     seed = options.seed
     task: Task = problem.task
     n_classes = len(problem.classes) if problem.classes else 0
@@ -243,20 +244,15 @@ def _train_tracked(
                 f"{where['cluster_cpus']:g} CPUs): {where['workers']} trial(s) at a time, "
                 f"{trial_threads} thread(s) each; the final refit runs here",
             )
-        limits = SearchLimits(
-            max_trials=plan.max_trials,
-            deadline=None if budget is None else started + budget,
-            reserve=lambda trials: _reserve(
-                trials,
-                budget,
-                len(splits),
-                fit_rows,
-                len(search_pos),
-                plan.metric,
-                left=None if budget is None else started + budget - search_started,
-            ),
+        clock = Budget(
+            budget,
+            started,
+            folds=len(splits),
+            search_rows=len(search_pos),
+            after_rows=fit_rows,
+            metric=plan.metric,
         )
-        search_started = time.monotonic()  # reading, profiling and tracking set-up are behind us
+        limits = SearchLimits(max_trials=plan.max_trials, budget=clock)
         if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
             raise TrainError(
                 f"the time budget ({budget:g} s) is too small: reading and profiling the data"
@@ -305,12 +301,9 @@ def _train_tracked(
         return _refit_params(trial, task, n_classes, seed, threads)
 
     def fit_seconds(members: list[Trial]) -> float:
-        return fits * sum(
-            _fit_seconds(t, len(splits), len(final_pos), len(search_pos)) for t in members
-        )
+        return clock.refit_seconds(members, len(final_pos), fits)
 
     emit("step", "combining the best trials out of fold")
-    deadline = None if budget is None else started + budget
     candidates, combinations = build_candidates(
         ranked,
         search_data.y,
@@ -319,7 +312,7 @@ def _train_tracked(
         task=task,
         seed=seed,
         fit_seconds=fit_seconds,
-        time_left=None if deadline is None else deadline - time.monotonic() - PACKAGE_SECONDS,
+        time_left=clock.for_refits(),
     )
     posts: dict[int, Postprocess] = {}
 
@@ -405,7 +398,7 @@ def _train_tracked(
         fallback=(prep.features.iloc[final_pos], prep.y[final_pos]),
         members=best.members,
         seed=seed,
-        deadline=deadline,
+        budget=clock,
         latency_ms=measured,
     )
     cv = cv_summary(best, trials, plan.metric, len(splits), refit_params)
@@ -431,6 +424,7 @@ def _train_tracked(
             "decisions": prep.decisions,
         },
         "search": {**where, "threads": trial_threads},
+        "budget": clock.to_dict(),
         "trials": [t.to_dict() for t in trials],
         "chosen": {
             "trial": best.number,
@@ -653,18 +647,6 @@ def search_sample(
     return np.asarray(train_pos[np.sort(sample)])
 
 
-def search_threads(options: TrainOptions, threads: int, cells: int) -> int:
-    """Threads per trial: ``--threads`` when given; on Ray one (many trials run at once); else
-    one for a small search (under SINGLE_THREAD_CELLS rows x columns: the parallel parts of one
-    fit are too short to pay for waking threads, and on a busy machine extra threads wait on
-    cores another program holds), all usable cores for a large one."""
-    if options.threads is not None:
-        return options.threads
-    if options.backend != "local":
-        return 1
-    return 1 if cells < SINGLE_THREAD_CELLS else threads
-
-
 def cv_summary(
     best: Candidate, trials: list[Trial], metric: str, planned: int, refit: dict[str, Any]
 ) -> dict[str, Any]:
@@ -707,40 +689,6 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.asarray(per_class[y], dtype="float64")
 
 
-def _reserve(
-    trials: list[Trial],
-    budget: float | None,
-    k: int,
-    fit_rows: int,
-    n_search: int,
-    metric: str,
-    *,
-    left: float | None = None,
-) -> float:
-    """Seconds to keep for the fits after the search (the test split's and the final refit:
-    ``fit_rows`` rows in all) and packaging. Before any trial ends, a first trial as long as
-    the search allows must still leave time for them, which take fit_rows / fold rows times
-    its length (fold rows come from the search's ``n_search`` rows): of the ``left`` seconds
-    the budget had when the search started, the first trial may take 1 / (1 + that ratio).
-    After, the fits of an ensemble of the three best trials so far, or of the slowest trial
-    alone, whichever is longer."""
-    if budget is None:
-        return 0.0
-    floor = budget * MIN_RESERVE_SHARE
-    fold_rows = max(n_search * (k - 1) / k if k > 1 else n_search * 0.8, 1.0)
-    done = [t for t in trials if t.status in ("ok", "cut") and t.fold_scores]
-    if not done:
-        post = fit_rows / fold_rows
-        return max(floor, (budget if left is None else max(left, 0.0)) * post / (1 + post))
-
-    def per_fold(t: Trial) -> float:
-        return t.seconds / max(len(t.fold_scores), 1)
-
-    slowest = max(per_fold(t) for t in done)
-    best = sum(per_fold(t) for t in ranked_trials(done, metric)[:3])
-    return max(floor, 1.25 * max(slowest, best) * fit_rows / fold_rows + PACKAGE_SECONDS)
-
-
 def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
     failed = [t for t in trials if t.status == "failed"]
     if trials and len(failed) == len(trials):
@@ -752,13 +700,6 @@ def _no_model_error(trials: list[Trial], budget: float | None) -> TrainError:
         f"the time budget ({budget:g} s) is too small: no model finished one validation fold",
         fix="pass a larger --time-budget (a few seconds per 10,000 rows), or --max-trials 1",
     )
-
-
-def _fit_seconds(trial: Trial, k: int, n_final: int, n_train: int) -> float:
-    """A trial's refit time on ``n_final`` rows, from its folds' time (fold rows: n(k-1)/k)."""
-    fold_rows = max(n_train * (k - 1) / k if k > 1 else n_train * 0.8, 1.0)
-    per_fold = trial.seconds / max(len(trial.fold_scores), 1)
-    return 1.2 * per_fold * n_final / fold_rows
 
 
 def _refit_params(

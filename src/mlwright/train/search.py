@@ -25,6 +25,7 @@ from mlwright.data.schema import ColumnSchema
 from mlwright.data.tasks import Task
 from mlwright.distributed.backend import EpochHook, Executor, FoldJob, FoldResult
 from mlwright.evaluate.metrics import score, signed
+from mlwright.train.budget import Budget
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.features import Design, FeatureEncoder, View
 from mlwright.train.tuner import FamilyTuner
@@ -144,8 +145,11 @@ class SearchStarted:
 @dataclass(frozen=True)
 class SearchLimits:
     max_trials: int | None
-    deadline: float | None  # monotonic time after which no trial starts and running ones stop
-    reserve: Callable[[list[Trial]], float]  # seconds the rest of the run needs after the search
+    budget: Budget  # the run's time: when the search ends, which trials may still start
+
+    @property
+    def deadline(self) -> float | None:
+        return self.budget.deadline
 
 
 def run_search(
@@ -236,7 +240,7 @@ class _Search:
         self.limits = limits
         self.executor = executor
         self.tuned = [f for f in families if get_family(f).space().params] if static is None else []
-        self.static = static_plan(families) if static is None else static
+        self.static = static_plan(families) if static is None else list(static)
         self.on_trial = on_trial
         self.on_progress = on_progress
         self.ordered = limits.deadline is None
@@ -247,6 +251,7 @@ class _Search:
         self.finished: list[Trial] = []  # told, in the order they were told
         self.next_number = 0
         self.stopped = False
+        self.search_left = limits.budget.left()  # the budget's seconds when the search began
 
     def run(self) -> list[Trial]:
         if self.ordered:  # proposals that need no told trial: asked up front
@@ -259,18 +264,36 @@ class _Search:
         return sorted(self.finished, key=lambda t: t.number)
 
     def may_start(self, number: int) -> bool:
-        limits = self.limits
         if self.stopped or not self.in_plan(number):
             return False
-        spent = (
-            limits.deadline is not None
-            and bool(self.finished)
-            and time.monotonic() >= limits.deadline - limits.reserve(self.finished)
-        )
-        if spent:
+        end = self.limits.budget.search_end(self.finished, self.search_left)
+        if end is not None and self.finished and time.monotonic() >= end:
             self.stopped = True
             return False
-        return not self.ordered or number < len(self.static) or number in self.proposals
+        if self.ordered:
+            return number < len(self.static) or number in self.proposals
+        if end is not None and not self.affordable(number, end):
+            return self.may_start(number)  # the next configuration in line may fit
+        return True
+
+    def affordable(self, number: int, end: float) -> bool:
+        """Whether configuration ``number`` can end before ``end``; when it cannot, it is
+        skipped (a static entry) or its family's proposals stop (time only runs out), and the
+        budget records why."""
+        budget = self.limits.budget
+        if number < len(self.static):
+            family = self.static[number][0]
+            reason = budget.refuses(family, self.finished, end)
+            if reason is not None:
+                budget.skip(family, reason)
+                del self.static[number]
+            return reason is None
+        family = self.next_tuned(number)
+        reason = budget.refuses(family, self.finished, end)
+        if reason is not None:
+            budget.skip(family, f"{reason}; no more {family} proposals")
+            self.tuned.remove(family)
+        return reason is None
 
     def in_plan(self, number: int) -> bool:
         if self.limits.max_trials is not None and number >= self.limits.max_trials:
@@ -282,9 +305,12 @@ class _Search:
             self.start(self.next_number)
             self.next_number += 1
 
+    def next_tuned(self, number: int) -> str:
+        return self.tuned[(number - len(self.static)) % len(self.tuned)]
+
     def propose(self, number: int) -> _Proposal:
         """Proposal ``number``: the next family in turn asks its study for a configuration."""
-        family = self.tuned[(number - len(self.static)) % len(self.tuned)]
+        family = self.next_tuned(number)
         tuner = self.tuner(family)
         handle, params = tuner.ask()
         return _Proposal(family, params, handle, tuner.stopper(handle, self.metric, self.ordered))
@@ -296,9 +322,7 @@ class _Search:
             self.proposals[number] = self.propose(number)
 
     def start(self, number: int) -> None:
-        deadline = None
-        if self.limits.deadline is not None:
-            deadline = self.limits.deadline - self.limits.reserve(self.finished)
+        deadline = self.limits.budget.search_end(self.finished, self.search_left)
         handle: Any = None
         stop = None
         if number < len(self.static):
@@ -379,8 +403,6 @@ class _Search:
             # one fold has no spread to show: None, never a "± 0"
             trial.std = float(np.std(trial.fold_scores)) if len(trial.fold_scores) > 1 else None
             trial.oof = run.oof
-        if trial.status == "cut":
-            self.stopped = True
         if not self.ordered:
             self.tell(run)
             return

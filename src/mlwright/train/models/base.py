@@ -47,6 +47,9 @@ class Family(ABC):
     view: ClassVar[View]
     tasks: ClassVar[tuple[Task, ...]] = TASKS
     about: ClassVar[str]
+    # a default trial's time relative to LightGBM's on the same rows: the budget's estimate
+    # for a family until one of its own trials has been timed
+    relative_cost: ClassVar[float] = 1.0
 
     def __init__(self, params: dict[str, Any], ctx: FitContext) -> None:
         self.params = dict(params)

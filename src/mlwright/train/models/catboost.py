@@ -26,6 +26,7 @@ log = logging.getLogger("mlwright")
 class CatBoostFamily(BoostedFamily):
     name = "catboost"
     view = "tree"
+    relative_cost = 3.0
     about = (
         "gradient-boosted symmetric trees with ordered target statistics for categories; "
         "often the strongest boosted trees without tuning"

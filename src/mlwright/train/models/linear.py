@@ -14,6 +14,7 @@ from mlwright.train.models.sklearn_io import SklearnFamily
 class LinearFamily(SklearnFamily):
     name = "linear"
     view = "dense"
+    relative_cost = 0.5
     about = "regularised linear model; fast, stable, the right choice on small or wide data"
 
     def _estimator(self) -> Any:

@@ -51,6 +51,7 @@ def _build(arch: dict[str, Any]) -> Any:
 class MLPFamily(Family):
     name = "mlp"
     view = "embed"
+    relative_cost = 6.0
     about = "a neural network with category embeddings; adds diversity on larger tables"
 
     def fit(

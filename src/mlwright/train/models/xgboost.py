@@ -16,6 +16,7 @@ _FILE = "xgboost.ubj"
 class XGBoostFamily(BoostedFamily):
     name = "xgboost"
     view = "tree"
+    relative_cost = 1.5
     about = "gradient-boosted trees, depth-wise; a strong second opinion to LightGBM"
 
     def _xgb_params(self) -> dict[str, Any]:
