@@ -16,7 +16,6 @@ from mlwright.train.ensemble import (
     MAX_ROWS,
     POOL,
     Blend,
-    calibrate,
     choose_combination,
     combine,
     greedy_weights,
