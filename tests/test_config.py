@@ -53,12 +53,3 @@ def test_threads_default_to_the_cores_the_process_may_use() -> None:
     code = "import os; os.sched_setaffinity(0, {0}); from mlwright.config import usable_cores; "
     code += "print(usable_cores())"
     assert run_python(code) == "1"
-
-
-def test_openmp_threads_wait_passively_unless_the_user_says_otherwise() -> None:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    code = "import os, mlwright; print(os.environ['OMP_WAIT_POLICY'])"
-    assert run_python(code, env) == "PASSIVE"
-    assert run_python(code, {**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"

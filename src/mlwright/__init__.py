@@ -8,17 +8,10 @@ Public names are imported lazily so that ``import mlwright`` and ``mlwright --he
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-
-# Idle OpenMP threads (LightGBM, XGBoost, scikit-learn, PyTorch) sleep instead of spinning: on a
-# machine where anything else runs, spinning threads fight it for the cores and a model that
-# fits in 0.2 s takes seconds. Read when the OpenMP runtime loads, so here, before any of those
-# libraries is imported through mlwright; OMP_WAIT_POLICY=ACTIVE in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _LAZY = {
     "profile": ("mlwright.data.profile", "profile"),

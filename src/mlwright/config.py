@@ -187,8 +187,8 @@ class TrainOptions(Settings):
     threads: int | None = Field(
         None,
         ge=1,
-        description="threads per model (default: the cores this process may use; on Ray, 1 per "
-        "trial in the search)",
+        description="threads per model (default: the cores this process may use, less those "
+        "other programs keep busy when a time budget is set; on Ray, 1 per trial in the search)",
     )
     backend: Literal["local", "ray"] = Field(
         "local", description="where the search's trials run: this process, or a Ray cluster"

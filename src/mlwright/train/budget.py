@@ -26,8 +26,8 @@ from mlwright.train.models import get_family
 if TYPE_CHECKING:
     from mlwright.train.search import Trial
 
-PACKAGE_SECONDS = 5.0  # golden rows, evaluation, report, package and tracking after the refit
-REPORT_SECONDS = 6.0  # of which diagnostics, plots and the report after the evidence
+PACKAGE_SECONDS = 2.0  # golden rows, evidence, report and package after the refit
+TRACKING_SECONDS = 3.0  # logging the model, its files and its registry version, when tracked
 REFIT_MARGIN = 1.2  # a refit's time over its folds' time per row (more rows, no early stop)
 
 
@@ -41,6 +41,7 @@ class Budget:
     search_rows: int = 0  # rows the search's folds are cut from
     after_rows: int = 0  # rows fitted after the search (the test split's fit and the refit)
     metric: str = ""
+    tracked: bool = False  # the run logs to a tracker at the end (TRACKING_SECONDS more)
     skipped: list[dict[str, Any]] = field(default_factory=list)  # trials not started, and why
 
     @property
@@ -51,6 +52,11 @@ class Budget:
         """Seconds until the deadline (None without a budget; negative when past it)."""
         deadline = self.deadline
         return None if deadline is None else deadline - time.monotonic()
+
+    @property
+    def package_seconds(self) -> float:
+        """Seconds kept for what follows the final refit."""
+        return PACKAGE_SECONDS + (TRACKING_SECONDS if self.tracked else 0.0)
 
     @property
     def fold_rows(self) -> float:
@@ -104,6 +110,12 @@ class Budget:
             return None
         return f"a {family} trial takes about {predicted:.1f} s; the search has {room:.1f} s left"
 
+    def cheapest(self, families: list[str], trials: list[Trial]) -> float | None:
+        """The predicted seconds of the cheapest trial among ``families`` (None: no estimate)."""
+        times = [self.trial_seconds(f, trials) for f in families]
+        known = [t for t in times if t is not None]
+        return min(known) if len(known) == len(times) and known else None
+
     def skip(self, family: str, reason: str) -> None:
         self.skipped.append({"family": family, "reason": reason})
 
@@ -115,9 +127,9 @@ class Budget:
         return fits * sum(REFIT_MARGIN * _per_fold(t) * final_rows / self.fold_rows for t in trials)
 
     def for_refits(self) -> float | None:
-        """Seconds the fits after the search may take: what is left less PACKAGE_SECONDS."""
+        """Seconds the fits after the search may take: what is left less what follows them."""
         left = self.left()
-        return None if left is None else left - PACKAGE_SECONDS
+        return None if left is None else left - self.package_seconds
 
     def allowance(self, most: float) -> float:
         """Seconds a bounded piece of evidence may take: ``most``, less when the deadline is
@@ -125,7 +137,7 @@ class Budget:
         left = self.left()
         if left is None:
             return most
-        return float(np.clip(left - REPORT_SECONDS, 0.5, most))
+        return float(np.clip(left - self.package_seconds, 0.5, most))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,23 +155,22 @@ def _per_fold(trial: Trial) -> float:
 
 def fold_seconds(family: str, trials: list[Trial]) -> float | None:
     """Seconds one fold of a ``family`` trial takes on the search's rows: the median of its
-    trials so far; for a family not seen yet, the others' median scaled by the relative costs
-    of the families; None before any trial has ended."""
+    trials so far; for a family not seen yet, the others' scaled by the relative costs of the
+    families (the largest such estimate); None before any trial has ended."""
     done = [t for t in trials if t.fold_scores and t.status in ("ok", "cut", "pruned")]
     own = [_per_fold(t) for t in done if t.family == family]
     if own:
         return float(np.median(own))
     if not done:
         return None
-    cost = get_family(family).relative_cost
-    return (
-        float(np.median([_per_fold(t) / get_family(t.family).relative_cost for t in done])) * cost
-    )
+    # the most any timed family implies: refusing a trial that would have fit costs less than
+    # starting one that the clock cuts
+    per_cost = [_per_fold(t) / get_family(t.family).relative_cost for t in done]
+    return max(per_cost) * get_family(family).relative_cost
 
 
 __all__ = [
     "PACKAGE_SECONDS",
-    "REPORT_SECONDS",
     "Budget",
     "fold_seconds",
 ]

@@ -231,7 +231,7 @@ def _train_tracked(
     fit_rows = len(final_pos) + (len(train_pos) if fits == 2 else 0)  # rows fitted after search
     budget = plan.time_budget
     # on Ray, a trial runs on a worker with its own threads (one by default: more trials at once)
-    trial_threads = search_threads(options, threads, len(search_pos) * len(schema.features))
+    trial_threads = search_threads(options, threads)
     if options.backend == "ray":
         emit("step", "connecting to Ray")
     executor = make_executor(options, search_data, trial_threads)
@@ -251,6 +251,7 @@ def _train_tracked(
             search_rows=len(search_pos),
             after_rows=fit_rows,
             metric=plan.metric,
+            tracked=tracker.active,
         )
         limits = SearchLimits(max_trials=plan.max_trials, budget=clock)
         if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:

@@ -272,9 +272,18 @@ class _Search:
             return False
         if self.ordered:
             return number < len(self.static) or number in self.proposals
-        if end is not None and not self.affordable(number, end):
-            return self.may_start(number)  # the next configuration in line may fit
+        if end is not None and self.finished:
+            cheapest = self.limits.budget.cheapest(self.families_left(number), self.finished)
+            if cheapest is not None and time.monotonic() + cheapest > end:
+                self.stopped = True  # not even the cheapest trial left would end in time
+                return False
+            if not self.affordable(number, end):
+                return self.may_start(number)  # the next configuration in line may fit
         return True
+
+    def families_left(self, number: int) -> list[str]:
+        """The families of the configurations still to come from ``number`` on."""
+        return sorted({f for f, _, _ in self.static[number:]} | set(self.tuned))
 
     def affordable(self, number: int, end: float) -> bool:
         """Whether configuration ``number`` can end before ``end``; when it cannot, it is

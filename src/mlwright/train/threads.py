@@ -3,14 +3,16 @@
 OpenMP libraries (LightGBM, XGBoost, scikit-learn, PyTorch) split each step of a fit across
 their threads and wait for the slowest at every step. A thread whose core another program holds
 makes every step wait for the scheduler: with one other busy process on a 2-core machine, a
-LightGBM fit on both cores can take ten times longer than on one. So, unless ``--threads`` says:
+LightGBM fit on both cores takes about twice as long as on one (bench/results/threads.md). So,
+unless ``--threads`` says:
 
 - a run with a time budget counts the cores other programs keep busy when it starts (over a
   short window, on the cores this process may use) and leaves them alone;
-- a trial of a small search (under SINGLE_THREAD_CELLS rows x columns) fits on one thread: its
-  steps are too short to pay for waking the others;
 - a run without a budget (``--max-trials`` alone, the reproducible mode) uses every core it may,
   whatever else runs, so that two runs fit with the same threads.
+
+OpenMP's own waiting policy is left alone: sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) makes a
+two-thread fit several times slower on an idle machine (bench/results/threads.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from pathlib import Path
 
 from mlwright.config import TrainOptions, usable_cores
 
-SINGLE_THREAD_CELLS = 200_000  # search rows x columns below which a trial fits on one thread
 WINDOW_SECONDS = 0.25  # how long the other programs' load is measured
 
 
@@ -43,14 +44,12 @@ def fit_threads(options: TrainOptions, timed: bool) -> tuple[int, str | None]:
     )
 
 
-def search_threads(options: TrainOptions, threads: int, cells: int) -> int:
-    """Threads per trial: ``--threads`` when given; on Ray one (many trials run at once); one
-    for a small search; else the run's."""
+def search_threads(options: TrainOptions, threads: int) -> int:
+    """Threads per trial: ``--threads`` when given; on Ray one (many trials run at once); else
+    the run's."""
     if options.threads is not None:
         return options.threads
-    if options.backend != "local":
-        return 1
-    return 1 if cells < SINGLE_THREAD_CELLS else threads
+    return 1 if options.backend != "local" else threads
 
 
 def cores_busy_elsewhere(window: float = WINDOW_SECONDS) -> float:
@@ -101,7 +100,6 @@ def _own_seconds() -> float:
 
 
 __all__ = [
-    "SINGLE_THREAD_CELLS",
     "cores_busy_elsewhere",
     "fit_threads",
     "search_threads",

@@ -7,7 +7,7 @@ from mlwright.train.models.forest import BaggedTrees
 
 class ExtraTreesFamily(BaggedTrees):
     name = "extra_trees"
-    relative_cost = 2.0
+    relative_cost = 3.5
     about = "randomised-split trees; lower variance than a random forest, fast to fit"
     _classifier = "ExtraTreesClassifier"
     _regressor = "ExtraTreesRegressor"

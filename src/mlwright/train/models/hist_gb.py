@@ -13,7 +13,7 @@ from mlwright.train.models.sklearn_io import SklearnFamily
 class HistGBFamily(SklearnFamily):
     name = "hist_gb"
     view = "tree"
-    relative_cost = 1.5
+    relative_cost = 3.0
     about = "histogram gradient boosting from scikit-learn; a dependable boosted baseline"
 
     def fit(

@@ -7,7 +7,7 @@ from mlwright.train.models.forest import BaggedTrees
 
 class RandomForestFamily(BaggedTrees):
     name = "random_forest"
-    relative_cost = 3.0
+    relative_cost = 4.5
     about = "bagged deep trees; robust with little tuning, large on disk"
     _classifier = "RandomForestClassifier"
     _regressor = "RandomForestRegressor"
