@@ -76,13 +76,13 @@ def timed(family: str, seconds: float, folds: int = 5) -> Trial:
 def test_the_cost_model_learns_per_family_and_scales_unseen_families() -> None:
     from mlwright.train.budget import fold_seconds
 
-    assert fold_seconds("lightgbm", []) is None  # nothing timed yet: no estimate
+    assert fold_seconds("lightgbm", [], 1000) is None  # nothing timed yet: no estimate
     done = [timed("lightgbm", 5.0), timed("lightgbm", 7.0)]
-    assert fold_seconds("lightgbm", done) == 1.2  # the median of its trials, per fold
+    assert fold_seconds("lightgbm", done, 1000) == 1.2  # the median of its trials, per fold
     # a family not seen yet: the others' time through the families' relative costs, the
     # largest estimate (starting a trial the clock then cuts wastes more than skipping one)
     catboost = get_family("catboost").relative_cost
-    assert fold_seconds("catboost", done) == pytest.approx(1.4 * catboost)
+    assert fold_seconds("catboost", done, 1000) == pytest.approx(1.4 * catboost)
 
 
 def test_no_trial_starts_that_the_cost_model_says_cannot_end_in_time() -> None:

@@ -47,6 +47,9 @@ MIN_LEAK_ROWS = 2_000
 # rows it samples; the final model is refit on every row
 SEARCH_CELLS_PER_SECOND = 100_000
 MIN_SEARCH_ROWS = 50_000
+HALVING_MIN_FOLD_ROWS = 12_000  # fold training rows from which the search halves (timed runs)
+HALVING_SHARE = 0.25  # of a fold's training rows, the first rung's
+HALVING_MIN_ROWS = 4_000
 SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
 # CatBoost's default trial, all folds together, per cell (row x column) the search trains on:
 # 5 folds of 4,000 rows x 10 columns (2 categorical) take about 3 s on 2 cores, twice LightGBM's
@@ -110,6 +113,10 @@ class SolutionPlan:
     search_rows_reason: str | None = None
     refit_on_test: bool | None = None  # None in plans of earlier releases: the option decides
     refit_reason: str | None = None
+    # successive halving: configurations are first scored training on this many rows of each
+    # fold (None: every trial trains on whole folds)
+    halving_rows: int | None = None
+    halving_reason: str | None = None
 
     @property
     def family_names(self) -> list[str]:
@@ -162,6 +169,8 @@ class SolutionPlan:
             rows.append(("trials", f"at most {self.max_trials}, in a fixed order"))
         if self.search_rows_reason:
             rows.append(("search rows", self.search_rows_reason))
+        if self.halving_reason:
+            rows.append(("successive halving", self.halving_reason))
         if self.refit_reason:
             rows.append(("final refit", self.refit_reason))
         rows += [(f"family: {d.subject}", d.reason) for d in self.families]
@@ -221,6 +230,9 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
     validation = _validation(problem, options, n_rows)
     dropped = _dropped(problem, options)
     search_rows, search_reason = _search_rows(n_rows, len(columns), test_size, budget)
+    halving_rows, halving_reason = _halving(
+        search_rows or int(n_rows * (1 - test_size)), validation, budget
+    )
     refit_on_test, refit_reason = _refit_on_test(options, n_rows)
     weights, weights_reason = _class_weights(problem)
     threshold = None
@@ -249,6 +261,8 @@ def make_plan(problem: ProblemDefinition, options: TrainOptions) -> SolutionPlan
         test_reason=test_reason,
         search_rows=search_rows,
         search_rows_reason=search_reason,
+        halving_rows=halving_rows,
+        halving_reason=halving_reason,
         refit_on_test=refit_on_test,
         refit_reason=refit_reason,
         dropped_columns=tuple(dropped),
@@ -282,6 +296,28 @@ def _search_rows(
     return cap, (
         f"trials are scored on a sample of {cap:,} of the {train_rows:,} training rows, so that "
         f"the {budget:g} s budget affords several; the final model is refit on all rows"
+    )
+
+
+def _halving(
+    search_rows: int, validation: ValidationStrategy, budget: float | None
+) -> tuple[int | None, str | None]:
+    """Successive halving when each fold trains on HALVING_MIN_FOLD_ROWS rows or more, with a
+    time budget: configurations are first scored training on a share of each fold's rows (its
+    validation rows scored in full), and only the best of them are scored again on every row.
+    Without a budget (--max-trials) every trial trains on whole folds."""
+    if budget is None:
+        return None, None
+    k = validation.n_splits
+    fold_rows = int(search_rows * (k - 1) / k if k > 1 else search_rows * 0.8)
+    if fold_rows < HALVING_MIN_FOLD_ROWS:
+        return None, None
+    rows = max(HALVING_MIN_ROWS, int(fold_rows * HALVING_SHARE))
+    return rows, (
+        f"each configuration is first scored training on {rows:,} of the ~{fold_rows:,} rows of "
+        f"each fold (its validation rows scored in full); the best third of those are scored "
+        f"again on every row, and only they can become the final model: the budget tries about "
+        f"{fold_rows // rows} times more configurations"
     )
 
 

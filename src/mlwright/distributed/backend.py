@@ -29,6 +29,7 @@ class FoldJob:
     ctx: FitContext
     metric: str
     deadline: float | None = None
+    rows: int | None = None  # train on this many of the fold's training rows (None: all)
 
 
 @dataclass

@@ -83,8 +83,8 @@ class Budget:
             return max(
                 floor, (self.seconds if left is None else max(left, 0.0)) * post / (1 + post)
             )
-        slowest = max(_per_fold(t) for t in done)
-        best = sum(_per_fold(t) for t in ranked_trials(done, self.metric)[:3])
+        slowest = max(self.per_fold(t) for t in done)
+        best = sum(self.per_fold(t) for t in ranked_trials(done, self.metric)[:3])
         return max(
             floor, 1.25 * max(slowest, best) * self.after_rows / self.fold_rows + PACKAGE_SECONDS
         )
@@ -94,15 +94,27 @@ class Budget:
         deadline = self.deadline
         return None if deadline is None else deadline - self.reserve(trials, left)
 
-    def trial_seconds(self, family: str, trials: list[Trial]) -> float | None:
-        """Predicted seconds of all folds of a trial of ``family`` (None before any estimate)."""
-        per_fold = fold_seconds(family, trials)
-        return None if per_fold is None else per_fold * self.folds
+    def per_fold(self, trial: Trial) -> float:
+        """Seconds one fold of ``trial`` takes on a fold's every training row."""
+        return _per_fold(trial, self.fold_rows)
 
-    def refuses(self, family: str, trials: list[Trial], end: float) -> str | None:
-        """Why a trial of ``family`` must not start now (it cannot end before ``end``, when
-        the search must end), or None when it may."""
-        predicted = self.trial_seconds(family, trials)
+    def trial_seconds(
+        self, family: str, trials: list[Trial], rows: int | None = None
+    ) -> float | None:
+        """Predicted seconds of all folds of a trial of ``family`` training on ``rows`` rows of
+        each fold (None: all); None before any estimate."""
+        per_fold = fold_seconds(family, trials, self.fold_rows)
+        if per_fold is None:
+            return None
+        share = 1.0 if rows is None else min(1.0, rows / self.fold_rows)
+        return float(per_fold * share ** get_family(family).rows_exponent * self.folds)
+
+    def refuses(
+        self, family: str, trials: list[Trial], end: float, rows: int | None = None
+    ) -> str | None:
+        """Why a trial of ``family`` (on ``rows`` rows of each fold; None: all) must not start
+        now (it cannot end before ``end``, when the search must end), or None when it may."""
+        predicted = self.trial_seconds(family, trials, rows)
         if predicted is None:
             return None
         room = end - time.monotonic()
@@ -110,9 +122,11 @@ class Budget:
             return None
         return f"a {family} trial takes about {predicted:.1f} s; the search has {room:.1f} s left"
 
-    def cheapest(self, families: list[str], trials: list[Trial]) -> float | None:
+    def cheapest(
+        self, families: list[str], trials: list[Trial], rows: int | None = None
+    ) -> float | None:
         """The predicted seconds of the cheapest trial among ``families`` (None: no estimate)."""
-        times = [self.trial_seconds(f, trials) for f in families]
+        times = [self.trial_seconds(f, trials, rows) for f in families]
         known = [t for t in times if t is not None]
         return min(known) if len(known) == len(times) and known else None
 
@@ -124,7 +138,9 @@ class Budget:
     def refit_seconds(self, trials: list[Trial], final_rows: int, fits: int) -> float:
         """Seconds to fit ``trials`` (an ensemble's members) ``fits`` times on ``final_rows``
         rows, from their folds' time."""
-        return fits * sum(REFIT_MARGIN * _per_fold(t) * final_rows / self.fold_rows for t in trials)
+        return fits * sum(
+            REFIT_MARGIN * self.per_fold(t) * final_rows / self.fold_rows for t in trials
+        )
 
     def for_refits(self) -> float | None:
         """Seconds the fits after the search may take: what is left less what follows them."""
@@ -149,23 +165,28 @@ class Budget:
         }
 
 
-def _per_fold(trial: Trial) -> float:
-    return trial.seconds / max(len(trial.fold_scores), 1)
+def _per_fold(trial: Trial, fold_rows: float) -> float:
+    """Seconds one fold of ``trial`` took, scaled to a fold's every training row (a first-rung
+    trial of successive halving trains on fewer)."""
+    seconds = trial.seconds / max(len(trial.fold_scores), 1)
+    if trial.rows is None or trial.rows >= fold_rows:
+        return seconds
+    return float(seconds * (fold_rows / trial.rows) ** get_family(trial.family).rows_exponent)
 
 
-def fold_seconds(family: str, trials: list[Trial]) -> float | None:
-    """Seconds one fold of a ``family`` trial takes on the search's rows: the median of its
+def fold_seconds(family: str, trials: list[Trial], fold_rows: float) -> float | None:
+    """Seconds one fold of a ``family`` trial takes on ``fold_rows`` rows: the median of its
     trials so far; for a family not seen yet, the others' scaled by the relative costs of the
     families (the largest such estimate); None before any trial has ended."""
     done = [t for t in trials if t.fold_scores and t.status in ("ok", "cut", "pruned")]
-    own = [_per_fold(t) for t in done if t.family == family]
+    own = [_per_fold(t, fold_rows) for t in done if t.family == family]
     if own:
         return float(np.median(own))
     if not done:
         return None
     # the most any timed family implies: refusing a trial that would have fit costs less than
     # starting one that the clock cuts
-    per_cost = [_per_fold(t) / get_family(t.family).relative_cost for t in done]
+    per_cost = [_per_fold(t, fold_rows) / get_family(t.family).relative_cost for t in done]
     return max(per_cost) * get_family(family).relative_cost
 
 

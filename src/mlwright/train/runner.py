@@ -253,7 +253,9 @@ def _train_tracked(
             metric=plan.metric,
             tracked=tracker.active,
         )
-        limits = SearchLimits(max_trials=plan.max_trials, budget=clock)
+        limits = SearchLimits(
+            max_trials=plan.max_trials, budget=clock, halving_rows=plan.halving_rows
+        )
         if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
             raise TrainError(
                 f"the time budget ({budget:g} s) is too small: reading and profiling the data"

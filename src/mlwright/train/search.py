@@ -48,6 +48,7 @@ class Trial:
     curves: list[tuple[str, float, int]] = field(default_factory=list)  # (key, value, epoch)
     oof: np.ndarray | None = None
     predict_ms: float | None = None  # the family's predict on one row (median), first fold
+    rows: int | None = None  # training rows per fold (successive halving's first rung; None: all)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class Trial:
             "predict_ms": None if self.predict_ms is None else round(self.predict_ms, 4),
             "error": self.error,
             "fitted": self.fitted,
+            "rows": self.rows,
         }
 
 
@@ -146,6 +148,7 @@ class SearchStarted:
 class SearchLimits:
     max_trials: int | None
     budget: Budget  # the run's time: when the search ends, which trials may still start
+    halving_rows: int | None = None  # the first rung's training rows per fold (timed runs only)
 
     @property
     def deadline(self) -> float | None:
@@ -208,6 +211,7 @@ class _Running:
     handle: Any  # the study's trial for a proposal, None for a static entry
     stop: Callable[[int, float], bool] | None
     oof: np.ndarray
+    promoted: bool = False  # a first-rung configuration scored again on every row
 
 
 class _Search:
@@ -249,7 +253,10 @@ class _Search:
         self.waiting: dict[int, _Running] = {}  # finished, not yet told (ordered runs)
         self.proposals: dict[int, _Proposal] = {}  # asked, not yet started (ordered runs)
         self.finished: list[Trial] = []  # told, in the order they were told
-        self.next_number = 0
+        self.next_number = 0  # the next trial's number
+        self.next_config = 0  # the next configuration: an index into static, then proposals
+        self.halving = None if self.ordered else limits.halving_rows
+        self.promotions: list[Trial] = []  # first-rung trials to score again on every row
         self.stopped = False
         self.search_left = limits.budget.left()  # the budget's seconds when the search began
 
@@ -273,7 +280,9 @@ class _Search:
         if self.ordered:
             return number < len(self.static) or number in self.proposals
         if end is not None and self.finished:
-            cheapest = self.limits.budget.cheapest(self.families_left(number), self.finished)
+            cheapest = self.limits.budget.cheapest(
+                self.families_left(number), self.finished, self.halving
+            )
             if cheapest is not None and time.monotonic() + cheapest > end:
                 self.stopped = True  # not even the cheapest trial left would end in time
                 return False
@@ -292,13 +301,13 @@ class _Search:
         budget = self.limits.budget
         if number < len(self.static):
             family = self.static[number][0]
-            reason = budget.refuses(family, self.finished, end)
+            reason = budget.refuses(family, self.finished, end, self.halving)
             if reason is not None:
                 budget.skip(family, reason)
                 del self.static[number]
             return reason is None
         family = self.next_tuned(number)
-        reason = budget.refuses(family, self.finished, end)
+        reason = budget.refuses(family, self.finished, end, self.halving)
         if reason is not None:
             budget.skip(family, f"{reason}; no more {family} proposals")
             self.tuned.remove(family)
@@ -310,9 +319,46 @@ class _Search:
         return number < len(self.static) or bool(self.tuned)
 
     def start_more(self) -> None:
-        while len(self.running) < self.executor.slots and self.may_start(self.next_number):
-            self.start(self.next_number)
-            self.next_number += 1
+        while len(self.running) < self.executor.slots:
+            if self.promotions and self.may_promote():
+                self.run_again(self.promotions.pop(0))
+            elif self.may_start(self.next_config):
+                self.start(self.next_config)
+                self.next_config += 1
+            else:
+                return
+
+    def may_promote(self) -> bool:
+        """Whether the next promoted configuration may run on every row now (the budget's end
+        allowing); promotions the budget cannot afford are dropped, with the reason."""
+        end = self.limits.budget.search_end(self.finished, self.search_left)
+        if self.stopped or (end is not None and time.monotonic() >= end):
+            return False
+        while self.promotions and end is not None:
+            family = self.promotions[0].family
+            reason = self.limits.budget.refuses(family, self.finished, end)
+            if reason is None:
+                return True
+            self.limits.budget.skip(
+                family,
+                f"{reason} on every row (trial {self.promotions.pop(0).number} not scored again)",
+            )
+        return bool(self.promotions)
+
+    def run_again(self, first: Trial) -> None:
+        """Successive halving: ``first``'s configuration scored again, training on every row."""
+        trial = Trial(self.next_number, first.family, first.params, f"{first.source}, promoted")
+        self.next_number += 1
+        self.launch(trial, None, None, rows=None, promoted=True)
+
+    def promote(self, trial: Trial) -> None:
+        """Queue a complete first-rung trial for every row when it is among the best third of
+        the first rung's complete trials so far (best first in the queue)."""
+        rung = [t for t in self.finished if t.rows is not None and t.status == "ok" and t.mean]
+        rung = sorted(rung, key=lambda t: -signed(self.metric, t.mean or 0.0))
+        if trial in rung[: max(1, -(-len(rung) // 3))]:
+            self.promotions.append(trial)
+            self.promotions.sort(key=lambda t: -signed(self.metric, t.mean or 0.0))
 
     def next_tuned(self, number: int) -> str:
         return self.tuned[(number - len(self.static)) % len(self.tuned)]
@@ -331,7 +377,7 @@ class _Search:
             self.proposals[number] = self.propose(number)
 
     def start(self, number: int) -> None:
-        deadline = self.limits.budget.search_end(self.finished, self.search_left)
+        """Start configuration ``number`` (on the first rung when the search halves)."""
         handle: Any = None
         stop = None
         if number < len(self.static):
@@ -340,16 +386,28 @@ class _Search:
             proposal = self.proposals.pop(number) if self.ordered else self.propose(number)
             family, params, handle, stop = proposal
             source = "tuned"
+        trial = Trial(self.next_number, family, params, source)
+        self.next_number += 1
+        self.launch(trial, handle, stop, rows=self.halving)
+
+    def launch(
+        self,
+        trial: Trial,
+        handle: Any,
+        stop: Callable[[int, float], bool] | None,
+        *,
+        rows: int | None,
+        promoted: bool = False,
+    ) -> None:
+        deadline = self.limits.budget.search_end(self.finished, self.search_left)
+        trial.rows = rows
         n = len(self.data.y)
         shape = (n, self.ctx.n_classes) if self.ctx.task != "regression" else (n,)
         run = _Running(
-            Trial(number, family, params, source),
-            replace(self.ctx, deadline=deadline),
-            handle,
-            stop,
-            np.full(shape, np.nan),
+            trial, replace(self.ctx, deadline=deadline), handle, stop, np.full(shape, np.nan)
         )
-        self.running[number] = run
+        run.promoted = promoted
+        self.running[trial.number] = run
         self.submit(run, 0)
 
     def submit(self, run: _Running, fold: int) -> None:
@@ -367,6 +425,7 @@ class _Search:
             replace(run.ctx, deadline=None),
             self.metric,
             wall,
+            trial.rows,
         )
         progress = self.on_progress
 
@@ -424,13 +483,15 @@ class _Search:
 
     def tell(self, run: _Running) -> None:
         trial = run.trial
-        if trial.family in self.tuned:
+        if trial.family in self.tuned and not run.promoted:  # studies learn from one rung
             tuner = self.tuner(trial.family)
             if run.handle is None:
                 tuner.observe(trial, self.metric)
             else:
                 tuner.tell(run.handle, trial, self.metric)
         self.finished.append(trial)
+        if trial.rows is not None and trial.status == "ok":
+            self.promote(trial)
         if self.on_trial is not None:
             self.on_trial(trial)
 
@@ -460,6 +521,9 @@ def run_fold(data: SearchData, job: FoldJob, on_epoch: EpochHook | None = None) 
         cls = get_family(job.family)
         train_idx, val_idx = data.splits[k]
         train, valid = data.fold(k, cls.view)
+        if job.rows is not None and job.rows < len(train_idx):  # successive halving's first rung
+            part = first_rung(len(train_idx), job.rows, ctx.seed, k)
+            train, train_idx = train.rows(part), train_idx[part]
         w = None if data.weights is None else data.weights[train_idx]
         family = cls(job.params, replace(ctx, on_epoch=record)).fit(
             train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
@@ -477,6 +541,13 @@ def run_fold(data: SearchData, job: FoldJob, on_epoch: EpochHook | None = None) 
     return result
 
 
+def first_rung(n: int, rows: int, seed: int, fold: int) -> np.ndarray:
+    """The positions, among a fold's ``n`` training rows, that successive halving's first rung
+    trains on: a seeded sample of ``rows``, the same for every configuration, in row order."""
+    rng = np.random.default_rng([seed, fold, 7])
+    return np.sort(rng.choice(n, rows, replace=False))
+
+
 def single_row_ms(family: Family, design: Design, calls: int = 7) -> float:
     """Median milliseconds of the family's predict on one row: the model's share of serving
     latency, recorded per trial for the accuracy/latency trade-off."""
@@ -491,7 +562,11 @@ def single_row_ms(family: Family, design: Design, calls: int = 7) -> float:
 
 
 def ranked_trials(trials: list[Trial], metric: str) -> list[Trial]:
-    """Complete trials, best first (ties: the earlier); cut ones only when nothing completed."""
+    """Complete trials, best first (ties: the earlier); cut ones only when nothing completed.
+    Trials that trained on every row of their folds only, unless there is none (successive
+    halving's first rung is there to choose what to score again, not to be the final model)."""
+    full = [t for t in trials if t.rows is None and t.mean is not None]
+    trials = full if any(t.status in ("ok", "cut") for t in full) else trials
     for status in ("ok", "cut"):
         done = [t for t in trials if t.status == status and t.mean is not None]
         if done:

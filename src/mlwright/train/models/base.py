@@ -50,6 +50,9 @@ class Family(ABC):
     # a default trial's time relative to LightGBM's on the same rows: the budget's estimate
     # for a family until one of its own trials has been timed
     relative_cost: ClassVar[float] = 1.0
+    # how a fit's time grows with its rows (time ∝ rows ** rows_exponent): below 1 for boosting
+    # with histograms and early stopping, about 1 for forests
+    rows_exponent: ClassVar[float] = 1.0
 
     def __init__(self, params: dict[str, Any], ctx: FitContext) -> None:
         self.params = dict(params)
@@ -109,6 +112,7 @@ class Family(ABC):
 
 
 class BoostedFamily(Family):
+    rows_exponent = 0.6
     """Gradient boosting with early stopping: ``max_rounds`` and ``early_stopping_rounds`` drive
     the search fit; ``rounds`` (set by ``refit_params``) fixes the count for a refit."""
 

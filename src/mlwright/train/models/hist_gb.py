@@ -14,6 +14,7 @@ class HistGBFamily(SklearnFamily):
     name = "hist_gb"
     view = "tree"
     relative_cost = 3.0
+    rows_exponent = 0.6
     about = "histogram gradient boosting from scikit-learn; a dependable boosted baseline"
 
     def fit(

@@ -15,6 +15,7 @@ class LinearFamily(SklearnFamily):
     name = "linear"
     view = "dense"
     relative_cost = 0.5
+    rows_exponent = 0.8
     about = "regularised linear model; fast, stable, the right choice on small or wide data"
 
     def _estimator(self) -> Any:

@@ -1,0 +1,84 @@
+"""Successive halving on large tables: configurations first train on a share of each fold's
+rows, the best third again on every row, and only those can become the final model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+import mlwright as mw
+from mlwright.config import TrainOptions
+from mlwright.design.plan import make_plan
+from mlwright.train.budget import Budget
+from mlwright.train.models.features import FeatureEncoder
+from mlwright.train.search import SearchData, SearchLimits, first_rung, ranked_trials, run_search
+
+
+def regression(n: int) -> pd.DataFrame:
+    r = np.random.default_rng(0)
+    frame = pd.DataFrame(r.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    frame["y"] = frame.a + frame.b * frame.c + np.sin(3 * frame.d) + r.normal(scale=0.5, size=n)
+    return frame
+
+
+def test_the_plan_halves_a_large_timed_search_and_never_an_untimed_one() -> None:
+    problem = mw.profile(regression(20_000), target="y")
+    plan = make_plan(problem, TrainOptions(target="y", time_budget=60))
+    assert plan.halving_rows is not None and 4_000 <= plan.halving_rows < 12_800
+    assert "best third" in (plan.halving_reason or "")
+    assert make_plan(problem, TrainOptions(target="y", max_trials=5)).halving_rows is None
+    small = mw.profile(regression(3_000), target="y")
+    assert make_plan(small, TrainOptions(target="y", time_budget=60)).halving_rows is None
+
+
+def test_first_rung_trials_choose_what_is_scored_again_on_every_row() -> None:
+    n = 8_000
+    frame = regression(n)
+    schema = mw.infer_schema(frame, target="y")
+    rows = np.arange(n)
+    splits = [(np.setdiff1d(rows, rows[k::4]), rows[k::4]) for k in range(4)]
+    data = SearchData(
+        frame.drop(columns="y"), schema.features, frame.y.to_numpy(), None, splits, FeatureEncoder
+    )
+    budget = Budget(120.0, time.monotonic(), folds=4, search_rows=n, after_rows=n, metric="rmse")
+    fast = {"learning_rate": 0.2, "max_rounds": 100, "early_stopping_rounds": 10}
+    lightgbm = {**mw_defaults("lightgbm"), **fast}
+    static = [("lightgbm", lightgbm, "default"), ("linear", mw_defaults("linear"), "default")]
+    trials = run_search(
+        data,
+        ["lightgbm", "linear"],
+        task="regression",
+        n_classes=0,
+        metric="rmse",
+        seed=0,
+        threads=1,
+        limits=SearchLimits(max_trials=None, budget=budget, halving_rows=1_500),
+        static=static,
+    )
+    first = [t for t in trials if t.rows == 1_500]
+    again = [t for t in trials if t.rows is None]
+    assert {t.family for t in first} == {"lightgbm", "linear"}
+    # the better of the two first-rung trials (the best third) is scored again on every row
+    best_first = min(first, key=lambda t: t.mean or np.inf)
+    assert [(t.family, t.params) for t in again] == [(best_first.family, best_first.params)]
+    assert again[0].source.endswith("promoted") and again[0].status == "ok"
+    assert again[0].mean is not None and best_first.mean is not None
+    assert again[0].mean < best_first.mean  # more rows, a better model
+    # only trials on every row can become the final model
+    assert ranked_trials(trials, "rmse") == again
+    assert all(t.oof is not None and not np.isnan(t.oof).any() for t in trials)
+
+
+def test_the_first_rung_is_a_fixed_seeded_sample_of_the_fold() -> None:
+    a = first_rung(10_000, 2_500, seed=0, fold=1)
+    assert len(a) == len(set(a)) == 2_500 and (np.diff(a) > 0).all()
+    assert (a == first_rung(10_000, 2_500, seed=0, fold=1)).all()
+    assert not (a == first_rung(10_000, 2_500, seed=0, fold=2)).all()
+
+
+def mw_defaults(family: str) -> dict[str, object]:
+    from mlwright.train.models import get_family
+
+    return dict(get_family(family).space().defaults)
