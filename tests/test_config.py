@@ -53,3 +53,14 @@ def test_threads_default_to_the_cores_the_process_may_use() -> None:
     code = "import os; os.sched_setaffinity(0, {0}); from mlwright.config import usable_cores; "
     code += "print(usable_cores())"
     assert run_python(code) == "1"
+
+
+def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
+    from mlwright.config import _cpu_quota
+
+    limit = tmp_path / "cpu.max"
+    limit.write_text("150000 100000\n")  # docker --cpus 1.5
+    assert _cpu_quota(limit) == 2
+    limit.write_text("max 100000\n")
+    assert _cpu_quota(limit) is None
+    assert _cpu_quota(tmp_path / "missing") is None

@@ -24,13 +24,31 @@ S = TypeVar("S", bound="Settings")
 
 
 def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity (set by ``taskset``, a cgroup's cpuset
-    or a container's CPU limit), not the machine's count, so a run confined to two cores of a
-    large server does not start a thread per core of the server."""
+    """The cores this process may run on: its CPU affinity (``taskset``, a cgroup's cpuset), and
+    no more than a cgroup v2 CPU quota allows (``docker --cpus``, a Kubernetes CPU limit), not
+    the machine's count, so a run confined to two cores of a large server does not start a
+    thread per core of the server."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # no affinity on this platform (macOS, Windows)
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota(Path("/sys/fs/cgroup/cpu.max"))
+    return cores if quota is None else max(1, min(cores, quota))
+
+
+def _cpu_quota(path: Path) -> int | None:
+    """Cores a cgroup v2 ``cpu.max`` file ("QUOTA PERIOD", or "max PERIOD") allows, rounded up;
+    None without a limit or the file."""
+    try:
+        fields = path.read_text().split()
+    except OSError:
+        return None
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        return -(-int(fields[0]) // int(fields[1]))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 class Settings(BaseModel):

@@ -100,3 +100,17 @@ def test_quiet_prints_nothing_and_starts_no_live_line() -> None:
     printer("trial", trial(0, "lightgbm", 0.8))
     printer.close()
     assert out.getvalue() == "" and printer._live is None
+
+
+def test_a_trial_on_one_fold_or_on_the_first_rung_prints_without_a_spread() -> None:
+    out = io.StringIO()
+    printer = TrainPrinter(Console(file=out, force_terminal=False, width=200), clock=Clock())
+    one = Trial(0, "lightgbm", {}, "default", status="pruned", fold_scores=[0.8], mean=0.8)
+    one.std, one.seconds = None, 0.4  # one fold: no spread (a holdout, or pruned after fold 0)
+    printer("trial", one)
+    rung = trial(1, "xgboost", 0.81)
+    rung.rows = 6_400
+    printer("trial", rung)
+    lines = out.getvalue().splitlines()
+    assert "0.80000 " in lines[0] and "±" not in lines[0]
+    assert "(on 6,400 rows of each fold)" in lines[1]

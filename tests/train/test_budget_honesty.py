@@ -64,7 +64,11 @@ def test_a_full_run_carries_no_note() -> None:
 def test_the_refit_learns_from_the_folds_that_finished() -> None:
     # the last fold was stopped by the clock after 2 rounds: the refit ignores it
     trial = cut_trial([{"rounds": 100}, {"rounds": 120}, {"rounds": 2}], [0.8, 0.81, 0.7])
+    trial.last_fold_cut = True
     assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(110 * 1.1)
+    # a trial stopped between folds (its last fold ended normally) keeps every fold's rounds
+    trial.last_fold_cut = False
+    assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(74 * 1.1)
 
 
 def timed(family: str, seconds: float, folds: int = 5) -> Trial:

@@ -13,7 +13,14 @@ from mlwright.config import TrainOptions
 from mlwright.design.plan import make_plan
 from mlwright.train.budget import Budget
 from mlwright.train.models.features import FeatureEncoder
-from mlwright.train.search import SearchData, SearchLimits, first_rung, ranked_trials, run_search
+from mlwright.train.search import (
+    SearchData,
+    SearchLimits,
+    Trial,
+    first_rung,
+    ranked_trials,
+    run_search,
+)
 
 
 def regression(n: int) -> pd.DataFrame:
@@ -33,7 +40,7 @@ def test_the_plan_halves_a_large_timed_search_and_never_an_untimed_one() -> None
     assert make_plan(small, TrainOptions(target="y", time_budget=60)).halving_rows is None
 
 
-def test_first_rung_trials_choose_what_is_scored_again_on_every_row() -> None:
+def halving_search(order: list[str]) -> list[Trial]:
     n = 8_000
     frame = regression(n)
     schema = mw.infer_schema(frame, target="y")
@@ -44,31 +51,42 @@ def test_first_rung_trials_choose_what_is_scored_again_on_every_row() -> None:
     )
     budget = Budget(120.0, time.monotonic(), folds=4, search_rows=n, after_rows=n, metric="rmse")
     fast = {"learning_rate": 0.2, "max_rounds": 100, "early_stopping_rounds": 10}
-    lightgbm = {**mw_defaults("lightgbm"), **fast}
-    static = [("lightgbm", lightgbm, "default"), ("linear", mw_defaults("linear"), "default")]
-    trials = run_search(
+    configs = {"lightgbm": {**mw_defaults("lightgbm"), **fast}, "linear": mw_defaults("linear")}
+    return run_search(
         data,
-        ["lightgbm", "linear"],
+        order,
         task="regression",
         n_classes=0,
         metric="rmse",
         seed=0,
         threads=1,
         limits=SearchLimits(max_trials=None, budget=budget, halving_rows=1_500),
-        static=static,
+        static=[(family, configs[family], "default") for family in order],
     )
+
+
+def test_first_rung_trials_choose_what_is_scored_again_on_every_row() -> None:
+    # asynchronous halving: a first-rung trial is scored again when, as it ends, it is among the
+    # best third of the first rung so far; the first one always is
+    trials = halving_search(["lightgbm", "linear"])
     first = [t for t in trials if t.rows == 1_500]
     again = [t for t in trials if t.rows is None]
-    assert {t.family for t in first} == {"lightgbm", "linear"}
-    # the better of the two first-rung trials (the best third) is scored again on every row
-    best_first = min(first, key=lambda t: t.mean or np.inf)
-    assert [(t.family, t.params) for t in again] == [(best_first.family, best_first.params)]
+    assert [t.family for t in first] == ["lightgbm", "linear"]
+    # lightgbm, first and better, is scored again; linear, behind it, is not
+    assert [(t.family, t.params) for t in again] == [("lightgbm", first[0].params)]
     assert again[0].source.endswith("promoted") and again[0].status == "ok"
-    assert again[0].mean is not None and best_first.mean is not None
-    assert again[0].mean < best_first.mean  # more rows, a better model
+    assert again[0].mean is not None and first[0].mean is not None
+    assert again[0].mean < first[0].mean  # more rows, a better model
     # only trials on every row can become the final model
     assert ranked_trials(trials, "rmse") == again
     assert all(t.oof is not None and not np.isnan(t.oof).any() for t in trials)
+
+
+def test_a_better_configuration_told_later_is_scored_again_too() -> None:
+    trials = halving_search(["linear", "lightgbm"])
+    again = [t.family for t in trials if t.rows is None]
+    assert again == ["linear", "lightgbm"]  # linear as the first told, lightgbm as the better
+    assert ranked_trials(trials, "rmse")[0].family == "lightgbm"
 
 
 def test_the_first_rung_is_a_fixed_seeded_sample_of_the_fold() -> None:

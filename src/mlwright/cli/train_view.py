@@ -150,9 +150,11 @@ class TrainPrinter:
                 "cut": " (cut by the time budget)",
                 "pruned": f" (pruned after {len(t.fold_scores)} fold(s): behind earlier trials)",
             }.get(t.status, "")
+            spread = f" ± {t.std:.5f}" if t.std is not None else " " * 10  # one fold: none
+            rung = f" (on {t.rows:,} rows of each fold)" if t.rows is not None else ""
             line = (
                 f"trial {t.number:>3} {t.family:<13} {t.source:<9} "
-                f"{t.mean:.5f} ± {t.std:.5f}  {t.seconds:6.2f} s{note}"
+                f"{t.mean:.5f}{spread}  {t.seconds:6.2f} s{note}{rung}"
             )
         self.console.print(
             line + (f"  [{tail}]" if tail else ""), highlight=False, markup=False, soft_wrap=True

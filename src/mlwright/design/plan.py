@@ -316,8 +316,8 @@ def _halving(
     return rows, (
         f"each configuration is first scored training on {rows:,} of the ~{fold_rows:,} rows of "
         f"each fold (its validation rows scored in full); the best third of those are scored "
-        f"again on every row, and only they can become the final model: the budget tries about "
-        f"{fold_rows // rows} times more configurations"
+        f"again on every row, and only they can become the final model (unless none could be "
+        f"scored again in time, which the run reports): the budget tries more configurations"
     )
 
 

@@ -29,6 +29,8 @@ def binary_auc(y: np.ndarray, positive: np.ndarray) -> float:
     its input checks (the search and the ensemble selection score thousands of times)."""
     from scipy.stats import rankdata
 
+    if not np.isfinite(positive).all():
+        raise ValueError("the predictions hold NaN or infinite values: ROC AUC is not defined")
     pos = np.asarray(y) == 1
     n_pos = int(pos.sum())
     n_neg = len(pos) - n_pos

@@ -197,7 +197,9 @@ def architecture_section(model: Model) -> Section:
             weights = rows_of if len(rows_of) == len(members) else []
         s.p(
             f"The final model is a **{kind}** ensemble of {len(members)} "
-            f"trials, cross-fitted {metric} {fmt(cv.get('mean'))} ± {fmt(cv.get('std'))}: "
+            f"trials, cross-fitted {metric} {fmt(cv.get('mean'))}"
+            + ("" if cv.get("std") is None else f" ± {fmt(cv.get('std'))}")
+            + ": "
             + (
                 "a stacking layer fitted on the members' out-of-fold predictions combines "
                 "them (its coefficients are in `recipe.json`, `chosen.refit_params.blend`)."

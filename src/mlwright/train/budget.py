@@ -69,7 +69,8 @@ class Budget:
         """Seconds to keep for the stages after the search. Before any trial ends, a first
         trial as long as the search allows must still leave time for the fits after it, which
         take after_rows / fold_rows times its length: of the ``left`` seconds the budget had
-        when the search started, the first trial may take 1 / (1 + that ratio). After, the
+        when the search started, less what follows the refits, the first trial may take
+        1 / (1 + that ratio). After, the
         fits of an ensemble of the three best trials so far, or of the slowest trial alone,
         whichever is longer."""
         if self.seconds is None:
@@ -80,13 +81,13 @@ class Budget:
         done = [t for t in trials if t.status in ("ok", "cut") and t.fold_scores]
         if not done:
             post = self.after_rows / self.fold_rows
-            return max(
-                floor, (self.seconds if left is None else max(left, 0.0)) * post / (1 + post)
-            )
+            fits = max((self.seconds if left is None else left) - self.package_seconds, 0.0)
+            return max(floor, fits * post / (1 + post) + self.package_seconds)
         slowest = max(self.per_fold(t) for t in done)
         best = sum(self.per_fold(t) for t in ranked_trials(done, self.metric)[:3])
         return max(
-            floor, 1.25 * max(slowest, best) * self.after_rows / self.fold_rows + PACKAGE_SECONDS
+            floor,
+            1.25 * max(slowest, best) * self.after_rows / self.fold_rows + self.package_seconds,
         )
 
     def search_end(self, trials: list[Trial], left: float | None = None) -> float | None:

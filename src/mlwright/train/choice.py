@@ -38,6 +38,8 @@ from mlwright.train.ensemble import (
     greedy_weights,
     judged_rows,
     pool_of,
+    simplest_first,
+    standard_error,
     top_and_each_group,
 )
 
@@ -121,6 +123,7 @@ def build_candidates(
         unlimited = greedy_weights([judged.oofs[i] for i in pool], judged.y, metric)
         wanted = [offered[i] for i, v in zip(pool, unlimited, strict=True) if v > 0]
     candidates: list[Candidate] = []
+    kept: list[Any] = []  # the options whose candidates are in ``candidates``, in step
     judged_log = []
     for option in options:
         members = [offered[i] for i in option.members]
@@ -137,6 +140,7 @@ def build_candidates(
         judged_log.append(entry)
         if option.name == "single":
             candidates.append(next(c for c in singles if c.members[0] is members[0]))
+            kept.append(option)
             continue
         assert option.blend is not None
         cost = fit_seconds(members)
@@ -156,6 +160,10 @@ def build_candidates(
         oof[judged.rows] = option.oof
         std = float(np.std(option.fold_scores)) if len(option.fold_scores) > 1 else None
         candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
+        kept.append(option)
+    # an option left out for time: the rule (simplest first) chooses again among the others
+    order = [next(i for i, k in enumerate(kept) if k is o) for o in simplest_first(kept, metric)]
+    candidates = [candidates[i] for i in order]
     rest = [c for c in singles if all(c is not d for d in candidates)]
     return candidates + rest[: MAX_CANDIDATES - 1], judged_log
 
@@ -204,8 +212,7 @@ def explain_choice(best: Candidate, combinations: list[dict[str, Any]], metric: 
     if not higher:
         return None
     top = max(higher, key=lambda c: signed(metric, c["cv"]))
-    diffs = np.subtract(top["fold_scores"], single["fold_scores"])
-    se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    se = standard_error(np.subtract(top["fold_scores"], single["fold_scores"]))
     return (
         f"kept the best single trial: the {top['kind']} ensemble's cross-fitted {metric} "
         f"{top['cv']:.5f} against {single['cv']:.5f} is a gain within its standard error "

@@ -335,11 +335,15 @@ def clearly_better(scores: list[float], than: list[float], metric: str) -> bool:
     diffs = np.array(
         [signed(metric, a) - signed(metric, b) for a, b in zip(scores, than, strict=True)]
     )
-    if not len(diffs) or diffs.mean() <= 0:
+    if len(diffs) < 2:  # one fold shows no spread: no evidence either way
         return False
-    if len(diffs) < 2:
-        return True
-    return bool(diffs.mean() > np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+    return bool(diffs.mean() > 0 and diffs.mean() > standard_error(diffs))
+
+
+def standard_error(diffs: np.ndarray) -> float:
+    """The standard error of the mean of per-fold differences (0.0 for fewer than two)."""
+    diffs = np.asarray(diffs, dtype="float64")
+    return float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
 
 
 def simplest_first(options: list[Option], metric: str) -> list[Option]:
@@ -381,5 +385,6 @@ __all__ = [
     "pool_of",
     "simplest_first",
     "stack_fit",
+    "standard_error",
     "top_and_each_group",
 ]

@@ -27,6 +27,7 @@ from mlwright.train.ensemble import (
     calibrate,
     clearly_better,
     judged_rows,
+    standard_error,
 )
 from mlwright.train.validation import Split
 
@@ -152,7 +153,7 @@ def calibration_choice(proba: np.ndarray, judged: Judged) -> dict[str, Any]:
         "log_loss_before": round(mean_before, 10),
         "log_loss_after": round(mean_after, 10),
         "folds": len(before),
-        "standard_error": round(_standard_error(np.subtract(before, after)), 10),
+        "standard_error": round(standard_error(np.subtract(before, after)), 10),
         "applied": bool(applied),
     }
 
@@ -174,13 +175,9 @@ def threshold_choice(positive: np.ndarray, judged: Judged, metric: str) -> dict[
         "at_default": round(float(np.mean(default)), 10),
         "at_threshold": round(float(np.mean(tuned)), 10),
         "folds": len(tuned),
-        "standard_error": round(_standard_error(np.subtract(tuned, default)), 10),
+        "standard_error": round(standard_error(np.subtract(tuned, default)), 10),
         "applied": bool(threshold != 0.5 and clearly_better(tuned, default, metric)),
     }
-
-
-def _standard_error(diffs: np.ndarray) -> float:
-    return float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
 
 
 __all__ = [

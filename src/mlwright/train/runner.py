@@ -371,8 +371,8 @@ def _train_tracked(
         emit("step", "refitting and measuring the final model")
         best, model, checks = choose_final(candidates, finish, options, emit)
         test_metrics, held = score_test(best, model if one_fit else None)
-    reason = explain_choice(best, combinations, plan.metric)
-    if reason:
+    reason = explain_choice(best, combinations, plan.metric) if best is candidates[0] else None
+    if reason:  # (a candidate passed over for latency or size says so itself)
         emit("decision", reason)
     family_name, refit_params = best.spec(refit)
     post = post_of(best)
@@ -663,6 +663,12 @@ def cv_summary(
             f"the score rests on {folds} of {planned} planned validation fold(s)"
             + (": no spread across folds to show" if folds < 2 else "")
         )
+    rung = [t.rows for t in best.members if t.rows is not None]
+    if rung:
+        problems.append(
+            f"no configuration was scored again on every row in time: the chosen trial trained on "
+            f"{min(rung):,} rows of each fold (successive halving's first rung)"
+        )
     if any(t.status == "cut" for t in best.members):
         rounds = refit.get("rounds") if best.kind == "single" else None
         problems.append(
@@ -714,7 +720,7 @@ def _refit_params(
     merged: dict[str, Any] = {}
     # a trial cut by the clock stopped its last fold early (a few boosting rounds, epochs): what
     # the finished folds learned is what the refit should do
-    fitted = best.fitted[:-1] if best.status == "cut" and len(best.fitted) > 1 else best.fitted
+    fitted = best.fitted[:-1] if best.last_fold_cut and len(best.fitted) > 1 else best.fitted
     for key in fitted[0] if fitted else ():
         values = [f[key] for f in fitted]
         if all(isinstance(v, bool) for v in values):

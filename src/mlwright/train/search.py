@@ -49,6 +49,7 @@ class Trial:
     oof: np.ndarray | None = None
     predict_ms: float | None = None  # the family's predict on one row (median), first fold
     rows: int | None = None  # training rows per fold (successive halving's first rung; None: all)
+    last_fold_cut: bool = False  # the clock stopped its last fold's fit early
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,7 +258,8 @@ class _Search:
         self.next_config = 0  # the next configuration: an index into static, then proposals
         self.halving = None if self.ordered else limits.halving_rows
         self.promotions: list[Trial] = []  # first-rung trials to score again on every row
-        self.stopped = False
+        self.stopped = False  # the search's time is over: running trials stop after this fold
+        self.exhausted = False  # no trial left could end in time: start nothing new
         self.search_left = limits.budget.left()  # the budget's seconds when the search began
 
     def run(self) -> list[Trial]:
@@ -271,7 +273,7 @@ class _Search:
         return sorted(self.finished, key=lambda t: t.number)
 
     def may_start(self, number: int) -> bool:
-        if self.stopped or not self.in_plan(number):
+        if self.stopped or self.exhausted or not self.in_plan(number):
             return False
         end = self.limits.budget.search_end(self.finished, self.search_left)
         if end is not None and self.finished and time.monotonic() >= end:
@@ -284,7 +286,7 @@ class _Search:
                 self.families_left(number), self.finished, self.halving
             )
             if cheapest is not None and time.monotonic() + cheapest > end:
-                self.stopped = True  # not even the cheapest trial left would end in time
+                self.exhausted = True  # not even the cheapest trial left would end in time
                 return False
             if not self.affordable(number, end):
                 return self.may_start(number)  # the next configuration in line may fit
@@ -314,7 +316,9 @@ class _Search:
         return reason is None
 
     def in_plan(self, number: int) -> bool:
-        if self.limits.max_trials is not None and number >= self.limits.max_trials:
+        # --max-trials counts trials: in a timed run promotions are trials too
+        counted = number if self.ordered else self.next_number
+        if self.limits.max_trials is not None and counted >= self.limits.max_trials:
             return False
         return number < len(self.static) or bool(self.tuned)
 
@@ -334,6 +338,9 @@ class _Search:
         end = self.limits.budget.search_end(self.finished, self.search_left)
         if self.stopped or (end is not None and time.monotonic() >= end):
             return False
+        limit = self.limits.max_trials
+        if limit is not None and self.next_number >= limit:
+            return False
         while self.promotions and end is not None:
             family = self.promotions[0].family
             reason = self.limits.budget.refuses(family, self.finished, end)
@@ -352,11 +359,14 @@ class _Search:
         self.launch(trial, None, None, rows=None, promoted=True)
 
     def promote(self, trial: Trial) -> None:
-        """Queue a complete first-rung trial for every row when it is among the best third of
-        the first rung's complete trials so far (best first in the queue)."""
-        rung = [t for t in self.finished if t.rows is not None and t.status == "ok" and t.mean]
-        rung = sorted(rung, key=lambda t: -signed(self.metric, t.mean or 0.0))
-        if trial in rung[: max(1, -(-len(rung) // 3))]:
+        """Asynchronous successive halving (ASHA): when a first-rung trial is told, it is queued
+        for every row if it is among the best third of the first rung's trials told so far
+        (pruned ones count in the rung's size; they are behind by construction). So the first
+        one always is, and a queued configuration runs before the next new one."""
+        rung = [t for t in self.finished if t.rows is not None and t.status in ("ok", "pruned")]
+        done = [t for t in rung if t.status == "ok" and t.mean is not None]
+        done.sort(key=lambda t: -signed(self.metric, t.mean or 0.0))
+        if trial.number in {t.number for t in done[: max(1, -(-len(rung) // 3))]}:
             self.promotions.append(trial)
             self.promotions.sort(key=lambda t: -signed(self.metric, t.mean or 0.0))
 
@@ -452,6 +462,7 @@ class _Search:
         if k == 0:
             trial.predict_ms = result.predict_ms
         last = k == len(self.data.splits) - 1
+        trial.last_fold_cut = result.out_of_time
         if result.out_of_time or (self.stopped and not last and self.limits.deadline):
             trial.status = "cut"
         elif last:

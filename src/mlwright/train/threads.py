@@ -18,7 +18,6 @@ two-thread fit several times slower on an idle machine (bench/results/threads.md
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
 
@@ -95,6 +94,8 @@ def _busy_seconds(cpus: set[str]) -> float | None:
 
 
 def _own_seconds() -> float:
+    import resource  # POSIX only; reached only where /proc/stat exists
+
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 

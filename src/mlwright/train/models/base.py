@@ -112,9 +112,10 @@ class Family(ABC):
 
 
 class BoostedFamily(Family):
-    rows_exponent = 0.6
     """Gradient boosting with early stopping: ``max_rounds`` and ``early_stopping_rounds`` drive
     the search fit; ``rounds`` (set by ``refit_params``) fixes the count for a refit."""
+
+    rows_exponent = 0.6
 
     CONTROL: ClassVar[tuple[str, ...]] = ("max_rounds", "early_stopping_rounds", "rounds")
 
