@@ -328,6 +328,8 @@ def _budget_section(
     if not systems:
         return [f"## {budget:g} s", "", "No cells yet.", ""]
     norm: dict[str, list[float]] = defaultdict(list)
+    norm_lgbm: dict[str, list[float]] = defaultdict(list)  # zero: LightGBM's defaults
+    behind_lgbm: list[str] = []  # splits where a system is > 1% worse than LightGBM defaults
     ranks: dict[str, list[float]] = defaultdict(list)
     per_dataset: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     compared: list[dict[str, Any]] = []  # the cells of splits every system has
@@ -350,6 +352,15 @@ def _budget_section(
                 norm[s].append((v - zero) / (best - zero))
         else:  # no system beats a constant: the normalized score is undefined there
             unbeaten.append(f"{dataset} seed {seed}")
+        if "lightgbm" in scores:
+            base = scores["lightgbm"]
+            if (best - base if higher else base - best) > 0:  # undefined when LightGBM is best
+                for s, v in scores.items():
+                    norm_lgbm[s].append((v - base) / (best - base))
+            for s, v in scores.items():
+                worse = (base - v) / abs(base) if higher else (v - base) / abs(base)
+                if s != "lightgbm" and worse > 0.01:
+                    behind_lgbm.append(f"{s} on {dataset} seed {seed} ({worse:.1%})")
         signed = {s: (v if higher else -v) for s, v in scores.items()}
         for s in systems:
             ranks[s].append(
@@ -380,16 +391,26 @@ def _budget_section(
 
     lines += [
         "",
-        "| system | mean normalized score | average rank | wall (s) | peak memory (MB) | "
-        "single-row predict (ms) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system | mean normalized score | normalized vs LightGBM defaults | average rank | "
+        "wall (s) | peak memory (MB) | single-row predict (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in systems:
         lines.append(
-            f"| {s} | {_mean_ci(norm[s], 3)} | {_mean_ci(ranks[s], 2)} | "
-            f"{column('wall_s', 1, s)} | {column('peak_mb', 0, s)} | "
+            f"| {s} | {_mean_ci(norm[s], 3)} | {_mean_ci(norm_lgbm[s], 3)} | "
+            f"{_mean_ci(ranks[s], 2)} | {column('wall_s', 1, s)} | {column('peak_mb', 0, s)} | "
             f"{column('latency_ms', 2, s)} |"
         )
+    lines += [
+        "",
+        "Normalized vs LightGBM defaults: (score − LightGBM defaults) / (best − LightGBM "
+        "defaults) per split; splits where LightGBM's defaults are the best are left out of it "
+        f"({len(compared) // len(systems) - len(norm_lgbm.get(systems[0], []))} here).",
+        "",
+        "More than 1% worse than LightGBM defaults: "
+        + (", ".join(behind_lgbm) if behind_lgbm else "none")
+        + ".",
+    ]
     if unbeaten:
         lines += [
             "",

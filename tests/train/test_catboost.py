@@ -3,6 +3,7 @@ refits repeat exactly, and it joins ensembles."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -104,6 +105,22 @@ def test_a_refit_repeats_exactly_with_the_same_seed_and_threads() -> None:
     assert first.tobytes() == again.tobytes()
     other = CatBoostFamily(params, FitContext("binary", 2, seed=8, threads=2)).fit(design, y)
     assert not np.array_equal(other.predict_raw(design), first)  # the seed is used
+
+
+def test_the_same_fit_writes_the_same_bytes(tmp_path: Path) -> None:
+    # CatBoost stamps a random id and a time into its files: the package's checksums (and the
+    # registry's identity of a version) must not change between identical runs
+    frame, y = shops()
+    encoder, enforced = encoded(frame, 400)
+    design = encoder.transform(enforced, "tree")
+    ctx = FitContext("binary", 2, seed=7, threads=2)
+    digests = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (written,) = CatBoostFamily({**FAST, "rounds": 20}, ctx).fit(design, y).save(folder)
+        digests.append(hashlib.sha256((folder / written).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
 
 
 def test_an_ensemble_fits_saves_and_loads_a_catboost_member(tmp_path: Path) -> None:

@@ -116,6 +116,12 @@ class CatBoostFamily(BoostedFamily):
         return loaded
 
     def save(self, folder: Path) -> list[str]:
+        # CatBoost stamps a random model id and the training's finish time into the file: out,
+        # so that the same fit writes the same bytes (and the package the same checksums)
+        metadata = self.model_.get_metadata()
+        for key in ("model_guid", "train_finish_time"):
+            if key in metadata:
+                del metadata[key]
         self.model_.save_model(str(folder / _FILE), format="cbm")
         return [_FILE]
 
