@@ -291,3 +291,21 @@ def test_the_accuracy_latency_tradeoff_is_recorded(
     )
     singles = [r for r in rows if r["kind"] == "single"]
     assert singles and all(r["predict_ms_estimate"] > 0 for r in singles)
+
+
+def test_a_stack_that_would_overrun_the_budget_is_not_judged() -> None:
+    import time
+
+    n, k = 1200, 4
+    y = R.integers(0, k, size=n)
+    logits = [R.normal(size=(n, k)) + 2.0 * np.eye(k)[y] for _ in range(3)]
+    probas = [np.exp(z) / np.exp(z).sum(axis=1, keepdims=True) for z in logits]
+    judged = judged_rows(probas, y, folds(n), seed=0)
+    notes: list[str] = []
+    options = choose_combination(
+        judged, "log_loss", "multiclass", 0, until=time.monotonic(), notes=notes
+    )
+    assert [o.name for o in options if o.name == "stacked"] == []
+    assert len(notes) == 1 and "the budget leaves for combining" in notes[0]
+    unbounded = choose_combination(judged, "log_loss", "multiclass", 0)
+    assert any(o.name == "stacked" for o in unbounded)

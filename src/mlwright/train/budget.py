@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mlwright.train.search import Trial
 
 PACKAGE_SECONDS = 2.0  # golden rows, evidence, report and package after the refit
+COMBINE_SHARE = 0.25  # of the time left after the search, what combining the trials may take
 TRACKING_SECONDS = 3.0  # logging the model, its files and its registry version, when tracked
 REFIT_MARGIN = 1.2  # a refit's time over its folds' time per row (more rows, no early stop)
 
@@ -147,6 +148,12 @@ class Budget:
         """Seconds the fits after the search may take: what is left less what follows them."""
         left = self.left()
         return None if left is None else left - self.package_seconds
+
+    def combine_until(self) -> float | None:
+        """When combining the trials must end (monotonic): COMBINE_SHARE of what is left for
+        the fits after the search, so that a slow stacking layer cannot eat the refits' time."""
+        left = self.for_refits()
+        return None if left is None else time.monotonic() + COMBINE_SHARE * max(left, 0.0)
 
     def allowance(self, most: float) -> float:
         """Seconds a bounded piece of evidence may take: ``most``, less when the deadline is

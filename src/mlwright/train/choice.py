@@ -103,6 +103,7 @@ def build_candidates(
     seed: int,
     fit_seconds: Callable[[list[Trial]], float],
     time_left: float | None,
+    combine_until: float | None = None,
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """Candidates best first, and every combination that was judged (for the recipe)."""
     singles = [Candidate("single", [t], None, t.mean, t.std, _oof(t)) for t in ranked]
@@ -114,8 +115,17 @@ def build_candidates(
         return singles[:MAX_CANDIDATES], []
     groups = [t.family for t in offered]
     costs = [fit_seconds([t]) for t in offered]
+    notes: list[str] = []
     options = choose_combination(
-        judged, metric, task, seed, groups=groups, costs=costs, cap=time_left
+        judged,
+        metric,
+        task,
+        seed,
+        groups=groups,
+        costs=costs,
+        cap=time_left,
+        until=combine_until,
+        notes=notes,
     )
     wanted: list[Trial] = []  # the blend without the cap
     if time_left is not None:
@@ -161,6 +171,7 @@ def build_candidates(
         std = float(np.std(option.fold_scores)) if len(option.fold_scores) > 1 else None
         candidates.append(Candidate(option.name, members, option.blend, option.mean, std, oof))
         kept.append(option)
+    judged_log += [{"kind": "stacked", "skipped": note} for note in notes]
     # an option left out for time: the rule (simplest first) chooses again among the others
     order = [next(i for i, k in enumerate(kept) if k is o) for o in simplest_first(kept, metric)]
     candidates = [candidates[i] for i in order]
@@ -193,6 +204,7 @@ def tradeoff(candidates: list[Candidate]) -> list[dict[str, Any]]:
 def explain_choice(best: Candidate, combinations: list[dict[str, Any]], metric: str) -> str | None:
     """Why the chosen candidate beat the other combinations, or why an ensemble with a higher
     mean was not chosen (its gain within the folds' noise); None when there was no contest."""
+    combinations = [c for c in combinations if "cv" in c]  # not those skipped before judging
     if not combinations:
         return None
     single = next(c for c in combinations if c["kind"] == "single")

@@ -27,6 +27,7 @@ on all out-of-fold rows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ POOL = 12  # candidates offered to the selection: the best trials out of fold (t
 ROUNDS = 25  # greedy rounds (AutoGluon's weighted ensemble uses 25 as well)
 MAX_ROWS = 20_000  # rows used to choose; beyond, a seeded sample keeps the choice fast
 EPS = 1e-7
+PROBE_ROWS = 2_000  # rows a stacking layer's fit is timed on, to foresee its cost
 
 
 @dataclass
@@ -198,10 +200,15 @@ def stack_fit(oofs: list[np.ndarray], y: np.ndarray, task: Task, seed: int) -> B
 
         reg = LinearRegression(positive=True).fit(x, y)
         return Blend("stacked", [], [list(map(float, reg.coef_))], [float(reg.intercept_)])
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    # mlwright: ignore[MLW106] the stacking layer's regularisation is fixed by design, not tuned
-    clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed).fit(x, y)
+    with warnings.catch_warnings():  # an unconverged stack is judged by cross-fitting like any
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # mlwright: ignore[MLW106] the stacking layer's regularisation is fixed by design
+        clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed).fit(x, y)
     coef = np.asarray(clf.coef_, dtype="float64")
     intercept = np.asarray(clf.intercept_, dtype="float64")
     k = oofs[0].shape[1]
@@ -266,12 +273,16 @@ def choose_combination(
     stacking: bool = True,
     costs: list[float] | None = None,
     cap: float | None = None,
+    until: float | None = None,
+    notes: list[str] | None = None,
 ) -> list[Option]:
     """Every option judged by cross-fitting, the chosen one first (:func:`simplest_first`), then
     best first. ``groups`` names
     each candidate's family (for the pool). With ``costs`` (each candidate's refit seconds) and
     ``cap`` (the seconds left), the blends only take members whose refits together fit the cap.
-    Members are indices into the candidates, in their given order."""
+    Members are indices into the candidates, in their given order. With ``until`` (monotonic
+    time), the stack is only judged when its fits (foreseen from one on PROBE_ROWS rows) would
+    end by then; ``notes`` hears why it was not."""
     oofs = judged.oofs
     pools: dict[bytes, list[int]] = {}
     blends: dict[bytes, tuple[list[int], list[float]]] = {}
@@ -323,9 +334,22 @@ def choose_combination(
         scores, pred = cross_fit(judged, weighted, metric)
         options.append(Option("weighted", scores, members, Blend("weighted", w), pred))
         if stacking and _stackable(judged, task):  # stacked over the blend's members
-            scores, pred = cross_fit(judged, stacked, metric)
-            blend = stack_fit([oofs[i] for i in members], judged.y, task, seed)
-            options.append(Option("stacked", scores, members, blend, pred))
+            needed = 0.0
+            if until is not None:  # time a fit on a few rows: the rest scales with the rows
+                probe = np.arange(min(len(judged.y), PROBE_ROWS))
+                started = time.monotonic()
+                stack_fit([oofs[i][probe] for i in members], judged.y[probe], task, seed)
+                per_fit = (time.monotonic() - started) * len(judged.y) / len(probe)
+                needed = per_fit * (len(np.unique(judged.fold)) + 1)
+            if until is None or time.monotonic() + needed <= until:
+                scores, pred = cross_fit(judged, stacked, metric)
+                blend = stack_fit([oofs[i] for i in members], judged.y, task, seed)
+                options.append(Option("stacked", scores, members, blend, pred))
+            elif notes is not None:
+                notes.append(
+                    f"judging the stack by cross-fitting takes ~{needed:.1f} s, more than the "
+                    f"{max(until - time.monotonic(), 0.0):.1f} s the budget leaves for combining"
+                )
     return simplest_first(options, metric)
 
 

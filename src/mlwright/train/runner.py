@@ -316,6 +316,7 @@ def _train_tracked(
         seed=seed,
         fit_seconds=fit_seconds,
         time_left=clock.for_refits(),
+        combine_until=clock.combine_until(),
     )
     posts: dict[int, Postprocess] = {}
 
