@@ -170,14 +170,35 @@ def architecture_section(model: Model) -> Section:
     chosen = recipe.get("chosen", {})
     trials = {t["number"]: t for t in recipe.get("trials", [])}
     metric = recipe.get("cv", {}).get("metric", "")
+    _final_model(s, chosen, trials, metric, recipe.get("cv", {}))
+    _post_processing(s, model, chosen, recipe)
+    s.h("The plan and its reasons")
+    s.table(["decision", "reason"], [[plain(k), plain(v)] for k, v in _plan_lines(recipe)])
+    _search_tables(s, chosen, trials, metric)
+    _tradeoff(s, chosen, metric)
+    return s
+
+
+def _spread(cv: dict[str, Any]) -> str:
+    """The "± std" of a cross-validated score; nothing when one fold left no spread to show."""
+    return "" if cv.get("std") is None else f" ± {fmt(cv.get('std'))}"
+
+
+def _final_model(
+    s: Section,
+    chosen: dict[str, Any],
+    trials: dict[Any, dict[str, Any]],
+    metric: str,
+    cv: dict[str, Any],
+) -> None:
+    """What the final model is: one trial's hyperparameters, or an ensemble's members."""
     kind = chosen.get("kind", "single")
-    cv = recipe.get("cv", {})
     if kind == "single":
         t = trials.get(chosen.get("trial"), {})
         s.p(
             f"The final model is one **{chosen.get('family')}** model (trial "
             f"{chosen.get('trial')}), cross-validated {metric} {fmt(cv.get('mean'))}"
-            + ("" if cv.get("std") is None else f" ± {fmt(cv.get('std'))}")
+            + _spread(cv)
             + "."
         )
         s.table(
@@ -198,7 +219,7 @@ def architecture_section(model: Model) -> Section:
         s.p(
             f"The final model is a **{kind}** ensemble of {len(members)} "
             f"trials, cross-fitted {metric} {fmt(cv.get('mean'))}"
-            + ("" if cv.get("std") is None else f" ± {fmt(cv.get('std'))}")
+            + _spread(cv)
             + ": "
             + (
                 "a stacking layer fitted on the members' out-of-fold predictions combines "
@@ -225,6 +246,13 @@ def architecture_section(model: Model) -> Section:
             ],
             rows,
         )
+
+
+def _post_processing(
+    s: Section, model: Model, chosen: dict[str, Any], recipe: dict[str, Any]
+) -> None:
+    """A warning when the budget bit, then calibration and the decision threshold."""
+    cv = recipe.get("cv", {})
     if cv.get("note"):
         s.p(f"**Warning:** {plain(cv['note'])}.")
     calibration = chosen.get("calibration") or {}
@@ -258,8 +286,13 @@ def architecture_section(model: Model) -> Section:
             f"({cut['threshold']:.4f}) did not beat it on held folds by more than the noise "
             f"across folds ({cut['at_default']:.5f} → {cut['at_threshold']:.5f})."
         )
-    s.h("The plan and its reasons")
-    s.table(["decision", "reason"], [[plain(k), plain(v)] for k, v in _plan_lines(recipe)])
+
+
+def _search_tables(
+    s: Section, chosen: dict[str, Any], trials: dict[Any, dict[str, Any]], metric: str
+) -> None:
+    """The leaderboard and the combinations judged by cross-fitting."""
+    kind = chosen.get("kind", "single")
     s.h("Leaderboard")
     ranked = sorted(
         (t for t in trials.values() if t.get("status") == "ok" and t.get("mean") is not None),
@@ -308,6 +341,10 @@ def architecture_section(model: Model) -> Section:
             ],
             caption="Combinations judged by cross-fitting",
         )
+
+
+def _tradeoff(s: Section, chosen: dict[str, Any], metric: str) -> None:
+    """Each candidate's score against its single-row predict time."""
     s.h("Accuracy and latency")
     points = _tradeoff_points(chosen)
     if points:
@@ -322,7 +359,6 @@ def architecture_section(model: Model) -> Section:
                 plots.tradeoff_png(points, metric, "Accuracy / latency trade-off"),
             )
         )
-    return s
 
 
 def _plan_lines(recipe: dict[str, Any]) -> list[tuple[str, str]]:

@@ -193,6 +193,59 @@ def _run_tags(options: TrainOptions, plan: SolutionPlan, prep: Prepared) -> dict
     return tags
 
 
+@dataclass
+class _Run:
+    """One training run's inputs and the facts every stage shares."""
+
+    source: SourceInfo
+    problem: ProblemDefinition
+    plan: SolutionPlan
+    schema: TableSchema
+    prep: Prepared
+    options: TrainOptions
+    name: str
+    tracker: Tracker
+    emit: Event
+    started: float
+    verbose: bool
+    threads: int = 1
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed
+
+    @property
+    def task(self) -> Task:
+        return self.problem.task
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.problem.classes) if self.problem.classes else 0
+
+
+@dataclass
+class _Layout:
+    """Which rows do what: the test split, the search's rows and folds, the final model's."""
+
+    train_pos: np.ndarray
+    test_pos: np.ndarray
+    search_pos: np.ndarray
+    final_pos: np.ndarray
+    splits: list[Split]
+    weights: np.ndarray | None
+    search_data: SearchData
+
+    @property
+    def fits(self) -> int:
+        """Fits after the search: the test split's model, then (when it differs) the refit."""
+        return 2 if len(self.test_pos) and len(self.final_pos) > len(self.train_pos) else 1
+
+    @property
+    def fit_rows(self) -> int:
+        """Rows fitted after the search, all fits together."""
+        return len(self.final_pos) + (len(self.train_pos) if self.fits == 2 else 0)
+
+
 def _train_tracked(
     frame: pd.DataFrame,
     source: SourceInfo,
@@ -209,32 +262,67 @@ def _train_tracked(
     verbose: bool,
     default_out: Path | None,
 ) -> Model:
-    threads, shared = fit_threads(options, timed=plan.time_budget is not None)
+    """The run's stages after the plan: lay out the rows, search, choose and refit, gather the
+    evidence, record the recipe, then write, log and register the package."""
+    run = _Run(source, problem, plan, schema, prep, options, name, tracker, emit, started, verbose)
+    run.threads, shared = fit_threads(options, timed=plan.time_budget is not None)
     if shared:
         emit("decision", shared)
-    seed = options.seed
-    task: Task = problem.task
-    n_classes = len(problem.classes) if problem.classes else 0
-    n = len(prep.y)
+    layout = _lay_out(run)
+    clock = Budget(
+        plan.time_budget,
+        started,
+        folds=len(layout.splits),
+        search_rows=len(layout.search_pos),
+        after_rows=layout.fit_rows,
+        metric=plan.metric,
+        tracked=tracker.active,
+    )
+    trials, where = _search(run, layout, clock)
+    finals = _Finals(run, layout, clock)
+    chosen = finals.choose(trials)
+    _gather_evidence(run, layout, finals, chosen, clock)
+    model = chosen.model
+    model.metrics, model.recipe = _record(run, layout, finals, chosen, clock, where)
+    _publish(run, model, chosen, default_out)
+    model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
+    return model
 
-    train_pos, test_pos = split_test(prep, plan, task, seed)
-    search_pos = search_sample(prep, plan, train_pos, task, seed)
-    inputs = split_inputs(prep, search_pos, task)
+
+def _lay_out(run: _Run) -> _Layout:
+    """The test split, the search's sample and folds, class weights and the final rows."""
+    prep, plan, options = run.prep, run.plan, run.options
+    train_pos, test_pos = split_test(prep, plan, run.task, run.seed)
+    search_pos = search_sample(prep, plan, train_pos, run.task, run.seed)
     try:
-        splits = make_splits(plan.validation, inputs, seed)
+        splits = make_splits(plan.validation, split_inputs(prep, search_pos, run.task), run.seed)
     except ValueError as exc:
         raise DataError(f"cannot build validation folds: {exc}", fix="use fewer folds") from None
-    weights = class_weights(prep.y, n_classes) if plan.class_weights else None
-    search_data = search_rows_data(prep, schema, search_pos, splits, weights, options)
-    final_pos = np.arange(n) if (refits_on_test(plan, options) or not len(test_pos)) else train_pos
-    fits = 2 if len(test_pos) and len(final_pos) > len(train_pos) else 1  # test fit + refit
-    fit_rows = len(final_pos) + (len(train_pos) if fits == 2 else 0)  # rows fitted after search
-    budget = plan.time_budget
+    weights = class_weights(prep.y, run.n_classes) if plan.class_weights else None
+    final_pos = (
+        np.arange(len(prep.y))
+        if (refits_on_test(plan, options) or not len(test_pos))
+        else train_pos
+    )
+    return _Layout(
+        train_pos,
+        test_pos,
+        search_pos,
+        final_pos,
+        splits,
+        weights,
+        search_rows_data(prep, run.schema, search_pos, splits, weights, options),
+    )
+
+
+def _search(run: _Run, layout: _Layout, clock: Budget) -> tuple[list[Trial], dict[str, Any]]:
+    """Every trial, and where the search ran (the executor's description and threads)."""
+    plan, options, emit, budget = run.plan, run.options, run.emit, run.plan.time_budget
     # on Ray, a trial runs on a worker with its own threads (one by default: more trials at once)
-    trial_threads = search_threads(options, threads)
+    trial_threads = search_threads(options, run.threads)
     if options.backend == "ray":
         emit("step", "connecting to Ray")
-    executor = make_executor(options, search_data, trial_threads)
+    executor = make_executor(options, layout.search_data, trial_threads)
     with contextlib.closing(executor):  # a Ray runtime this run started ends here
         where = executor.describe()
         if where["backend"] == "ray":
@@ -244,29 +332,17 @@ def _train_tracked(
                 f"{where['cluster_cpus']:g} CPUs): {where['workers']} trial(s) at a time, "
                 f"{trial_threads} thread(s) each; the final refit runs here",
             )
-        clock = Budget(
-            budget,
-            started,
-            folds=len(splits),
-            search_rows=len(search_pos),
-            after_rows=fit_rows,
-            metric=plan.metric,
-            tracked=tracker.active,
-        )
-        limits = SearchLimits(
-            max_trials=plan.max_trials, budget=clock, halving_rows=plan.halving_rows
-        )
-        if budget is not None and time.monotonic() - started >= budget * SEARCH_SHARE:
+        if budget is not None and time.monotonic() - run.started >= budget * SEARCH_SHARE:
             raise TrainError(
                 f"the time budget ({budget:g} s) is too small: reading and profiling the data"
                 f"{' and connecting to Ray' if where['backend'] == 'ray' else ''} alone took "
-                f"{time.monotonic() - started:.1f} s, leaving no time to fit a model",
+                f"{time.monotonic() - run.started:.1f} s, leaving no time to fit a model",
                 fix="pass a larger --time-budget, or --max-trials N without a budget",
             )
 
         def on_trial(trial: Trial) -> None:
             emit("trial", trial)
-            tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
+            run.tracker.log_trial(trial.to_dict(), plan.metric, trial.curves)
 
         emit("step", f"searching {', '.join(plan.family_names)}")
         emit(
@@ -274,162 +350,211 @@ def _train_tracked(
             SearchStarted(
                 metric=plan.metric,
                 families=list(plan.family_names),
-                folds=len(splits),
+                folds=len(layout.splits),
                 max_trials=plan.max_trials,
                 budget=budget,
-                deadline=None if budget is None else started + budget,
+                deadline=clock.deadline,
             ),
         )
         trials = run_search(
-            search_data,
+            layout.search_data,
             plan.family_names,
-            task=task,
-            n_classes=n_classes,
+            task=run.task,
+            n_classes=run.n_classes,
             metric=plan.metric,
-            seed=seed,
+            seed=run.seed,
             threads=trial_threads,
-            limits=limits,
+            limits=SearchLimits(
+                max_trials=plan.max_trials, budget=clock, halving_rows=plan.halving_rows
+            ),
             on_trial=on_trial,
             on_progress=lambda trial, fold, epoch: emit("running", (trial, fold, epoch)),
-            verbose=verbose,
+            verbose=run.verbose,
             executor=executor,
         )
-    ranked = ranked_trials(trials, plan.metric)
-    if not ranked:
-        raise _no_model_error(trials, budget)
-    emit("best", ranked[0])
-    ctx = FitContext(task, n_classes, seed, threads, verbose=verbose)
+    return trials, {**where, "threads": trial_threads}
 
-    def refit(trial: Trial) -> dict[str, Any]:
-        return _refit_params(trial, task, n_classes, seed, threads)
 
-    def fit_seconds(members: list[Trial]) -> float:
-        return clock.refit_seconds(members, len(final_pos), fits)
+@dataclass
+class _Chosen:
+    """The choice's outcome: the final model and what was measured on the way."""
 
-    emit("step", "combining the best trials out of fold")
-    candidates, combinations = build_candidates(
-        ranked,
-        search_data.y,
-        [val for _, val in splits],
-        metric=plan.metric,
-        task=task,
-        seed=seed,
-        fit_seconds=fit_seconds,
-        time_left=clock.for_refits(),
-        combine_until=clock.combine_until(),
-    )
-    posts: dict[int, Postprocess] = {}
+    best: Candidate
+    model: Model
+    candidates: list[Candidate]
+    combinations: list[dict[str, Any]]
+    test_metrics: dict[str, float] | None
+    held: Held | None
+    checks: list[dict[str, Any]]
+    trials: list[Trial]
 
-    def post_of(candidate: Candidate) -> Postprocess:
-        if id(candidate) not in posts:
-            posts[id(candidate)] = postprocess(
-                candidate.oof, search_data.y, splits, task, plan.threshold_metric, seed
+
+class _Finals:
+    """Turns candidates into fitted models: refit parameters, post-processing (learned once per
+    candidate), the test split's score, the final refit with golden rows."""
+
+    def __init__(self, run: _Run, layout: _Layout, clock: Budget) -> None:
+        self.run, self.layout, self.clock = run, layout, clock
+        self.ctx = FitContext(run.task, run.n_classes, run.seed, run.threads, verbose=run.verbose)
+        self.posts: dict[int, Postprocess] = {}
+
+    def refit(self, trial: Trial) -> dict[str, Any]:
+        run = self.run
+        return _refit_params(trial, run.task, run.n_classes, run.seed, run.threads)
+
+    def post_of(self, candidate: Candidate) -> Postprocess:
+        if id(candidate) not in self.posts:
+            run, layout = self.run, self.layout
+            self.posts[id(candidate)] = postprocess(
+                candidate.oof,
+                layout.search_data.y,
+                layout.splits,
+                run.task,
+                run.plan.threshold_metric,
+                run.seed,
             )
-        return posts[id(candidate)]
+        return self.posts[id(candidate)]
 
-    def fit_candidate(candidate: Candidate, rows: np.ndarray) -> Model:
-        family, params = candidate.spec(refit)
-        fitted = fit_model(prep, schema, family, params, ctx, rows, weights, options)
-        fitted.classes = problem.classes
-        post = post_of(candidate)
+    def fit(self, candidate: Candidate, rows: np.ndarray) -> Model:
+        run = self.run
+        family, params = candidate.spec(self.refit)
+        fitted = fit_model(
+            run.prep, run.schema, family, params, self.ctx, rows, self.layout.weights, run.options
+        )
+        fitted.classes = run.problem.classes
+        post = self.post_of(candidate)
         fitted.threshold, fitted.temperature = post.threshold, post.temperature
         fitted.residual_quantiles, fitted.n_residuals = post.residual_quantiles, post.n_residuals
         return fitted
 
-    def finish(candidate: Candidate, fitted: Model | None = None) -> Model:
+    def finish(self, candidate: Candidate, fitted: Model | None = None) -> Model:
         """The candidate refit on the final rows (unless ``fitted`` is that already),
         post-processed, with golden rows."""
-        fitted = fitted or fit_candidate(candidate, final_pos)
-        fitted.name = name
-        fitted.golden = make_golden(fitted, prep.features.iloc[final_pos], GOLDEN_ROWS, seed)
+        run, rows = self.run, self.layout.final_pos
+        fitted = fitted or self.fit(candidate, rows)
+        fitted.name = run.name
+        fitted.golden = make_golden(fitted, run.prep.features.iloc[rows], GOLDEN_ROWS, run.seed)
         return fitted
 
-    def score_test(candidate: Candidate, fitted: Model | None = None) -> Any:
+    def score_test(
+        self, candidate: Candidate, fitted: Model | None = None
+    ) -> tuple[dict[str, float] | None, Held | None]:
         """Every metric on the test split, of the candidate fit on the training part alone
-        (``fitted`` when that is it already); returns the metrics and the held-out rows with
-        that model's predictions."""
+        (``fitted`` when that is it already), and the held-out rows with its predictions."""
+        run, test_pos = self.run, self.layout.test_pos
         if not len(test_pos):
             return None, None
-        emit("step", "scoring the test split")
-        fitted = fitted or fit_candidate(candidate, train_pos)
-        features = prep.features.iloc[test_pos]
+        run.emit("step", "scoring the test split")
+        fitted = fitted or self.fit(candidate, self.layout.train_pos)
+        features, y = run.prep.features.iloc[test_pos], run.prep.y[test_pos]
         raw = fitted.raw(features)
         threshold = 0.5 if fitted.threshold is None else fitted.threshold
-        held = Held(
-            features, prep.y[test_pos], raw, fitted, f"the test split ({len(test_pos)} rows)"
+        held = Held(features, y, raw, fitted, f"the test split ({len(test_pos)} rows)")
+        return all_scores(run.task, y, raw, threshold), held
+
+    def choose(self, trials: list[Trial]) -> _Chosen:
+        """Combine the trials out of fold, choose, score the test split and refit."""
+        run, layout, emit, metric = self.run, self.layout, self.run.emit, self.run.plan.metric
+        ranked = ranked_trials(trials, metric)
+        if not ranked:
+            raise _no_model_error(trials, run.plan.time_budget)
+        emit("best", ranked[0])
+        emit("step", "combining the best trials out of fold")
+        candidates, combinations = build_candidates(
+            ranked,
+            layout.search_data.y,
+            [val for _, val in layout.splits],
+            metric=metric,
+            task=run.task,
+            seed=run.seed,
+            fit_seconds=lambda ms: self.clock.refit_seconds(ms, len(layout.final_pos), layout.fits),
+            time_left=self.clock.for_refits(),
+            combine_until=self.clock.combine_until(),
         )
-        return all_scores(task, prep.y[test_pos], raw, threshold), held
+        checks: list[dict[str, Any]] = []
+        one_fit = layout.fits == 1 and len(layout.test_pos) > 0  # the test model is the final
+        if run.options.latency_budget_ms is None and run.options.max_model_mb is None:
+            best = candidates[0]
+            test_metrics, held = self.score_test(best)  # before the final refit
+            emit("step", "packaging the final model" if one_fit else "refitting the final model")
+            model = self.finish(best, held.model if one_fit and held else None)
+        else:  # the final models are measured to choose; the test split is scored after
+            emit("step", "refitting and measuring the final model")
+            best, model, checks = choose_final(candidates, self.finish, run.options, emit)
+            test_metrics, held = self.score_test(best, model if one_fit else None)
+        reason = explain_choice(best, combinations, metric) if best is candidates[0] else None
+        if reason:  # (a candidate passed over for latency or size says so itself)
+            emit("decision", reason)
+        for line in self.post_of(best).decisions():
+            emit("decision", line)
+        model.problem, model.plan, model.trials = run.problem, run.plan, trials
+        return _Chosen(best, model, candidates, combinations, test_metrics, held, checks, trials)
 
-    test_metrics: dict[str, float] | None
-    checks: list[dict[str, Any]] = []
-    one_fit = fits == 1 and len(test_pos) > 0  # the test split's model is the final model
-    if options.latency_budget_ms is None and options.max_model_mb is None:
-        best = candidates[0]
-        test_metrics, held = score_test(best)  # before the final refit
-        emit("step", "refitting the final model" if not one_fit else "packaging the final model")
-        model = finish(best, held.model if one_fit else None)
-    else:  # the final models are measured to choose; the test split is scored after
-        emit("step", "refitting and measuring the final model")
-        best, model, checks = choose_final(candidates, finish, options, emit)
-        test_metrics, held = score_test(best, model if one_fit else None)
-    reason = explain_choice(best, combinations, plan.metric) if best is candidates[0] else None
-    if reason:  # (a candidate passed over for latency or size says so itself)
-        emit("decision", reason)
-    family_name, refit_params = best.spec(refit)
-    post = post_of(best)
-    calibration = post.calibration
-    for line in post.decisions():
-        emit("decision", line)
 
-    model.problem = problem
-    model.plan = plan
-    model.trials = trials
-    emit("step", "gathering the evaluation for the report")
-    oof = best.oof
-    if calibration.get("applied"):
-        oof = calibrate(oof, calibration["temperature"])
+def _gather_evidence(
+    run: _Run, layout: _Layout, finals: _Finals, chosen: _Chosen, clock: Budget
+) -> None:
+    """The monitoring reference and the report's evidence, on the model."""
+    run.emit("step", "gathering the evaluation for the report")
+    model, best, final_rows = chosen.model, chosen.best, layout.final_pos
+    temperature = finals.post_of(best).temperature
+    oof = best.oof if temperature is None else calibrate(best.oof, temperature)
     scored = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
     model.reference = build_reference(
-        prep.features.iloc[final_pos], schema, task, oof[scored], problem.classes
+        run.prep.features.iloc[final_rows], run.schema, run.task, oof[scored], run.problem.classes
     )
-    measured = checks[-1]["p99_ms"] if checks and checks[-1]["ok"] else None
+    checks = chosen.checks
     model.evidence = gather(
         model,
-        task=task,
-        metric=plan.metric,
-        validation=(search_data.y, oof),
-        test=held,
-        fallback=(prep.features.iloc[final_pos], prep.y[final_pos]),
+        task=run.task,
+        metric=run.plan.metric,
+        validation=(layout.search_data.y, oof),
+        test=chosen.held,
+        fallback=(run.prep.features.iloc[final_rows], run.prep.y[final_rows]),
         members=best.members,
-        seed=seed,
+        seed=run.seed,
         budget=clock,
-        latency_ms=measured,
+        latency_ms=checks[-1]["p99_ms"] if checks and checks[-1]["ok"] else None,
     )
-    cv = cv_summary(best, trials, plan.metric, len(splits), refit_params)
-    model.metrics = {
+
+
+def _record(
+    run: _Run,
+    layout: _Layout,
+    finals: _Finals,
+    chosen: _Chosen,
+    clock: Budget,
+    where: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's metrics and its recipe: everything a replay and the report need."""
+    plan, options, best, test_pos = run.plan, run.options, chosen.best, layout.test_pos
+    family_name, refit_params = best.spec(finals.refit)
+    post = finals.post_of(best)
+    cv = cv_summary(best, chosen.trials, plan.metric, len(layout.splits), refit_params)
+    metrics = {
         "cv": cv,
-        "test": test_metrics,
+        "test": chosen.test_metrics,
         "test_rows": len(test_pos),
         "refit_on_test": bool(len(test_pos) and refits_on_test(plan, options)),
     }
-    model.recipe = {
+    recipe = {
         "recipe_format": RECIPE_FORMAT,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "name": name,
-        "seed": seed,
-        "threads": threads,
+        "name": run.name,
+        "seed": run.seed,
+        "threads": run.threads,
         "options": options.model_dump(mode="json"),
         "plan": plan.to_dict(),
         "data": {
-            "source": source.to_dict(),
-            "digest": prep.digest,
-            "rows": n,
-            "columns": schema.names,
-            "decisions": prep.decisions,
+            "source": run.source.to_dict(),
+            "digest": run.prep.digest,
+            "rows": len(run.prep.y),
+            "columns": run.schema.names,
+            "decisions": run.prep.decisions,
         },
-        "search": {**where, "threads": trial_threads},
+        "search": where,
         "budget": clock.to_dict(),
-        "trials": [t.to_dict() for t in trials],
+        "trials": [t.to_dict() for t in chosen.trials],
         "chosen": {
             "trial": best.number,
             "family": family_name,
@@ -437,48 +562,51 @@ def _train_tracked(
             "members": [t.number for t in best.members],
             "params": best.members[0].params if best.kind == "single" else None,
             "refit_params": refit_params,
-            "calibration": calibration,
+            "calibration": post.calibration,
             "threshold": post.threshold_choice or None,
-            "combinations": combinations,
-            "tradeoff": tradeoff(candidates),
-            "constraints_checked": checks,
+            "combinations": chosen.combinations,
+            "tradeoff": tradeoff(chosen.candidates),
+            "constraints_checked": chosen.checks,
         },
-        "problem": {k: v for k, v in problem.to_dict().items() if k != "schema"},
+        "problem": {k: v for k, v in run.problem.to_dict().items() if k != "schema"},
         "cv": cv,
         "test_rows": len(test_pos),
-        "final_rows": len(final_pos),
+        "final_rows": len(layout.final_pos),
         "library_versions": library_versions(),
-        "elapsed_s": round(time.monotonic() - started, 3),
+        "elapsed_s": round(time.monotonic() - run.started, 3),
     }
-    final = {f"cv_{plan.metric}": best.mean or 0.0}
+    return metrics, recipe
+
+
+def _publish(run: _Run, model: Model, chosen: _Chosen, default_out: Path | None) -> None:
+    """The final metrics to the tracker; the package written (``--out``, or under
+    ``default_out``), logged and registered."""
+    tracker, metric, cv = run.tracker, run.plan.metric, model.metrics["cv"]
+    final = {f"cv_{metric}": chosen.best.mean or 0.0}
     if cv["std"] is not None:
-        final[f"cv_std_{plan.metric}"] = cv["std"]
-    final.update({f"test_{k}": v for k, v in (test_metrics or {}).items()})
+        final[f"cv_std_{metric}"] = cv["std"]
+    final.update({f"test_{k}": v for k, v in (chosen.test_metrics or {}).items()})
     tracker.log_metrics(final)
-    out = options.out or (None if default_out is None else str(default_out / name))
+    out = run.options.out or (None if default_out is None else str(default_out / run.name))
     if out is not None:
-        emit("step", "writing the model package")
+        run.emit("step", "writing the model package")
         model.save(out)
-    if tracker.active:
-        emit("step", "logging and registering the model")
-        tracker.log_dict(model.recipe, "recipe.json")
-        tracker.log_dict(schema.to_dict(), "schema.json")
-        if model.path is None:
-            with tempfile.TemporaryDirectory(prefix="mlwright-package-") as tmp:
-                registry = tracker.log_model(model, model.save(Path(tmp) / name))
-                tracker.log_folder(Path(tmp) / name / "report", "report")
-            model.path = None
-        else:
-            registry = tracker.log_model(model, model.path)
-            tracker.log_folder(model.path / "report", "report")
-        model.registry = registry
-        if registry:
-            emit("registered", registry)
-    model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
-    return model
-
-
-# --- pieces ---------------------------------------------------------------------------------------
+    if not tracker.active:
+        return
+    run.emit("step", "logging and registering the model")
+    tracker.log_dict(model.recipe, "recipe.json")
+    tracker.log_dict(run.schema.to_dict(), "schema.json")
+    if model.path is None:
+        with tempfile.TemporaryDirectory(prefix="mlwright-package-") as tmp:
+            registry = tracker.log_model(model, model.save(Path(tmp) / run.name))
+            tracker.log_folder(Path(tmp) / run.name / "report", "report")
+        model.path = None
+    else:
+        registry = tracker.log_model(model, model.path)
+        tracker.log_folder(model.path / "report", "report")
+    model.registry = registry
+    if registry:
+        run.emit("registered", registry)
 
 
 def model_name(options: TrainOptions, source: SourceInfo) -> str:
