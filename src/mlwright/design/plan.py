@@ -299,6 +299,11 @@ def _search_rows(
     )
 
 
+def training_rows_per_fold(rows: float, folds: int) -> float:
+    """Rows each fold trains on when ``rows`` are cut into ``folds`` folds (a holdout: 80%)."""
+    return max(rows * (folds - 1) / folds if folds > 1 else rows * 0.8, 1.0)
+
+
 def _halving(
     search_rows: int, validation: ValidationStrategy, budget: float | None
 ) -> tuple[int | None, str | None]:
@@ -308,8 +313,7 @@ def _halving(
     Without a budget (--max-trials) every trial trains on whole folds."""
     if budget is None:
         return None, None
-    k = validation.n_splits
-    fold_rows = int(search_rows * (k - 1) / k if k > 1 else search_rows * 0.8)
+    fold_rows = int(training_rows_per_fold(search_rows, validation.n_splits))
     if fold_rows < HALVING_MIN_FOLD_ROWS:
         return None, None
     rows = max(HALVING_MIN_ROWS, int(fold_rows * HALVING_SHARE))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlwright.design.plan import MIN_RESERVE_SHARE
+from mlwright.design.plan import MIN_RESERVE_SHARE, training_rows_per_fold
 from mlwright.train.models import get_family
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ class Budget:
 
     @property
     def fold_rows(self) -> float:
-        k = self.folds
-        return max(self.search_rows * (k - 1) / k if k > 1 else self.search_rows * 0.8, 1.0)
+        return training_rows_per_fold(self.search_rows, self.folds)
 
     # --- the search -------------------------------------------------------------------------
 
