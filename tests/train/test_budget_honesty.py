@@ -61,13 +61,10 @@ def test_a_full_run_carries_no_note() -> None:
     assert cv["note"] is None and cv["folds"] == 5 and cv["std"] == 0.01
 
 
-def test_the_refit_learns_from_the_folds_that_finished() -> None:
-    # the last fold was stopped by the clock after 2 rounds: the refit ignores it
+def test_the_refit_learns_from_every_fold_that_finished() -> None:
+    # a trial stopped between folds keeps what each finished fold learned; a fold capped by its
+    # share of the time had an even share, so its rounds count like the others'
     trial = cut_trial([{"rounds": 100}, {"rounds": 120}, {"rounds": 2}], [0.8, 0.81, 0.7])
-    trial.last_fold_cut = True
-    assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(110 * 1.1)
-    # a trial stopped between folds (its last fold ended normally) keeps every fold's rounds
-    trial.last_fold_cut = False
     assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(74 * 1.1)
 
 
@@ -128,3 +125,12 @@ def test_a_timed_run_leaves_alone_the_cores_other_programs_keep_busy() -> None:
     assert usable == 1 or (reason is not None and "other programs" in reason)
     assert untimed == usable  # the reproducible mode does not depend on the machine's load
     assert given == 3
+
+
+def test_a_chosen_trial_capped_by_time_says_so() -> None:
+    trial = cut_trial([{"rounds": 40}] * 5, [0.8, 0.81, 0.79, 0.8, 0.82])
+    trial.status, trial.std, trial.capped_folds = "ok", 0.01, 5
+    best = Candidate("single", [trial], None, trial.mean, trial.std, np.zeros(10))
+    cv = cv_summary(best, [trial], "roc_auc", 5, {"rounds": 44})
+    assert cv["trials_capped"] == 1 and cv["trials_cut"] == 0 and cv["std"] == 0.01
+    assert "capped by time in 5 fold(s)" in cv["note"] and "44 boosting round(s)" in cv["note"]

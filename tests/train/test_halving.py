@@ -100,3 +100,40 @@ def mw_defaults(family: str) -> dict[str, object]:
     from mlwright.train.models import get_family
 
     return dict(get_family(family).space().defaults)
+
+
+def test_a_trial_the_clock_would_cut_finishes_every_fold_with_capped_rounds() -> None:
+    # boosting that would run far past the budget: each fold stops at its share of the time
+    # left, keeping the rounds it had, so the trial ends whole instead of being cut mid-way
+    n = 6_000
+    frame = regression(n)
+    schema = mw.infer_schema(frame, target="y")
+    rows = np.arange(n)
+    splits = [(np.setdiff1d(rows, rows[k::4]), rows[k::4]) for k in range(4)]
+    data = SearchData(
+        frame.drop(columns="y"), schema.features, frame.y.to_numpy(), None, splits, FeatureEncoder
+    )
+    endless = {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6}
+    for family in ("lightgbm", "hist_gb"):
+        params = {**mw_defaults(family), **endless}
+        if family == "hist_gb":
+            params = {**mw_defaults(family), "learning_rate": 1e-4, "max_iter": 10**6}
+            params["n_iter_no_change"] = 10**6
+        started = time.monotonic()
+        budget = Budget(8.0, started, folds=4, search_rows=n, after_rows=n, metric="rmse")
+        [trial] = run_search(
+            data,
+            [family],
+            task="regression",
+            n_classes=0,
+            metric="rmse",
+            seed=0,
+            threads=1,
+            limits=SearchLimits(max_trials=1, budget=budget),
+            static=[(family, params, "default")],
+        )
+        assert trial.status == "ok", (family, trial.status, trial.error)
+        assert len(trial.fold_scores) == 4 and trial.capped_folds == 4
+        assert time.monotonic() - started < 8.0
+        key = "rounds" if family == "lightgbm" else "iterations"
+        assert all(0 < f[key] < 10**6 for f in trial.fitted)

@@ -783,7 +783,8 @@ def cv_summary(
     best: Candidate, trials: list[Trial], metric: str, planned: int, refit: dict[str, Any]
 ) -> dict[str, Any]:
     """The chosen model's cross-validated score, with what it rests on: folds completed of
-    those planned, trials the clock cut, and a note when the budget bit (None when it did not)."""
+    those planned, trials the clock cut, trials whose rounds it capped, and a note when the
+    budget bit (None when it did not)."""
     cut = [t for t in trials if t.status == "cut"]
     folds = best.folds
     problems = []
@@ -798,12 +799,16 @@ def cv_summary(
             f"no configuration was scored again on every row in time: the chosen trial trained on "
             f"{min(rung):,} rows of each fold (successive halving's first rung)"
         )
+    clock = []
     if any(t.status == "cut" for t in best.members):
-        rounds = refit.get("rounds") if best.kind == "single" else None
-        problems.append(
-            "the chosen trial was cut by the clock"
-            + (f"; the final model has {rounds} boosting round(s)" if rounds is not None else "")
-        )
+        clock.append("the chosen trial was cut by the clock")
+    capped = sum(t.capped_folds for t in best.members)
+    if capped:
+        clock.append(f"its rounds or epochs were capped by time in {capped} fold(s)")
+    if clock and best.kind == "single" and refit.get("rounds") is not None:
+        clock.append(f"the final model has {refit['rounds']} boosting round(s)")
+    if clock:
+        problems.append("; ".join(clock))
     note = None
     if problems:
         note = (
@@ -817,6 +822,7 @@ def cv_summary(
         "folds": folds,
         "folds_planned": planned,
         "trials_cut": len(cut),
+        "trials_capped": sum(1 for t in trials if t.capped_folds),
         "note": note,
     }
 
@@ -847,9 +853,7 @@ def _refit_params(
     cls = get_family(best.family)
     family = cls(best.params, FitContext(task, n_classes, seed, threads))
     merged: dict[str, Any] = {}
-    # a trial cut by the clock stopped its last fold early (a few boosting rounds, epochs): what
-    # the finished folds learned is what the refit should do
-    fitted = best.fitted[:-1] if best.last_fold_cut and len(best.fitted) > 1 else best.fitted
+    fitted = best.fitted  # folds capped by time are in: their share was even, their rounds too
     for key in fitted[0] if fitted else ():
         values = [f[key] for f in fitted]
         if all(isinstance(v, bool) for v in values):

@@ -49,7 +49,7 @@ class Trial:
     oof: np.ndarray | None = None
     predict_ms: float | None = None  # the family's predict on one row (median), first fold
     rows: int | None = None  # training rows per fold (successive halving's first rung; None: all)
-    last_fold_cut: bool = False  # the clock stopped its last fold's fit early
+    capped_folds: int = 0  # folds whose rounds or epochs stopped at the fold's share of the time
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +66,7 @@ class Trial:
             "error": self.error,
             "fitted": self.fitted,
             "rows": self.rows,
+            "capped_folds": self.capped_folds,
         }
 
 
@@ -425,8 +426,10 @@ class _Search:
         if self.on_progress is not None:
             self.on_progress(trial, fold, None)
         wall = None
-        if run.ctx.deadline is not None:
-            wall = time.time() + run.ctx.deadline - time.monotonic()
+        if run.ctx.deadline is not None:  # the fold's share of the time to the search's end
+            now = time.monotonic()
+            share = max(run.ctx.deadline - now, 0.0) / (len(self.data.splits) - fold)
+            wall = time.time() + share
         job = FoldJob(
             trial.number,
             trial.family,
@@ -462,8 +465,11 @@ class _Search:
         if k == 0:
             trial.predict_ms = result.predict_ms
         last = k == len(self.data.splits) - 1
-        trial.last_fold_cut = result.out_of_time
-        if result.out_of_time or (self.stopped and not last and self.limits.deadline):
+        # a fold stopped at its share of the time keeps the rounds it had and the trial goes on
+        # (every fold's share ends by the search's end); a trial is cut only when the search
+        # ended earlier than foreseen at its start (slower trials told since)
+        trial.capped_folds += result.out_of_time
+        if self.stopped and not last and self.limits.deadline:
             trial.status = "cut"
         elif last:
             trial.status = "ok"

@@ -9,6 +9,8 @@ import numpy as np
 from mlwright.train.models.features import Design
 from mlwright.train.models.sklearn_io import SklearnFamily
 
+_CHUNK = 50  # rounds between looks at the clock when the fit has a deadline
+
 
 class HistGBFamily(SklearnFamily):
     name = "hist_gb"
@@ -47,10 +49,28 @@ class HistGBFamily(SklearnFamily):
             validation_fraction=0.1,
             random_state=self.ctx.seed,
         )
-        model.fit(train.X, y, sample_weight=weights)
+        if refit or self.ctx.deadline is None:
+            model.fit(train.X, y, sample_weight=weights)
+        else:
+            self._fit_in_time(model, train.X, y, weights)
         self.model_ = model
         self.fitted_ = {"iterations": int(model.n_iter_)}
         return self
+
+    def _fit_in_time(self, model: Any, X: np.ndarray, y: np.ndarray, w: Any) -> None:
+        """Boosting capped by the clock: rounds added in chunks (warm start), stopping when early
+        stopping ends it, the rounds run out or the time is up. The model is the one a single
+        fit of the same rounds makes: the validation split and the trees do not depend on the
+        chunks."""
+        target = int(model.max_iter)
+        model.set_params(max_iter=min(_CHUNK, target), warm_start=True)
+        while True:
+            model.fit(X, y, sample_weight=w)
+            done = model.n_iter_ < model.max_iter or model.max_iter >= target
+            if done or self.ctx.out_of_time():
+                break
+            model.set_params(max_iter=min(model.max_iter + _CHUNK, target))
+        model.set_params(warm_start=False, max_iter=target)
 
     def refit_params(self) -> dict[str, Any]:
         return {**self.params, "iterations": self.fitted_["iterations"]}
