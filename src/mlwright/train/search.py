@@ -426,10 +426,14 @@ class _Search:
         if self.on_progress is not None:
             self.on_progress(trial, fold, None)
         wall = None
-        if run.ctx.deadline is not None:  # the fold's share of the time to the search's end
-            now = time.monotonic()
-            share = max(run.ctx.deadline - now, 0.0) / (len(self.data.splits) - fold)
-            wall = time.time() + share
+        if run.ctx.deadline is not None:
+            # the fold's share of the time to the search's end; while no trial has ended, a
+            # trial runs to the search's end itself (a score on fewer folds beats a model of a
+            # few rounds when nothing else may end in time)
+            left = max(run.ctx.deadline - time.monotonic(), 0.0)
+            if any(t.fold_scores for t in self.finished):
+                left /= len(self.data.splits) - fold
+            wall = time.time() + left
         job = FoldJob(
             trial.number,
             trial.family,
@@ -466,10 +470,13 @@ class _Search:
             trial.predict_ms = result.predict_ms
         last = k == len(self.data.splits) - 1
         # a fold stopped at its share of the time keeps the rounds it had and the trial goes on
-        # (every fold's share ends by the search's end); a trial is cut only when the search
-        # ended earlier than foreseen at its start (slower trials told since)
-        trial.capped_folds += result.out_of_time
-        if self.stopped and not last and self.limits.deadline:
+        # (the last share ends at the search's end); a fold before the last stopped by the
+        # search's end itself, or a trial not done when the search ended earlier than foreseen
+        # (slower trials told since), is cut
+        over = run.ctx.deadline is not None and time.monotonic() >= run.ctx.deadline
+        cut = result.out_of_time and over and not last
+        trial.capped_folds += result.out_of_time and not cut
+        if cut or (self.stopped and not last and self.limits.deadline):
             trial.status = "cut"
         elif last:
             trial.status = "ok"
