@@ -22,6 +22,7 @@ from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.errors import ConfigError, SchemaViolationError, TargetError
 from mlwright.train.models import Family
+from mlwright.train.models.blend import calibrate
 from mlwright.train.models.features import FeatureEncoder
 
 log = logging.getLogger("mlwright")
@@ -77,8 +78,6 @@ class Model:
     def raw(self, features: pd.DataFrame | RecordColumns) -> np.ndarray:
         raw = self.family.predict_encoded(lambda view: self.encoder.transform(features, view))
         if self.temperature is not None:
-            from mlwright.train.ensemble import calibrate
-
             raw = calibrate(raw, self.temperature)
         return raw
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
-from mlwright.train.ensemble import EPS  # stacking and calibration clip probabilities so
+from mlwright.train.models.blend import EPS  # the graph clips probabilities as scoring does
 
 OPSET, ML_OPSET, IR_VERSION = 21, 5, 10
 LEQ, LT, MEMBER = 0, 1, 6  # TreeEnsemble node modes

@@ -7,9 +7,12 @@ Everything here works on the trials' out-of-fold predictions, so no model is fit
   predictions; the weights are the counts at the best round.
 - **Stacking**, one layer: a multinomial logistic regression on the members' log-probabilities
   (a non-negative linear regression on their values for regression).
-- :func:`calibrate` applies a temperature to classifier probabilities (Guo et al., ICML 2017;
-  learned in :mod:`mlwright.train.postprocess`): one parameter that keeps every row's ranking
-  of classes, so AUC and accuracy are unchanged.
+- Calibration: a temperature on classifier probabilities (learned in
+  :mod:`mlwright.train.postprocess`).
+
+Applying a blend, a stack or a temperature is scoring, not training: :class:`Blend`,
+:func:`combine` and :func:`calibrate` live beside the model families
+(:mod:`mlwright.train.models.blend`) and are re-exported here.
 
 The selection draws from a *pool*: the POOL best candidates, then the best of each family not
 among them, so that a long search whose top trials are near copies of one configuration still
@@ -30,76 +33,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from mlwright.data.tasks import Task
 from mlwright.evaluate.metrics import score, signed
+from mlwright.train.models.blend import EPS, Blend, calibrate, combine, stack_inputs
 
 POOL = 12  # candidates offered to the selection: the best trials out of fold (then each
 # family's best)
 ROUNDS = 25  # greedy rounds (AutoGluon's weighted ensemble uses 25 as well)
 MAX_ROWS = 20_000  # rows used to choose; beyond, a seeded sample keeps the choice fast
-EPS = 1e-7
 PROBE_ROWS = 2_000  # rows a stacking layer's fit is timed on, to foresee its cost
-
-
-@dataclass
-class Blend:
-    """How members' raw outputs combine: ``weighted`` (a convex combination) or ``stacked``."""
-
-    method: str  # weighted | stacked
-    weights: list[float]  # per member (weighted)
-    coef: list[list[float]] | None = None  # stacked: (outputs, inputs)
-    intercept: list[float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"method": self.method, "weights": self.weights}
-        if self.method == "stacked":
-            out.update(coef=self.coef, intercept=self.intercept)
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Blend:
-        return cls(raw["method"], list(raw["weights"]), raw.get("coef"), raw.get("intercept"))
-
-
-def combine(raws: list[np.ndarray], blend: Blend, task: Task) -> np.ndarray:
-    """The blend's output from its members' raw outputs (probabilities (n, k), or values)."""
-    if blend.method == "weighted":
-        out = sum(w * r for w, r in zip(blend.weights, raws, strict=True) if w)
-        return np.asarray(out, dtype="float64")
-    assert blend.coef is not None and blend.intercept is not None
-    z = _stack_inputs(raws, task) @ np.asarray(blend.coef).T + np.asarray(blend.intercept)
-    if task == "regression":
-        return np.asarray(z[:, 0], dtype="float64")
-    if z.shape[1] == 1:  # binary: one logit
-        p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
-        return np.column_stack([1.0 - p1, p1])
-    return _softmax(z)
-
-
-def calibrate(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """Temperature-scaled probabilities: softmax(log p / T)."""
-    return _softmax(np.log(np.clip(proba, EPS, 1.0)) / temperature)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype="float64")
-
-
-def _stack_inputs(raws: list[np.ndarray], task: Task) -> np.ndarray:
-    if task == "regression":
-        return np.column_stack(raws)
-    if raws[0].shape[1] == 2:  # binary: each member's logit
-        cols = [
-            np.log(np.clip(r[:, 1], EPS, 1 - EPS) / np.clip(r[:, 0], EPS, 1 - EPS)) for r in raws
-        ]
-        return np.column_stack(cols)
-    return np.column_stack([np.log(np.clip(r, EPS, 1.0)) for r in raws])
 
 
 # --- learning a combination ----------------------------------------------------------------------
@@ -194,7 +139,7 @@ def greedy_weights(
 
 def stack_fit(oofs: list[np.ndarray], y: np.ndarray, task: Task, seed: int) -> Blend:
     """The stacking layer fitted on out-of-fold predictions."""
-    x = _stack_inputs(oofs, task)
+    x = stack_inputs(oofs, task)
     if task == "regression":
         from sklearn.linear_model import LinearRegression
 
@@ -397,6 +342,7 @@ def _stackable(judged: Judged, task: Task) -> bool:
 
 
 __all__ = [
+    "EPS",
     "Blend",
     "Judged",
     "Option",

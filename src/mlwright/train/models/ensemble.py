@@ -2,7 +2,8 @@
 
 It is never searched; training builds it from the trials that greedy ensemble selection or the
 stacker chose (:mod:`mlwright.train.ensemble`), each member refit on all rows with its own
-view of the features. Saved as one sub-folder per member, in the member's native format.
+view of the features; its outputs combine as :mod:`mlwright.train.models.blend` says. Saved as
+one sub-folder per member, in the member's native format.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mlwright.train.ensemble import Blend, combine
 from mlwright.train.models.base import Family, FitContext
+from mlwright.train.models.blend import Blend, combine
 from mlwright.train.models.features import Design, View
 
 
