@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -107,8 +108,12 @@ def test_a_node_with_other_versions_is_refused(
 ) -> None:
     from mlwright.train import runner
 
-    real = runner.library_versions
-    monkeypatch.setattr(runner, "library_versions", lambda: {**real(), "lightgbm": "0.0.1"})
+    real, driver = runner.library_versions, os.getpid()
+
+    def versions() -> dict[str, str]:  # sent to the nodes too: only this process differs
+        return {**real(), "lightgbm": "0.0.1"} if os.getpid() == driver else real()
+
+    monkeypatch.setattr(runner, "library_versions", versions)
     with pytest.raises(ConfigError, match=r"other versions than this machine: lightgbm"):
         mw.train(
             make_frame(200),

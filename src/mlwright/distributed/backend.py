@@ -3,6 +3,10 @@
 A fold is the unit because the search decides between folds: it reports each fold's running
 score to the family's pruner and stops a trial that falls behind, so a remote worker never
 needs to reach the study. Jobs and results are plain data, cheap to send to another process.
+
+A backend knows nothing of training: whoever makes one hands it the rows (opaque to it), the
+function that runs one fold on them (:class:`RunFold`) and, where workers run elsewhere, the
+function that lists the library versions a worker must share with this process.
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ class FoldResult:
 
 
 EpochHook = Callable[[int], None]
+LibraryVersions = Callable[[], dict[str, str]]  # library name -> version, where it is called
+
+
+class RunFold(Protocol):
+    """Fits and scores one fold: ``run(data, job, on_epoch)``, ``data`` being the rows the
+    backend was given. Never raises for a failed fold (the result says why)."""
+
+    def __call__(
+        self, data: Any, job: FoldJob, on_epoch: EpochHook | None = None, /
+    ) -> FoldResult: ...
 
 
 class Executor(Protocol):
@@ -68,4 +82,4 @@ class Executor(Protocol):
         """Drop unfinished jobs and release what the backend started."""
 
 
-__all__ = ["EpochHook", "Executor", "FoldJob", "FoldResult"]
+__all__ = ["EpochHook", "Executor", "FoldJob", "FoldResult", "LibraryVersions", "RunFold"]

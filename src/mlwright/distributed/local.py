@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlwright.distributed.backend import EpochHook, FoldJob, FoldResult
-
-if TYPE_CHECKING:
-    from mlwright.train.search import SearchData
+from mlwright.distributed.backend import EpochHook, FoldJob, FoldResult, RunFold
 
 
 class LocalExecutor:
     slots = 1
 
-    def __init__(self, data: SearchData) -> None:
+    def __init__(self, data: Any, run: RunFold) -> None:
         self.data = data
+        self.run = run
         self._queue: deque[tuple[FoldJob, EpochHook | None]] = deque()
 
     def submit(self, job: FoldJob, on_epoch: EpochHook | None = None) -> None:
         self._queue.append((job, on_epoch))
 
     def next(self) -> FoldResult:
-        from mlwright.train.search import run_fold
-
         job, on_epoch = self._queue.popleft()
-        return run_fold(self.data, job, on_epoch)
+        return self.run(self.data, job, on_epoch)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "local", "workers": 1}

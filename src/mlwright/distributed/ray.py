@@ -6,7 +6,8 @@ asks for ``threads`` CPUs, so a cluster runs as many folds at once as its CPUs a
 (order, proposals, pruning, budget) and all tracking stay in the driver: workers never reach the
 MLflow store. Before the search, every node is asked for its library versions: a node whose
 mlwright, Python or model libraries differ from the driver's would train different models, so
-the run stops there with the difference named.
+the run stops there with the difference named. The fold function and the function that lists
+library versions come from whoever makes the executor; Ray sends them to the workers by name.
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlwright.distributed.backend import EpochHook, FoldJob, FoldResult
+from mlwright.distributed.backend import EpochHook, FoldJob, FoldResult, LibraryVersions, RunFold
 from mlwright.errors import ConfigError
-
-if TYPE_CHECKING:
-    from mlwright.train.search import SearchData
 
 # what must match between the driver and every worker for trials to mean the same thing
 CHECKED = (
@@ -104,10 +102,18 @@ class RayExecutor:
     """Runs fold jobs as Ray tasks, ``slots`` at a time."""
 
     def __init__(
-        self, data: SearchData, *, address: str | None, workers: int | None, threads: int
+        self,
+        data: Any,
+        run: RunFold,
+        *,
+        address: str | None,
+        workers: int | None,
+        threads: int,
+        versions: LibraryVersions,
     ) -> None:
         self.ray, self._owned = connect(address)
         self.address = address
+        self._run = run
         try:
             cpus = float(self.ray.cluster_resources().get("CPU", 0))
             if cpus < threads:
@@ -115,7 +121,7 @@ class RayExecutor:
                     f"the Ray cluster has {cpus:g} CPU(s); a trial asks for {threads}",
                     fix=f"pass --threads {max(int(cpus), 1)} or fewer, or add nodes",
                 )
-            self.nodes = check_nodes(self.ray)
+            self.nodes = check_nodes(self.ray, versions)
             self.slots = workers or max(1, int(cpus // threads))
             self.cpus = cpus
             self._data = self.ray.put(data)  # once; every task gets a reference to it
@@ -128,7 +134,7 @@ class RayExecutor:
     def submit(self, job: FoldJob, on_epoch: EpochHook | None = None) -> None:
         # the reference travels inside a list so that the worker gets it unresolved: it reads
         # the rows once per process, not once per task
-        self._pending[self._task.remote([self._data], job)] = job
+        self._pending[self._task.remote([self._data], job, self._run)] = job
 
     def next(self) -> FoldResult:
         done, _ = self.ray.wait(list(self._pending), num_returns=1)
@@ -160,34 +166,28 @@ class RayExecutor:
             self._owned = False
 
 
-def _fold_task(data: list[Any], job: FoldJob) -> FoldResult:
+def _fold_task(data: list[Any], job: FoldJob, run: RunFold) -> FoldResult:
     """In a worker: the rows (read once per process), then the fold."""
     import ray
-
-    from mlwright.train.search import run_fold
 
     ref = data[0]
     key = ref.hex()
     if key not in _DATA:
         _DATA.clear()  # a new search: drop the previous one's rows and fold designs
         _DATA[key] = ray.get(ref)
-    return run_fold(_DATA[key], job)
+    return run(_DATA[key], job)
 
 
-def _versions() -> dict[str, str]:
+def _versions(versions: LibraryVersions) -> dict[str, str]:
     import socket
 
-    from mlwright.train.runner import library_versions
-
-    return {**library_versions(), "host": socket.gethostname()}
+    return {**versions(), "host": socket.gethostname()}
 
 
-def check_nodes(ray: Any) -> int:
-    """Ask every live node with CPUs for its library versions; refuse a cluster where one
-    differs from this process. Returns the number of nodes."""
+def check_nodes(ray: Any, versions: LibraryVersions) -> int:
+    """Ask every live node with CPUs for its library versions (``versions``, called there);
+    refuse a cluster where one differs from this process. Returns the number of nodes."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from mlwright.train.runner import library_versions
 
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU")]
     task = ray.remote(_versions)
@@ -195,10 +195,10 @@ def check_nodes(ray: Any) -> int:
         task.options(
             num_cpus=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-        ).remote()
+        ).remote(versions)
         for n in nodes
     ]
-    mine = library_versions()
+    mine = versions()
     for node, theirs in zip(nodes, ray.get(refs), strict=True):
         differ = [
             f"{k} {theirs.get(k, 'missing')} (here {mine.get(k, 'missing')})"

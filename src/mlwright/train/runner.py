@@ -61,6 +61,7 @@ from mlwright.train.search import (
     SearchStarted,
     Trial,
     ranked_trials,
+    run_fold,
     run_search,
 )
 from mlwright.train.threads import fit_threads, search_threads
@@ -322,7 +323,9 @@ def _search(run: _Run, layout: _Layout, clock: Budget) -> tuple[list[Trial], dic
     trial_threads = search_threads(options, run.threads)
     if options.backend == "ray":
         emit("step", "connecting to Ray")
-    executor = make_executor(options, layout.search_data, trial_threads)
+    executor = make_executor(
+        options, layout.search_data, trial_threads, run=run_fold, versions=library_versions
+    )
     with contextlib.closing(executor):  # a Ray runtime this run started ends here
         where = executor.describe()
         if where["backend"] == "ray":

@@ -181,7 +181,7 @@ def run_search(
     (default: one at a time in this process; :mod:`mlwright.distributed`)."""
     from mlwright.distributed.local import LocalExecutor
 
-    runs = executor or LocalExecutor(data)
+    runs = executor or LocalExecutor(data, run_fold)
     try:
         return _Search(
             data,
