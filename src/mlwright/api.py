@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlwright.config import TrainOptions
+from mlwright.package.loading import tabular
 from mlwright.package.model import Model
 from mlwright.package.tensor import TensorModel
 
@@ -16,10 +16,9 @@ def train(
     """Train a model on ``data`` (a DataFrame, an Arrow table, a CSV/Parquet path or a
     SQLAlchemy URL with ``sql``) to predict ``target``. ``options`` are those of
     ``mlwright train`` (``time_budget``, ``max_trials``, ``seed``, ``metric``, ``out``, …)."""
-    from mlwright.train.runner import train as run
+    from mlwright.train.runner import train_from_keywords
 
-    settings = TrainOptions.from_mapping({"target": target, **options}, source="train options")
-    return run(data, settings, sql=sql, verbose=verbose)
+    return train_from_keywords(data, target, sql=sql, verbose=verbose, **options)
 
 
 def load(
@@ -30,15 +29,25 @@ def load(
     deserialised. ``threads``: what one predict call may use (default: every core).
     ``registry_only``: refuse folders. A PyTorch package (``mlwright train-torch``) loads as a
     :class:`~mlwright.package.tensor.TensorModel`."""
-    from mlwright.package.store import load_any
+    from mlwright.package.loading import load as load_reference
     from mlwright.track.registry import resolve
 
-    resolved = resolve(model, registry_only=registry_only)
-    loaded = load_any(resolved.path, threads=threads)
-    loaded.registry = (
-        None if resolved.name is None else {"name": resolved.name, "version": resolved.version}
-    )
-    return loaded
+    loaded = load_reference(model, resolve=resolve, threads=threads, registry_only=registry_only)
+    return with_reporter(loaded)
+
+
+def with_reporter(model: Model | TensorModel) -> Model | TensorModel:
+    """``model``, able to render its ML Solution report (``model.report()``, and the report in
+    the package ``model.save`` writes)."""
+    if isinstance(model, Model):
+        from mlwright.report import TabularReporter
+
+        model.reporter = TabularReporter()
+    else:
+        from mlwright.report.tensor import TorchReporter
+
+        model.reporter = TorchReporter()
+    return model
 
 
 def export(model: Model | TensorModel | str | Path, format: str, output: str | Path) -> Any:
@@ -51,20 +60,6 @@ def export(model: Model | TensorModel | str | Path, format: str, output: str | P
     return run(loaded, format, output)
 
 
-def tabular(model: Model | TensorModel, command: str) -> Model:
-    """``model`` when it is a tabular model; a clear error for a PyTorch one."""
-    if isinstance(model, Model):
-        return model
-    from mlwright.errors import ConfigError
-
-    raise ConfigError(
-        f"{model.name!r} is a PyTorch model (mlwright train-torch): {command} works on tabular "
-        "models",
-        fix="serve it with `mlwright serve`, export it with `mlwright export`, report on it with "
-        "`mlwright report`, or predict in Python with mlwright.load(...).predict(records)",
-    )
-
-
 def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = None) -> Model:
     """Refit ``model``'s final configuration from its recipe on its training data: the same
     rows, hyperparameters and seed, no search (``mlwright reproduce`` without the check).
@@ -74,3 +69,6 @@ def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = No
 
     package = model if isinstance(model, Model) else tabular(load(model), "rebuild")
     return replay(package, data, sql=sql).model
+
+
+__all__ = ["export", "load", "rebuild", "tabular", "train", "with_reporter"]

@@ -11,7 +11,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,20 @@ from mlwright.train.models.blend import calibrate
 from mlwright.train.models.features import FeatureEncoder
 
 log = logging.getLogger("mlwright")
+
+
+class Reporter(Protocol):
+    """Renders a model's ML Solution report (:class:`mlwright.report.TabularReporter`).
+    Whoever makes or loads a model hands it one (training, :func:`mlwright.load`), so that a
+    package never depends on the report's code."""
+
+    def render(self, model: Model) -> Any:
+        """The report: shown inline in Jupyter; ``.save("report.html")`` writes it."""
+        ...
+
+    def write(self, model: Model, root: Path, final: Path) -> None:
+        """``report/`` of a package being staged at ``root`` for the folder ``final``."""
+        ...
 
 
 @dataclass
@@ -51,6 +65,7 @@ class Model:
     plan: Any = field(default=None, repr=False, compare=False)
     trials: Any = field(default=None, repr=False, compare=False)
     registry: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    reporter: Reporter | None = field(default=None, repr=False, compare=False)
 
     # --- input ----------------------------------------------------------------------------------
     def prepare(self, data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -163,15 +178,20 @@ class Model:
     def report(self) -> Any:
         """The ML Solution report (:class:`mlwright.report.Report`): shown inline in Jupyter;
         ``.save("report.html")`` or ``.save("report.md")`` writes it."""
-        from mlwright.report import Report
-
-        return Report.of(self)
+        if self.reporter is None:
+            raise ConfigError(
+                f"model {self.name!r} was loaded without its report",
+                fix="load it with mlwright.load(...), or render it with "
+                "mlwright.report.Report.of(model)",
+            )
+        return self.reporter.render(self)
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        """Write the package to ``path`` atomically, its report rendered by ``reporter``."""
         from mlwright.package.store import save_package
 
-        self.path = save_package(self, Path(path), overwrite=overwrite)
+        self.path = save_package(self, Path(path), overwrite=overwrite, reporter=self.reporter)
         return self.path
 
     def __repr__(self) -> str:

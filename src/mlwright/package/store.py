@@ -28,7 +28,7 @@ from mlwright.config import usable_cores
 from mlwright.data.schema import TableSchema
 from mlwright.errors import MlwrightError
 from mlwright.package import signing
-from mlwright.package.model import Model
+from mlwright.package.model import Model, Reporter
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 
@@ -86,10 +86,16 @@ def is_package(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
 
-def save_package(model: Model, path: Path, *, overwrite: bool = True) -> Path:
-    """Write ``model`` to ``path`` atomically: a complete package or nothing."""
+def save_package(
+    model: Model, path: Path, *, overwrite: bool = True, reporter: Reporter | None = None
+) -> Path:
+    """Write ``model`` to ``path`` atomically: a complete package or nothing. ``reporter``
+    renders ``report/`` from the model's evidence; without one the package keeps the evidence
+    (``report/evaluation.json``), from which ``mlwright report`` renders the report."""
     return write_atomically(
-        path, lambda staging, final: _write_contents(model, staging, final), overwrite=overwrite
+        path,
+        lambda staging, final: _write_contents(model, staging, final, reporter),
+        overwrite=overwrite,
     )
 
 
@@ -168,7 +174,7 @@ def write_manifest(root: Path, name: str, created: str | None, kind: str = "tabu
     signing.sign(root, MANIFEST)  # when MLWRIGHT_SIGNING_KEY names a key
 
 
-def _write_contents(model: Model, root: Path, final: Path) -> None:
+def _write_contents(model: Model, root: Path, final: Path, reporter: Reporter | None) -> None:
     for sub in ("model", "scorer", "golden"):
         (root / sub).mkdir()
     write_json(root / "schema.json", model.schema.to_dict())
@@ -205,20 +211,19 @@ def _write_contents(model: Model, root: Path, final: Path) -> None:
     if golden is not None:
         write_json(root / "golden" / "inputs.json", golden["inputs"])
         write_json(root / "golden" / "expected.json", golden["expected"])
-    _write_report(model, root, final)
+    _write_report(model, root, final, reporter)
     _write_mlmodel(model, root)
     write_manifest(root, model.name, model.recipe.get("created_utc"))
 
 
-def _write_report(model: Model, root: Path, final: Path) -> None:
-    """``report/``: the evaluation evidence and the report rendered from the package's files."""
+def _write_report(model: Model, root: Path, final: Path, reporter: Reporter | None) -> None:
+    """``report/``: the evaluation evidence and the report ``reporter`` renders from it."""
     if model.evidence is None:
         return
     (root / "report").mkdir()
     write_json(root / "report" / EVIDENCE, model.evidence)
-    from mlwright.report import write_package_report
-
-    write_package_report(model, root, final)
+    if reporter is not None:
+        reporter.write(model, root, final)
 
 
 def _write_mlmodel(model: Model, root: Path) -> None:

@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,16 @@ class Encoded:
     groups: list[tuple[list[int], dict[str, np.ndarray]]]
 
 
+class TensorReporter(Protocol):
+    """Renders a PyTorch model's ML Solution report
+    (:class:`mlwright.report.tensor.TorchReporter`); whoever makes or loads a model hands it
+    one, so that a package never depends on the report's code."""
+
+    def render(self, model: TensorModel) -> Any:
+        """The report: shown inline in Jupyter; ``.save("report.html")`` writes it."""
+        ...
+
+
 @dataclass
 class TensorModel:
     name: str
@@ -83,6 +93,7 @@ class TensorModel:
     registry: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     keyword: bool = False  # the program takes its inputs by name
     kind: str = "torch"
+    reporter: TensorReporter | None = field(default=None, repr=False, compare=False)
 
     # --- input ----------------------------------------------------------------------------------
     def encode(self, records: Any) -> Encoded:
@@ -182,9 +193,14 @@ class TensorModel:
         return pd.DataFrame(self.outputs(self.encode(records)))
 
     def report(self) -> Any:
-        from mlwright.report.tensor import tensor_report
-
-        return tensor_report(self)
+        """The ML Solution report: shown inline in Jupyter; ``.save("report.html")`` writes it."""
+        if self.reporter is None:
+            raise ConfigError(
+                f"model {self.name!r} was loaded without its report",
+                fix="load it with mlwright.load(...), or render it with "
+                "mlwright.report.tensor.tensor_report(model)",
+            )
+        return self.reporter.render(self)
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
@@ -332,6 +348,7 @@ __all__ = [
     "Encoded",
     "TensorInput",
     "TensorModel",
+    "TensorReporter",
     "check_tensor_golden",
     "golden_match",
     "load_tensor_package",

@@ -73,6 +73,18 @@ class Report:
         return self.html()
 
 
+class TabularReporter:
+    """The report of a tabular model as its model asks for it
+    (:class:`~mlwright.package.model.Reporter`): training and :func:`mlwright.load` hand one to
+    every model they return."""
+
+    def render(self, model: Model) -> Report:
+        return Report.of(model)
+
+    def write(self, model: Model, root: Path, final: Path) -> None:
+        write_package_report(model, root, final)
+
+
 def write_package_report(model: Model, root: Path, final: Path) -> None:
     """Write ``report/`` into a package being staged at ``root`` for the folder ``final``
     (before its manifest is written)."""
@@ -91,4 +103,4 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["SECTIONS", "Report", "write_package_report"]
+__all__ = ["SECTIONS", "Report", "TabularReporter", "write_package_report"]

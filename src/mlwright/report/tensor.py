@@ -47,6 +47,14 @@ def tensor_report(model: TensorModel, package_path: str | None = None) -> Report
     )
 
 
+class TorchReporter:
+    """The report of a PyTorch model as its model asks for it
+    (:class:`~mlwright.package.tensor.TensorReporter`)."""
+
+    def render(self, model: TensorModel) -> Report:
+        return tensor_report(model)
+
+
 def write_into(model: TensorModel, folder: Path, package_path: str) -> None:
     """``report/report.md`` (with plots) and ``report/report.html`` of a package being staged."""
     report = tensor_report(model, package_path)
@@ -269,4 +277,4 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["tensor_report", "write_into"]
+__all__ = ["TorchReporter", "tensor_report", "write_into"]

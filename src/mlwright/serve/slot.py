@@ -75,14 +75,15 @@ def schema_change(old: Model, new: Model) -> str | None:
 
 def swap(slot: Slot, ref: str, metrics: ServerMetrics | None = None) -> dict[str, Any]:
     """Load ``ref``, gate it, and make it the active model. Never raises."""
-    from mlwright.api import load, tabular
+    from mlwright.package.loading import load, tabular
+    from mlwright.track.registry import resolve
 
     if not slot.swapping.acquire(blocking=False):
         return {"status": "busy", "reason": "a swap is already running"}
     try:
         try:
             # registry references only: a swap is asked for over HTTP or follows an alias
-            loaded = load(ref, threads=slot.threads, registry_only=True)
+            loaded = load(ref, resolve=resolve, threads=slot.threads, registry_only=True)
             model = tabular(loaded, "a swap of a tabular server")
             version = (model.registry or {}).get("version")
         except MlwrightError as exc:

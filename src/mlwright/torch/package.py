@@ -43,6 +43,7 @@ from mlwright.package.tensor import (
     TensorModel,
     spec_dict,
 )
+from mlwright.report.tensor import TorchReporter
 from mlwright.torch.config import TorchConfig
 from mlwright.torch.loop import FitResult, TorchTrainingError, _cpu_state, config_digest, fit
 
@@ -362,6 +363,7 @@ def build(
         "best_epoch": {"epoch": best.epoch, "val_loss": best.val_loss, **best.metrics},
     }
     tensor_model.evidence = evaluation
+    tensor_model.reporter = TorchReporter()
     return tensor_model, program
 
 

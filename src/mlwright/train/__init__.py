@@ -14,9 +14,9 @@ class _TrainModule(types.ModuleType):
     """This package, callable as ``mlwright.train(data, target=..., **options)``."""
 
     def __call__(self, data: Any, target: str, **options: Any) -> Any:
-        from mlwright.api import train
+        from mlwright.train.runner import train_from_keywords
 
-        return train(data, target, **options)
+        return train_from_keywords(data, target, **options)
 
 
 sys.modules[__name__].__class__ = _TrainModule

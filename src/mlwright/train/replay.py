@@ -83,4 +83,5 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     rebuilt.temperature = package.temperature
     rebuilt.golden = package.golden
     rebuilt.recipe = recipe
+    rebuilt.reporter = package.reporter
     return ReplayResult(rebuilt, check_golden(rebuilt), True)

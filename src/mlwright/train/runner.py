@@ -40,6 +40,7 @@ from mlwright.evaluate.metrics import all_scores
 from mlwright.package.golden import make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.package.reference import build_reference
+from mlwright.report import TabularReporter
 from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.budget import Budget
 from mlwright.train.choice import (
@@ -87,6 +88,15 @@ class Prepared:
     order: np.ndarray | None
     decisions: list[str]
     digest: str
+
+
+def train_from_keywords(
+    data: Any, target: str, *, sql: str | None = None, verbose: bool = False, **options: Any
+) -> Model:
+    """:func:`mlwright.train`: ``options`` are those of ``mlwright train`` as keyword arguments,
+    checked as :class:`~mlwright.config.TrainOptions`."""
+    settings = TrainOptions.from_mapping({"target": target, **options}, source="train options")
+    return train(data, settings, sql=sql, verbose=verbose)
 
 
 def train(
@@ -285,6 +295,7 @@ def _train_tracked(
     _gather_evidence(run, layout, finals, chosen, clock)
     model = chosen.model
     model.metrics, model.recipe = _record(run, layout, finals, chosen, clock, where)
+    model.reporter = TabularReporter()  # the package's report/, and model.report()
     _publish(run, model, chosen, default_out)
     model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
     return model
