@@ -9,6 +9,8 @@ from mlwright.config import TrainOptions
 from mlwright.design import plan as plan_module
 from mlwright.design.plan import SolutionPlan, make_plan
 from mlwright.errors import ColumnError, ConfigError, DataError
+from mlwright.train.models.catboost import CatBoostFamily
+from mlwright.train.models.linear import LinearFamily
 from tests.conftest import make_frame
 
 
@@ -74,11 +76,30 @@ def test_constraints_exclude_families(frame: pd.DataFrame) -> None:
         plan_for(frame, families=("tabpfn",))
 
 
+def test_the_plan_reads_each_familys_facts_from_its_class(
+    frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert plan_module.FAMILY_ORDER == (
+        "lightgbm", "xgboost", "linear", "catboost", "hist_gb", "extra_trees", "random_forest",
+        "mlp",
+    )  # fmt: skip
+    assert plan_for(frame, latency_budget_ms=5.0).family_names[:3] == [
+        "lightgbm", "xgboost", "linear",
+    ]  # fmt: skip
+    monkeypatch.setattr(LinearFamily, "single_row_ms", 8.0)  # as if slow to predict
+    plan = plan_for(frame, latency_budget_ms=5.0)
+    excluded = {d.subject: d.reason for d in plan.excluded_families}
+    assert excluded["linear"] == (
+        "a single-row prediction takes about 8 ms, over --latency-budget-ms 5"
+    )
+
+
 def test_catboost_is_left_out_when_its_default_trial_would_eat_a_short_budget(
     frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert "catboost" in plan_for(frame).family_names  # 400 rows, 60 s
-    monkeypatch.setattr(plan_module, "CATBOOST_SECONDS_PER_CELL", 1e-2)  # as if slow: 9.6 s
+    # as if slow: 9.6 s (a family fact, read from the class)
+    monkeypatch.setattr(CatBoostFamily, "default_trial_seconds_per_cell", 1e-2)
     short = plan_for(frame, time_budget=20)
     excluded = {d.subject: d.reason for d in short.excluded_families}
     assert "would take about 9.6 s, too much of a 20 s budget" in excluded["catboost"]

@@ -138,3 +138,20 @@ def test_mlp_clips_gradients_every_step(monkeypatch: pytest.MonkeyPatch) -> None
     cls(params, FitContext("binary", 2, seed=0, threads=1)).fit(train, y[:240])
     assert len(calls) == 2 * 4  # 2 epochs × ceil(240 / 64) steps
     assert set(calls) == {0.5}
+
+
+def test_every_planned_family_states_its_facts() -> None:
+    from mlwright.package.onnx_export import EXPORTABLE
+    from mlwright.train.models import PLANNED
+
+    orders = [f.plan_order for f in PLANNED]
+    assert orders == sorted(set(orders))  # one place each in the plan
+    assert set(FAMILIES) <= {f.name for f in PLANNED}
+    assert set(EXPORTABLE) == {"lightgbm", "xgboost", "catboost", "linear", "ensemble"}
+    needs = {f.name: f.requirement for f in PLANNED if f.requirement}
+    assert needs == {
+        "lightgbm": ("lightgbm", "lightgbm"),
+        "xgboost": ("xgboost", "xgboost-cpu"),
+        "catboost": ("catboost", "catboost"),
+        "mlp": ("torch", "torch"),
+    }

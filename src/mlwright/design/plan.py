@@ -14,23 +14,21 @@ from typing import Any, Literal
 from mlwright.config import ProfileSettings, TrainOptions
 from mlwright.data.profile import ProblemDefinition
 from mlwright.errors import ColumnError, ConfigError, DataError, suggest
+from mlwright.train.models import FAMILIES, PLANNED, Family
+from mlwright.train.models.catboost import CatBoostFamily
+from mlwright.train.models.forest import BYTES_PER_NODE, BaggedTrees
+from mlwright.train.models.mlp import MLPFamily
 
 SplitKind = Literal["stratified_kfold", "kfold", "group_kfold", "time_series", "holdout"]
 
-FAMILY_ORDER = (
-    "lightgbm",
-    "xgboost",
-    "linear",
-    "catboost",
-    "hist_gb",
-    "extra_trees",
-    "random_forest",
-    "mlp",
-)
+# What the plan knows of each model family (order, latency, size, cost, the least data it
+# needs) are the family's own facts, class attributes of its Family (mlwright.train.models);
+# the names below are kept for code that reads them from here.
+FAMILY_ORDER = tuple(f.name for f in PLANNED)
 LARGE_DATA_ROWS = 100_000  # above: a holdout instead of k folds
-MLP_MIN_ROWS = 1_000
+MLP_MIN_ROWS = MLPFamily.min_rows
 SMALL_DATA_ROWS = 100  # below: no test split unless --test-size asks for one
-FOREST_MAX_ROWS = 200_000
+FOREST_MAX_ROWS = BaggedTrees.max_rows
 # the search may use the budget up to what the test fit, the refit and packaging need (estimated
 # from the trials' own times), and never leaves less than this share of the budget for them
 MIN_RESERVE_SHARE = 0.1
@@ -50,13 +48,13 @@ MIN_SEARCH_ROWS = 50_000
 HALVING_MIN_FOLD_ROWS = 12_000  # fold training rows from which the search halves (timed runs)
 HALVING_SHARE = 0.25  # of a fold's training rows, the first rung's
 HALVING_MIN_ROWS = 4_000
-SLOW_SINGLE_ROW_MS = {"random_forest": 15.0, "extra_trees": 15.0}  # typical p99 on 2 cores
-# CatBoost's default trial, all folds together, per cell (row x column) the search trains on:
-# 5 folds of 4,000 rows x 10 columns (2 categorical) take about 3 s on 2 cores, twice LightGBM's
-# time; it is left out when that would take more than CATBOOST_MAX_SHARE of the search budget
-CATBOOST_SECONDS_PER_CELL = 7e-5
-CATBOOST_MAX_SHARE = 0.25
-BYTES_PER_FOREST_NODE = 80  # scikit-learn tree node on disk, about
+SLOW_SINGLE_ROW_MS = {f.name: f.single_row_ms for f in PLANNED if f.single_row_ms is not None}
+# a family with a default_trial_seconds_per_cell (CatBoost) is left out, unless asked for, when
+# its default trial would take more than this share of the search budget
+DEFAULT_TRIAL_MAX_SHARE = 0.25
+CATBOOST_SECONDS_PER_CELL = CatBoostFamily.default_trial_seconds_per_cell
+CATBOOST_MAX_SHARE = DEFAULT_TRIAL_MAX_SHARE
+BYTES_PER_FOREST_NODE = BYTES_PER_NODE
 
 
 @dataclass(frozen=True)
@@ -384,8 +382,7 @@ def _check_columns(problem: ProblemDefinition, options: TrainOptions, columns: l
 def _choose_families(
     problem: ProblemDefinition, options: TrainOptions, n_rows: int, budget: float | None
 ) -> tuple[list[Decision], list[Decision]]:
-    from mlwright.train.models import FAMILIES
-
+    known = {f.name: f for f in PLANNED}
     reasons = {name: FAMILIES[name].about for name in FAMILIES}
     chosen: list[Decision] = []
     excluded: list[Decision] = []
@@ -396,7 +393,7 @@ def _choose_families(
                 f"unknown model family {name!r}", fix=f"use {', '.join(FAMILY_ORDER)}"
             )
     for name in wanted:
-        why_not = _exclusion(name, problem, options, n_rows, budget)
+        why_not = _exclusion(known[name], problem, options, n_rows, budget)
         if why_not is None and name not in FAMILIES:
             why_not = "PyTorch is not installed (pip install 'mlwright[torch]')"
         if why_not is not None:
@@ -413,40 +410,77 @@ def _choose_families(
 
 
 def _exclusion(
-    name: str, problem: ProblemDefinition, options: TrainOptions, n_rows: int, budget: float | None
+    family: type[Family],
+    problem: ProblemDefinition,
+    options: TrainOptions,
+    n_rows: int,
+    budget: float | None,
 ) -> str | None:
-    forest = name in ("random_forest", "extra_trees")
-    if forest and n_rows > FOREST_MAX_ROWS:
-        return f"{n_rows:,} rows: deep bagged trees would be slow to fit and large on disk"
-    if forest and options.max_model_mb is not None:
-        estimate_mb = 200 * n_rows * BYTES_PER_FOREST_NODE / 1e6
+    """Why the plan leaves ``family`` out, from the family's facts, or None."""
+    return (
+        _too_large(family, options, n_rows)
+        or _too_slow_to_predict(family, options)
+        or _too_slow_to_search(family, problem, options, n_rows, budget)
+        or _too_little(family, options, n_rows, budget)
+    )
+
+
+def _too_large(family: type[Family], options: TrainOptions, n_rows: int) -> str | None:
+    if family.max_rows is not None and n_rows > family.max_rows:
+        return f"{n_rows:,} rows: {family.noun} would be slow to fit and large on disk"
+    if family.disk_bytes_per_row is not None and options.max_model_mb is not None:
+        estimate_mb = family.disk_bytes_per_row * n_rows / 1e6
         if estimate_mb > options.max_model_mb:
             return (
                 f"about {estimate_mb:.0f} MB on disk, over --max-model-mb {options.max_model_mb:g}"
             )
-    latency = options.latency_budget_ms
-    if latency is not None and name in SLOW_SINGLE_ROW_MS and SLOW_SINGLE_ROW_MS[name] > latency:
+    return None
+
+
+def _too_slow_to_predict(family: type[Family], options: TrainOptions) -> str | None:
+    latency, typical = options.latency_budget_ms, family.single_row_ms
+    if latency is not None and typical is not None and typical > latency:
         return (
-            f"a single-row prediction takes about {SLOW_SINGLE_ROW_MS[name]:g} ms, over "
+            f"a single-row prediction takes about {typical:g} ms, over "
             f"--latency-budget-ms {latency:g}"
         )
-    if name == "catboost" and options.families is None and budget is not None:
-        n_columns = len(problem.schema.features)
-        train_rows = int(n_rows * (1 - options.test_size))
-        sampled = _search_rows(n_rows, len(problem.schema.names), options.test_size, budget)[0]
-        rows = sampled or train_rows
-        seconds = CATBOOST_SECONDS_PER_CELL * rows * max(n_columns, 1)
-        if seconds > CATBOOST_MAX_SHARE * budget * SEARCH_SHARE:
-            return (
-                f"its default trial on {rows:,} rows x {n_columns} columns would take about "
-                f"{seconds:,.1f} s, too much of a {budget:g} s budget; LightGBM and XGBoost fit "
-                "faster (a larger --time-budget, --max-trials or --families catboost tries it)"
-            )
-    if name == "mlp":
-        if options.families is None and n_rows < MLP_MIN_ROWS:
-            return f"{n_rows} rows: too few for a neural network to beat trees"
-        if options.families is None and budget is not None and budget < 60:
-            return f"a {budget:g} s budget is better spent on boosted trees"
+    return None
+
+
+def _too_slow_to_search(
+    family: type[Family],
+    problem: ProblemDefinition,
+    options: TrainOptions,
+    n_rows: int,
+    budget: float | None,
+) -> str | None:
+    per_cell = family.default_trial_seconds_per_cell
+    if per_cell is None or options.families is not None or budget is None:
+        return None
+    n_columns = len(problem.schema.features)
+    train_rows = int(n_rows * (1 - options.test_size))
+    sampled = _search_rows(n_rows, len(problem.schema.names), options.test_size, budget)[0]
+    rows = sampled or train_rows
+    seconds = per_cell * rows * max(n_columns, 1)
+    if seconds > DEFAULT_TRIAL_MAX_SHARE * budget * SEARCH_SHARE:
+        return (
+            f"its default trial on {rows:,} rows x {n_columns} columns would take about "
+            f"{seconds:,.1f} s, too much of a {budget:g} s budget; LightGBM and XGBoost fit "
+            f"faster (a larger --time-budget, --max-trials or --families {family.name} tries it)"
+        )
+    return None
+
+
+def _too_little(
+    family: type[Family], options: TrainOptions, n_rows: int, budget: float | None
+) -> str | None:
+    """Too few rows or too short a budget for the family to be worth trying unasked."""
+    if options.families is not None:
+        return None
+    if n_rows < family.min_rows:
+        return f"{n_rows} rows: too few for {family.noun} to beat trees"
+    if budget is not None and budget < family.min_budget:
+        return f"a {budget:g} s budget is better spent on boosted trees"
     return None
 
 

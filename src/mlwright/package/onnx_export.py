@@ -28,11 +28,13 @@ import numpy as np
 
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
+from mlwright.train.models import PLANNED, EnsembleFamily, get_family
 from mlwright.train.models.blend import EPS  # the graph clips probabilities as scoring does
 
 OPSET, ML_OPSET, IR_VERSION = 21, 5, 10
 LEQ, LT, MEMBER = 0, 1, 6  # TreeEnsemble node modes
-EXPORTABLE = ("lightgbm", "xgboost", "catboost", "linear", "ensemble")
+# the families whose class says they export (Family.onnx)
+EXPORTABLE = tuple(f.name for f in (*PLANNED, EnsembleFamily) if f.onnx)
 
 
 class ExportError(MlwrightError):
@@ -132,7 +134,7 @@ def tabular_onnx(model: Model) -> bytes:
 
 
 def _check_exportable(model: Model) -> None:
-    unsupported = [c for c in model.family.components if c not in EXPORTABLE]
+    unsupported = [c for c in model.family.components if not get_family(c).onnx]
     if unsupported:
         raise ExportError(
             f"the {', '.join(sorted(set(unsupported)))} family has no ONNX export "

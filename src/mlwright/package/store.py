@@ -237,18 +237,16 @@ def _write_mlmodel(model: Model, root: Path) -> None:
         outputs = [{"type": "string", "name": "prediction", "required": True}] + [
             {"type": "double", "name": f"proba_{c}", "required": True} for c in model.classes or ()
         ]
+    write_mlflow_files(root, inputs, outputs, _requirements(model), model.recipe.get("created_utc"))
+
+
+def _requirements(model: Model) -> list[str]:
+    """The libraries the model's families need (each family's ``requirement``), pinned to the
+    versions it was trained with, in the plan's order of the families."""
     versions = model.recipe.get("library_versions", {})
-    reqs = [
-        f"{pkg}=={versions[key]}"
-        for key, pkg in (
-            ("lightgbm", "lightgbm"),
-            ("xgboost", "xgboost-cpu"),
-            ("catboost", "catboost"),
-            ("torch", "torch"),
-        )
-        if versions.get(key) and set(model.family.components) & set(_NEEDS.get(key, ()))
-    ]
-    write_mlflow_files(root, inputs, outputs, reqs, model.recipe.get("created_utc"))
+    families = sorted({get_family(c) for c in model.family.components}, key=lambda f: f.plan_order)
+    needed = dict.fromkeys(f.requirement for f in families if f.requirement is not None)
+    return [f"{pkg}=={versions[key]}" for key, pkg in needed if versions.get(key)]
 
 
 def write_mlflow_files(
@@ -291,14 +289,6 @@ def write_mlflow_files(
         ),
         encoding="utf-8",
     )
-
-
-_NEEDS = {
-    "lightgbm": ("lightgbm",),
-    "xgboost": ("xgboost",),
-    "catboost": ("catboost",),
-    "torch": ("mlp",),
-}
 
 
 def _mlflow_type(kind: str) -> str:

@@ -12,27 +12,31 @@ from mlwright.train.models.extra_trees import ExtraTreesFamily
 from mlwright.train.models.hist_gb import HistGBFamily
 from mlwright.train.models.lightgbm import LightGBMFamily
 from mlwright.train.models.linear import LinearFamily
+from mlwright.train.models.mlp import MLPFamily
 from mlwright.train.models.random_forest import RandomForestFamily
 from mlwright.train.models.xgboost import XGBoostFamily
 
-FAMILIES: dict[str, type[Family]] = {
-    f.name: f
-    for f in (
-        LightGBMFamily,
-        XGBoostFamily,
-        CatBoostFamily,
-        HistGBFamily,
-        LinearFamily,
-        RandomForestFamily,
-        ExtraTreesFamily,
-    )
-}
+_WITHOUT_TORCH: tuple[type[Family], ...] = (
+    LightGBMFamily,
+    XGBoostFamily,
+    CatBoostFamily,
+    HistGBFamily,
+    LinearFamily,
+    RandomForestFamily,
+    ExtraTreesFamily,
+)
+FAMILIES: dict[str, type[Family]] = {f.name: f for f in _WITHOUT_TORCH}
 
-# the tabular MLP registers itself only when torch is installed
+# the tabular MLP registers itself only when torch is installed (its module imports torch only
+# when it fits or loads)
 if importlib.util.find_spec("torch") is not None:
-    from mlwright.train.models.mlp import MLPFamily
-
     FAMILIES[MLPFamily.name] = MLPFamily
+
+# every family the plan knows of, in the plan's order, whether this installation can fit it or
+# not; the ensemble is never planned
+PLANNED: tuple[type[Family], ...] = tuple(
+    sorted((*_WITHOUT_TORCH, MLPFamily), key=lambda f: f.plan_order)
+)
 
 
 def get_family(name: str) -> type[Family]:
@@ -47,4 +51,4 @@ def get_family(name: str) -> type[Family]:
     return FAMILIES[name]
 
 
-__all__ = ["FAMILIES", "Family", "FitContext", "get_family"]
+__all__ = ["FAMILIES", "PLANNED", "EnsembleFamily", "Family", "FitContext", "get_family"]

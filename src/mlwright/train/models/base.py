@@ -54,6 +54,30 @@ class Family(ABC):
     # with histograms and early stopping, about 1 for forests
     rows_exponent: ClassVar[float] = 1.0
 
+    # --- facts the plan and the package read (design/plan.py, package/) ---------------------
+    # where the family comes in the default plan: families are tried in this order
+    plan_order: ClassVar[int] = 100
+    # what the plan calls the family's models when it explains leaving it out
+    noun: ClassVar[str] = "this family"
+    # typical p99 of a single-row prediction on 2 cores where it is slow enough to rule the
+    # family out under a latency budget (None: fast enough for any)
+    single_row_ms: ClassVar[float | None] = None
+    # training rows above which the family is not tried: slow to fit, large on disk (None: any)
+    max_rows: ClassVar[int | None] = None
+    # bytes on disk per training row, for families whose package grows with the rows
+    disk_bytes_per_row: ClassVar[int | None] = None
+    # seconds a default trial takes, all folds together, per cell (row x column) the search
+    # trains on, for the families that a short timed search leaves out (None: never)
+    default_trial_seconds_per_cell: ClassVar[float | None] = None
+    # the fewest rows, and seconds of budget, from which the plan tries the family unasked
+    min_rows: ClassVar[int] = 0
+    min_budget: ClassVar[float] = 0.0
+    # the package exports to ONNX (:mod:`mlwright.package.onnx_export` builds its graph)
+    onnx: ClassVar[bool] = False
+    # the library a package of the family needs: (its key in the recipe's library_versions,
+    # its pip distribution); None when mlwright's own requirements cover it
+    requirement: ClassVar[tuple[str, str] | None] = None
+
     def __init__(self, params: dict[str, Any], ctx: FitContext) -> None:
         self.params = dict(params)
         self.ctx = ctx

@@ -23,6 +23,7 @@ class EnsembleFamily(Family):
     name = "ensemble"
     view = "tree"  # unused: each member encodes its own view
     about = "a weighted blend (or a stacking layer) of other families' models"
+    onnx = True  # when every member exports
 
     def __init__(self, params: dict[str, Any], ctx: FitContext) -> None:
         super().__init__(params, ctx)

@@ -9,5 +9,6 @@ class ExtraTreesFamily(BaggedTrees):
     name = "extra_trees"
     relative_cost = 3.5
     about = "randomised-split trees; lower variance than a random forest, fast to fit"
+    plan_order = 5
     _classifier = "ExtraTreesClassifier"
     _regressor = "ExtraTreesRegressor"

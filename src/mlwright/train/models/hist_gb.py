@@ -18,6 +18,7 @@ class HistGBFamily(SklearnFamily):
     relative_cost = 3.0
     rows_exponent = 0.6
     about = "histogram gradient boosting from scikit-learn; a dependable boosted baseline"
+    plan_order = 4
 
     def fit(
         self,

@@ -17,6 +17,9 @@ class LightGBMFamily(BoostedFamily):
     name = "lightgbm"
     view = "tree"
     about = "gradient-boosted trees; fast, strong on most tables, native categorical splits"
+    plan_order = 0
+    onnx = True
+    requirement = ("lightgbm", "lightgbm")
 
     def _lgb_params(self) -> dict[str, Any]:
         task, ctx = self.ctx.task, self.ctx

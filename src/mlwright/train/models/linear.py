@@ -17,6 +17,8 @@ class LinearFamily(SklearnFamily):
     relative_cost = 0.5
     rows_exponent = 0.8
     about = "regularised linear model; fast, stable, the right choice on small or wide data"
+    plan_order = 2
+    onnx = True
 
     def _estimator(self) -> Any:
         from sklearn.linear_model import LogisticRegression, Ridge

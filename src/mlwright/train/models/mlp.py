@@ -53,6 +53,11 @@ class MLPFamily(Family):
     view = "embed"
     relative_cost = 6.0
     about = "a neural network with category embeddings; adds diversity on larger tables"
+    plan_order = 7
+    noun = "a neural network"
+    min_rows = 1_000  # fewer: too few for a neural network to beat trees
+    min_budget = 60.0  # less: the budget is better spent on boosted trees
+    requirement = ("torch", "torch")
 
     def fit(
         self,

@@ -18,6 +18,9 @@ class XGBoostFamily(BoostedFamily):
     view = "tree"
     relative_cost = 1.5
     about = "gradient-boosted trees, depth-wise; a strong second opinion to LightGBM"
+    plan_order = 1
+    onnx = True
+    requirement = ("xgboost", "xgboost-cpu")
 
     def _xgb_params(self) -> dict[str, Any]:
         task, ctx = self.ctx.task, self.ctx
