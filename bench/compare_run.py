@@ -32,11 +32,22 @@ LATENCY_CALLS = 50
 THREADS = 2
 
 
-def fit_mlwright(train: pd.DataFrame, meta: dict[str, Any], budget: float, seed: int, work: Path):
+def fit_mlwright(
+    train: pd.DataFrame,
+    meta: dict[str, Any],
+    budget: float,
+    seed: int,
+    work: Path,
+    families: list[str] | None = None,
+):
     import mlwright as mw
 
     task = meta["task"]  # told, as every system is: "0"…"10" could otherwise read as a count
-    model = mw.train(train, target=meta["target"], task=task, time_budget=budget, seed=seed)
+    # restricted to some families (the MLP study), it is compared with bare fits: no tracking
+    extra: dict[str, Any] = {"families": families, "tracker": "none"} if families else {}
+    model = mw.train(
+        train, target=meta["target"], task=task, time_budget=budget, seed=seed, **extra
+    )
     classes = [str(c) for c in model.classes or ()]
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
@@ -163,6 +174,55 @@ def fit_autogluon(
     return predict, {"version": ag.__version__, "chosen": best, "presets": presets}
 
 
+def fit_pytabkit(
+    train: pd.DataFrame,
+    meta: dict[str, Any],
+    budget: float,
+    seed: int,
+    work: Path,
+    method: str = "RealMLP_TD",
+):
+    """pytabkit's RealMLP-TD or TabM-D with their tuned defaults (they take no time budget:
+    the cell records how long the fit took). Text columns are passed as categoricals."""
+    import pytabkit
+
+    target, task = meta["target"], meta["task"]
+    kind = "Regressor" if task == "regression" else "Classifier"
+    cls = getattr(pytabkit, f"{method}_{kind}")
+    texts = [
+        c for c in train.columns if c != target and not pd.api.types.is_numeric_dtype(train[c])
+    ]
+    levels = {c: sorted(train[c].dropna().astype(str).unique()) for c in texts}
+    # pytabkit refuses missing numbers: the training median, and an indicator column
+    gaps = [c for c in train.columns if c != target and c not in texts and train[c].isna().any()]
+    medians = {c: float(train[c].astype("float64").median()) for c in gaps}
+
+    def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.drop(columns=[target], errors="ignore").copy()
+        for col in texts:
+            out[col] = pd.Categorical(out[col].astype(str), categories=levels[col])
+        for col in out.columns[[pd.api.types.is_bool_dtype(t) for t in out.dtypes]]:
+            out[col] = out[col].astype("float64")  # pytabkit reads booleans as objects
+        for col in gaps:
+            out[f"{col}__missing"] = out[col].isna().astype("float64")
+            out[col] = out[col].astype("float64").fillna(medians[col])
+        return out
+
+    model = cls(device="cpu", random_state=seed, n_threads=THREADS, verbosity=0)
+    y = train[target] if task == "regression" else train[target].astype(str)
+    model.fit(prepare(train), y)
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        if task == "regression":
+            return np.asarray(model.predict(prepare(frame)), dtype="float64").reshape(-1)
+        proba = np.asarray(model.predict_proba(prepare(frame)))
+        return _ordered(proba, [str(c) for c in model.classes_], meta)
+
+    from importlib.metadata import version
+
+    return predict, {"version": version("pytabkit"), "chosen": method}
+
+
 SYSTEMS = {
     "mlwright": fit_mlwright,
     "lightgbm": fit_lightgbm,
@@ -170,6 +230,11 @@ SYSTEMS = {
     # best_quality at every budget; best_quality_v150: AutoGluon's zero-shot portfolio preset
     "autogluon": partial(fit_autogluon, presets="best_quality"),
     "autogluon_v150": partial(fit_autogluon, presets="best_quality_v150"),
+    # the MLP study: mlwright's MLP family alone at the budget, against pytabkit's RealMLP and
+    # TabM with their defaults (bench/mlp_compare.py)
+    "mlwright_mlp": partial(fit_mlwright, families=["mlp"]),
+    "realmlp": partial(fit_pytabkit, method="RealMLP_TD"),
+    "tabm": partial(fit_pytabkit, method="TabM_D"),
 }
 
 
