@@ -76,9 +76,17 @@ PEERS: dict[str, list[str]] = {
         "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3",
         "torch==2.13.0",  # the local CPU wheel; a looser pin fetches a CUDA build
     ],
+    # RealMLP and TabM for bench/mlp_compare.py (pytabkit's base install has both)
+    "pytabkit": ["pytabkit==1.7.3", "torch==2.13.0", "pandas==2.3.3", "pyarrow==24.0.0"],
 }
 SYSTEMS = ("mlwright", "flaml", "autogluon", "autogluon_v150", "lightgbm")
-VENV = {"flaml": "flaml", "autogluon": "autogluon", "autogluon_v150": "autogluon"}
+VENV = {
+    "flaml": "flaml",
+    "autogluon": "autogluon",
+    "autogluon_v150": "autogluon",
+    "realmlp": "pytabkit",
+    "tabm": "pytabkit",
+}
 TIMEOUT_FACTOR, TIMEOUT_SLACK = 3.0, 180.0
 
 
