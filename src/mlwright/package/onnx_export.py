@@ -28,13 +28,13 @@ import numpy as np
 
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
-from mlwright.train.models import PLANNED, EnsembleFamily, get_family
+from mlwright.train.models import PLANNED, EnsembleFamily, Family, get_family
 from mlwright.train.models.blend import EPS  # the graph clips probabilities as scoring does
 
 OPSET, ML_OPSET, IR_VERSION = 21, 5, 10
 LEQ, LT, MEMBER = 0, 1, 6  # TreeEnsemble node modes
-# the families whose class says they export (Family.onnx)
-EXPORTABLE = tuple(f.name for f in (*PLANNED, EnsembleFamily) if f.onnx)
+_KNOWN: tuple[type[Family], ...] = (*PLANNED, EnsembleFamily)
+EXPORTABLE = tuple(f.name for f in _KNOWN if f.onnx)  # the families whose class says they do
 
 
 class ExportError(MlwrightError):
