@@ -243,3 +243,95 @@ class TrainOptions(Settings):
     def _one_or_many(cls, value: Any) -> Any:
         """A single name is a list of one (``keep_cols="id"`` in Python, one YAML scalar)."""
         return (value,) if isinstance(value, str) else value
+
+
+class ServeSettings(Settings):
+    """What one server process needs besides its model: limits, the gate, the store,
+    monitoring, alias following and the admin token (each worker builds its app from these)."""
+
+    max_rows: int = Field(10_000, ge=1, description="most records in one request")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="largest request body")
+    gate: bool = Field(True, description="run the deployment gate before taking traffic")
+    store: str | None = Field(
+        None, description="serving store (SQLite, WAL); None keeps no record of predictions"
+    )
+    poll_seconds: float | None = Field(
+        None, gt=0, description="re-resolve the registry alias the server follows this often"
+    )
+    admin_token: str | None = Field(None, description="enables /v1/admin/* (bearer token)")
+    threads: int = Field(1, ge=1, description="threads per predict call in each worker")
+    freeze_gc: bool = Field(False, description="a server process of its own sets it")
+    monitor: bool = Field(True, description="count served values against the reference")
+    monitor_minutes: float = Field(60.0, gt=0, description="window of the drift gauges")
+    monitor_cache_seconds: float = Field(
+        15.0, ge=0, description="the gauges are recomputed at most this often"
+    )
+
+
+SERVE_BACKENDS = ("uvicorn", "ray-serve")
+
+
+class ServeOptions(ServeSettings):
+    """Everything `mlwright serve` accepts: the model, where and how to run it, an experiment,
+    and the settings of each server process. Options that do not go together are refused
+    here, naming them, before anything loads."""
+
+    model: str = Field(description="package folder, NAME@ALIAS or NAME/VERSION")
+    host: str = Field("127.0.0.1", description="address to bind (loopback unless you say so)")
+    port: int = Field(8000, ge=0, le=65_535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes")
+    backend: str = Field("uvicorn", description="uvicorn, or ray-serve (replicas on Ray)")
+    replicas: int | None = Field(None, ge=1, description="ray-serve replicas (default 1)")
+    replica_cpus: float | None = Field(
+        None, ge=0.01, description="CPUs each ray-serve replica asks (default 0.5)"
+    )
+    ray_address: str | None = Field(None, description="the Ray cluster (default: a local one)")
+    challenger: str | None = Field(None, description="A/B test: a second model")
+    split: float = Field(0.1, ge=0.0, le=1.0, description="the challenger's share of traffic")
+    shadow: str | None = Field(None, description="a model that scores a copy of the traffic")
+    experiment_config: Path | None = Field(None, description="experiment file (YAML)")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in SERVE_BACKENDS:
+            raise ConfigError(f"unknown --backend {value!r}", fix="use uvicorn or ray-serve")
+        return value
+
+    @model_validator(mode="after")
+    def _options_go_together(self) -> ServeOptions:
+        on_ray = self.backend == "ray-serve"
+        ray_only = ("replicas", "replica_cpus", "ray_address")
+        misplaced = [_flag(k) for k in ray_only if getattr(self, k) is not None and not on_ray]
+        if on_ray and self.workers > 1:
+            misplaced.append("--workers")
+        if misplaced:
+            raise ConfigError(
+                f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply "
+                f"to --backend {self.backend}",
+                fix="use --workers with uvicorn, --replicas/--replica-cpus/--ray-address with "
+                "--backend ray-serve",
+            )
+        experiments = [self.challenger, self.shadow, self.experiment_config]
+        if sum(x is not None for x in experiments) > 1:
+            raise ConfigError(
+                "give one of --challenger, --shadow or --experiment-config",
+                fix="put several challengers in an experiment file",
+            )
+        return self
+
+    @property
+    def settings(self) -> ServeSettings:
+        """The part each server process builds its app from."""
+        return ServeSettings(**{k: getattr(self, k) for k in ServeSettings.model_fields})
+
+    @property
+    def tabular_only(self) -> list[str]:
+        """The options given that only a tabular model's server takes (experiments, alias
+        following), as flags."""
+        keys = ("challenger", "shadow", "experiment_config", "poll_seconds")
+        return [_flag(k) for k in keys if getattr(self, k) is not None]
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")

@@ -603,160 +603,32 @@ def serve_command(
     """Serve a model over HTTP (uvicorn, or replicas on Ray Serve): /v1/predict, /invocations,
     /health, /ready, /docs, /metrics, /v1/monitor/drift. The model must pass its deployment gate
     before /ready answers 200."""
-    import json
-    import os
+    from mlwright.config import ServeOptions
+    from mlwright.serve.launch import launch
 
-    from mlwright.errors import ConfigError
-    from mlwright.package.model import Model
-
-    if backend not in ("uvicorn", "ray-serve"):
-        raise ConfigError(f"unknown --backend {backend!r}", fix="use uvicorn or ray-serve")
-    on_ray = backend == "ray-serve"
-    ray_only = {
-        "--replicas": replicas,
-        "--replica-cpus": replica_cpus,
-        "--ray-address": ray_address,
+    given = {
+        "model": model,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "threads": threads,
+        "max_rows": max_rows,
+        "max_body_bytes": int(max_body_mb * 1024 * 1024),
+        "store": str(store.resolve()),
+        "poll_seconds": poll_seconds,
+        "challenger": challenger,
+        "split": split,
+        "shadow": shadow,
+        "experiment_config": experiment_config,
+        "monitor": monitor,
+        "monitor_minutes": monitor_minutes,
+        "backend": backend,
+        "replicas": replicas,
+        "replica_cpus": replica_cpus,
+        "ray_address": ray_address,
     }
-    misplaced = [flag for flag, value in ray_only.items() if value is not None and not on_ray]
-    if on_ray and workers > 1:
-        misplaced.append("--workers")
-    if misplaced:
-        raise ConfigError(
-            f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply "
-            f"to --backend {backend}",
-            fix="use --workers with uvicorn, --replicas/--replica-cpus/--ray-address with "
-            "--backend ray-serve",
-        )
-    # idle OpenMP threads sleep instead of spinning on the cores the requests need; read when
-    # the OpenMP runtime loads, so before the model (and its libraries) is loaded
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    loaded = _load(model)
-    if not isinstance(loaded, Model):
-        tabular_only = {
-            "--challenger": challenger,
-            "--shadow": shadow,
-            "--experiment-config": experiment_config,
-            "--poll-seconds": poll_seconds,
-        }
-        given = [flag for flag, value in tabular_only.items() if value is not None]
-        if given:
-            raise ConfigError(
-                f"{', '.join(given)}: experiments and alias following serve tabular models; "
-                f"{loaded.name!r} is a PyTorch model",
-                fix="serve it without these options",
-            )
-    name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
-    assert loaded.path is not None
-    # what each worker (or replica) builds its app from: app_from_spec
-    spec = {
-        "MLWRIGHT_SERVE_PACKAGE": str(loaded.path),
-        "MLWRIGHT_SERVE_NAME": name or loaded.name,
-        "MLWRIGHT_SERVE_VERSION": version or "",
-        "MLWRIGHT_SERVE_REF": model if name else "",
-        "MLWRIGHT_SERVE_SETTINGS": json.dumps(
-            {
-                "max_rows": max_rows,
-                "max_body_bytes": int(max_body_mb * 1024 * 1024),
-                "store": str(store.resolve()),
-                "poll_seconds": poll_seconds,
-                "threads": threads,
-                "monitor": monitor,
-                "monitor_minutes": monitor_minutes,
-            }
-        ),
-    }
-    experiment = _experiment(model, challenger, split, shadow, experiment_config)
-    if experiment is not None:
-        spec["MLWRIGHT_SERVE_EXPERIMENT"] = json.dumps(experiment)
-    where = f"{replicas or 1} replica(s) on Ray Serve" if on_ray else f"{workers} worker(s)"
-    _stderr_console().print(
-        f"serving {name or loaded.name}{'/' + version if version else ''} from {loaded.path} on "
-        f"http://{host}:{port} ({where}); docs at /docs",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if experiment is not None:
-        exp = experiment["config"]
-        shares = ", ".join(
-            f"{v['name']} {v['model']} {v['weight'] or 0:.0%}" for v in exp["variants"][1:]
-        )
-        _stderr_console().print(
-            f"experiment {exp['id']}: {shares} of the traffic; results at "
-            f"http://{host}:{port}/v1/experiments/{exp['id']}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if on_ray:
-        from mlwright.distributed.serve import serve_on_ray
-
-        serve_on_ray(
-            spec,
-            host=host,
-            port=port,
-            replicas=replicas or 1,
-            replica_cpus=0.5 if replica_cpus is None else replica_cpus,
-            address=ray_address,
-            threads=threads,
-            console=_stderr_console(),
-        )
-        return
-    import uvicorn
-
-    os.environ.update(spec)
-    if experiment is None:
-        os.environ.pop("MLWRIGHT_SERVE_EXPERIMENT", None)
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import tempfile
-
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlwright-metrics-")
-    uvicorn.run(
-        "mlwright.serve.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
-    )
-
-
-def _experiment(
-    champion: str,
-    challenger: str | None,
-    split: float,
-    shadow: str | None,
-    config_file: Path | None,
-) -> dict[str, Any] | None:
-    """The experiment to serve, with each challenger's package resolved here (registry
-    references are downloaded and verified once, before the workers start)."""
-    from mlwright.errors import ConfigError
-    from mlwright.serve.experiment import ExperimentConfig
-
-    given = [x for x in (challenger, shadow, config_file) if x is not None]
-    if not given:
-        return None
-    if len(given) > 1:
-        raise ConfigError(
-            "give one of --challenger, --shadow or --experiment-config",
-            fix="put several challengers in an experiment file",
-        )
-    if config_file is not None:
-        config = ExperimentConfig.load(config_file)
-    else:
-        other = challenger or shadow
-        assert other is not None
-        config = ExperimentConfig.for_challenger(
-            champion, other, split=split, shadow=shadow is not None
-        )
-    challengers = {}
-    for variant in config.variants[1:]:
-        loaded = _load(variant.model)
-        challengers[variant.name] = {
-            "path": str(loaded.path),
-            "version": (loaded.registry or {}).get("version"),
-        }
-    return {"config": config.model_dump(), "challengers": challengers}
+    options = ServeOptions.from_mapping(given, source="serve options")
+    launch(options, _load, _stderr_console())
 
 
 from mlwright.cli.ab import ab_app  # noqa: E402  (commands register here)

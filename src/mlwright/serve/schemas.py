@@ -12,6 +12,7 @@ import re
 import reprlib
 from typing import Annotated, Any
 
+from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -183,6 +184,17 @@ def error_body(reason: str, fix: str) -> dict[str, Any]:
     return {
         "errors": [{"record": None, "field": None, "value": None, "reason": reason, "fix": fix}]
     }
+
+
+def error(status: int, reason: str, fix: str) -> JSONResponse:
+    """A response in the contract's error shape."""
+    return JSONResponse(error_body(reason, fix), status_code=status)
+
+
+def field_error(status: int, field: str, reason: str, fix: str) -> JSONResponse:
+    """A response in the contract's error shape, about one field of the body or request."""
+    item = {"record": None, "field": field, "value": None, "reason": reason, "fix": fix}
+    return JSONResponse({"errors": [item]}, status_code=status)
 
 
 _SHORT = reprlib.Repr()  # bounded in depth and length, whatever it is given

@@ -13,33 +13,27 @@ batch is recorded in the serving store. The exported program runs without the us
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import FastAPI
 
+from mlwright.config import ServeSettings
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.package.tensor import FLOATS, TensorModel, check_tensor_golden, golden_match
-from mlwright.serve.app import ServeSettings, error
 from mlwright.serve.bodies import BodyError
 from mlwright.serve.bodies import parse as parse_body
-from mlwright.serve.docs import add_docs
 from mlwright.serve.feedback import Outcomes, batch_schema
-from mlwright.serve.feedback import answer as answer_feedback
 from mlwright.serve.gate import GateResult
-from mlwright.serve.limits import Guard
-from mlwright.serve.metrics import Observe, ServerMetrics
+from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.predict import PATH, answer_body
-from mlwright.serve.schemas import MlflowError, documented, error_body, violation_item
+from mlwright.serve.routes.mlflow import mlflow_error
+from mlwright.serve.schemas import error_body, violation_item
+from mlwright.serve.served import Lane, ServerState
 from mlwright.serve.store import PredictionBatch
 from mlwright.serve.writer import PredictionWriter
 
@@ -154,6 +148,120 @@ def _error(reason: str, fix: str) -> bytes:
     return orjson.dumps(error_body(reason, fix))
 
 
+class TensorServed:
+    """Implements :class:`mlwright.serve.served.Served` for a PyTorch package."""
+
+    def __init__(
+        self,
+        model: TensorModel,
+        name: str,
+        version: str | None,
+        settings: ServeSettings,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.model, self.name, self.task = model, name, model.task
+        self._version, self.settings, self.metrics = version, settings, metrics
+        self.predictor = TensorPredictor(model, name, version, metrics, settings.max_rows)
+        self.gate: GateResult | None = None  # None until the gate has run
+
+    @property
+    def version(self) -> str | None:
+        return self._version
+
+    @property
+    def outcomes(self) -> Outcomes:
+        return Outcomes.of(self.model.task, self.model.classes)
+
+    def status(self) -> tuple[bool, str | None]:
+        gate = self.gate
+        if gate is not None and gate.ok:
+            return True, None
+        return False, "starting" if gate is None else gate.reason
+
+    def describe(self) -> dict[str, Any]:
+        gate, model = self.gate, self.model
+        return {
+            "name": self.name,
+            "version": self._version,
+            "variant": "champion",
+            "kind": "torch",
+            "task": model.task,
+            "ready": self.status()[0],
+            "reason": None if gate is None or gate.ok else gate.reason,
+            "inputs": [s.to_dict() for s in model.inputs],
+            "classes": None if model.classes is None else list(model.classes),
+            "gate": None if gate is None else gate.details,
+        }
+
+    async def predict(
+        self, body: bytes, request_id: str, headers: dict[bytes, bytes]
+    ) -> tuple[int, bytes]:
+        if not self.status()[0]:
+            return 503, orjson.dumps(_not_ready(self.gate))
+        return await asyncio.to_thread(self.predictor, body, request_id)
+
+    async def invocations(self, body: bytes, request_id: str) -> tuple[int, dict[str, Any]]:
+        """MLflow's scoring protocol for tensor models: ``{"inputs": {name: batch}}`` or
+        ``{"instances": [records]}``; answers ``{"predictions": [...]}``."""
+        if not self.status()[0]:
+            return 503, _not_ready(self.gate)
+        from mlwright.package.pyfunc import tensor_records
+
+        try:
+            payload = parse_body(body)
+            value = payload["inputs"] if "inputs" in payload else payload["instances"]
+            records = tensor_records(value if isinstance(value, dict) else list(value))
+        except BodyError as exc:
+            return mlflow_error(400, exc.reason)
+        except (KeyError, TypeError) as exc:
+            return mlflow_error(
+                400, f"send {{'inputs': {{name: batch}}}} or {{'instances': [...]}} ({exc})"
+            )
+        except MlwrightError as exc:
+            return mlflow_error(400, exc.message)
+        scored = orjson.dumps({"records": records})
+        status, answer = await asyncio.to_thread(self.predictor, scored, request_id)
+        if status != 200:
+            message = "; ".join(
+                f"record {e['record']} {e['field']}: {e['reason']}" if e["field"] else e["reason"]
+                for e in orjson.loads(answer)["errors"][:10]
+            )
+            return mlflow_error(400, message)
+        rows = orjson.loads(answer)["predictions"]
+        for row in rows:
+            row.pop("prediction_id", None)
+        return 200, {"predictions": rows}
+
+    def document(self, spec: dict[str, Any]) -> None:
+        bodies = {
+            PATH: request_schema(self.model, self.settings.max_rows),
+            "/v1/feedback": feedback_schema(self.outcomes),
+        }
+        for path, body in bodies.items():
+            post = spec.get("paths", {}).get(path, {}).get("post")
+            if post is not None:
+                post.update(body)
+
+    async def start(self) -> None:
+        gate_on = self.settings.gate
+        off = GateResult(True, "gate disabled", {})
+        gate = tensor_gate(self.model, self.predictor) if gate_on else off
+        self.gate = gate
+        if not gate.ok:
+            log.error("deployment gate failed: %s", gate.reason)
+        self.metrics.ready.labels(self.name, self._version or "").set(1 if gate.ok else 0)
+        if self.settings.store:
+            self.predictor.writer = PredictionWriter(Path(self.settings.store))
+
+    def stop(self) -> None:
+        if self.predictor.writer is not None:
+            self.predictor.writer.close()
+            self.predictor.writer = None
+
+    def lanes(self) -> dict[tuple[str, str], Lane]:
+        return {}
+
+
 def create_tensor_app(
     model: TensorModel,
     *,
@@ -161,161 +269,20 @@ def create_tensor_app(
     version: str | None = None,
     settings: ServeSettings | None = None,
 ) -> FastAPI:
+    """The app serving a PyTorch package, from the same routers as a tabular one (operations,
+    prediction, MLflow, feedback)."""
+    from mlwright.serve.app import COMMON, build_app
+
     cfg = settings or ServeSettings()
-    served = name or model.name
     metrics = ServerMetrics()
-    predictor = TensorPredictor(model, served, version, metrics, cfg.max_rows)
-    state: dict[str, Any] = {"gate": None}
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gate = tensor_gate(model, predictor) if cfg.gate else GateResult(True, "gate disabled", {})
-        state["gate"] = gate
-        if not gate.ok:
-            log.error("deployment gate failed: %s", gate.reason)
-        metrics.ready.labels(served, version or "").set(1 if gate.ok else 0)
-        if cfg.store:
-            predictor.writer = PredictionWriter(Path(cfg.store))
-        if cfg.freeze_gc:
-            gc.collect()
-            gc.freeze()
-        try:
-            yield
-        finally:
-            if predictor.writer is not None:
-                predictor.writer.close()
-                predictor.writer = None
-
-    app = FastAPI(
-        title=f"mlwright: {served}",
-        description=f"Predictions from the PyTorch model {served!r} ({model.task}).",
-        lifespan=lifespan,
-        docs_url=None,  # served from local files by add_docs, never from a CDN
-        redoc_url=None,
+    served = TensorServed(model, name or model.name, version, cfg, metrics)
+    app = build_app(
+        ServerState(served, cfg, metrics),
+        title=f"mlwright: {served.name}",
+        description=f"Predictions from the PyTorch model {served.name!r} ({model.task}).",
+        routers=list(COMMON),
     )
-    add_docs(app)
-
-    def ready() -> GateResult | None:
-        gate: GateResult | None = state["gate"]
-        return gate if gate is not None and gate.ok else None
-
-    def info() -> dict[str, Any]:
-        return {"name": served, "version": version, "variant": "champion"}
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return error(
-            500, f"internal error ({type(exc).__name__})", "retry; report it if it persists"
-        )
-
-    @app.get("/health", tags=["operations"])
-    async def health() -> dict[str, str]:
-        """Liveness only: the process answers."""
-        return {"status": "alive"}
-
-    @app.get("/ready", tags=["operations"], responses={503: {"description": "not ready"}})
-    async def is_ready() -> JSONResponse:
-        """200 once the model passed the deployment gate, else 503 with the reason."""
-        if ready() is not None:
-            return JSONResponse({"status": "ready", "model": info()})
-        gate = state["gate"]
-        reason = "starting" if gate is None else gate.reason
-        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
-
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    async def prometheus() -> Response:
-        """Prometheus text format: requests, latency, predictions per label."""
-        content, media_type = metrics.render()
-        return Response(content, media_type=media_type)
-
-    @app.get("/v1/models", tags=["models"])
-    async def models() -> dict[str, Any]:
-        gate = state["gate"]
-        return {
-            "models": [
-                {
-                    **info(),
-                    "kind": "torch",
-                    "task": model.task,
-                    "ready": ready() is not None,
-                    "reason": None if gate is None or gate.ok else gate.reason,
-                    "inputs": [s.to_dict() for s in model.inputs],
-                    "classes": None if model.classes is None else list(model.classes),
-                    "gate": None if gate is None else gate.details,
-                }
-            ]
-        }
-
-    @app.post(
-        PATH,
-        tags=["predict"],
-        responses=documented(413, 415, 422, 503),
-        openapi_extra=request_schema(model, cfg.max_rows),
-    )
-    async def predict(request: Request) -> Response:
-        """Score records (one per example, one nested list per input)."""
-        if ready() is None:
-            return _not_ready(state["gate"])
-        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
-        status, body = await asyncio.to_thread(predictor, await request.body(), request_id)
-        return Response(body, status_code=status, media_type="application/json")
-
-    @app.post(
-        "/invocations",
-        tags=["predict"],
-        responses={
-            400: {"model": MlflowError, "description": "invalid input (MLflow's error shape)"},
-            **documented(413, 415, 503),
-        },
-    )
-    async def invocations(request: Request) -> Response:
-        """MLflow's scoring protocol for tensor models: ``{"inputs": {name: batch}}`` or
-        ``{"instances": [records]}``; answers ``{"predictions": [...]}``."""
-        if ready() is None:
-            return _not_ready(state["gate"])
-        from mlwright.package.pyfunc import tensor_records
-
-        try:
-            payload = parse_body(await request.body())
-            value = payload["inputs"] if "inputs" in payload else payload["instances"]
-            records = tensor_records(value if isinstance(value, dict) else list(value))
-        except BodyError as exc:
-            return JSONResponse({"error_code": "BAD_REQUEST", "message": exc.reason}, 400)
-        except (KeyError, TypeError) as exc:
-            message = f"send {{'inputs': {{name: batch}}}} or {{'instances': [...]}} ({exc})"
-            return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
-        except MlwrightError as exc:
-            return JSONResponse({"error_code": "BAD_REQUEST", "message": exc.message}, 400)
-        body = orjson.dumps({"records": records})
-        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
-        status, answer = await asyncio.to_thread(predictor, body, request_id)
-        if status != 200:
-            message = "; ".join(
-                f"record {e['record']} {e['field']}: {e['reason']}" if e["field"] else e["reason"]
-                for e in orjson.loads(answer)["errors"][:10]
-            )
-            return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
-        rows = orjson.loads(answer)["predictions"]
-        for row in rows:
-            row.pop("prediction_id", None)
-        return JSONResponse({"predictions": rows})
-
-    outcomes = Outcomes.of(model.task, model.classes)
-
-    @app.post(
-        "/v1/feedback",
-        tags=["feedback"],
-        responses=documented(409, 413, 415, 422, 503),
-        openapi_extra=feedback_schema(outcomes),
-    )
-    async def feedback(request: Request) -> JSONResponse:
-        """Outcomes for served predictions, as for tabular models: a label must be one of the
-        model's classes (regression: a finite number); `"replace": true` corrects one."""
-        return await answer_feedback(cfg.store, request, outcomes)
-
-    app.state.predictor = predictor
-    app.state.asgi = Observe(Guard(app, cfg.max_body_bytes), metrics, served, lambda: version or "")
+    app.state.predictor = served.predictor
     return app
 
 
@@ -353,9 +320,9 @@ def feedback_schema(outcomes: Outcomes) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
-def _not_ready(gate: GateResult | None) -> JSONResponse:
+def _not_ready(gate: GateResult | None) -> dict[str, Any]:
     reason = "the model has not passed its deployment gate yet" if gate is None else gate.reason
-    return error(503, f"the model is not ready: {reason}", "wait for /ready to answer 200")
+    return error_body(f"the model is not ready: {reason}", "wait for /ready to answer 200")
 
 
-__all__ = ["TensorPredictor", "create_tensor_app", "tensor_gate"]
+__all__ = ["TensorPredictor", "TensorServed", "create_tensor_app", "tensor_gate"]
