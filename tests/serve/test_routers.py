@@ -86,6 +86,10 @@ def test_both_servers_answer_the_shared_routes(package: Path, tmp_path: Path) ->
             assert tabular_only == (200 if app is tabular else 404)
 
 
+def returning(state: ServerState) -> Any:
+    return lambda: state
+
+
 def test_both_servers_read_their_state_through_depends(package: Path, tmp_path: Path) -> None:
     class Failing:  # a served model that never passed its gate
         name, task, version = "planted", "binary", "7"
@@ -97,7 +101,7 @@ def test_both_servers_read_their_state_through_depends(package: Path, tmp_path: 
     for app in (tabular, tensor_app(tmp_path)):
         real: ServerState = app.state.server
         planted = ServerState(Failing(), real.settings, real.metrics)  # type: ignore[arg-type]
-        app.dependency_overrides[server_state] = lambda: planted
+        app.dependency_overrides[server_state] = returning(planted)
         with TestClient(app) as client:
             answer = client.get("/ready")
         assert answer.status_code == 503 and answer.json()["reason"] == "planted for the test"
