@@ -41,7 +41,7 @@ from pydantic_core import PydanticCustomError
 from mlwright.serve.bodies import BodyError
 from mlwright.serve.bodies import parse as parse_body
 from mlwright.serve.schemas import error_body, jsonable, kind_of, validation_items
-from mlwright.serve.store import connect
+from mlwright.store.feedback import Row, writing_feedback
 
 MAX_ITEMS = 10_000
 ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}:[0-9]{1,9}$"
@@ -293,17 +293,12 @@ async def answer(store: str | None, request: Request, outcomes: Outcomes) -> JSO
     return JSONResponse({"stored": stored, "repeats": repeats})
 
 
-Row = tuple[str, str, float | None]  # kind, JSON value, covariate
-
-
 def record(store: Path, items: list[FeedbackItem]) -> tuple[int, int, list[dict[str, Any]]]:
     """Store ``items`` in one transaction: (stored or replaced, repeats, conflicts). With any
     conflict nothing is stored and the conflicts are returned as error items."""
     now = time.time()
-    conn = connect(store)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        existing = _existing(conn, sorted({i.prediction_id for i in items}))
+    with writing_feedback(store) as table:
+        existing = table.get(sorted({i.prediction_id for i in items}))
         writes: dict[str, Row] = {}
         conflicts, repeats, stored = [], 0, 0
         for index, item in enumerate(items):
@@ -318,37 +313,9 @@ def record(store: Path, items: list[FeedbackItem]) -> tuple[int, int, list[dict[
             else:
                 conflicts.append(_conflict(index, pid, row, before))
         if conflicts:
-            conn.execute("ROLLBACK")
-            return 0, repeats, conflicts
-        conn.executemany(
-            "INSERT INTO feedback (prediction_id, ts, kind, value, covariate) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (prediction_id) DO UPDATE SET "
-            "ts = excluded.ts, kind = excluded.kind, value = excluded.value, "
-            "covariate = excluded.covariate",
-            [(pid, now, *row) for pid, row in writes.items()],
-        )
-        conn.execute("COMMIT")
-        return stored, repeats, []
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
-
-
-def _existing(conn: Any, ids: list[str]) -> dict[str, Row]:
-    found: dict[str, Row] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for pid, kind, value, covariate in conn.execute(
-            "SELECT prediction_id, kind, value, covariate FROM feedback "
-            f"WHERE prediction_id IN ({marks})",
-            chunk,
-        ):
-            found[pid] = (kind, value, covariate)
-    return found
+            return 0, repeats, conflicts  # the transaction ends having written nothing
+        table.put(writes, now)
+    return stored, repeats, []
 
 
 def _conflict(index: int, pid: str, row: Row, before: Row) -> dict[str, Any]:
