@@ -3,12 +3,13 @@
 The champion's slot is the server's own; each challenger gets a slot of its own that must pass
 its deployment gate before it takes traffic (until then, and whenever the experiment is not
 running, every request goes to the champion). The experiment's status lives in the serving
-store, so every worker sees a stop, and a restart resumes where it was.
+store (:mod:`mlwright.store.experiments`), so every worker sees a stop, and a restart resumes
+where it was. What needs no server (config, assignment, statistics, guardrails) is in
+:mod:`mlwright.experiment`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlwright.serve.experiment import ExperimentConfig, Router
-from mlwright.serve.guardrails import VariantWindow, breaches, scores_of
+from mlwright.experiment.assignment import Router
+from mlwright.experiment.config import ExperimentConfig
+from mlwright.experiment.guardrails import VariantWindow, breaches, scores_of
+from mlwright.experiment.state import split_status, stored_experiments
 from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.slot import Slot
-from mlwright.serve.store import connect
+from mlwright.store.experiments import load_or_register, set_status, set_step, status_of
 
 log = logging.getLogger("mlwright.serve")
 
@@ -87,42 +90,25 @@ class ExperimentRuntime:
     # --- state shared through the store -------------------------------------------------------
     def _load_or_register(self) -> None:
         assert self.store is not None
-        conn = connect(self.store)
-        try:
-            row = conn.execute(
-                "SELECT config, status FROM experiments WHERE id = ?", (self.config.id,)
-            ).fetchone()
-            if row is None:
-                record = {"config": self.config.model_dump(), "started": self.started, "step": 0}
-                conn.execute(
-                    "INSERT OR IGNORE INTO experiments VALUES (?, ?, 'running', ?)",
-                    (self.config.id, json.dumps(record), time.time()),
-                )
-            else:
-                saved = json.loads(row[0])
-                self.started = float(saved.get("started", self.started))
-                self.step = int(saved.get("step", 0))
-                self.status, self.reason = _split_status(row[1])
-        finally:
-            conn.close()
+        record = {"config": self.config.model_dump(), "started": self.started, "step": 0}
+        found = load_or_register(self.store, self.config.id, record)
+        if found is not None:
+            saved, status = found
+            self.started = float(saved.get("started", self.started))
+            self.step = int(saved.get("step", 0))
+            self.status, self.reason = split_status(status)
 
     def refresh(self) -> None:
         """Re-read the status (another worker or `mlwright ab stop` may have changed it)."""
         if self.store is None or time.monotonic() - self._checked < STATUS_SECONDS:
             return
         self._checked = time.monotonic()
-        conn = connect(self.store)
-        try:
-            row = conn.execute(
-                "SELECT status, json_extract(config, '$.step') FROM experiments WHERE id = ?",
-                (self.config.id,),
-            ).fetchone()
-        finally:
-            conn.close()
-        if row is not None:
-            self.status, self.reason = _split_status(row[0])
-            if row[1] is not None and int(row[1]) != self.step:
-                self.step, self._step_requests = int(row[1]), 0
+        found = status_of(self.store, self.config.id)
+        if found is not None:
+            status, step = found
+            self.status, self.reason = split_status(status)
+            if step is not None and step != self.step:
+                self.step, self._step_requests = step, 0
             self._set_gauge()
 
     def stop(self, reason: str) -> None:
@@ -238,61 +224,13 @@ class ExperimentRuntime:
         }
 
 
-def set_status(store: Path, experiment_id: str, status: str) -> bool:
-    """Write an experiment's status; False when the store does not know the experiment."""
-    conn = connect(store)
-    try:
-        done = conn.execute(
-            "UPDATE experiments SET status = ?, updated = ? WHERE id = ?",
-            (status, time.time(), experiment_id),
-        )
-        return done.rowcount > 0
-    finally:
-        conn.close()
-
-
-def set_step(store: Path, experiment_id: str, step: int) -> None:
-    conn = connect(store)
-    try:
-        conn.execute(
-            "UPDATE experiments SET config = json_set(config, '$.step', ?), updated = ? "
-            "WHERE id = ?",
-            (step, time.time(), experiment_id),
-        )
-    finally:
-        conn.close()
-
-
-def _split_status(text: str) -> tuple[str, str | None]:
-    status, _, reason = text.partition(": ")
-    return status, reason or None
-
-
-def stored_experiments(store: Path) -> list[dict[str, Any]]:
-    """Every experiment the store knows: id, status, reason, config, started, step."""
-    import sqlite3
-
-    if not store.is_file():
-        from mlwright.errors import DataSourceError
-
-        raise DataSourceError(
-            f"no serving store at {store}", fix="pass the --store the server was started with"
-        )
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT id, config, status, updated FROM experiments").fetchall()
-    out = []
-    for exp_id, record, status, updated in rows:
-        saved = json.loads(record)
-        state, reason = _split_status(status)
-        out.append(
-            {
-                "id": exp_id,
-                "status": state,
-                "reason": reason,
-                "config": ExperimentConfig.model_validate(saved["config"]),
-                "started": saved.get("started"),
-                "step": int(saved.get("step", 0)),
-                "updated": updated,
-            }
-        )
-    return out
+# set_status, set_step (mlwright.store.experiments) and stored_experiments
+# (mlwright.experiment.state) are importable from here as well
+__all__ = [
+    "SHADOW_QUEUE",
+    "STATUS_SECONDS",
+    "ExperimentRuntime",
+    "set_status",
+    "set_step",
+    "stored_experiments",
+]
