@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from mlwright.serve.experiment_stats import sequential_p_values
+from mlwright.experiment.stats import sequential_p_values
 
 
 def naive(values: np.ndarray, treated: np.ndarray, looks: np.ndarray) -> bool:

@@ -5,11 +5,11 @@ Usage:  python bench/monitor_bench.py [--rows 1000000] [--features 50] [--hours 
 
 Builds a training reference (40 numeric and 10 categorical features, 50,000 training rows), then
 writes ``--rows`` served predictions into a fresh serving store through the server's own writer
-code (:class:`mlwright.serve.store.StoreWriter`: JSON request bodies parsed, every request stored,
-every value counted into the reference's bins), 100 rows a request, spread evenly over
-``--hours`` hours; in the last quarter of the window five features drift (three numeric shifted by
-half a standard deviation, one numeric column breaks to all-missing, one categorical gains a new
-dominant level). Then times, each in a fresh process-free call:
+code (:class:`mlwright.store.StoreWriter` with the monitor's binning: JSON request bodies parsed,
+every request stored, every value counted into the reference's bins), 100 rows a request, spread
+evenly over ``--hours`` hours; in the last quarter of the window five features drift (three
+numeric shifted by half a standard deviation, one numeric column breaks to all-missing, one
+categorical gains a new dominant level). Then times, each in a fresh process-free call:
 
 - the drift of the whole window from the store (`GET /v1/monitor/drift`'s computation);
 - `mlwright monitor`'s overview (the window's drift plus drift per step, and live performance);
@@ -38,10 +38,11 @@ import pandas as pd
 
 import mlwright as mw
 from mlwright.data.schema import infer_schema
+from mlwright.monitor.counts import count_batch, window_drift
+from mlwright.monitor.drift import Settings, frame_drift
 from mlwright.package.reference import build_reference
-from mlwright.serve.drift import Settings, frame_drift
-from mlwright.serve.drift_counts import Watched, monitored, window_drift
-from mlwright.serve.store import PredictionBatch, StoreWriter, Watch, read_predictions
+from mlwright.store import PredictionBatch, StoreWriter, Watch, read_predictions
+from mlwright.store.counts import Watched, monitored
 
 ROOT = Path(__file__).resolve().parent
 BATCH = 100
@@ -123,7 +124,7 @@ def ingest(
             )
         print(f"  made {first + n:,} rows", flush=True, file=sys.stderr)
     began = time.perf_counter()
-    writer = StoreWriter(store)
+    writer = StoreWriter(store, count=count_batch)
     if reference_file is not None:
         writer.watch(Watch("champion", "1", str(reference_file)))
     for batch in batches:
@@ -186,9 +187,9 @@ def main() -> None:
     recent = window_drift(store, reference, digest, since=start + 0.75 * args.hours * 3600)
     recent_s = time.perf_counter() - began
 
+    from mlwright.monitor.overview import overview
     from mlwright.report.document import write
     from mlwright.report.monitoring import monitoring_report
-    from mlwright.serve.monitor import overview
 
     began = time.perf_counter()
     result = overview(store)

@@ -20,7 +20,7 @@ StoreOption = Annotated[
 
 def _find(store: Path, experiment: str | None) -> dict[str, Any]:
     from mlwright.errors import ConfigError
-    from mlwright.serve.ab import stored_experiments
+    from mlwright.experiment.state import stored_experiments
 
     known = stored_experiments(store)
     if experiment is None:
@@ -79,7 +79,7 @@ def ab_status(
     if server is not None:
         result = _from_server(server, experiment)
     else:
-        from mlwright.serve.experiment_analysis import analyze
+        from mlwright.experiment.analysis import analyze
 
         found = _find(store, experiment)
         config = found["config"]
@@ -163,7 +163,7 @@ def ab_stop(
     store: StoreOption = Path("mlwright-serve.db"),
 ) -> None:
     """Send all traffic to the champion (every worker picks it up within a second)."""
-    from mlwright.serve.ab import set_status
+    from mlwright.store.experiments import set_status
 
     found = _find(store, experiment)
     set_status(store, found["id"], "stopped: stopped by `mlwright ab stop`")
@@ -182,7 +182,7 @@ def ab_promote(
     """Point the registry alias at the challenger's version and end the experiment."""
     from mlwright.cli.models import print_uri
     from mlwright.errors import ConfigError
-    from mlwright.serve.ab import set_status
+    from mlwright.store.experiments import set_status
     from mlwright.track.mlflow import alias_version, promote
     from mlwright.track.registry import parse
 

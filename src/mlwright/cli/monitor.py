@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mlwright.serve.drift_settings import Settings
+from mlwright.monitor.settings import Settings
 
 DEFAULTS = Settings()  # Evidently's documented defaults (docs/monitoring.md)
 
@@ -51,8 +51,8 @@ def monitor_command(
     """Drift of served traffic against each version's training reference, and live
     performance from feedback: per served version and variant, over a window."""
     from mlwright.errors import ConfigError
-    from mlwright.serve.experiment_analysis import json_safe
-    from mlwright.serve.monitor import overview, parse_since
+    from mlwright.experiment.analysis import json_safe
+    from mlwright.monitor.overview import overview, parse_since
 
     if since is not None and last is not None:
         raise ConfigError("give --since or --last, not both", fix="choose one window")
@@ -78,9 +78,9 @@ def _print(result: object) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from mlwright.monitor.overview import Overview
+    from mlwright.monitor.performance import LIVE_METRICS
     from mlwright.report.monitoring import label, number, when
-    from mlwright.serve.monitor import Overview
-    from mlwright.serve.performance import LIVE_METRICS
 
     assert isinstance(result, Overview)
     console = Console()

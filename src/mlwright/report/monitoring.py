@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from mlwright.evaluate import plots
+from mlwright.monitor.counts import PREDICTION
+from mlwright.monitor.drift import UNSEEN, sketch_cdf
+from mlwright.monitor.overview import Monitored, Overview
+from mlwright.monitor.performance import LIVE_METRICS
 from mlwright.report.document import Document, Figure, Section, code, plain
-from mlwright.serve.drift import UNSEEN, sketch_cdf
-from mlwright.serve.drift_counts import PREDICTION
-from mlwright.serve.monitor import Monitored, Overview
-from mlwright.serve.performance import LIVE_METRICS
 
 MAX_FEATURE_PLOTS = 60  # per served version: drifting features first, then by statistic
 MAX_LEVELS = 15
