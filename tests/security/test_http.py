@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
+from mlwright.monitor.performance import live_performance
 from mlwright.package.store import load_package
 from mlwright.serve.app import ServeSettings, create_app
-from mlwright.serve.performance import live_performance
-from mlwright.serve.store import read_predictions
+from mlwright.store import read_predictions
 from tests.conftest import make_frame
 from tests.security.conftest import linear
 from tests.track.test_mlflow import free_port

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 import mlwright as mw
 from mlwright.errors import ConfigError
+from mlwright.experiment.config import ExperimentConfig
 from mlwright.package.store import load_package
 from mlwright.serve import ab
 from mlwright.serve.app import ServeSettings, create_app
-from mlwright.serve.experiment import ExperimentConfig
 from tests.conftest import CliResult, make_frame
 
 
@@ -105,7 +105,7 @@ def test_the_key_may_come_from_a_header(pair: tuple[Path, Path], tmp_path: Path)
 def test_feedback_reaches_the_analysis(pair: tuple[Path, Path], tmp_path: Path) -> None:
     import time
 
-    from mlwright.serve.store import FLUSH_SECONDS
+    from mlwright.store import FLUSH_SECONDS
 
     record = rows(pair)
     with serve(pair, tmp_path / "serve.db", experiment()) as c:

@@ -109,7 +109,7 @@ def test_a_covariate_travels_with_the_feedback(package: Path, tmp_path: Path) ->
 
 
 def test_a_store_from_before_covariates_gains_the_column(tmp_path: Path) -> None:
-    from mlwright.serve.store import connect
+    from mlwright.store import connect
 
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:

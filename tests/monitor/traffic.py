@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from mlwright.serve.store import PredictionBatch, StoreWriter, Watch
+from mlwright.monitor.counts import count_batch
+from mlwright.store import PredictionBatch, StoreWriter, Watch
 
 _ids = itertools.count()
 
@@ -19,7 +20,7 @@ class Traffic:
     """The writer half of a server: ``watch`` a reference, ``send`` answered batches."""
 
     def __init__(self, store: Path, model: str = "m") -> None:
-        self.writer = StoreWriter(store)
+        self.writer = StoreWriter(store, count=count_batch)
         self.model = model
 
     def watch(self, variant: str, version: str | None, reference: dict[str, Any], at: Path) -> None:

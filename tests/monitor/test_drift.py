@@ -12,8 +12,8 @@ from scipy import stats
 
 import mlwright as mw
 from mlwright.data.schema import infer_schema
+from mlwright.monitor.drift import Settings, count_numeric, frame_drift, numeric_drift
 from mlwright.package.reference import build_reference
-from mlwright.serve.drift import Settings, count_numeric, frame_drift, numeric_drift
 
 
 def training(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -130,9 +130,10 @@ def test_the_server_counts_served_values_and_reports_drift(tmp_path: Path) -> No
 
     from fastapi.testclient import TestClient
 
+    from mlwright.monitor.counts import window_counts
     from mlwright.serve.app import ServeSettings, create_app
-    from mlwright.serve.drift_counts import Watched, window_counts
-    from mlwright.serve.store import FLUSH_SECONDS
+    from mlwright.store import FLUSH_SECONDS
+    from mlwright.store.counts import Watched
 
     rng = np.random.default_rng(6)
     frame = training(2000, rng)

@@ -9,14 +9,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from mlwright.errors import DataSourceError
 from mlwright.package.store import load_package
 from mlwright.serve.app import ServeSettings, create_app
-from mlwright.serve.store import FLUSH_SECONDS, PredictionBatch, read_predictions
-from mlwright.serve.writer import PredictionWriter
+from mlwright.store import FLUSH_SECONDS, PredictionBatch, PredictionWriter, read_predictions
 from tests.serve.support import serving
 from tests.serve.test_app import package, records  # noqa: F401  (module fixture)
 
@@ -68,6 +69,19 @@ def batch(*ids: int) -> PredictionBatch:
         body,
         json.dumps(answer).encode(),
     )
+
+
+def reference_file(path: Path) -> Path:
+    """A monitoring reference with the one feature :func:`batch` serves, ``x``."""
+    from mlwright.data.schema import infer_schema
+    from mlwright.package.reference import build_reference
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500)})
+    schema = infer_schema(frame, target="y")
+    reference = build_reference(frame, schema, "regression", rng.normal(size=500), None)
+    path.write_text(json.dumps(reference), encoding="utf-8")
+    return path
 
 
 def count(db: Path) -> int:
@@ -122,7 +136,7 @@ def test_a_killed_server_loses_at_most_the_flush_window(package: Path, tmp_path:
 
 def test_a_failed_write_does_not_wedge_the_writer(tmp_path: Path) -> None:
     """A write that fails is rolled back whole, so the next one can start a transaction."""
-    from mlwright.serve.store import StoreWriter
+    from mlwright.store import StoreWriter
 
     db = tmp_path / "w.db"
     writer = StoreWriter(db)
@@ -137,3 +151,52 @@ def test_a_failed_write_does_not_wedge_the_writer(tmp_path: Path) -> None:
     finally:
         writer.close()
     assert count(db) == 1
+
+
+def test_every_reader_refuses_a_missing_or_foreign_file_the_same_way(tmp_path: Path) -> None:
+    """One read-only connection policy: a missing file, or one that is not a serving store,
+    is a DataSourceError that says which file to pass, whichever reader opens it."""
+    from mlwright.experiment.state import stored_experiments
+    from mlwright.monitor.performance import live_performance
+    from mlwright.store.counts import monitored
+    from mlwright.store.predictions import request_counts
+
+    foreign = tmp_path / "notes.db"
+    foreign.write_text("not a database", encoding="utf-8")
+    readers = [
+        lambda p: list(read_predictions(p)),
+        lambda p: request_counts(p, ["champion"]),
+        monitored,
+        live_performance,
+        stored_experiments,
+    ]
+    for read in readers:
+        with pytest.raises(DataSourceError, match="no serving store") as missing:
+            read(tmp_path / "nothing.db")
+        assert "--store" in str(missing.value.fix)
+        with pytest.raises(DataSourceError, match="not a serving store"):
+            read(foreign)
+
+
+def test_the_writer_counts_drift_only_with_the_binning_it_is_given(tmp_path: Path) -> None:
+    """The store imports no monitoring code: its writer counts served values with the binning
+    function its caller passes, and without one it stores predictions and counts nothing."""
+    from mlwright.monitor.counts import count_batch
+    from mlwright.store import StoreWriter, Watch
+    from mlwright.store.process import import_name, imported
+
+    reference = reference_file(tmp_path / "reference.json")
+    for count, counted in ((None, 0), (count_batch, 1)):
+        db = tmp_path / f"{counted}.db"
+        writer = StoreWriter(db, count=count)
+        writer.watch(Watch("champion", "1", str(reference)))
+        writer.add(batch(1))
+        writer.close()
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM requests").fetchone() == (1,)
+            assert conn.execute("SELECT COUNT(*) FROM drift_references").fetchone() == (counted,)
+    # the writer process is told the function by name, and imports it itself
+    assert import_name(count_batch) == "mlwright.monitor.counts:count_batch"
+    assert imported(import_name(count_batch)) is count_batch
+    with pytest.raises(ValueError, match="module-level function"):
+        import_name(lambda *args: {})

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from mlwright.errors import ConfigError
-from mlwright.serve.experiment import ExperimentConfig, Router
-from mlwright.serve.experiment_analysis import analyze
-from mlwright.serve.store import connect
+from mlwright.experiment.analysis import analyze
+from mlwright.experiment.assignment import Router
+from mlwright.experiment.config import ExperimentConfig
+from mlwright.store import connect
 
 TWO = {
     "id": "churn-v3",
@@ -128,7 +129,7 @@ def test_the_analysis_finds_a_better_challenger_and_a_skewed_split(tmp_path: Pat
 
 
 def test_psi_reads_no_shift_as_small_and_a_real_one_as_large() -> None:
-    from mlwright.serve.guardrails import psi
+    from mlwright.experiment.guardrails import psi
 
     rng = np.random.default_rng(0)
     same = psi(list(rng.normal(size=2000)), list(rng.normal(size=2000)))

@@ -15,16 +15,17 @@ import pandas as pd
 import pytest
 
 from mlwright.data.schema import infer_schema
+from mlwright.monitor.counts import window_drift
+from mlwright.monitor.overview import overview, parse_since
+from mlwright.monitor.performance import live_performance
 from mlwright.package.reference import build_reference
-from mlwright.serve.drift_counts import monitored, window_drift
 from mlwright.serve.feedback import FeedbackItem
 from mlwright.serve.feedback import record as record_feedback
-from mlwright.serve.monitor import overview, parse_since
-from mlwright.serve.performance import live_performance
-from mlwright.serve.store import connect
+from mlwright.store import connect
+from mlwright.store.counts import monitored
 from tests.browser import check_page, chromium, needs_chromium
-from tests.serve.test_drift import training
-from tests.serve.traffic import Traffic
+from tests.monitor.test_drift import training
+from tests.monitor.traffic import Traffic
 
 HOUR = 3600.0
 START = 1_700_002_800.0  # a whole hour (2023-11-14 23:00 UTC)
@@ -91,7 +92,7 @@ def test_each_served_version_is_counted_against_its_own_reference(history: Path)
     # the same older customers would drift against version 1's reference
     rng = np.random.default_rng(3)
     v1 = by_version["1"].reference
-    from mlwright.serve.drift import frame_drift
+    from mlwright.monitor.drift import frame_drift
 
     assert "age" in frame_drift(v1, _served(2000, rng, 15.0))["drifted_features"]
 
@@ -259,7 +260,7 @@ def test_the_server_follows_a_swap_and_exposes_gauges(
     import mlwright as mw
     from mlwright.serve.app import ServeSettings, create_app
     from mlwright.serve.slot import swap
-    from mlwright.serve.store import FLUSH_SECONDS
+    from mlwright.store import FLUSH_SECONDS
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     rng = np.random.default_rng(21)
@@ -322,7 +323,7 @@ def test_the_server_follows_a_swap_and_exposes_gauges(
 
 def test_the_drift_thresholds_can_be_changed(history: Path, cli: Any) -> None:
     from mlwright.errors import ConfigError
-    from mlwright.serve.drift_settings import Settings
+    from mlwright.monitor.settings import Settings
 
     strict = overview(history, settings=Settings(wasserstein=0.001, jensen_shannon=0.001))
     assert all(m.drift["dataset_drift"] for m in strict.monitored)  # any difference drifts
@@ -338,7 +339,7 @@ def test_the_drift_thresholds_can_be_changed(history: Path, cli: Any) -> None:
 def test_a_backlog_is_written_whole_in_bounded_transactions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlwright.serve.store import MAX_WRITE_ROWS, StoreWriter
+    from mlwright.store import MAX_WRITE_ROWS, StoreWriter
 
     written: list[int] = []
     write = StoreWriter._write

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlwright.serve.experiment_stats import (
+from mlwright.experiment.stats import (
     MIN_PER_ARM,
     compare,
     sample_ratio_mismatch,
