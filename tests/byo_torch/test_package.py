@@ -125,6 +125,7 @@ def test_the_package_holds_program_weights_onnx_spec_golden_and_report(
                   "Reproducibility"):  # fmt: skip
         assert f". {title}" in report
     assert "data:image/png;base64," in (root / "report" / "report.html").read_text()
+    assert package.report().markdown().startswith("# ML Solution: digits-pkg")
 
 
 def test_it_is_registered_and_loads_by_alias(package: TensorModel) -> None:
@@ -133,6 +134,7 @@ def test_it_is_registered_and_loads_by_alias(package: TensorModel) -> None:
     assert isinstance(loaded, TensorModel)
     assert check_tensor_golden(loaded) == []
     assert loaded.registry == {"name": "digits-pkg", "version": package.registry["version"]}
+    assert "version " + package.registry["version"] in loaded.report().markdown()
 
 
 def test_tabular_commands_refuse_a_torch_package_and_report_renders_it(

@@ -79,6 +79,24 @@ def test_loaded_package_predicts_like_the_trained_model(
     assert len(loaded.golden["inputs"]) == 50  # type: ignore[index]
 
 
+def test_the_report_comes_from_whoever_made_or_loaded_the_model(
+    trained: tuple[mw.Model, Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    from mlwright.package.store import load_package
+    from mlwright.report import Report
+
+    model, path, _ = trained
+    assert isinstance(model.report(), Report)  # training hands its models the report
+    assert isinstance(mw.load(path).report(), Report)  # so does mlwright.load
+    bare = load_package(path)  # the package's own loader knows no report
+    with pytest.raises(mw.MlwrightError, match="loaded without its report"):
+        bare.report()
+    copy = bare.save(tmp_path / "bare")
+    assert (copy / "report" / "evaluation.json").is_file()  # the evidence, not the page
+    assert not (copy / "report" / "report.html").exists()
+    assert (model.save(tmp_path / "full") / "report" / "report.html").is_file()
+
+
 def test_pyfunc_loader(trained: tuple[mw.Model, Path, pd.DataFrame]) -> None:
     from mlwright.package.pyfunc import _load_pyfunc
 
