@@ -25,6 +25,13 @@ PLANTED = {
     "mlwright.train.models.planted": "from mlwright.train.search import run_search\n",
     "mlwright.audit.planted": "from mlwright.train.models import FAMILIES\n",
     "mlwright.track.planted": "import mlwright.cli.main\n",
+    "mlwright.store.planted": "import mlwright.monitor\n",
+    "mlwright.experiment.planted": "from mlwright.train.runner import library_versions\n",
+    # a type named for the type checker alone counts too
+    "mlwright.package.planted_types": (
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+        "    from mlwright.train.search import SearchData\n"
+    ),
 }
 
 
