@@ -1,13 +1,14 @@
 """``mlwright serve --backend ray-serve``: the same server app, as replicas on Ray Serve.
 
-Each replica builds the app in its own process from the same spec a uvicorn worker reads
-(:func:`mlwright.serve.app.app_from_spec`): same routes, validation, deployment gate, store
-writer and metrics. Ray Serve's proxy takes HTTP on ``host:port`` and spreads requests over the
-replicas; each asks for ``replica_cpus`` (fractions share a core), so two replicas fit a 2-core
-machine with room for the proxy. Replicas on one node share its serving store (SQLite, WAL) and
-its Prometheus directory, so ``/metrics`` merges them; on a cluster of several nodes each node
-keeps its own store at the same path. The packages travel through Ray's object store, so a
-replica on a node without the package folder serves an unpacked copy (checksums verified).
+Each replica builds the app in its own process from the same spec a uvicorn worker reads, with
+the factory it is given (:func:`mlwright.serve.app.app_from_spec`): same routes, validation,
+deployment gate, store writer and metrics. Ray Serve's proxy takes HTTP on ``host:port`` and
+spreads requests over the replicas; each asks for ``replica_cpus`` (fractions share a core), so
+two replicas fit a 2-core machine with room for the proxy. Replicas on one node share its
+serving store (SQLite, WAL) and its Prometheus directory, so ``/metrics`` merges them; on a
+cluster of several nodes each node keeps its own store at the same path. The packages travel
+through Ray's object store, so a replica on a node without the package folder serves an
+unpacked copy (checksums verified).
 """
 
 from __future__ import annotations
@@ -19,17 +20,26 @@ import signal
 import tarfile
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlwright.distributed.ray import connect
 
 APP_NAME = "mlwright"
+AppFactory = Callable[[Mapping[str, str]], Any]  # a server spec → the ASGI app a replica serves
 
 
-def deployment(spec: Mapping[str, str], *, replicas: int, replica_cpus: float, threads: int) -> Any:
-    """The Ray Serve application: ``replicas`` copies of the server app built from ``spec``."""
+def deployment(
+    spec: Mapping[str, str],
+    *,
+    app_factory: AppFactory,
+    replicas: int,
+    replica_cpus: float,
+    threads: int,
+) -> Any:
+    """The Ray Serve application: ``replicas`` copies of the server app that ``app_factory``
+    (:func:`mlwright.serve.app.app_from_spec`) builds from ``spec`` in each replica."""
     import ray
     from ray import serve
 
@@ -44,8 +54,6 @@ def deployment(spec: Mapping[str, str], *, replicas: int, replica_cpus: float, t
     shipped = {path: ray.put(pack(path)) for path in package_paths(frozen)}
 
     def build() -> Any:  # runs in each replica
-        from mlwright.serve.app import app_from_spec
-
         os.makedirs(metrics_dir, exist_ok=True)
         local = dict(frozen)
         for path, packed in shipped.items():
@@ -54,7 +62,7 @@ def deployment(spec: Mapping[str, str], *, replicas: int, replica_cpus: float, t
         store = json.loads(local.get("MLWRIGHT_SERVE_SETTINGS", "{}")).get("store")
         if store:
             Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return app_from_spec(local)
+        return app_factory(local)
 
     env = {
         "OMP_WAIT_POLICY": "PASSIVE",
@@ -114,6 +122,7 @@ def relocate(spec: dict[str, str], old: str, new: str) -> dict[str, str]:
 def serve_on_ray(
     spec: Mapping[str, str],
     *,
+    app_factory: AppFactory,
     host: str,
     port: int,
     replicas: int,
@@ -131,7 +140,13 @@ def serve_on_ray(
 
         serve.start(http_options={"host": host, "port": port})
         serve.run(
-            deployment(spec, replicas=replicas, replica_cpus=replica_cpus, threads=threads),
+            deployment(
+                spec,
+                app_factory=app_factory,
+                replicas=replicas,
+                replica_cpus=replica_cpus,
+                threads=threads,
+            ),
             name=APP_NAME,
             route_prefix="/",
             blocking=False,

@@ -47,9 +47,11 @@ def launch(options: ServeOptions, load: Loader, console: Console | None = None) 
     _announce(out, options, loaded, experiment)
     if options.backend == "ray-serve":
         from mlwright.distributed.serve import serve_on_ray
+        from mlwright.serve.app import app_from_spec
 
         serve_on_ray(
             spec,
+            app_factory=app_from_spec,
             host=options.host,
             port=options.port,
             replicas=options.replicas or 1,
