@@ -29,15 +29,15 @@ from fastapi.responses import JSONResponse
 
 from mlwright.config import ServeSettings
 from mlwright.errors import ConfigError
+from mlwright.experiment.config import ExperimentConfig
+from mlwright.monitor.gauges import MonitorGauges
 from mlwright.package.model import Model
 from mlwright.serve import routes
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.docs import add_docs
-from mlwright.serve.experiment import ExperimentConfig
 from mlwright.serve.limits import Guard
 from mlwright.serve.metrics import LANE, Observe, ServerMetrics
-from mlwright.serve.monitor import MonitorGauges
 from mlwright.serve.schemas import error, validation_items
 from mlwright.serve.served import Served, ServerState
 from mlwright.serve.slot import Slot, schema_change

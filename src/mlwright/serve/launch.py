@@ -82,7 +82,7 @@ def serve_spec(options: ServeOptions, loaded: Model | TensorModel) -> dict[str, 
 def experiment_spec(options: ServeOptions, load: Loader) -> dict[str, Any] | None:
     """The experiment to serve, with each challenger's package resolved here (registry
     references are downloaded and verified once, before the workers start); None without."""
-    from mlwright.serve.experiment import ExperimentConfig
+    from mlwright.experiment.config import ExperimentConfig
 
     if options.experiment_config is not None:
         config = ExperimentConfig.load(options.experiment_config)

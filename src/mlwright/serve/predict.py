@@ -32,8 +32,8 @@ from mlwright.serve.bodies import BodyError, check, parse
 from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.schemas import error_body, validation_items, violation_item
 from mlwright.serve.slot import Active, Slot
-from mlwright.serve.store import PredictionBatch
-from mlwright.serve.writer import PredictionWriter
+from mlwright.store import PredictionBatch
+from mlwright.store.process import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
 PATH = "/v1/predict"

@@ -17,9 +17,9 @@ from mlwright.config import ServeSettings
 from mlwright.serve.metrics import ServerMetrics
 
 if TYPE_CHECKING:
+    from mlwright.monitor.gauges import MonitorGauges
     from mlwright.serve.ab import ExperimentRuntime
     from mlwright.serve.feedback import Outcomes
-    from mlwright.serve.monitor import MonitorGauges
     from mlwright.serve.slot import Slot
 
 Lane = Any  # an ASGI callable that answers a route before the framework does

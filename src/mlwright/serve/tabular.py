@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mlwright.config import ServeSettings
 from mlwright.errors import MlwrightError, SchemaViolationError
+from mlwright.monitor.counts import count_batch
 from mlwright.package.model import Model
 from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.bodies import BodyError
@@ -28,8 +29,8 @@ from mlwright.serve.schemas import predict_request_model, records_adapter, valid
 from mlwright.serve.served import Lane
 from mlwright.serve.slot import Active, Slot
 from mlwright.serve.slot import poll as follow_alias
-from mlwright.serve.store import Watch
-from mlwright.serve.writer import PredictionWriter
+from mlwright.store import Watch
+from mlwright.store.process import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
 
@@ -136,7 +137,7 @@ class TabularServed:
                 for variant, s in self.variants.items()
                 if settings.monitor and has_reference(s.candidate)
             ]
-            writer = PredictionWriter(Path(settings.store), watches=watches)
+            writer = PredictionWriter(Path(settings.store), count=count_batch, watches=watches)
             self.predictor.writer = writer
             if settings.monitor:
 

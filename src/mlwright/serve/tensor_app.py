@@ -34,8 +34,8 @@ from mlwright.serve.predict import PATH, answer_body
 from mlwright.serve.routes.mlflow import mlflow_error
 from mlwright.serve.schemas import error_body, violation_item
 from mlwright.serve.served import Lane, ServerState
-from mlwright.serve.store import PredictionBatch
-from mlwright.serve.writer import PredictionWriter
+from mlwright.store import PredictionBatch
+from mlwright.store.process import PredictionWriter
 
 log = logging.getLogger("mlwright.serve")
 GATE = "gate"  # the request id of the gate's request-path check

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from mlwright.serve.experiment_analysis import analyze
+from mlwright.experiment.analysis import analyze
 from mlwright.serve.schemas import documented, error
 from mlwright.serve.served import Server
 

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from mlwright.serve.drift_counts import Watched, window_drift
-from mlwright.serve.drift_settings import Settings as DriftSettings
-from mlwright.serve.experiment_analysis import json_safe
-from mlwright.serve.performance import live_performance
+from mlwright.experiment.analysis import json_safe
+from mlwright.monitor.counts import window_drift
+from mlwright.monitor.performance import live_performance
+from mlwright.monitor.settings import Settings as DriftSettings
 from mlwright.serve.schemas import documented, error
 from mlwright.serve.served import Server, ServerState
+from mlwright.store.counts import Watched
 
 router = APIRouter(tags=["monitoring"])
 MAX_MINUTES = 10 * 366 * 24 * 60  # windows of up to ten years
