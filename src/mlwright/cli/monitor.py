@@ -61,8 +61,8 @@ def monitor_command(
     settings = Settings(small_window, p_value, wasserstein, jensen_shannon, dataset_share)
     result = overview(store, model=model, since=parse_since(since), last=last, settings=settings)
     if html is not None:
+        from mlwright.monitor.page import monitoring_report
         from mlwright.report.document import write
-        from mlwright.report.monitoring import monitoring_report
 
         write(monitoring_report(result), html)
     if as_json:
@@ -79,8 +79,8 @@ def _print(result: object) -> None:
     from rich.text import Text
 
     from mlwright.monitor.overview import Overview
+    from mlwright.monitor.page import label, number, when
     from mlwright.monitor.performance import LIVE_METRICS
-    from mlwright.report.monitoring import label, number, when
 
     assert isinstance(result, Overview)
     console = Console()
