@@ -14,6 +14,7 @@ from rich.console import Console
 from mlwright.cli.train_view import TrainPrinter
 from mlwright.train.choice import Candidate
 from mlwright.train.models import get_family
+from mlwright.train.recipe import Recipe
 from mlwright.train.runner import _refit_params, cv_summary
 from mlwright.train.search import Trial
 
@@ -41,7 +42,7 @@ def test_a_score_resting_on_one_cut_fold_says_so() -> None:
     out = io.StringIO()
     model = SimpleNamespace(
         metrics={"cv": cv, "test": None},
-        recipe={"chosen": {"trial": 0, "family": "lightgbm"}, "elapsed_s": 10.2},
+        recipe=Recipe.read({"chosen": {"trial": 0, "family": "lightgbm"}, "elapsed_s": 10.2}),
         threshold=None,
         path=None,
         registry=None,

@@ -268,9 +268,9 @@ def train_torch_command(
         )
     recipe = model.recipe
     scores = ", ".join(f"{k} {v:.4g}" for k, v in model.metrics["validation"].items())
-    onnx = recipe["export"]["onnx"]
+    onnx = recipe.export["onnx"]
     lines = [
-        f"trained {model.name}: best epoch {recipe['best_epoch']} of {len(recipe['history'])}; "
+        f"trained {model.name}: best epoch {recipe.best_epoch} of {len(recipe.history)}; "
         f"on the {(model.evidence or {}).get('on', 'validation')} data: {scores}",
         f"package: {model.path} (torch.export program"
         + (", ONNX" if onnx["status"] == "ok" else f"; no ONNX: {onnx['reason']}")

@@ -174,7 +174,7 @@ class TrainPrinter:
 
     def summary(self, console: Console, model: Model) -> None:
         cv = model.metrics.get("cv", {})
-        chosen = model.recipe["chosen"]
+        chosen = model.recipe.chosen
         spread = "" if cv.get("std") is None else f" ± {cv['std']:.5f}"
         planned = cv.get("folds_planned", cv["folds"])
         folds = (
@@ -183,7 +183,7 @@ class TrainPrinter:
             else (f"{cv['folds']} of {planned} planned fold(s)")
         )
         console.print(
-            f"best: trial {chosen['trial']} ({chosen['family']}), cross-validated "
+            f"best: trial {chosen.trial} ({chosen.family}), cross-validated "
             f"{cv['metric']} {cv['mean']:.5f}{spread} over {folds}",
             highlight=False,
         )
@@ -214,4 +214,4 @@ class TrainPrinter:
                 highlight=False,
                 soft_wrap=True,
             )
-        console.print(f"trained in {model.recipe['elapsed_s']:.1f} s", highlight=False)
+        console.print(f"trained in {model.recipe.elapsed_s or 0:.1f} s", highlight=False)

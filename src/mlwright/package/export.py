@@ -127,7 +127,7 @@ def _onnx(model: Model | TensorModel) -> tuple[bytes, dict[str, Any]]:
         data = onnx_path.read_bytes()
         _self_contained(data, onnx_path)
     else:
-        reason = model.recipe.get("export", {}).get("onnx", {}).get("reason", "unknown")
+        reason = model.recipe.export.get("onnx", {}).get("reason", "unknown")
         raise ExportError(
             f"the package of {model.name!r} holds no ONNX model ({reason})",
             fix="install the onnx extra (pip install 'mlwright[onnx]') and train again with "

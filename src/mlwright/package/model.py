@@ -21,6 +21,7 @@ from mlwright.data.records import RecordColumns
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.errors import ConfigError, SchemaViolationError, TargetError
+from mlwright.package.recipe import Recipe
 from mlwright.train.models import Family
 from mlwright.train.models.blend import calibrate
 from mlwright.train.models.features import FeatureEncoder
@@ -54,7 +55,7 @@ class Model:
     residual_quantiles: list[float] | None = None  # |OOF residual| at levels 0, 0.001, ..., 1
     n_residuals: int = 0
     temperature: float | None = None  # probability calibration (softmax(log p / T))
-    recipe: dict[str, Any] = field(default_factory=dict)
+    recipe: Recipe = field(default_factory=Recipe)
     metrics: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] | None = None  # {"inputs": records, "expected": records}
     evidence: dict[str, Any] | None = field(default=None, repr=False)  # report/evaluation.json
@@ -195,12 +196,9 @@ class Model:
         return self.path
 
     def __repr__(self) -> str:
-        chosen = self.recipe.get("chosen", {})
-        cv = self.recipe.get("cv", {})
-        score = (
-            f", cv {cv.get('metric')} {cv.get('mean'):.4f}" if cv.get("mean") is not None else ""
-        )
-        family = chosen.get("family", self.family.name)
+        cv = self.recipe.cv
+        score = f", cv {cv.metric} {cv.mean:.4f}" if cv.mean is not None else ""
+        family = self.recipe.chosen.family or self.family.name
         return f"<mlwright Model {self.name!r}: {self.task}, {family}{score}>"
 
 

@@ -29,6 +29,7 @@ from mlwright.data.schema import TableSchema
 from mlwright.errors import MlwrightError
 from mlwright.package import signing
 from mlwright.package.model import Model, Reporter
+from mlwright.package.recipe import Recipe
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 
@@ -178,7 +179,7 @@ def _write_contents(model: Model, root: Path, final: Path, reporter: Reporter | 
     for sub in ("model", "scorer", "golden"):
         (root / sub).mkdir()
     write_json(root / "schema.json", model.schema.to_dict())
-    write_json(root / "recipe.json", model.recipe)
+    write_json(root / "recipe.json", model.recipe.to_dict())
     write_json(root / "metrics.json", model.metrics)
     if model.reference is not None:
         write_json(root / "reference.json", model.reference)
@@ -213,7 +214,7 @@ def _write_contents(model: Model, root: Path, final: Path, reporter: Reporter | 
         write_json(root / "golden" / "expected.json", golden["expected"])
     _write_report(model, root, final, reporter)
     _write_mlmodel(model, root)
-    write_manifest(root, model.name, model.recipe.get("created_utc"))
+    write_manifest(root, model.name, model.recipe.created_utc)
 
 
 def _write_report(model: Model, root: Path, final: Path, reporter: Reporter | None) -> None:
@@ -237,13 +238,13 @@ def _write_mlmodel(model: Model, root: Path) -> None:
         outputs = [{"type": "string", "name": "prediction", "required": True}] + [
             {"type": "double", "name": f"proba_{c}", "required": True} for c in model.classes or ()
         ]
-    write_mlflow_files(root, inputs, outputs, _requirements(model), model.recipe.get("created_utc"))
+    write_mlflow_files(root, inputs, outputs, _requirements(model), model.recipe.created_utc)
 
 
 def _requirements(model: Model) -> list[str]:
     """The libraries the model's families need (each family's ``requirement``), pinned to the
     versions it was trained with, in the plan's order of the families."""
-    versions = model.recipe.get("library_versions", {})
+    versions = model.recipe.library_versions
     families = sorted({get_family(c) for c in model.family.components}, key=lambda f: f.plan_order)
     needed = dict.fromkeys(f.requirement for f in families if f.requirement is not None)
     return [f"{pkg}=={versions[key]}" for key, pkg in needed if versions.get(key)]
@@ -420,7 +421,7 @@ def load_package(path: str | Path, *, threads: int | None = None) -> Model:
 
 def _load_tabular(root: Path, threads: int | None) -> Model:
     schema = TableSchema.from_json((root / "schema.json").read_text(encoding="utf-8"))
-    recipe = json.loads((root / "recipe.json").read_text(encoding="utf-8"))
+    recipe = Recipe.read(json.loads((root / "recipe.json").read_text(encoding="utf-8")))
     metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))
     meta = json.loads((root / "model" / "family.json").read_text(encoding="utf-8"))
     post = json.loads((root / "scorer" / "postprocess.json").read_text(encoding="utf-8"))
@@ -429,7 +430,7 @@ def _load_tabular(root: Path, threads: int | None) -> Model:
     ctx = FitContext(
         task=post["task"],
         n_classes=len(classes) if classes else 0,
-        seed=int(recipe.get("seed", 0)),
+        seed=recipe.seed,
         threads=threads or usable_cores(),
     )
     family = get_family(meta["name"]).load(root / "model", meta["params"], ctx, meta["fitted"])

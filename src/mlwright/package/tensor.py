@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import ConfigError, SchemaViolationError, Violation
+from mlwright.package.recipe import TorchRecipe
 
 SPEC = "spec.json"
 PROGRAM = "model/program.pt2"
@@ -85,7 +86,7 @@ class TensorModel:
     output: OutputKind
     classes: tuple[Any, ...] | None
     module: Any  # the exported program as a callable module (torch.export.load(...).module())
-    recipe: dict[str, Any] = field(default_factory=dict)
+    recipe: TorchRecipe = field(default_factory=TorchRecipe)
     metrics: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] | None = None
     evidence: dict[str, Any] | None = field(default=None, repr=False)
@@ -304,7 +305,7 @@ def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorMode
         classes=None if spec["classes"] is None else tuple(spec["classes"]),
         module=module,
         keyword=bool(spec.get("keyword", False)),
-        recipe=read("recipe.json") or {},
+        recipe=TorchRecipe.read(read("recipe.json") or {}),
         metrics=read("metrics.json") or {},
         golden=golden,
         evidence=read("report/evaluation.json"),

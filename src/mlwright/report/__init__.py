@@ -32,7 +32,7 @@ class Report:
         """The report of ``model``; commands in it name ``package_path`` (default: where the
         model was loaded from)."""
         where = package_path or (str(model.path) if model.path else f"models/{model.name}")
-        created = model.recipe.get("created_utc") or datetime.now(UTC).isoformat("seconds")
+        created = model.recipe.created_utc or datetime.now(UTC).isoformat("seconds")
         registry = model.registry or {}
         version = f" version {registry['version']}" if registry.get("version") else ""
         doc = Document(

@@ -219,11 +219,7 @@ def deployment_section(model: Model, package_path: str) -> Section:
     s.p(
         "Serve the model over HTTP. The server validates every request against the schema, "
         "refuses to go ready until the golden examples reproduce"
-        + (
-            " and the latency budget holds"
-            if model.recipe.get("options", {}).get("latency_budget_ms")
-            else ""
-        )
+        + (" and the latency budget holds" if model.recipe.options.get("latency_budget_ms") else "")
         + ", and records every prediction in its store:"
     )
     shell = shlex.quote(str(name))  # names and paths in commands are shell-quoted
@@ -247,7 +243,7 @@ def deployment_section(model: Model, package_path: str) -> Section:
         s.p("What the server must answer for it (checked by the deployment gate):")
         s.code(page_json(expected[:1], indent=2), "json")
     latency = (model.evidence or {}).get("latency") or {}
-    budget = model.recipe.get("options", {}).get("latency_budget_ms")
+    budget = model.recipe.options.get("latency_budget_ms")
     facts = []
     if latency.get("p99_ms") is not None:
         facts.append(

@@ -36,8 +36,8 @@ DATA = sys.argv[1] if len(sys.argv) > 1 else {location!r}
 
 def main() -> int:
     saved = mw.load(PACKAGE)  # the package's checksums are verified before anything is loaded
-    chosen = saved.recipe["chosen"]
-    print(f"rebuilding {{chosen['kind']}} {{chosen['family']}} (seed {{saved.recipe['seed']}}) "
+    chosen = saved.recipe.chosen
+    print(f"rebuilding {{chosen.kind}} {{chosen.family}} (seed {{saved.recipe.seed}}) "
           f"from {{DATA}}")
     try:
         rebuilt = mw.rebuild(saved, DATA)  # the recipe's rows, configuration and seed; no search
@@ -70,14 +70,13 @@ if __name__ == "__main__":
 
 def rebuild_script(model: Model) -> str:
     recipe = model.recipe
-    chosen = recipe.get("chosen", {})
-    location = str(recipe.get("data", {}).get("source", {}).get("location", ""))
+    location = str(recipe.data.source.get("location", ""))
     docstring = _DOCSTRING.format(
         name=repr(model.name),
         location=repr(location),
-        kind=chosen.get("kind", "single"),
-        family=chosen.get("family", model.family.name),
-        seed=int(recipe.get("seed", 0)),
+        kind=recipe.chosen.kind,
+        family=recipe.chosen.family or model.family.name,
+        seed=recipe.seed,
     )
     return _TEMPLATE.format(docstring=triple_quoted(docstring), location=location)
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterable
 from typing import Any
 
 from mlwright.data.tasks import METRICS
 from mlwright.evaluate import plots
 from mlwright.package.model import Model
+from mlwright.package.recipe import ChosenRecord, CvRecord, Recipe, TrialRecord
 from mlwright.report.document import Figure, Section, code, plain
 
 LEADERBOARD_ROWS = 15
@@ -53,9 +55,7 @@ def _short(value: Any) -> str:
 
 def problem_section(model: Model) -> Section:
     recipe, s = model.recipe, Section("Problem Definition", "problem")
-    plan = recipe.get("plan", {})
-    problem = recipe.get("problem") or {}
-    options = recipe.get("options", {})
+    plan, problem, options = recipe.plan, recipe.problem, recipe.options
     target = model.schema.target
     s.p(
         f"Predict {code(target)} — a **{model.task}** task"
@@ -69,15 +69,15 @@ def problem_section(model: Model) -> Section:
         f"trials: {options.get('max_trials') or 'as many as the budget allows'}",
         f"single-row latency budget: {_ms(options.get('latency_budget_ms'))}",
         f"model size budget: {_mb(options.get('max_model_mb'))}",
-        f"seed: {recipe.get('seed')}",
+        f"seed: {recipe.seed}",
     ]
     s.bullets(constraints)
     s.h("Data")
-    data = recipe.get("data", {})
-    source = data.get("source", {})
+    data = recipe.data
+    source = data.source
     facts = [
         f"source: {source.get('kind', '?')} {code(source.get('location', '?'))}",
-        f"{_count(data.get('rows'))} rows used for training",
+        f"{_count(data.rows)} rows used for training",
         f"{len(model.schema.features)} feature columns: "
         + ", ".join(f"{n} {k}" for k, n in sorted(_kinds(model).items())),
     ]
@@ -167,10 +167,10 @@ def _mb(v: Any) -> str:
 
 def architecture_section(model: Model) -> Section:
     recipe, s = model.recipe, Section("Architecture", "architecture")
-    chosen = recipe.get("chosen", {})
-    trials = {t["number"]: t for t in recipe.get("trials", [])}
-    metric = recipe.get("cv", {}).get("metric", "")
-    _final_model(s, chosen, trials, metric, recipe.get("cv", {}))
+    chosen = recipe.chosen
+    trials = {t.number: t for t in recipe.trials}
+    metric = recipe.cv.metric or ""
+    _final_model(s, chosen, trials, metric, recipe.cv)
     _post_processing(s, model, chosen, recipe)
     s.h("The plan and its reasons")
     s.table(["decision", "reason"], [[plain(k), plain(v)] for k, v in _plan_lines(recipe)])
@@ -179,38 +179,36 @@ def architecture_section(model: Model) -> Section:
     return s
 
 
-def _spread(cv: dict[str, Any]) -> str:
+def _spread(cv: CvRecord) -> str:
     """The "± std" of a cross-validated score; nothing when one fold left no spread to show."""
-    return "" if cv.get("std") is None else f" ± {fmt(cv.get('std'))}"
+    return "" if cv.std is None else f" ± {fmt(cv.std)}"
 
 
 def _final_model(
     s: Section,
-    chosen: dict[str, Any],
-    trials: dict[Any, dict[str, Any]],
+    chosen: ChosenRecord,
+    trials: dict[int, TrialRecord],
     metric: str,
-    cv: dict[str, Any],
+    cv: CvRecord,
 ) -> None:
     """What the final model is: one trial's hyperparameters, or an ensemble's members."""
-    kind = chosen.get("kind", "single")
+    kind = chosen.kind
     if kind == "single":
-        t = trials.get(chosen.get("trial"), {})
+        t = trials.get(chosen.trial) if chosen.trial is not None else None
         s.p(
-            f"The final model is one **{chosen.get('family')}** model (trial "
-            f"{chosen.get('trial')}), cross-validated {metric} {fmt(cv.get('mean'))}"
-            + _spread(cv)
-            + "."
+            f"The final model is one **{chosen.family}** model (trial "
+            f"{chosen.trial}), cross-validated {metric} {fmt(cv.mean)}" + _spread(cv) + "."
         )
         s.table(
             ["hyperparameter", "value"],
-            [[k, _short(v)] for k, v in sorted((chosen.get("refit_params") or {}).items())],
-            caption=f"Hyperparameters of the refit ({t.get('source', '?')} configuration)",
+            [[k, _short(v)] for k, v in sorted(chosen.refit_params.items())],
+            caption=f"Hyperparameters of the refit ({_source(t)} configuration)",
         )
     else:
-        refit = chosen.get("refit_params") or {}
+        refit = chosen.refit_params
         blend = refit.get("blend") or {}
         stacked = blend.get("method") == "stacked"
-        members = chosen.get("members", [])
+        members = chosen.members
         weights = blend.get("weights") or []
         if stacked:  # one coefficient per member for binary and regression stackers
             coef = blend.get("coef") or []
@@ -218,7 +216,7 @@ def _final_model(
             weights = rows_of if len(rows_of) == len(members) else []
         s.p(
             f"The final model is a **{kind}** ensemble of {len(members)} "
-            f"trials, cross-fitted {metric} {fmt(cv.get('mean'))}"
+            f"trials, cross-fitted {metric} {fmt(cv.mean)}"
             + _spread(cv)
             + ": "
             + (
@@ -232,10 +230,14 @@ def _final_model(
         refit_members = refit.get("members") or []
         rows = []
         for i, number in enumerate(members):
-            t = trials.get(number, {})
-            params = refit_members[i]["params"] if i < len(refit_members) else t.get("params")
+            t = trials.get(number)
+            if i < len(refit_members):
+                params = refit_members[i]["params"]
+            else:
+                params = None if t is None else t.params
             weight = fmt(weights[i], 3) if i < len(weights) else "—"
-            rows.append([number, t.get("family"), weight, fmt(t.get("mean")), _params(params)])
+            family, mean = (None, None) if t is None else (t.family, t.mean)
+            rows.append([number, family, weight, fmt(mean), _params(params)])
         s.table(
             [
                 "trial",
@@ -248,14 +250,11 @@ def _final_model(
         )
 
 
-def _post_processing(
-    s: Section, model: Model, chosen: dict[str, Any], recipe: dict[str, Any]
-) -> None:
+def _post_processing(s: Section, model: Model, chosen: ChosenRecord, recipe: Recipe) -> None:
     """A warning when the budget bit, then calibration and the decision threshold."""
-    cv = recipe.get("cv", {})
-    if cv.get("note"):
-        s.p(f"**Warning:** {plain(cv['note'])}.")
-    calibration = chosen.get("calibration") or {}
+    if recipe.cv.note:
+        s.p(f"**Warning:** {plain(recipe.cv.note)}.")
+    calibration = chosen.calibration or {}
     if calibration.get("applied"):
         s.p(
             f"Probabilities are calibrated by temperature scaling (T = "
@@ -269,11 +268,11 @@ def _post_processing(
             "temperature learned on the other folds), it did not lower the log loss by more than "
             "its standard error across folds."
         )
-    cut = chosen.get("threshold") or {}
+    cut = chosen.threshold or {}
     if model.threshold is not None:
         s.p(
             f"Decision threshold on the positive class: {model.threshold:.4f}, tuned out of fold "
-            f"to maximise `{recipe.get('plan', {}).get('threshold_metric')}`"
+            f"to maximise `{recipe.plan.get('threshold_metric')}`"
             + (
                 f" (cross-fitted {cut['at_default']:.5f} at 0.5 → {cut['at_threshold']:.5f})."
                 if cut
@@ -289,14 +288,14 @@ def _post_processing(
 
 
 def _search_tables(
-    s: Section, chosen: dict[str, Any], trials: dict[Any, dict[str, Any]], metric: str
+    s: Section, chosen: ChosenRecord, trials: dict[int, TrialRecord], metric: str
 ) -> None:
     """The leaderboard and the combinations judged by cross-fitting."""
-    kind = chosen.get("kind", "single")
+    kind = chosen.kind
     s.h("Leaderboard")
     ranked = sorted(
-        (t for t in trials.values() if t.get("status") == "ok" and t.get("mean") is not None),
-        key=lambda t: t["mean"],
+        (t for t in trials.values() if t.status == "ok" and t.mean is not None),
+        key=lambda t: t.mean or 0,
         reverse=METRICS[metric].greater_is_better if metric in METRICS else True,
     )
     total = len(trials)
@@ -305,20 +304,20 @@ def _search_tables(
         [
             [
                 i,
-                t["number"],
-                t["family"],
-                t["source"],
-                fmt(t["mean"]),
-                fmt(t.get("std")),
-                fmt(t.get("seconds"), 1),
-                fmt(t.get("predict_ms"), 3),
+                t.number,
+                t.family,
+                t.source,
+                fmt(t.mean),
+                fmt(t.std),
+                fmt(t.seconds, 1),
+                fmt(t.predict_ms, 3),
             ]
             for i, t in enumerate(ranked[:LEADERBOARD_ROWS], 1)
         ],
         caption=f"Best {min(LEADERBOARD_ROWS, len(ranked))} of {total} trials "
         f"({_status_counts(trials.values())})",
     )
-    combos = chosen.get("combinations") or []
+    combos = chosen.combinations or []
     if combos:
         s.table(
             ["combination", "members", f"cv {metric}", "note"],
@@ -343,7 +342,7 @@ def _search_tables(
         )
 
 
-def _tradeoff(s: Section, chosen: dict[str, Any], metric: str) -> None:
+def _tradeoff(s: Section, chosen: ChosenRecord, metric: str) -> None:
     """Each candidate's score against its single-row predict time."""
     s.h("Accuracy and latency")
     points = _tradeoff_points(chosen)
@@ -361,26 +360,31 @@ def _tradeoff(s: Section, chosen: dict[str, Any], metric: str) -> None:
         )
 
 
-def _plan_lines(recipe: dict[str, Any]) -> list[tuple[str, str]]:
+def _plan_lines(recipe: Recipe) -> list[tuple[str, str]]:
     from mlwright.design.plan import SolutionPlan
 
     try:
-        return SolutionPlan.from_dict(recipe["plan"]).lines()
+        return SolutionPlan.from_dict(recipe.plan).lines()
     except (KeyError, TypeError):
         return []
 
 
-def _status_counts(trials: Any) -> str:
+def _source(trial: TrialRecord | None) -> str:
+    return "?" if trial is None or trial.source is None else trial.source
+
+
+def _status_counts(trials: Iterable[TrialRecord]) -> str:
     counts: dict[str, int] = {}
     for t in trials:
-        counts[t.get("status", "?")] = counts.get(t.get("status", "?"), 0) + 1
+        status = t.status or "?"
+        counts[status] = counts.get(status, 0) + 1
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
 
 
-def _tradeoff_points(chosen: dict[str, Any]) -> list[dict[str, Any]]:
-    measured = {c["label"]: c for c in chosen.get("constraints_checked") or []}
+def _tradeoff_points(chosen: ChosenRecord) -> list[dict[str, Any]]:
+    measured = {c["label"]: c for c in chosen.constraints_checked}
     points = []
-    for i, p in enumerate(chosen.get("tradeoff") or []):
+    for i, p in enumerate(chosen.tradeoff or []):
         m = measured.get(p["label"])
         points.append(
             {
@@ -399,18 +403,16 @@ def _tradeoff_points(chosen: dict[str, Any]) -> list[dict[str, Any]]:
 
 def pipeline_section(model: Model, package_path: str) -> Section:
     recipe, s = model.recipe, Section("Training Pipeline", "pipeline")
-    data = recipe.get("data", {})
-    source = data.get("source", {})
-    plan = recipe.get("plan", {})
+    data, source, plan = recipe.data, recipe.data.source, recipe.plan
     s.h("Data loading")
     s.bullets(
         [
             f"read from {source.get('kind')} {code(source.get('location'))}"
             + (f" (encoding {source['encoding']})" if source.get("encoding") else ""),
-            f"data digest `{data.get('digest')}`: `mlwright reproduce` refuses other data",
+            f"data digest `{data.digest}`: `mlwright reproduce` refuses other data",
             f"the input schema (types, categories, ranges, policies) is `schema.json`; "
             f"{len(model.schema.features)} features enter the model",
-            *(plain(d) for d in data.get("decisions", [])),
+            *(plain(d) for d in data.decisions),
         ]
     )
     s.h("Preprocessing per family")
@@ -431,7 +433,7 @@ def pipeline_section(model: Model, package_path: str) -> Section:
             if test_rows
             else "no test split"
             + (f": {plain(plan['test_reason'])}" if plan.get("test_reason") else ""),
-            f"the final model was refit on {_count(recipe.get('final_rows'))} rows"
+            f"the final model was refit on {_count(recipe.final_rows)} rows"
             + (
                 " (the test split included)"
                 if metrics.get("refit_on_test")
@@ -442,25 +444,25 @@ def pipeline_section(model: Model, package_path: str) -> Section:
         ]
     )
     s.h("Search")
-    trials = recipe.get("trials", [])
+    trials = recipe.trials
     sources: dict[str, int] = {}
     for t in trials:
-        sources[t.get("source", "?")] = sources.get(t.get("source", "?"), 0) + 1
+        sources[_source(t)] = sources.get(_source(t), 0) + 1
     s.bullets(
         [
             f"{len(trials)} trials ({', '.join(f'{n} {k}' for k, n in sorted(sources.items()))}) "
             f"over {', '.join(d['subject'] for d in plan.get('families', []))}",
             "defaults and the portfolio of strong configurations first, then each family's "
             "seeded Optuna TPE study with median pruning",
-            _where_searched(recipe.get("search") or {}),
-            f"{recipe.get('elapsed_s', 0):.1f} s from reading the data to the package",
+            _where_searched(recipe.search),
+            f"{recipe.elapsed_s or 0:.1f} s from reading the data to the package",
         ]
     )
     s.h("Reproducibility")
-    versions = recipe.get("library_versions", {})
+    versions = recipe.library_versions
     s.bullets(
         [
-            f"seed {recipe.get('seed')}, {recipe.get('threads')} thread(s)",
+            f"seed {recipe.seed}, {recipe.threads} thread(s)",
             "library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
         ]
     )

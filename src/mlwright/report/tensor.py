@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def tensor_report(model: TensorModel, package_path: str | None = None) -> Report:
     where = package_path or (str(model.path) if model.path else f"models/{model.name}")
     recipe = model.recipe
-    config = recipe.get("config", {})
+    config = recipe.config
     registry = model.registry or {}
     version = f" version {registry['version']}" if registry.get("version") else ""
     what = "classifier" if model.task == "classification" else "regression model"
@@ -33,13 +33,13 @@ def tensor_report(model: TensorModel, package_path: str | None = None) -> Report
         Document(
             title=f"ML Solution: {plain(model.name)}",
             subtitle=f"PyTorch {what}{version} from {code(config.get('model'))}, trained "
-            f"{recipe.get('created_utc', '')}",
+            f"{recipe.created_utc or ''}",
             sections=[
                 _problem(model),
                 _architecture(model),
                 _training(model),
                 _evaluation(model),
-                *([_search(recipe["search"])] if recipe.get("search") else []),
+                *([_search(recipe.search)] if recipe.search else []),
                 _deployment(model, where),
                 _reproducibility(model),
             ],
@@ -64,22 +64,23 @@ def write_into(model: TensorModel, folder: Path, package_path: str) -> None:
 
 def _problem(model: TensorModel) -> Section:
     recipe, section = model.recipe, Section("Problem and data", "problem")
-    config = recipe.get("config", {})
+    config = recipe.config
     scores = model.metrics.get("validation", {})
     headline = ", ".join(f"{k} {v:.4g}" for k, v in list(scores.items())[:3])
     section.p(
         f"A {model.task} model trained on {code(config.get('data'))} with the loss "
-        f"{code(config.get('loss'))}: {recipe.get('n_train', 0):,} training items, "
-        f"{recipe.get('n_validation', 0):,} validation items. "
+        f"{code(config.get('loss'))}: {recipe.n_train:,} training items, "
+        f"{recipe.n_validation:,} validation items. "
         + (f"On the validation data the packaged program scores {headline}." if headline else "")
     )
-    if not recipe.get("validated", True):
+    if not recipe.validated:
         section.p(
             "**Warning: trained without validation data** (`train.allow_no_validation`): no "
             "epoch was judged on held-out data, so the scores below are on the training data "
             "and overstate what to expect."
         )
-    section.bullets([f"Validation: {plain(recipe.get('validation', 'unknown'))}."])
+    validation = "unknown" if recipe.validation is None else recipe.validation
+    section.bullets([f"Validation: {plain(validation)}."])
     section.table(
         ["input", "dtype", "shape of one example"],
         [
@@ -99,9 +100,9 @@ def _problem(model: TensorModel) -> Section:
 
 def _architecture(model: TensorModel) -> Section:
     recipe, section = model.recipe, Section("Model", "model")
-    config = recipe.get("config", {})
+    config = recipe.config
     section.p(
-        f"{code(config.get('model'))} built from `params`; {recipe.get('parameters', 0):,} "
+        f"{code(config.get('model'))} built from `params`; {recipe.parameters:,} "
         "trainable "
         f"and fixed parameters. Served output: "
         + {
@@ -114,30 +115,30 @@ def _architecture(model: TensorModel) -> Section:
         section.table(
             ["param", "value"], [[code(k), plain(v)] for k, v in config["params"].items()]
         )
-    section.code(recipe.get("architecture", ""), "text")
+    section.code(recipe.architecture, "text")
     return section
 
 
 def _training(model: TensorModel) -> Section:
     recipe, section = model.recipe, Section("Training", "training")
-    loop = recipe.get("config", {}).get("train", {})
-    history = recipe.get("history", [])
-    monitor = recipe.get("monitor", "loss")
-    best = recipe.get("best_epoch")
-    stop = "stopped early" if recipe.get("stopped_early") else "ran every epoch"
+    loop = recipe.config.get("train", {})
+    history = recipe.history
+    monitor = recipe.monitor
+    best = recipe.best_epoch
+    stop = "stopped early" if recipe.stopped_early else "ran every epoch"
     section.p(
         f"AdamW (lr {loop.get('lr')}, weight decay {loop.get('weight_decay')}) with the "
         f"{code(loop.get('schedule'))} schedule, batch size {loop.get('batch_size')}"
         + (f" × {loop['accumulate']} accumulated" if loop.get("accumulate", 1) > 1 else "")
         + ", gradient clipping "
         + (f"at total norm {loop['clip_grad_norm']}" if loop.get("clip_grad_norm") else "off")
-        + f", on {code(recipe.get('device'))}. {len(history)} epoch(s), "
-        f"{recipe.get('steps', 0):,} "
+        + f", on {code(recipe.device)}. {len(history)} epoch(s), "
+        f"{recipe.steps:,} "
         f"optimizer steps; the run {stop}. The package holds epoch {best}'s weights, the best "
         f"validation {monitor}."
     )
-    if recipe.get("resumed_from"):
-        section.p(f"The run resumed from its checkpoint after epoch {recipe['resumed_from']}.")
+    if recipe.resumed_from:
+        section.p(f"The run resumed from its checkpoint after epoch {recipe.resumed_from}.")
     metrics = sorted({k for e in history for k in e.get("metrics", {})})
     section.table(
         ["epoch", "train loss", "val loss", *metrics, "lr", "max grad norm", "seconds"],
@@ -218,7 +219,7 @@ def _search(search: dict[str, Any]) -> Section:
 
 def _deployment(model: TensorModel, where: str) -> Section:
     recipe, section = model.recipe, Section("Deployment", "deployment")
-    export = recipe.get("export", {})
+    export = recipe.export
     onnx = export.get("onnx", {})
     program = export.get("program", {})
     name = model.inputs[0].name
@@ -256,16 +257,15 @@ def _deployment(model: TensorModel, where: str) -> Section:
 
 def _reproducibility(model: TensorModel) -> Section:
     recipe, section = model.recipe, Section("Reproducibility", "reproducibility")
-    versions = recipe.get("library_versions", {})
+    versions = recipe.library_versions
     section.p(
-        f"Seed {recipe.get('seed')} seeds Python, NumPy, torch, CUDA and the data loaders; the "
-        f"configuration (digest `{str(recipe.get('config_digest', ''))[:12]}`) holds every "
+        f"Seed {recipe.seed} seeds Python, NumPy, torch, CUDA and the data loaders; the "
+        f"configuration (digest `{str(recipe.config_digest or '')[:12]}`) holds every "
         "hyperparameter. Run it again with `mlwright train-torch --config` on the "
-        "configuration below."
-        + (f" MLflow run `{recipe['run_id']}`." if recipe.get("run_id") else "")
+        "configuration below." + (f" MLflow run `{recipe.run_id}`." if recipe.run_id else "")
     )
     section.table(["library", "version"], [[k, v] for k, v in sorted(versions.items())])
-    section.code(yaml.safe_dump(recipe.get("config", {}), sort_keys=False), "yaml")
+    section.code(yaml.safe_dump(recipe.config, sort_keys=False), "yaml")
     return section
 
 

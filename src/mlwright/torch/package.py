@@ -27,6 +27,7 @@ from torch import nn
 
 from mlwright.errors import ConfigError
 from mlwright.package.golden import to_records
+from mlwright.package.recipe import TorchRecipe
 from mlwright.package.store import (
     write_atomically,
     write_json,
@@ -332,32 +333,32 @@ def build(
     best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
     from mlwright.train.runner import library_versions
 
-    tensor_model.recipe = {
-        "kind": "torch",
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": config.train.seed,
-        "config": config.model_dump(mode="json"),
-        "config_digest": config_digest(config),
-        "library_versions": library_versions(),
-        "python": platform.python_version(),
-        "device": result.device,
-        "validated": result.validated,
-        "validation": result.held_out,
-        "n_train": len(result.train_set),
-        "n_validation": 0 if result.valid_set is None else len(result.valid_set),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "architecture": str(model)[:4000],
-        "history": [asdict(e) for e in result.history],
-        "best_epoch": result.best_epoch,
-        "best_score": result.best_score,
-        "monitor": result.monitor,
-        "stopped_early": result.stopped_early,
-        "steps": result.steps,
-        "resumed_from": result.resumed_from,
-        "run_id": run_id,
-        "export": {"program": {"status": "ok", "max_abs_difference": drift}},
-        "search": search,
-    }
+    tensor_model.recipe = TorchRecipe(
+        kind="torch",
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        seed=config.train.seed,
+        config=config.model_dump(mode="json"),
+        config_digest=config_digest(config),
+        library_versions=library_versions(),
+        python=platform.python_version(),
+        device=result.device,
+        validated=result.validated,
+        validation=result.held_out,
+        n_train=len(result.train_set),
+        n_validation=0 if result.valid_set is None else len(result.valid_set),
+        parameters=sum(p.numel() for p in model.parameters()),
+        architecture=str(model)[:4000],
+        history=[asdict(e) for e in result.history],
+        best_epoch=result.best_epoch,
+        best_score=result.best_score,
+        monitor=result.monitor,
+        stopped_early=result.stopped_early,
+        steps=result.steps,
+        resumed_from=result.resumed_from,
+        run_id=run_id,
+        export={"program": {"status": "ok", "max_abs_difference": drift}},
+        search=search,
+    )
     tensor_model.metrics = {
         "validation": evaluation["scores"],
         "best_epoch": {"epoch": best.epoch, "val_loss": best.val_loss, **best.metrics},
@@ -387,9 +388,9 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
             }
             expected = model.raw({k: v.numpy() for k, v in batch.items()})
             onnx["max_abs_difference"] = onnx_difference(root / ONNX, batch, expected)
-        model.recipe["export"]["onnx"] = onnx
+        model.recipe.export["onnx"] = onnx
         write_json(root / SPEC, spec_dict(model))
-        write_json(root / "recipe.json", model.recipe)
+        write_json(root / "recipe.json", model.recipe.to_dict())
         write_json(root / "metrics.json", model.metrics)
         assert model.golden is not None
         write_json(root / "golden" / "inputs.json", model.golden["inputs"])
@@ -401,7 +402,7 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
 
         write_into(model, root / "report", _display(final))
         _write_mlmodel(model, root)
-        write_manifest(root, model.name, model.recipe["created_utc"], kind="torch")
+        write_manifest(root, model.name, model.recipe.created_utc, kind="torch")
 
     model.path = write_atomically(Path(path), fill)
     return model.path
@@ -431,7 +432,7 @@ def _write_mlmodel(model: TensorModel, root: Path) -> None:
         for s in model.inputs
     ]
     torch_version = torch.__version__.split("+")[0]
-    write_mlflow_files(root, inputs, None, [f"torch=={torch_version}"], model.recipe["created_utc"])
+    write_mlflow_files(root, inputs, None, [f"torch=={torch_version}"], model.recipe.created_utc)
 
 
 def train_and_package(

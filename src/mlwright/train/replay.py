@@ -37,9 +37,9 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     """Rebuild ``package``'s final model from its recipe (no search) and compare its outputs on
     the golden examples with the recorded ones."""
     recipe = package.recipe
-    options = TrainOptions.model_validate(recipe["options"])
+    options = TrainOptions.model_validate(recipe.options)
     if data is None:
-        source = recipe["data"]["source"]
+        source = recipe.data.source
         if source["kind"] not in ("csv", "parquet"):
             raise ConfigError(
                 f"the model was trained from {source['kind']} data; replay needs that data",
@@ -47,9 +47,9 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
             )
         data = source["location"]
     frame, _ = read_table(data, sql=sql)
-    plan = SolutionPlan.from_dict(recipe["plan"])
+    plan = SolutionPlan.from_dict(recipe.plan)
     task: Task = package.task
-    recorded = recipe["data"]["digest"]
+    recorded = recipe.data.digest or ""
     prep = prepare_rows(
         frame, package.schema, task, package.classes, plan, digest_version(recorded)
     )
@@ -58,7 +58,7 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
             "the data differs from the data the model was trained on (digest mismatch)",
             fix="pass the exact file the model was trained on",
         )
-    seed, threads = int(recipe["seed"]), int(recipe.get("threads") or usable_cores())
+    seed, threads = recipe.seed, recipe.threads or usable_cores()
     n_classes = len(package.classes) if package.classes else 0
     ctx = FitContext(task, n_classes, seed, threads)
     n = len(prep.y)
@@ -68,8 +68,8 @@ def replay(package: Model, data: Any = None, *, sql: str | None = None) -> Repla
     rebuilt = fit_model(
         prep,
         package.schema,
-        recipe["chosen"]["family"],
-        recipe["chosen"]["refit_params"],
+        recipe.chosen.family,
+        recipe.chosen.refit_params,
         ctx,
         final_pos,
         weights,

@@ -56,6 +56,15 @@ from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.features import FeatureEncoder
 from mlwright.train.postprocess import Postprocess, postprocess
+from mlwright.train.recipe import (
+    RECIPE_FORMAT,
+    BudgetRecord,
+    ChosenRecord,
+    CvRecord,
+    DataRecord,
+    Recipe,
+    TrialRecord,
+)
 from mlwright.train.search import (
     SearchData,
     SearchLimits,
@@ -68,7 +77,6 @@ from mlwright.train.search import (
 from mlwright.train.threads import fit_threads, search_threads
 from mlwright.train.validation import Split, SplitInputs, holdout_split, make_splits
 
-RECIPE_FORMAT = 1
 DIGEST_VERSION = 2  # how data_digest hashes the training rows (see there)
 GOLDEN_ROWS = 50
 Event = Callable[[str, Any], None]
@@ -297,7 +305,7 @@ def _train_tracked(
     model.metrics, model.recipe = _record(run, layout, finals, chosen, clock, where)
     model.reporter = TabularReporter()  # the package's report/, and model.report()
     _publish(run, model, chosen, default_out)
-    model.recipe["elapsed_s"] = round(time.monotonic() - started, 3)
+    model.recipe.elapsed_s = round(time.monotonic() - started, 3)
     return model
 
 
@@ -539,7 +547,7 @@ def _record(
     chosen: _Chosen,
     clock: Budget,
     where: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], Recipe]:
     """The model's metrics and its recipe: everything a replay and the report need."""
     plan, options, best, test_pos = run.plan, run.options, chosen.best, layout.test_pos
     family_name, refit_params = best.spec(finals.refit)
@@ -551,44 +559,44 @@ def _record(
         "test_rows": len(test_pos),
         "refit_on_test": bool(len(test_pos) and refits_on_test(plan, options)),
     }
-    recipe = {
-        "recipe_format": RECIPE_FORMAT,
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "name": run.name,
-        "seed": run.seed,
-        "threads": run.threads,
-        "options": options.model_dump(mode="json"),
-        "plan": plan.to_dict(),
-        "data": {
-            "source": run.source.to_dict(),
-            "digest": run.prep.digest,
-            "rows": len(run.prep.y),
-            "columns": run.schema.names,
-            "decisions": run.prep.decisions,
-        },
-        "search": where,
-        "budget": clock.to_dict(),
-        "trials": [t.to_dict() for t in chosen.trials],
-        "chosen": {
-            "trial": best.number,
-            "family": family_name,
-            "kind": best.kind,
-            "members": [t.number for t in best.members],
-            "params": best.members[0].params if best.kind == "single" else None,
-            "refit_params": refit_params,
-            "calibration": post.calibration,
-            "threshold": post.threshold_choice or None,
-            "combinations": chosen.combinations,
-            "tradeoff": tradeoff(chosen.candidates),
-            "constraints_checked": chosen.checks,
-        },
-        "problem": {k: v for k, v in run.problem.to_dict().items() if k != "schema"},
-        "cv": cv,
-        "test_rows": len(test_pos),
-        "final_rows": len(layout.final_pos),
-        "library_versions": library_versions(),
-        "elapsed_s": round(time.monotonic() - run.started, 3),
-    }
+    recipe = Recipe(
+        recipe_format=RECIPE_FORMAT,
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        name=run.name,
+        seed=run.seed,
+        threads=run.threads,
+        options=options.model_dump(mode="json"),
+        plan=plan.to_dict(),
+        data=DataRecord(
+            source=run.source.to_dict(),
+            digest=run.prep.digest,
+            rows=len(run.prep.y),
+            columns=run.schema.names,
+            decisions=run.prep.decisions,
+        ),
+        search=where,
+        budget=BudgetRecord(**clock.to_dict()),
+        trials=[TrialRecord(**t.to_dict()) for t in chosen.trials],
+        chosen=ChosenRecord(
+            trial=best.number,
+            family=family_name,
+            kind=best.kind,
+            members=[t.number for t in best.members],
+            params=best.members[0].params if best.kind == "single" else None,
+            refit_params=refit_params,
+            calibration=post.calibration,
+            threshold=post.threshold_choice or None,
+            combinations=chosen.combinations,
+            tradeoff=tradeoff(chosen.candidates),
+            constraints_checked=chosen.checks,
+        ),
+        problem={k: v for k, v in run.problem.to_dict().items() if k != "schema"},
+        cv=CvRecord(**cv),
+        test_rows=len(test_pos),
+        final_rows=len(layout.final_pos),
+        library_versions=library_versions(),
+        elapsed_s=round(time.monotonic() - run.started, 3),
+    )
     return metrics, recipe
 
 
@@ -608,7 +616,7 @@ def _publish(run: _Run, model: Model, chosen: _Chosen, default_out: Path | None)
     if not tracker.active:
         return
     run.emit("step", "logging and registering the model")
-    tracker.log_dict(model.recipe, "recipe.json")
+    tracker.log_dict(model.recipe.to_dict(), "recipe.json")
     tracker.log_dict(run.schema.to_dict(), "schema.json")
     if model.path is None:
         with tempfile.TemporaryDirectory(prefix="mlwright-package-") as tmp:
