@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from mlwright.monitor.settings import Settings
+from mlwright.monitor.settings import DriftSettings
 
-DEFAULTS = Settings()  # Evidently's documented defaults (docs/monitoring.md)
+DEFAULTS = DriftSettings()  # Evidently's documented defaults (docs/monitoring.md)
 
 
 def monitor_command(
@@ -58,7 +58,7 @@ def monitor_command(
         raise ConfigError("give --since or --last, not both", fix="choose one window")
     if html is not None and html.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--html {html} does not end in .html", fix="name the report FILE.html")
-    settings = Settings(small_window, p_value, wasserstein, jensen_shannon, dataset_share)
+    settings = DriftSettings(small_window, p_value, wasserstein, jensen_shannon, dataset_share)
     result = overview(store, model=model, since=parse_since(since), last=last, settings=settings)
     if html is not None:
         from mlwright.monitor.page import monitoring_report

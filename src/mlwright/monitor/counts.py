@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.monitor.drift import (
-    Settings,
+    DriftSettings,
     count_categorical,
     count_numeric,
     feature_drift,
@@ -133,7 +133,7 @@ def window_counts(
 
 
 def drift_of(
-    counts: dict[str, dict[str, Any]], reference: dict[str, Any], s: Settings
+    counts: dict[str, dict[str, Any]], reference: dict[str, Any], s: DriftSettings
 ) -> dict[str, Any]:
     """Every feature's drift, the predictions' and the dataset's, from a window's counts."""
     features = {
@@ -159,12 +159,12 @@ def window_drift(
     variant: str = "champion",
     since: float | None = None,
     last: int | None = None,
-    settings: Settings | None = None,
+    settings: DriftSettings | None = None,
 ) -> dict[str, Any]:
     """Drift of a variant's traffic counted against ``reference`` (whose digest is
     ``digest``): since ``since`` (epoch seconds), or over the latest minutes holding ``last``
     rows, or everything recorded."""
-    s = settings or Settings()
+    s = settings or DriftSettings()
     buckets = window_buckets(store, digest, variant, since=since, last=last)
     result = drift_of(total(buckets.values()), reference, s)
     return {
@@ -183,11 +183,11 @@ def timeline(
     buckets: dict[int, dict[str, dict[str, Any]]],
     reference: dict[str, Any],
     step_seconds: int,
-    settings: Settings | None = None,
+    settings: DriftSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Drift per consecutive window of ``step_seconds``: rows, drift share, dataset drift,
     and each feature's and the predictions' statistic."""
-    s = settings or Settings()
+    s = settings or DriftSettings()
     steps: dict[int, list[dict[str, dict[str, Any]]]] = {}
     for bucket, counts in buckets.items():
         steps.setdefault(bucket - bucket % step_seconds, []).append(counts)

@@ -4,7 +4,7 @@ Served values are first counted into the reference's bins (:func:`count_numeric`
 :func:`count_categorical`) — counts can be added up over any window, so a large window never
 re-reads raw rows — and each feature's drift is computed from the counts:
 
-- numeric, up to :data:`Settings.small_window` values: the one-sample Kolmogorov–Smirnov test
+- numeric, up to :data:`DriftSettings.small_window` values: the one-sample Kolmogorov–Smirnov test
   against the reference's CDF (read from its 1,000-quantile sketch: exact at the 1,001 sketch
   points, linear between, so D is within about 0.001 of the exact statistic), drift at
   p < 0.05; above: the Wasserstein distance normed by the reference's standard deviation, drift
@@ -18,7 +18,7 @@ re-reads raw rows — and each feature's drift is computed from the counts:
 
 The defaults are Evidently's documented ones (statistical tests for windows of up to 1,000
 rows, distances with threshold 0.1 above; the dataset drifts when at least half of its features
-do); every one is a field of :class:`Settings`.
+do); every one is a field of :class:`DriftSettings`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlwright.monitor.settings import Settings as Settings  # re-exported
+from mlwright.monitor.settings import DriftSettings as DriftSettings  # re-exported
+from mlwright.monitor.settings import Settings as Settings  # re-exported (the earlier name)
 from mlwright.package.reference import OTHER, QUANTILES, numeric_values
 
 UNSEEN = "(unseen)"
@@ -99,7 +100,9 @@ def count_categorical(entry: dict[str, Any], values: pd.Series | Sequence[Any]) 
 # --- statistics from counts -----------------------------------------------------------------------
 
 
-def numeric_drift(entry: dict[str, Any], counted: dict[str, Any], s: Settings) -> dict[str, Any]:
+def numeric_drift(
+    entry: dict[str, Any], counted: dict[str, Any], s: DriftSettings
+) -> dict[str, Any]:
     from scipy import stats
 
     edges, ref_cdf = sketch_cdf(entry)
@@ -143,7 +146,7 @@ def _decile_masses(cdf: np.ndarray, edges: np.ndarray, entry: dict[str, Any]) ->
 
 
 def categorical_drift(
-    entry: dict[str, Any], counted: dict[str, Any], s: Settings
+    entry: dict[str, Any], counted: dict[str, Any], s: DriftSettings
 ) -> dict[str, Any]:
     from scipy import stats
     from scipy.spatial.distance import jensenshannon
@@ -188,7 +191,9 @@ def _psi(reference: np.ndarray, current: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def feature_drift(entry: dict[str, Any], counted: dict[str, Any], s: Settings) -> dict[str, Any]:
+def feature_drift(
+    entry: dict[str, Any], counted: dict[str, Any], s: DriftSettings
+) -> dict[str, Any]:
     """One column's drift from its counts; a column that stopped arriving (its missing rate up
     by more than half) counts as drifted, whatever the test on the few values left says."""
     if entry["kind"] == "numeric":
@@ -202,7 +207,7 @@ def feature_drift(entry: dict[str, Any], counted: dict[str, Any], s: Settings) -
     return result
 
 
-def summary(features: dict[str, Any], s: Settings) -> dict[str, Any]:
+def summary(features: dict[str, Any], s: DriftSettings) -> dict[str, Any]:
     drifted = [k for k, v in features.items() if v["drifted"]]
     share = len(drifted) / len(features) if features else 0.0
     return {
@@ -215,11 +220,11 @@ def summary(features: dict[str, Any], s: Settings) -> dict[str, Any]:
 
 
 def frame_drift(
-    reference: dict[str, Any], frame: pd.DataFrame, settings: Settings | None = None
+    reference: dict[str, Any], frame: pd.DataFrame, settings: DriftSettings | None = None
 ) -> dict[str, Any]:
     """Drift of every reference column present in ``frame`` (served feature values), and of
     the dataset as a whole."""
-    s = settings or Settings()
+    s = settings or DriftSettings()
     features: dict[str, Any] = {}
     for name, entry in reference["columns"].items():
         if name not in frame:

@@ -11,7 +11,7 @@ from typing import Any
 
 from mlwright.monitor.counts import window_drift
 from mlwright.monitor.performance import live_performance
-from mlwright.monitor.settings import Settings
+from mlwright.monitor.settings import DriftSettings
 from mlwright.package.model import Model
 from mlwright.store.counts import Watched
 
@@ -28,13 +28,13 @@ class MonitorGauges:
         *,
         minutes: float = 60.0,
         cache_seconds: float = 15.0,
-        settings: Settings | None = None,
+        settings: DriftSettings | None = None,
     ) -> None:
         self.store = store
         self.serving = serving  # [(variant, model name, version, model)]
         self.minutes = minutes
         self.cache_seconds = cache_seconds
-        self.settings = settings or Settings()
+        self.settings = settings or DriftSettings()
         self._lock = threading.Lock()
         self._at = -float("inf")
         self._families: list[Any] = []

@@ -16,7 +16,7 @@ from typing import Any
 from mlwright.errors import ConfigError
 from mlwright.monitor.counts import drift_of, timeline, total, window_buckets
 from mlwright.monitor.performance import live_performance
-from mlwright.monitor.settings import Settings
+from mlwright.monitor.settings import DriftSettings
 from mlwright.store.counts import BUCKET_SECONDS, monitored, stored_reference
 
 
@@ -83,11 +83,11 @@ def overview(
     model: str | None = None,
     since: float | None = None,
     last: int | None = None,
-    settings: Settings | None = None,
+    settings: DriftSettings | None = None,
 ) -> Overview:
     """Drift and live performance of everything ``store`` has served (of ``model`` only, if
     given), since ``since`` or over each version's latest ``last`` rows."""
-    s = settings or Settings()
+    s = settings or DriftSettings()
     found = monitored(store, model)
     if model is not None and not found:
         known = sorted({m["model"] for m in monitored(store)})

@@ -15,7 +15,7 @@ from mlwright.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Settings:
+class DriftSettings:
     small_window: int = 1000  # up to this many values: statistical tests; above: distances
     p_value: float = 0.05
     wasserstein: float = 0.1  # normed by the reference's standard deviation
@@ -37,3 +37,6 @@ class Settings:
                     fix="small_window ≥ 0; 0 < p_value < 1; wasserstein > 0; "
                     "0 < jensen_shannon ≤ 1; 0 < dataset_share ≤ 1",
                 )
+
+
+Settings = DriftSettings  # the earlier name, kept for code that imports it

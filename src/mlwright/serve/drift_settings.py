@@ -1,5 +1,5 @@
 """Moved to :mod:`mlwright.monitor.settings`."""
 
-from mlwright.monitor.settings import Settings
+from mlwright.monitor.settings import DriftSettings, Settings
 
-__all__ = ["Settings"]
+__all__ = ["DriftSettings", "Settings"]

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from mlwright.experiment.analysis import json_safe
 from mlwright.monitor.counts import window_drift
 from mlwright.monitor.performance import live_performance
-from mlwright.monitor.settings import Settings as DriftSettings
+from mlwright.monitor.settings import DriftSettings
 from mlwright.serve.schemas import documented, error
 from mlwright.serve.served import Server, ServerState
 from mlwright.store.counts import Watched
