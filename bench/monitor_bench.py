@@ -188,8 +188,8 @@ def main() -> None:
     recent_s = time.perf_counter() - began
 
     from mlwright.monitor.overview import overview
+    from mlwright.monitor.page import monitoring_report
     from mlwright.report.document import write
-    from mlwright.report.monitoring import monitoring_report
 
     began = time.perf_counter()
     result = overview(store)

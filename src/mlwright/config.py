@@ -267,6 +267,11 @@ class ServeSettings(Settings):
         15.0, ge=0, description="the gauges are recomputed at most this often"
     )
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
 
 SERVE_BACKENDS = ("uvicorn", "ray-serve")
 

@@ -271,3 +271,14 @@ def test_numbers_keep_their_json_type() -> None:
     assert chosen.to_dict() == {"trial": 3, "family": "linear", "refit_params": {}}
     cv = Recipe.read({"cv": {"mean": 1, "std": 0.5}}).cv
     assert json.dumps(cv.to_dict()) == '{"mean": 1, "std": 0.5}'  # an int stays an int
+
+
+def test_a_recipe_reads_like_the_mapping_it_is_written_as() -> None:
+    from mlwright.package.recipe import Recipe
+
+    written = {"recipe_format": 1, "name": "churn", "seed": 3, "cv": {"metric": "roc_auc"}}
+    recipe = Recipe.read(written)
+    assert dict(recipe.items()) == written and list(recipe.keys()) == list(written)
+    assert len(recipe) == len(written) and list(recipe.values())[1] == "churn"
+    assert "threads" not in recipe and recipe.get("threads", 4) == 4  # not in the file
+    assert "seed" in recipe and recipe.get("seed", 9) == 3

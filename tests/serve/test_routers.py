@@ -133,3 +133,29 @@ def test_serve_options_carry_the_settings_each_server_process_needs() -> None:
         "--shadow",
         "--poll-seconds",
     ]
+
+
+def test_admin_reload_finds_the_champion_whatever_the_experiment_names_it(package: Path) -> None:
+    from mlwright.experiment.config import ExperimentConfig
+
+    config = ExperimentConfig.model_validate(
+        {
+            "id": "named",
+            "variants": [
+                {"name": "control", "model": str(package)},
+                {"name": "treatment", "model": str(package), "weight": 0.5},
+            ],
+        }
+    )
+    model = load_package(package)
+    app = create_app(
+        model,
+        settings=ServeSettings(store=None, admin_token="t0ken"),
+        experiment=config,
+        challengers={"treatment": (load_package(package), None)},
+    )
+    with TestClient(app.state.asgi) as client:
+        answer = client.post("/v1/admin/reload", headers={"Authorization": "Bearer t0ken"})
+    # a folder-served champion follows no alias: a 409 saying so, never a 500
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["errors"][0]["reason"] == "the server follows no registry alias"

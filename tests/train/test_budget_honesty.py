@@ -62,10 +62,13 @@ def test_a_full_run_carries_no_note() -> None:
     assert cv["note"] is None and cv["folds"] == 5 and cv["std"] == 0.01
 
 
-def test_the_refit_learns_from_every_fold_that_finished() -> None:
-    # a trial stopped between folds keeps what each finished fold learned; a fold capped by its
-    # share of the time had an even share, so its rounds count like the others'
+def test_the_refit_learns_from_the_folds_that_finished() -> None:
+    # the last fold was stopped by the search's end after 2 rounds: the refit ignores it
     trial = cut_trial([{"rounds": 100}, {"rounds": 120}, {"rounds": 2}], [0.8, 0.81, 0.7])
+    trial.last_fold_cut = True
+    assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(110 * 1.1)
+    # folds capped at their share of the time, or a trial stopped between folds: every fold
+    trial.last_fold_cut = False
     assert _refit_params(trial, "binary", 2, 0, 1)["rounds"] == round(74 * 1.1)
 
 

@@ -4,9 +4,11 @@ rows, the best third again on every row, and only those can become the final mod
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import mlwright as mw
 from mlwright.config import TrainOptions
@@ -149,3 +151,28 @@ def test_a_trial_the_clock_would_cut_finishes_every_fold_with_capped_rounds() ->
 
     [alone], wall = search([("lightgbm", {**mw_defaults("lightgbm"), **endless["lightgbm"]}, "x")])
     assert alone.status == "cut" and len(alone.fold_scores) == 1 and wall < 8.0
+
+
+def test_histogram_boosting_in_chunks_is_the_single_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with a deadline, rounds are added in chunks to look at the clock; the model must be the one
+    # a single fit makes, also when early stopping ends the fit right at a chunk's last round
+    from sklearn.datasets import make_classification
+
+    from mlwright.train.models import hist_gb
+    from mlwright.train.models.base import FitContext
+    from mlwright.train.models.features import Design
+
+    x, y = make_classification(1500, 8, random_state=0, flip_y=0.1)
+    design = Design(x, [f"f{i}" for i in range(8)])
+    params = {**mw_defaults("hist_gb"), "learning_rate": 0.2, "max_iter": 500}
+    params["n_iter_no_change"] = 5
+    untimed = FitContext("binary", 2, 0, 1)
+    single = hist_gb.HistGBFamily(params, untimed).fit(design, y)
+    rounds = single.fitted_["iterations"]
+    assert rounds < 500  # early stopping ended it
+    timed = replace(untimed, deadline=time.monotonic() + 600)
+    for chunk in (rounds, max(1, rounds // 2), 7):
+        monkeypatch.setattr(hist_gb, "_CHUNK", chunk)
+        chunked = hist_gb.HistGBFamily(params, timed).fit(design, y)
+        assert chunked.fitted_["iterations"] == rounds, chunk
+        np.testing.assert_array_equal(chunked.predict_raw(design), single.predict_raw(design))

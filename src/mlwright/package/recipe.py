@@ -20,7 +20,7 @@ recipe was a dict keep working. New code reads attributes: ``recipe.chosen.famil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -51,9 +51,20 @@ class RecipePart(BaseModel):
         return self.model_dump(exclude_unset=True)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (
-            key in type(self).model_fields or key in (self.__pydantic_extra__ or {})
-        )
+        return isinstance(key, str) and key in self.to_dict()
+
+    def keys(self) -> KeysView[str]:
+        """The keys as written (kept for older scripts, as are ``items``, ``values``, ``len``)."""
+        return self.to_dict().keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.to_dict().items()
+
+    def values(self) -> ValuesView[Any]:
+        return self.to_dict().values()
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
     def __getitem__(self, key: str) -> Any:
         """The value under ``key`` as the dict recipe held it (kept for older scripts)."""
@@ -67,10 +78,7 @@ class RecipePart(BaseModel):
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key`` as the dict recipe held it, else ``default`` (kept for older
         scripts)."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        return self.to_dict().get(key, default)
 
 
 def _plain(value: Any) -> Any:

@@ -38,6 +38,7 @@ from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.docs import add_docs
 from mlwright.serve.limits import Guard
 from mlwright.serve.metrics import LANE, Observe, ServerMetrics
+from mlwright.serve.routes.monitoring import MAX_MINUTES, MAX_ROWS
 from mlwright.serve.schemas import error, validation_items
 from mlwright.serve.served import Served, ServerState
 from mlwright.serve.slot import Slot, schema_change
@@ -47,6 +48,14 @@ log = logging.getLogger("mlwright.serve")
 # the routers every server has; a tabular one adds monitoring, experiments and (with a token)
 # admin
 COMMON = (routes.operations, routes.prediction, routes.mlflow, routes.feedback)
+TABULAR = (
+    routes.operations,
+    routes.prediction,
+    routes.feedback,
+    routes.monitoring,
+    routes.experiments,
+    routes.mlflow,
+)
 
 
 class Lanes:
@@ -95,14 +104,12 @@ def create_app(
             cache_seconds=cfg.monitor_cache_seconds,
         )
         metrics.add_collector(state.gauges)
-    tabular = [routes.monitoring, routes.experiments]
-    if cfg.admin_token:
-        tabular.append(routes.admin)
+    routers = [*TABULAR, *([routes.admin] if cfg.admin_token else [])]
     app = build_app(
         state,
         title=f"mlwright: {slot.name}",
         description=f"Predictions from the mlwright model {slot.name!r} ({model.task}).",
-        routers=[*COMMON, *tabular],
+        routers=routers,
     )
     app.state.slot = slot
     app.state.settings = cfg
@@ -270,6 +277,8 @@ def app_from_spec(spec: Mapping[str, str]) -> Any:
 
 
 __all__ = [
+    "MAX_MINUTES",
+    "MAX_ROWS",
     "ServeSettings",
     "app_from_env",
     "app_from_spec",

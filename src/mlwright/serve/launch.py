@@ -40,6 +40,8 @@ def launch(options: ServeOptions, load: Loader, console: Console | None = None) 
             f"{loaded.name!r} is a PyTorch model",
             fix="serve it without these options",
         )
+    if options.admin_token:  # the workers and replicas read it from the environment
+        os.environ["MLWRIGHT_ADMIN_TOKEN"] = options.admin_token
     spec = serve_spec(options, loaded)
     experiment = experiment_spec(options, load)
     if experiment is not None:

@@ -204,7 +204,7 @@ class TensorServed:
         """MLflow's scoring protocol for tensor models: ``{"inputs": {name: batch}}`` or
         ``{"instances": [records]}``; answers ``{"predictions": [...]}``."""
         if not self.status()[0]:
-            return 503, _not_ready(self.gate)
+            return mlflow_error(503, _not_ready(self.gate)["errors"][0]["reason"])
         from mlwright.package.pyfunc import tensor_records
 
         try:

@@ -28,3 +28,8 @@ class PredictionWriter(_PredictionWriter):
 
 
 __all__ = ["PredictionWriter", "main"]
+
+if __name__ == "__main__":  # the writer process, started as before
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -875,7 +875,9 @@ def _refit_params(
     cls = get_family(best.family)
     family = cls(best.params, FitContext(task, n_classes, seed, threads))
     merged: dict[str, Any] = {}
-    fitted = best.fitted  # folds capped by time are in: their share was even, their rounds too
+    # a fold capped at its share of the time is in; the fold of a trial cut by the search's end
+    # stopped after a few rounds and is left out (unless it is the only one)
+    fitted = best.fitted[:-1] if best.last_fold_cut and len(best.fitted) > 1 else best.fitted
     for key in fitted[0] if fitted else ():
         values = [f[key] for f in fitted]
         if all(isinstance(v, bool) for v in values):

@@ -50,6 +50,7 @@ class Trial:
     predict_ms: float | None = None  # the family's predict on one row (median), first fold
     rows: int | None = None  # training rows per fold (successive halving's first rung; None: all)
     capped_folds: int = 0  # folds whose rounds or epochs stopped at the fold's share of the time
+    last_fold_cut: bool = False  # its last fold stopped at the search's end, not at its share
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -475,6 +476,7 @@ class _Search:
         # (slower trials told since), is cut
         over = run.ctx.deadline is not None and time.monotonic() >= run.ctx.deadline
         cut = result.out_of_time and over and not last
+        trial.last_fold_cut = cut
         trial.capped_folds += result.out_of_time and not cut
         if cut or (self.stopped and not last and self.limits.deadline):
             trial.status = "cut"
@@ -552,13 +554,13 @@ def run_fold(data: SearchData, job: FoldJob, on_epoch: EpochHook | None = None) 
         family = cls(job.params, replace(ctx, on_epoch=record)).fit(
             train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
         )
+        result.out_of_time = ctx.out_of_time()  # the fit stopped at the clock (not the scoring)
         pred = family.predict_raw(valid)
         if k == 0:
             result.predict_ms = single_row_ms(family, valid)
         result.score = score(job.metric, data.y[val_idx], pred)
         result.pred = pred
         result.fitted = family.fitted_
-        result.out_of_time = ctx.out_of_time()
     except Exception as exc:
         result.error = "".join(traceback.format_exception_only(exc)).strip()
     result.seconds = time.monotonic() - started

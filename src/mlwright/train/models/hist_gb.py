@@ -67,7 +67,7 @@ class HistGBFamily(SklearnFamily):
         model.set_params(max_iter=min(_CHUNK, target), warm_start=True)
         while True:
             model.fit(X, y, sample_weight=w)
-            done = model.n_iter_ < model.max_iter or model.max_iter >= target
+            done = model.n_iter_ < model.max_iter or model.max_iter >= target or _stopped(model)
             if done or self.ctx.out_of_time():
                 break
             model.set_params(max_iter=min(model.max_iter + _CHUNK, target))
@@ -75,3 +75,11 @@ class HistGBFamily(SklearnFamily):
 
     def refit_params(self) -> dict[str, Any]:
         return {**self.params, "iterations": self.fitted_["iterations"]}
+
+
+def _stopped(model: Any) -> bool:
+    """Whether early stopping ended the fit right at a chunk's last round (it would not go on
+    in a single fit): scikit-learn's own test on the validation scores so far."""
+    scores = getattr(model, "validation_score_", None)
+    should_stop = getattr(model, "_should_stop", None)
+    return bool(scores is not None and should_stop is not None and should_stop(scores))
