@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,24 @@ def make_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     logit = 0.8 * x1 - 0.02 * x2 + (colour == "red") * 0.5
     y = np.where(r.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
     return pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "churned": y})
+
+
+def tiny_tensor_model() -> Any:
+    """A PyTorch package's model around a tiny module made here (no training, no export, no
+    golden examples: serve it with the gate off)."""
+    import torch
+
+    from mlwright.package.tensor import TensorInput, TensorModel
+
+    torch.manual_seed(0)
+    return TensorModel(
+        name="tiny",
+        task="classification",
+        inputs=[TensorInput("input", (4,), "float32")],
+        output="softmax",
+        classes=("cat", "dog"),
+        module=torch.nn.Linear(4, 2),
+    )
 
 
 def make_blend_frame(n: int = 1500, seed: int = 1) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from mlwright.monitor.performance import live_performance
 from mlwright.package.store import load_package
 from mlwright.serve.app import ServeSettings, create_app
 from mlwright.store import read_predictions
-from tests.conftest import make_frame
+from tests.conftest import make_frame, tiny_tensor_model
 from tests.security.conftest import linear
 from tests.track.test_mlflow import free_port
 
@@ -413,22 +413,10 @@ def test_the_openapi_document_holds_under_schemathesis(
 
 def tensor_client(tmp_path: Path) -> TestClient:
     """The PyTorch server around a tiny module made here (no training, no export)."""
-    import torch
-
-    from mlwright.package.tensor import TensorInput, TensorModel
     from mlwright.serve.tensor_app import create_tensor_app
 
-    torch.manual_seed(0)
-    model = TensorModel(
-        name="tiny",
-        task="classification",
-        inputs=[TensorInput("input", (4,), "float32")],
-        output="softmax",
-        classes=("cat", "dog"),
-        module=torch.nn.Linear(4, 2),
-    )
     settings = ServeSettings(store=str(tmp_path / "serve.db"), max_body_bytes=64 * 1024, gate=False)
-    return TestClient(create_tensor_app(model, settings=settings).state.asgi)
+    return TestClient(create_tensor_app(tiny_tensor_model(), settings=settings).state.asgi)
 
 
 def test_the_pytorch_server_has_the_same_guards(tmp_path: Path) -> None:

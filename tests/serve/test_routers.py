@@ -18,7 +18,7 @@ from mlwright.package.store import load_package
 from mlwright.serve.app import COMMON as COMMON_ROUTERS
 from mlwright.serve.app import create_app
 from mlwright.serve.served import ServerState, server_state
-from tests.conftest import make_frame
+from tests.conftest import make_frame, tiny_tensor_model
 
 COMMON = {
     ("GET", "/health"),
@@ -42,22 +42,10 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tensor_app(tmp_path: Path) -> Any:
-    import torch
-
-    from mlwright.package.tensor import TensorInput, TensorModel
     from mlwright.serve.tensor_app import create_tensor_app
 
-    torch.manual_seed(0)
-    model = TensorModel(
-        name="tiny",
-        task="classification",
-        inputs=[TensorInput("input", (4,), "float32")],
-        output="softmax",
-        classes=("cat", "dog"),
-        module=torch.nn.Linear(4, 2),
-    )
     settings = ServeSettings(store=str(tmp_path / "t.db"), gate=False)  # no golden examples
-    return create_tensor_app(model, settings=settings)
+    return create_tensor_app(tiny_tensor_model(), settings=settings)
 
 
 def test_the_shared_routes_come_from_the_routers() -> None:

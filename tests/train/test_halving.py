@@ -42,15 +42,20 @@ def test_the_plan_halves_a_large_timed_search_and_never_an_untimed_one() -> None
     assert make_plan(small, TrainOptions(target="y", time_budget=60)).halving_rows is None
 
 
-def halving_search(order: list[str]) -> list[Trial]:
-    n = 8_000
+def search_data(n: int) -> SearchData:
+    """``n`` rows of :func:`regression` in four folds."""
     frame = regression(n)
     schema = mw.infer_schema(frame, target="y")
     rows = np.arange(n)
     splits = [(np.setdiff1d(rows, rows[k::4]), rows[k::4]) for k in range(4)]
-    data = SearchData(
+    return SearchData(
         frame.drop(columns="y"), schema.features, frame.y.to_numpy(), None, splits, FeatureEncoder
     )
+
+
+def halving_search(order: list[str]) -> list[Trial]:
+    n = 8_000
+    data = search_data(n)
     budget = Budget(120.0, time.monotonic(), folds=4, search_rows=n, after_rows=n, metric="rmse")
     fast = {"learning_rate": 0.2, "max_rounds": 100, "early_stopping_rounds": 10}
     configs = {"lightgbm": {**mw_defaults("lightgbm"), **fast}, "linear": mw_defaults("linear")}
@@ -110,13 +115,7 @@ def test_a_trial_the_clock_would_cut_finishes_every_fold_with_capped_rounds() ->
     # whole instead of being cut mid-way; the first trial, with nothing to compare, runs to
     # the search's end (one fold of a real model beats five folds of a few rounds)
     n = 6_000
-    frame = regression(n)
-    schema = mw.infer_schema(frame, target="y")
-    rows = np.arange(n)
-    splits = [(np.setdiff1d(rows, rows[k::4]), rows[k::4]) for k in range(4)]
-    data = SearchData(
-        frame.drop(columns="y"), schema.features, frame.y.to_numpy(), None, splits, FeatureEncoder
-    )
+    data = search_data(n)
     endless = {
         "lightgbm": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
         "hist_gb": {"learning_rate": 1e-4, "max_iter": 10**6, "n_iter_no_change": 10**6},
