@@ -147,3 +147,7 @@ def test_admin_reload_finds_the_champion_whatever_the_experiment_names_it(packag
     # a folder-served champion follows no alias: a 409 saying so, never a 500
     assert answer.status_code == 409, answer.text
     assert answer.json()["errors"][0]["reason"] == "the server follows no registry alias"
+
+
+def test_serve_settings_take_a_path_for_the_store(tmp_path: Path) -> None:
+    assert ServeSettings(store=tmp_path / "s.db").store == str(tmp_path / "s.db")
