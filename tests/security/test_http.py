@@ -318,6 +318,9 @@ def test_lone_surrogates_are_refused_and_the_store_reads_back(
         keyed_body = b'{"records": [%s], "entity_key": "a\\udfffb"}' % good
         keyed = c.post("/v1/predict", content=keyed_body, headers=JSON)
         assert keyed.status_code == 422 and the_error(keyed)["field"] == "entity_key"
+        in_a_name = c.post("/v1/predict", content=b'{"records": [{"\\ud800x": 1}]}', headers=JSON)
+        assert in_a_name.status_code == 422  # the field's name itself, named escaped
+        assert the_error(in_a_name)["field"] == "\\ud800x"
         label = c.post(
             "/v1/feedback", content=b'{"prediction_id": "abc:0", "label": "\\ud800"}', headers=JSON
         )

@@ -120,14 +120,20 @@ def _too_deep(path: Path) -> BodyError:
 
 
 def _surrogate(path: Path, text: str) -> BodyError:
-    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")[:80]
+    # the surrogate may be in a key on the path (a field's name): the error names it escaped
+    safe = tuple(_escaped(p) if isinstance(p, str) else p for p in path)
     return BodyError(
         "the text holds a lone UTF-16 surrogate (an escape like \\ud800 without its pair), "
         "which is not a character and cannot be stored",
         "send valid Unicode text: encode characters outside the BMP as a surrogate pair",
-        path,
-        shown,
+        safe,
+        _escaped(text)[:80],
     )
+
+
+def _escaped(text: str) -> str:
+    """``text`` with lone surrogates written as escapes, so that it can be encoded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 __all__ = ["MAX_DEPTH", "BodyError", "check", "locate", "parse"]
