@@ -64,19 +64,10 @@ def fit_lightgbm(train: pd.DataFrame, meta: dict[str, Any], budget: float, seed:
     import lightgbm as lgb
 
     target, task = meta["target"], meta["task"]
-    types = pd.api.types
-    categories = {
-        col: sorted(train[col].dropna().astype(str).unique())
-        for col in train.columns
-        if col != target
-        and (not types.is_numeric_dtype(train[col]) or types.is_bool_dtype(train[col]))
-    }
+    categories = _levels(train, target, bools=True)
 
     def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.drop(columns=[target], errors="ignore").copy()
-        for col, levels in categories.items():
-            out[col] = pd.Categorical(out[col].astype(str), categories=levels)
-        return out
+        return _categorical(frame, target, categories)
 
     x = prepare(train)
     if task == "regression":
@@ -189,18 +180,13 @@ def fit_pytabkit(
     target, task = meta["target"], meta["task"]
     kind = "Regressor" if task == "regression" else "Classifier"
     cls = getattr(pytabkit, f"{method}_{kind}")
-    texts = [
-        c for c in train.columns if c != target and not pd.api.types.is_numeric_dtype(train[c])
-    ]
-    levels = {c: sorted(train[c].dropna().astype(str).unique()) for c in texts}
+    levels = _levels(train, target, bools=False)
     # pytabkit refuses missing numbers: the training median, and an indicator column
-    gaps = [c for c in train.columns if c != target and c not in texts and train[c].isna().any()]
+    gaps = [c for c in train.columns if c != target and c not in levels and train[c].isna().any()]
     medians = {c: float(train[c].astype("float64").median()) for c in gaps}
 
     def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.drop(columns=[target], errors="ignore").copy()
-        for col in texts:
-            out[col] = pd.Categorical(out[col].astype(str), categories=levels[col])
+        out = _categorical(frame, target, levels)
         for col in out.columns[[pd.api.types.is_bool_dtype(t) for t in out.dtypes]]:
             out[col] = out[col].astype("float64")  # pytabkit reads booleans as objects
         for col in gaps:
@@ -236,6 +222,26 @@ SYSTEMS = {
     "realmlp": partial(fit_pytabkit, method="RealMLP_TD"),
     "tabm": partial(fit_pytabkit, method="TabM_D"),
 }
+
+
+def _levels(train: pd.DataFrame, target: str, *, bools: bool) -> dict[str, list[str]]:
+    """The levels of the text columns (and of the boolean ones, with ``bools``), as text,
+    learned on the training rows."""
+    types = pd.api.types
+    return {
+        col: sorted(train[col].dropna().astype(str).unique())
+        for col in train.columns
+        if col != target
+        and (not types.is_numeric_dtype(train[col]) or (bools and types.is_bool_dtype(train[col])))
+    }
+
+
+def _categorical(frame: pd.DataFrame, target: str, levels: dict[str, list[str]]) -> pd.DataFrame:
+    """The features of ``frame`` with the columns of ``levels`` as pandas categoricals."""
+    out = frame.drop(columns=[target], errors="ignore").copy()
+    for col, known in levels.items():
+        out[col] = pd.Categorical(out[col].astype(str), categories=known)
+    return out
 
 
 def _ordered(proba: np.ndarray, columns: list[str], meta: dict[str, Any]) -> np.ndarray:

@@ -173,12 +173,19 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _document(app: FastAPI, served: Served) -> None:
-    """The OpenAPI document, completed by the served model with its own request bodies."""
+    """The OpenAPI document, completed with the served model's own request bodies (the routes
+    read their bodies themselves, so the framework does not know them)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            served.document(build())
+            spec = build()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for path, schema in served.request_bodies(schemas).items():
+                post = spec.get("paths", {}).get(path, {}).get("post")
+                if post is not None:
+                    content = {"application/json": {"schema": schema}}
+                    post["requestBody"] = {"required": True, "content": content}
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -69,7 +69,7 @@ def launch(options: ServeOptions, load: Loader, console: Console | None = None) 
 def serve_spec(options: ServeOptions, loaded: Model | TensorModel) -> dict[str, str]:
     """What each worker (or replica) builds its app from: the package, its registry name,
     version and reference, and the settings of a server process."""
-    name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
+    name, version = _registered(loaded)
     assert loaded.path is not None
     settings = options.settings.model_dump(mode="json", exclude={"admin_token", "freeze_gc"})
     return {
@@ -101,9 +101,15 @@ def experiment_spec(options: ServeOptions, load: Loader) -> dict[str, Any] | Non
         loaded = load(variant.model)
         challengers[variant.name] = {
             "path": str(loaded.path),
-            "version": (loaded.registry or {}).get("version"),
+            "version": _registered(loaded)[1],
         }
     return {"config": config.model_dump(), "challengers": challengers}
+
+
+def _registered(loaded: Model | TensorModel) -> tuple[str | None, str | None]:
+    """The registry name and version a package was loaded under (None, None for a folder)."""
+    registry = loaded.registry or {}
+    return registry.get("name"), registry.get("version")
 
 
 def _announce(
@@ -112,7 +118,7 @@ def _announce(
     loaded: Model | TensorModel,
     experiment: dict[str, Any] | None,
 ) -> None:
-    name, version = ((loaded.registry or {}).get(k) for k in ("name", "version"))
+    name, version = _registered(loaded)
     on_ray = options.backend == "ray-serve"
     where = (
         f"{options.replicas or 1} replica(s) on Ray Serve"

@@ -58,8 +58,9 @@ class Served(Protocol):
     async def invocations(self, body: bytes, request_id: str) -> tuple[int, dict[str, Any]]:
         """An MLflow ``/invocations`` body scored: (status, answer in MLflow's shapes)."""
 
-    def document(self, spec: dict[str, Any]) -> None:
-        """Complete the OpenAPI document with this model's request bodies."""
+    def request_bodies(self, schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """This model's request bodies for the OpenAPI document: path → the JSON schema of its
+        POST body (components they refer to are added to ``schemas``)."""
 
     async def start(self) -> None:
         """Run the deployment gate, open the store's writer; the server takes traffic after."""

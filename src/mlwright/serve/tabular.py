@@ -112,21 +112,15 @@ class TabularServed:
             return mlflow_error(400, f"invalid input: {exc}")
         return 200, {"predictions": json.loads(out.to_json(orient="records"))}
 
-    def document(self, spec: dict[str, Any]) -> None:
-        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    def request_bodies(self, schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
         predict_ref = _component(schemas, self.request_model)
         item, batch = "#/components/schemas/FeedbackItem", "#/components/schemas/FeedbackBatch"
         schemas.update(FeedbackItem=self.outcomes.schema(), FeedbackBatch=batch_schema(item))
-        record = f"{ident(self.name)}Record"
-        bodies: dict[str, dict[str, Any]] = {
+        return {
             PATH: {"$ref": predict_ref},
             "/v1/feedback": {"oneOf": [{"$ref": item}, {"$ref": batch}]},
-            "/invocations": mlflow_body(record),
+            "/invocations": mlflow_body(f"{ident(self.name)}Record"),
         }
-        for path, schema in bodies.items():
-            post = spec.get("paths", {}).get(path, {}).get("post")
-            if post is not None:
-                post.update(json_body(schema))
 
     async def start(self) -> None:
         self._gate_all()
@@ -195,11 +189,6 @@ def has_reference(model: Model) -> bool:
 def ident(name: str) -> str:
     """A model name as an identifier for the generated schemas (``churn-v2`` → ``ChurnV2``)."""
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_")) or "Model"
-
-
-def json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAPI request body of JSON with ``schema``."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def mlflow_body(record_model: str) -> dict[str, Any]:

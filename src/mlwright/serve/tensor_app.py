@@ -232,15 +232,11 @@ class TensorServed:
             row.pop("prediction_id", None)
         return 200, {"predictions": rows}
 
-    def document(self, spec: dict[str, Any]) -> None:
-        bodies = {
+    def request_bodies(self, schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {
             PATH: request_schema(self.model, self.settings.max_rows),
             "/v1/feedback": feedback_schema(self.outcomes),
         }
-        for path, body in bodies.items():
-            post = spec.get("paths", {}).get(path, {}).get("post")
-            if post is not None:
-                post.update(body)
 
     async def start(self) -> None:
         gate_on = self.settings.gate
@@ -308,7 +304,7 @@ def request_schema(model: TensorModel, max_rows: int) -> dict[str, Any]:
         },
         "required": ["records"],
     }
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+    return body
 
 
 def feedback_schema(outcomes: Outcomes) -> dict[str, Any]:
@@ -316,8 +312,7 @@ def feedback_schema(outcomes: Outcomes) -> dict[str, Any]:
     item = outcomes.schema()
     batch = batch_schema("#/components/schemas/FeedbackItem")
     batch["properties"]["items"]["items"] = item
-    body = {"oneOf": [item, batch]}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+    return {"oneOf": [item, batch]}
 
 
 def _not_ready(gate: GateResult | None) -> dict[str, Any]:

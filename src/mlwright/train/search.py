@@ -215,6 +215,7 @@ class _Running:
     stop: Callable[[int, float], bool] | None
     oof: np.ndarray
     promoted: bool = False  # a first-rung configuration scored again on every row
+    to_end: bool = True  # the fold running now may take the time to the search's end
 
 
 class _Search:
@@ -432,7 +433,8 @@ class _Search:
             # trial runs to the search's end itself (a score on fewer folds beats a model of a
             # few rounds when nothing else may end in time)
             left = max(run.ctx.deadline - time.monotonic(), 0.0)
-            if any(t.fold_scores for t in self.finished):
+            run.to_end = not any(t.fold_scores for t in self.finished)
+            if not run.to_end:
                 left /= len(self.data.splits) - fold
             wall = time.time() + left
         job = FoldJob(
@@ -474,8 +476,7 @@ class _Search:
         # (the last share ends at the search's end); a fold before the last stopped by the
         # search's end itself, or a trial not done when the search ended earlier than foreseen
         # (slower trials told since), is cut
-        over = run.ctx.deadline is not None and time.monotonic() >= run.ctx.deadline
-        cut = result.out_of_time and over and not last
+        cut = result.out_of_time and run.to_end and not last
         trial.last_fold_cut = cut
         trial.capped_folds += result.out_of_time and not cut
         if cut or (self.stopped and not last and self.limits.deadline):
