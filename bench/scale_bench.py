@@ -41,7 +41,7 @@ def run(trials: int, extra: dict[str, Any]) -> dict[str, Any]:
     from sklearn.datasets import load_digits
 
     from mlwright.config import TrainOptions
-    from mlwright.train.runner import train
+    from mlwright.train.runner import run_training as train
     from mlwright.train.search import ranked_trials
 
     frame = load_digits(as_frame=True).frame

@@ -21,12 +21,13 @@ PLANTED = {
     "mlwright.package.planted": "import mlwright.report\n",
     "mlwright.distributed.planted": "from mlwright.train.search import run_fold\n",
     "mlwright.data.planted": "from mlwright.evaluate.metrics import score\n",
-    "mlwright.serve.planted": "from mlwright.train.runner import train\n",
+    "mlwright.serve.planted": "from mlwright.train.runner import run_training\n",
     "mlwright.train.models.planted": "from mlwright.train.search import run_search\n",
     "mlwright.audit.planted": "from mlwright.train.models import FAMILIES\n",
     "mlwright.track.planted": "import mlwright.cli.main\n",
     "mlwright.store.planted": "import mlwright.monitor\n",
     "mlwright.experiment.planted": "from mlwright.train.runner import library_versions\n",
+    "mlwright.cli.planted": "from mlwright.track.registry import parse\n",
     # a type named for the type checker alone counts too
     "mlwright.package.planted_types": (
         "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"

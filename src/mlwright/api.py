@@ -1,13 +1,35 @@
-"""The Python API: the same operations as the CLI, on frames or paths, in a notebook."""
+"""The Python API: the same operations as the CLI, on frames or paths, in a notebook.
+
+It is also the one surface the command line uses: training (tabular and PyTorch), loading,
+reproducing, exporting, reports, the model registry, and signing keys. Heavy imports happen
+inside the functions that need them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlwright.config import TrainOptions
 from mlwright.package.loading import tabular
 from mlwright.package.model import Model
+from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
 from mlwright.package.tensor import TensorModel
+from mlwright.torch.config import TorchConfig
+from mlwright.train.search import SearchStarted, Trial
+
+if TYPE_CHECKING:
+    from mlwright.monitor.overview import Overview
+    from mlwright.package.export import Exported
+    from mlwright.package.signing import Signature, Verdict
+    from mlwright.train.reproduce import Reproduction
+
+Event = Callable[[str, Any], None]
+"""What a training run reports as it goes: ``(kind, payload)``, e.g. ``("search",``
+:class:`SearchStarted` ``)`` and ``("trial",`` :class:`Trial` ``)``."""
+
+# --- training ------------------------------------------------------------------------------------
 
 
 def train(
@@ -19,6 +41,60 @@ def train(
     from mlwright.train.runner import train_from_keywords
 
     return train_from_keywords(data, target, sql=sql, verbose=verbose, **options)
+
+
+def train_with_options(
+    data: Any,
+    options: TrainOptions,
+    *,
+    sql: str | None = None,
+    on_event: Event | None = None,
+    verbose: bool = False,
+    default_out: Path | None = None,
+) -> Model:
+    """:func:`train` with its options as one checked :class:`~mlwright.config.TrainOptions`
+    (what ``mlwright train`` builds from its flags and ``--config``). ``on_event`` receives the
+    run's progress (the plan, each trial, …); the package is written to ``options.out``, else to
+    ``default_out/NAME`` when that is given, else not at all (call ``model.save``)."""
+    from mlwright.train.runner import run_training
+
+    return run_training(
+        data, options, sql=sql, on_event=on_event, verbose=verbose, default_out=default_out
+    )
+
+
+def train_torch(
+    config: TorchConfig | str | Path,
+    out: str | Path | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
+    verbose: bool = True,
+    **objects: Any,
+) -> TensorModel:
+    """Train your own PyTorch model from ``config`` (a :class:`TorchConfig` or its YAML file;
+    ``mlwright train-torch``): search its ranges when it declares any, train, and write a tensor
+    package to ``out`` (default ``models/NAME``), tracked and registered. ``checkpoint_dir``:
+    one checkpoint per epoch; ``resume`` continues from the one a stopped run left. ``objects``:
+    ``model_factory``, ``data`` or ``loss`` given as Python objects instead of import paths."""
+    from mlwright.torch import train_torch as run
+
+    return run(
+        config,
+        out,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        verbose=verbose,
+        **objects,
+    )
+
+
+def read_torch_config(path: str | Path) -> TorchConfig:
+    """The :class:`TorchConfig` in a YAML file, checked (unknown keys fail)."""
+    return TorchConfig.from_yaml(path)
+
+
+# --- loading, reproducing, exporting, reporting --------------------------------------------------
 
 
 def load(
@@ -36,6 +112,15 @@ def load(
     return with_reporter(loaded)
 
 
+def load_run(run_id: str) -> tuple[Model | TensorModel, str]:
+    """The model an MLflow training run logged, and how to name it: its registry reference
+    (``NAME/VERSION``) when the run registered a version, else the local copy's folder."""
+    from mlwright.track.registry import cached_run_package
+
+    path, registered = cached_run_package(run_id)
+    return load(path), registered or str(path)
+
+
 def with_reporter(model: Model | TensorModel) -> Model | TensorModel:
     """``model``, able to render its ML Solution report (``model.report()``, and the report in
     the package ``model.save`` writes)."""
@@ -44,13 +129,36 @@ def with_reporter(model: Model | TensorModel) -> Model | TensorModel:
 
         model.reporter = TabularReporter()
     else:
-        from mlwright.report.tensor import TorchReporter
+        from mlwright.report.tensor import TensorModelReporter
 
-        model.reporter = TorchReporter()
+        model.reporter = TensorModelReporter()
     return model
 
 
-def export(model: Model | TensorModel | str | Path, format: str, output: str | Path) -> Any:
+def reproduce(model: Model | str | Path, data: Any = None, *, sql: str | None = None) -> Model:
+    """Refit ``model``'s final configuration from its recipe on its training data: the same
+    rows, hyperparameters and seed, no search (``mlwright reproduce`` without the check).
+    ``data`` defaults to where the model's data was read from; data that differs from it
+    (by digest) is refused."""
+    return check_reproduction(model, data, sql=sql).model
+
+
+rebuild = reproduce  # the earlier name, kept: packages' report/rebuild.py scripts call it
+
+
+def check_reproduction(
+    model: Model | str | Path, data: Any = None, *, sql: str | None = None
+) -> Reproduction:
+    """:func:`reproduce` ``model`` and compare the result's outputs on the golden examples with
+    the recorded ones (``mlwright reproduce``): ``.model``, and ``.mismatches``, one line per
+    difference (empty when the model reproduces)."""
+    from mlwright.train.reproduce import reproduce as run
+
+    package = model if isinstance(model, Model) else tabular(load(model), "reproduce")
+    return run(package, data, sql=sql)
+
+
+def export(model: Model | TensorModel | str | Path, format: str, output: str | Path) -> Exported:
     """Export ``model`` (loaded, a folder or a registry reference) as ``onnx`` or ``triton``
     into ``output``, checked on its golden examples in onnxruntime first (``mlwright export``);
     returns what was written (``.output``, ``.files``, ``.max_difference``)."""
@@ -60,15 +168,184 @@ def export(model: Model | TensorModel | str | Path, format: str, output: str | P
     return run(loaded, format, output)
 
 
-def rebuild(model: Model | str | Path, data: Any = None, *, sql: str | None = None) -> Model:
-    """Refit ``model``'s final configuration from its recipe on its training data: the same
-    rows, hyperparameters and seed, no search (``mlwright reproduce`` without the check).
-    ``data`` defaults to where the model's data was read from; data that differs from it
-    (by digest) is refused."""
-    from mlwright.train.replay import replay
+def write_report(
+    model: Model | TensorModel, output: str | Path, *, package_path: str | None = None
+) -> Path:
+    """Write ``model``'s ML Solution report to ``output`` (``.html``: one self-contained page;
+    ``.md``: the Markdown with its plots beside it). ``package_path``: how the report names the
+    package in the commands it shows (default: where the model was loaded from)."""
+    if isinstance(model, Model):
+        from mlwright.report import Report
 
-    package = model if isinstance(model, Model) else tabular(load(model), "rebuild")
-    return replay(package, data, sql=sql).model
+        return Report.of(model, package_path=package_path).save(output)
+    from mlwright.report.tensor import tensor_report
+
+    return tensor_report(model, package_path=package_path).save(output)
 
 
-__all__ = ["export", "load", "rebuild", "tabular", "train", "with_reporter"]
+def write_monitoring_report(result: Overview, output: str | Path) -> list[Path]:
+    """Write the monitoring report of ``result`` (:func:`mlwright.monitor.overview.overview`)
+    to ``output`` (``.html``, or ``.md`` with its plots beside it); returns the files written."""
+    from mlwright.monitor.page import monitoring_report
+    from mlwright.report.document import write
+
+    return write(monitoring_report(result), Path(output))
+
+
+# --- the model registry --------------------------------------------------------------------------
+
+
+def tracking_uri() -> str:
+    """The MLflow tracking store mlwright uses (``MLFLOW_TRACKING_URI``, else the embedded
+    SQLite store in the working directory)."""
+    from mlwright.track.mlflow import tracking_uri as uri
+
+    return uri()
+
+
+def parse_reference(ref: str) -> tuple[str, str | None, str | None] | None:
+    """``(name, alias, version)`` of a registry reference (``NAME@ALIAS`` or ``NAME/VERSION``;
+    one of alias and version is None), None for anything else (a folder, say)."""
+    from mlwright.track.registry import parse
+
+    return parse(ref)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Registered models: ``name``, ``versions`` (a count), ``latest`` and ``aliases``
+    (alias → version)."""
+    from mlwright.track.mlflow import list_models as run
+
+    return run()
+
+
+def show_model(name: str) -> dict[str, Any]:
+    """Every version of a registered model (``versions``: version, aliases, metrics, run id,
+    manifest checksum) and where each alias pointed before (``alias_history``)."""
+    from mlwright.track.mlflow import show_model as run
+
+    return run(name)
+
+
+def alias_version(name: str, alias: str) -> str:
+    """The version ``NAME@ALIAS`` points to."""
+    from mlwright.track.mlflow import alias_version as run
+
+    return run(name, alias)
+
+
+def promote(name: str, version: str, alias: str = "champion") -> dict[str, Any]:
+    """Point ``alias`` of ``name`` at ``version``, recording the move for :func:`rollback`;
+    returns ``version`` and ``previous`` (None when the alias is new)."""
+    from mlwright.track.mlflow import promote as run
+
+    return run(name, version, alias)
+
+
+def rollback(name: str, alias: str = "champion") -> dict[str, Any]:
+    """Move ``alias`` of ``name`` back to the version it pointed to before; returns
+    ``version`` and ``previous``."""
+    from mlwright.track.mlflow import rollback as run
+
+    return run(name, alias)
+
+
+# --- signing keys and the trust policy -----------------------------------------------------------
+
+
+def new_key(name: str = "mlwright", folder: Path | None = None) -> tuple[Path, Path, str]:
+    """Make an Ed25519 key pair ``NAME.key`` (private, owner-only) and ``NAME.pub`` in
+    ``folder`` (default ``<config>/keys``); returns the two paths and the key's id."""
+    from mlwright.package.signing import config_dir
+    from mlwright.package.signing import new_key as make
+
+    return make(folder or config_dir() / "keys", name)
+
+
+def sign(folder: Path, key: Path | None = None) -> Signature | None:
+    """Sign a package or export folder written without a key, after it passed its checksums.
+    ``key``: the private key (default: ``MLWRIGHT_SIGNING_KEY``); None when there is none."""
+    from mlwright.package.signing import sign as run
+    from mlwright.package.signing import signing_key_path
+
+    return run(folder, _checked(folder), key or signing_key_path())
+
+
+def verify(folder: Path) -> Verdict:
+    """Check a package or export folder: its checksums (an error when they fail), then its
+    signature against the trust policy (the verdict says whether loading it is allowed)."""
+    from mlwright.package.signing import check
+
+    return check(folder, _checked(folder))
+
+
+def trust(public: Path) -> tuple[Path, str]:
+    """Trust a public key on this machine (copied into ``<config>/trusted-keys``): from then on
+    every model loaded here must be signed by a trusted key. Returns the copy and the key id."""
+    from mlwright.package.signing import trust as run
+
+    return run(public)
+
+
+def trusted_keys() -> list[str]:
+    """The ids of the keys the trust policy accepts (none: signatures are checked, not
+    required)."""
+    from mlwright.package.signing import trusted_keys as keys
+
+    return sorted(keys())
+
+
+def _checked(folder: Path) -> str:
+    """The file a signature of ``folder`` covers, after the folder passed its checksums."""
+    from mlwright.package.export import MARKER, verify_export
+    from mlwright.package.store import MANIFEST, PackageError, is_package, verify_package
+
+    if is_package(folder):
+        verify_package(folder, trust=False)
+        return MANIFEST
+    if (folder / MARKER).is_file():
+        verify_export(folder, trust=False)
+        return MARKER
+    raise PackageError(
+        f"{str(folder)!r} is neither an mlwright package nor an export",
+        fix="pass a folder written by `mlwright train`, `train-torch` or `export`",
+    )
+
+
+__all__ = [
+    "SIGNING_KEY_ENV",
+    "TRUSTED_KEYS_ENV",
+    "Event",
+    "Model",
+    "SearchStarted",
+    "TensorModel",
+    "TorchConfig",
+    "TrainOptions",
+    "Trial",
+    "alias_version",
+    "check_reproduction",
+    "export",
+    "list_models",
+    "load",
+    "load_run",
+    "new_key",
+    "parse_reference",
+    "promote",
+    "read_torch_config",
+    "rebuild",
+    "reproduce",
+    "rollback",
+    "show_model",
+    "sign",
+    "tabular",
+    "tracking_uri",
+    "train",
+    "train_torch",
+    "train_with_options",
+    "trust",
+    "trusted_keys",
+    "verify",
+    "with_reporter",
+    "write_monitoring_report",
+    "write_report",
+]

@@ -35,7 +35,7 @@ def train(frame: pd.DataFrame, **options: object) -> mw.Model:
 def test_the_best_model_over_the_size_limit_gives_way_to_the_next(xor: pd.DataFrame) -> None:
     events: list[tuple[str, object]] = []
     from mlwright.config import TrainOptions
-    from mlwright.train.runner import train as run
+    from mlwright.train.runner import run_training as run
 
     options = TrainOptions(
         target="y",

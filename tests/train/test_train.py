@@ -147,7 +147,7 @@ def test_missing_and_infinite_features_are_handled_and_reported() -> None:
     frame["empty"] = np.nan
     events: list[tuple[str, object]] = []
     from mlwright.config import TrainOptions
-    from mlwright.train.runner import train
+    from mlwright.train.runner import run_training as train
 
     model = train(
         frame, TrainOptions(target="churned", **FAST), on_event=lambda k, p: events.append((k, p))
@@ -202,7 +202,7 @@ def test_non_utf8_csv_trains(tmp_path: Path) -> None:
 
 def test_a_budget_shorter_than_profiling_the_data_still_ends_on_time() -> None:
     from mlwright.config import TrainOptions
-    from mlwright.train.runner import train as run
+    from mlwright.train.runner import run_training as run
 
     r = np.random.default_rng(1)
     n = 60_000
@@ -262,7 +262,7 @@ def test_large_data_is_searched_on_a_sample_and_refit_on_every_row(
     frame = make_frame(3000)
     events: list[tuple[str, object]] = []
     from mlwright.config import TrainOptions
-    from mlwright.train.runner import train as run
+    from mlwright.train.runner import run_training as run
 
     options = TrainOptions(target="churned", time_budget=30, tracker="none", families=("linear",))
     model = run(frame, options, on_event=lambda kind, payload: events.append((kind, payload)))

@@ -180,11 +180,10 @@ def ab_promote(
     store: StoreOption = Path("mlwright-serve.db"),
 ) -> None:
     """Point the registry alias at the challenger's version and end the experiment."""
+    from mlwright.api import alias_version, parse_reference, promote
     from mlwright.cli.models import print_uri
     from mlwright.errors import ConfigError
     from mlwright.store.experiments import set_status
-    from mlwright.track.mlflow import alias_version, promote
-    from mlwright.track.registry import parse
 
     found = _find(store, experiment)
     challengers = found["config"].variants[1:]
@@ -193,7 +192,7 @@ def ab_promote(
         raise ConfigError(
             f"choose one challenger of {[v.name for v in challengers]}", fix="pass --variant"
         )
-    parsed = parse(chosen[0].model)
+    parsed = parse_reference(chosen[0].model)
     if parsed is None:
         raise ConfigError(
             f"challenger {chosen[0].name!r} is a package folder ({chosen[0].model}), not a "

@@ -27,9 +27,9 @@ def keys_new(
 
     Example: mlwright keys new --name release && export MLWRIGHT_SIGNING_KEY=...release.key
     """
-    from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, config_dir, new_key
+    from mlwright.api import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, new_key
 
-    private, public, ident = new_key(output or config_dir() / "keys", name)
+    private, public, ident = new_key(name, output)
     typer.echo(f"key {ident}")
     typer.echo(f"  private: {private}   (keep it secret; never commit it)")
     typer.echo(f"  public:  {public}   (give it to whoever loads your models)")
@@ -50,11 +50,10 @@ def keys_sign(
 
     Example: mlwright keys sign models/churn --key ~/.config/mlwright/keys/release.key
     """
+    from mlwright.api import SIGNING_KEY_ENV, sign
     from mlwright.errors import ConfigError
-    from mlwright.package.signing import SIGNING_KEY_ENV, sign, signing_key_path
 
-    signed_file = _checked(folder)
-    signature = sign(folder, signed_file, key or signing_key_path())
+    signature = sign(folder, key)
     if signature is None:
         raise ConfigError(
             "no signing key given",
@@ -72,11 +71,11 @@ def keys_verify(
 
     Example: MLWRIGHT_TRUSTED_KEYS=release.pub mlwright keys verify models/churn
     """
-    from mlwright.package.signing import check, trusted_keys
+    from mlwright.api import trusted_keys, verify
 
-    verdict = check(folder, _checked(folder))
+    verdict = verify(folder)
     typer.echo(f"{folder}: checksums ok; {verdict.describe()}")
-    keys = ", ".join(sorted(trusted_keys())) if verdict.trusted else ""
+    keys = ", ".join(trusted_keys()) if verdict.trusted else ""
     typer.echo(f"trust policy: {keys or 'none (signatures are checked, not required)'}")
 
 
@@ -86,24 +85,7 @@ def keys_trust(
 ) -> None:
     """Trust a public key on this machine (copied into <config>/trusted-keys). From then on,
     every model loaded here must be signed by a trusted key."""
-    from mlwright.package.signing import trust
+    from mlwright.api import trust
 
     path, ident = trust(public)
     typer.echo(f"trusting key {ident} ({path}); unsigned or foreign packages are now refused")
-
-
-def _checked(folder: Path) -> str:
-    """The file a signature of ``folder`` covers, after the folder passed its checksums."""
-    from mlwright.package.export import MARKER, verify_export
-    from mlwright.package.store import MANIFEST, PackageError, is_package, verify_package
-
-    if is_package(folder):
-        verify_package(folder, trust=False)
-        return MANIFEST
-    if (folder / MARKER).is_file():
-        verify_export(folder, trust=False)
-        return MARKER
-    raise PackageError(
-        f"{str(folder)!r} is neither an mlwright package nor an export",
-        fix="pass a folder written by `mlwright train`, `train-torch` or `export`",
-    )

@@ -20,8 +20,7 @@ from mlwright.errors import MlwrightError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlwright.package.model import Model
-    from mlwright.package.tensor import TensorModel
+    from mlwright.api import Model, TensorModel
 
 app = typer.Typer(
     name="mlwright",
@@ -215,13 +214,13 @@ def _train_and_print(data: str, options: Any, sql: str | None, quiet: bool) -> N
     the run cleanly."""
     from rich.console import Console
 
+    from mlwright.api import train_with_options
     from mlwright.cli.train_view import TrainPrinter
-    from mlwright.train.runner import train
 
     printer = TrainPrinter(_stderr_console(), quiet=quiet)
     try:
         with stops_cleanly():
-            model = train(
+            model = train_with_options(
                 data,
                 options,
                 sql=sql,
@@ -251,15 +250,15 @@ def train_torch_command(
 ) -> None:
     """Train your own PyTorch model from a config (module:factory, data, loss, loop settings,
     optional search ranges), then package, register and report it like a tabular model."""
-    from mlwright.torch import TorchConfig, train
+    from mlwright.api import read_torch_config, train_torch
 
     # the config names modules by import path, as `python -m` would find them from here
     here = str(Path.cwd())
     if here not in sys.path:
         sys.path.insert(0, here)
-    settings = TorchConfig.from_yaml(config)
+    settings = read_torch_config(config)
     with stops_cleanly():
-        model = train(
+        model = train_torch(
             settings,
             out or Path("models") / settings.name,
             checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
@@ -296,7 +295,7 @@ def export_command(
 ) -> None:
     """Export a tabular or PyTorch model to ONNX, or as a Triton Inference Server model
     repository; the export is checked on the golden examples with onnxruntime first."""
-    from mlwright.package.export import export
+    from mlwright.api import export
 
     loaded = _load(model)
     with _stderr_console().status(f"exporting {loaded.name} to {format}…"):
@@ -321,11 +320,10 @@ def _tabular(model: Model | TensorModel, command: str) -> Model:
 
 def _load(ref: str) -> Model | TensorModel:
     """A model by folder or registry reference; registry use prints the tracking URI."""
-    from mlwright.api import load
+    from mlwright.api import load, parse_reference
     from mlwright.cli.models import print_uri
-    from mlwright.track.registry import parse
 
-    if not Path(ref).exists() and parse(ref) is not None:
+    if not Path(ref).exists() and parse_reference(ref) is not None:
         print_uri()
     return load(ref)
 
@@ -398,12 +396,12 @@ def reproduce_command(
     sql: Annotated[str | None, typer.Option(help="Query, when --data is a database URL.")] = None,
 ) -> None:
     """Rebuild the model from its recipe (no search); exit 1 if its predictions differ."""
-    from mlwright.train.replay import replay
+    from mlwright.api import check_reproduction
 
     err = _stderr_console()
     loaded = _tabular(_load(package), "mlwright reproduce")
     with err.status("rebuilding the model from its recipe…"), stops_cleanly():
-        result = replay(loaded, data, sql=sql)
+        result = check_reproduction(loaded, data, sql=sql)
     n = len(loaded.golden["inputs"]) if loaded.golden else 0
     if result.mismatches:
         err.print(
@@ -438,30 +436,21 @@ def report_command(
     ] = None,
 ) -> None:
     """Write the ML Solution report: problem, architecture, pipeline, evaluation, deployment."""
-    from mlwright.package.model import Model
-    from mlwright.report import Report
+    from mlwright.api import write_report
 
     err = _stderr_console()
     ref = model
     if not Path(model).exists() and _RUN_ID.match(model):
-        from mlwright.api import load
+        from mlwright.api import load_run
         from mlwright.cli.models import print_uri
-        from mlwright.track.registry import cached_run_package
 
         print_uri()
-        path, registered = cached_run_package(model)
-        loaded = load(path)
-        ref = registered or str(path)
+        loaded, ref = load_run(model)
     else:
         loaded = _load(model)
     target = output or Path(f"{loaded.name}-report.html")
     with err.status("writing the report…"):
-        if isinstance(loaded, Model):
-            Report.of(loaded, package_path=ref).save(target)
-        else:
-            from mlwright.report.tensor import tensor_report
-
-            tensor_report(loaded, package_path=ref).save(target)
+        write_report(loaded, target, package_path=ref)
     typer.echo(f"wrote the ML Solution report of {loaded.name} to {target}")
 
 
@@ -476,11 +465,11 @@ def demo_command(
     profile, train, predict, report."""
     from rich.console import Console
 
+    from mlwright.api import train_with_options
     from mlwright.cli.train_view import TrainPrinter
     from mlwright.config import TrainOptions
     from mlwright.data.bundled import DATASETS, load_dataset
     from mlwright.data.profile import profile
-    from mlwright.train.runner import train
 
     out = Console()
     err = _stderr_console()
@@ -506,7 +495,7 @@ def demo_command(
     options = TrainOptions(target=spec.target, time_budget=time_budget, seed=0, out=str(package))
     printer = TrainPrinter(out)
     try:
-        model = train(str(csv_path), options, on_event=printer)
+        model = train_with_options(str(csv_path), options, on_event=printer)
     finally:
         printer.close()
     printer.summary(out, model)
@@ -524,9 +513,9 @@ def demo_command(
     out.rule("4. report")
     report = workdir / "report.html"
     out.print(f"$ mlwright report {package} --output {report}\n")
-    from mlwright.report import Report
+    from mlwright.api import write_report
 
-    Report.of(_tabular(load(package), "the demo"), package_path=str(package)).save(report)
+    write_report(_tabular(load(package), "the demo"), report, package_path=str(package))
     out.print(
         f"the ML Solution report is in {report} (and in the package: {package}/report/)",
         soft_wrap=True,

@@ -15,7 +15,7 @@ def print_uri() -> None:
     """Every command that touches tracking says once which store it uses."""
     from rich.console import Console
 
-    from mlwright.track.mlflow import tracking_uri
+    from mlwright.api import tracking_uri
 
     Console(stderr=True).print(
         f"tracking: {tracking_uri()}", highlight=False, markup=False, soft_wrap=True
@@ -28,7 +28,7 @@ def models_list() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mlwright.track.mlflow import list_models
+    from mlwright.api import list_models
 
     print_uri()
     table = Table(title="Registered models", title_justify="left")
@@ -46,7 +46,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Registered model name.
     from rich.console import Console
     from rich.table import Table
 
-    from mlwright.track.mlflow import show_model
+    from mlwright.api import show_model
 
     print_uri()
     info = show_model(name)
@@ -78,7 +78,7 @@ def models_promote(
     alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
 ) -> None:
     """Point an alias (champion by default) at a version; the move is recorded for rollback."""
-    from mlwright.track.mlflow import promote
+    from mlwright.api import promote
 
     print_uri()
     done = promote(name, version, alias)
@@ -92,7 +92,7 @@ def models_rollback(
     alias: Annotated[str, typer.Option(help="Alias to move back.")] = "champion",
 ) -> None:
     """Move an alias back to the version it pointed to before."""
-    from mlwright.track.mlflow import rollback
+    from mlwright.api import rollback
 
     print_uri()
     done = rollback(name, alias)
@@ -104,7 +104,7 @@ def ui_command(
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Open the MLflow UI on the tracking store mlwright uses."""
-    from mlwright.track.mlflow import tracking_uri
+    from mlwright.api import tracking_uri
 
     uri = tracking_uri()
     print_uri()

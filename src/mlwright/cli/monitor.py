@@ -61,10 +61,9 @@ def monitor_command(
     settings = DriftSettings(small_window, p_value, wasserstein, jensen_shannon, dataset_share)
     result = overview(store, model=model, since=parse_since(since), last=last, settings=settings)
     if html is not None:
-        from mlwright.monitor.page import monitoring_report
-        from mlwright.report.document import write
+        from mlwright.api import write_monitoring_report
 
-        write(monitoring_report(result), html)
+        write_monitoring_report(result, html)
     if as_json:
         sys.stdout.write(json.dumps(json_safe(result.to_dict()), indent=2) + "\n")
     else:

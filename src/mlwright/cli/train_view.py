@@ -22,8 +22,7 @@ from mlwright.evaluate.metrics import signed
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlwright.package.model import Model
-    from mlwright.train.search import SearchStarted, Trial
+    from mlwright.api import Model, SearchStarted, Trial
 
 
 class SearchProgress:

@@ -1,4 +1,4 @@
-"""The recipe of a trained model: what a replay, the report and the user need to know how it
+"""The recipe of a trained model: what reproducing it, the report and the user need to know how it
 was made, typed and versioned.
 
 A package's ``recipe.json`` holds one of two shapes. A tabular model's (:class:`Recipe`, written

@@ -70,7 +70,7 @@ class Encoded:
 
 class TensorReporter(Protocol):
     """Renders a PyTorch model's ML Solution report
-    (:class:`mlwright.report.tensor.TorchReporter`); whoever makes or loads a model hands it
+    (:class:`mlwright.report.tensor.TensorModelReporter`); whoever makes or loads a model hands it
     one, so that a package never depends on the report's code."""
 
     def render(self, model: TensorModel) -> Any:

@@ -47,8 +47,8 @@ def tensor_report(model: TensorModel, package_path: str | None = None) -> Report
     )
 
 
-class TorchReporter:
-    """The report of a PyTorch model as its model asks for it
+class TensorModelReporter:
+    """The report of a tensor model as its model asks for it
     (:class:`~mlwright.package.tensor.TensorReporter`)."""
 
     def render(self, model: TensorModel) -> Report:
@@ -277,4 +277,6 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["TorchReporter", "tensor_report", "write_into"]
+TorchReporter = TensorModelReporter  # the earlier name, kept for code that imports it
+
+__all__ = ["TensorModelReporter", "TorchReporter", "tensor_report", "write_into"]

@@ -12,15 +12,16 @@ accumulates gradients, stops early, writes checkpoints that resume exactly, and 
     result = fit(config, checkpoint_dir="checkpoints/digits")
     result.model, result.history, result.best_epoch
 
-:func:`train` does the whole job: the search over the config's ranges (when it declares any),
-the tracked run, and a registered model package that serves without your code (a
+:func:`train_torch` does the whole job: the search over the config's ranges (when it declares
+any), the tracked run, and a registered tensor package that serves without your code (a
 ``torch.export`` program, ONNX where the model exports, the input spec, golden examples, the
 report)::
 
-    model = train("digits.yaml", out="models/digits")   # mlwright train-torch --config ...
+    model = train_torch("digits.yaml", out="models/digits")   # mlwright train-torch --config ...
     model.predict([{"image": [[...]]}])
 
-torch is imported only when :func:`fit` or :func:`train` is called.
+``train`` is its earlier name, kept. torch is imported only when :func:`fit` or
+:func:`train_torch` is called.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def fit(config: TorchConfig, **kwargs: Any) -> FitResult:
     return run(config, **kwargs)
 
 
-def train(
+def train_torch(
     config: TorchConfig | str | Path, out: str | Path | None = None, **kwargs: Any
 ) -> TensorModel:
     """Train ``config`` (a TorchConfig or its YAML file) and write its package to ``out``
@@ -62,4 +63,6 @@ def train(
     return train_and_package(config, path, **kwargs)
 
 
-__all__ = ["LoopSettings", "TorchConfig", "fit", "train"]
+train = train_torch  # the earlier name, kept for code that imports it
+
+__all__ = ["LoopSettings", "TorchConfig", "fit", "train", "train_torch"]

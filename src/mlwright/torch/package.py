@@ -44,7 +44,7 @@ from mlwright.package.tensor import (
     TensorModel,
     spec_dict,
 )
-from mlwright.report.tensor import TorchReporter
+from mlwright.report.tensor import TensorModelReporter
 from mlwright.torch.config import TorchConfig
 from mlwright.torch.loop import FitResult, TorchTrainingError, _cpu_state, config_digest, fit
 
@@ -364,7 +364,7 @@ def build(
         "best_epoch": {"epoch": best.epoch, "val_loss": best.val_loss, **best.metrics},
     }
     tensor_model.evidence = evaluation
-    tensor_model.reporter = TorchReporter()
+    tensor_model.reporter = TensorModelReporter()
     return tensor_model, program
 
 
@@ -447,7 +447,7 @@ def train_and_package(
     verbose: bool = True,
 ) -> TensorModel:
     """Search (when the config declares ranges), train, package into ``out`` and register a
-    version, all in one tracked run (see :func:`mlwright.torch.train`)."""
+    version, all in one tracked run (see :func:`mlwright.torch.train_torch`)."""
     searched = None
     if config.search is not None:
         from mlwright.torch.search import search

@@ -1,87 +1,10 @@
-"""Rebuilding a package's final model from its recipe: the same rows, configuration and seed,
-no search (``mlwright reproduce``, ``mw.rebuild`` and every package's ``report/rebuild.py``)."""
+"""The earlier name of :mod:`mlwright.train.reproduce`, kept for code that imports it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from mlwright.train.reproduce import Reproduction, reproduce
 
-import numpy as np
+ReplayResult = Reproduction
+replay = reproduce
 
-from mlwright.config import TrainOptions, usable_cores
-from mlwright.data.io import read_table
-from mlwright.data.tasks import Task
-from mlwright.design.plan import SolutionPlan
-from mlwright.errors import ConfigError, DataError
-from mlwright.package.golden import check_golden
-from mlwright.package.model import Model
-from mlwright.train.models import FitContext
-from mlwright.train.runner import (
-    class_weights,
-    digest_version,
-    fit_model,
-    prepare_rows,
-    refits_on_test,
-    split_test,
-)
-
-
-@dataclass
-class ReplayResult:
-    model: Model
-    mismatches: list[str]
-    digest_matches: bool
-
-
-def replay(package: Model, data: Any = None, *, sql: str | None = None) -> ReplayResult:
-    """Rebuild ``package``'s final model from its recipe (no search) and compare its outputs on
-    the golden examples with the recorded ones."""
-    recipe = package.recipe
-    options = TrainOptions.model_validate(recipe.options)
-    if data is None:
-        source = recipe.data.source
-        if source["kind"] not in ("csv", "parquet"):
-            raise ConfigError(
-                f"the model was trained from {source['kind']} data; replay needs that data",
-                fix="pass --data PATH (or a URL with --sql)",
-            )
-        data = source["location"]
-    frame, _ = read_table(data, sql=sql)
-    plan = SolutionPlan.from_dict(recipe.plan)
-    task: Task = package.task
-    recorded = recipe.data.digest or ""
-    prep = prepare_rows(
-        frame, package.schema, task, package.classes, plan, digest_version(recorded)
-    )
-    if prep.digest != recorded:
-        raise DataError(
-            "the data differs from the data the model was trained on (digest mismatch)",
-            fix="pass the exact file the model was trained on",
-        )
-    seed, threads = recipe.seed, recipe.threads or usable_cores()
-    n_classes = len(package.classes) if package.classes else 0
-    ctx = FitContext(task, n_classes, seed, threads)
-    n = len(prep.y)
-    train_pos, test_pos = split_test(prep, plan, task, seed)
-    final_pos = np.arange(n) if (refits_on_test(plan, options) or not len(test_pos)) else train_pos
-    weights = class_weights(prep.y, n_classes) if plan.class_weights else None
-    rebuilt = fit_model(
-        prep,
-        package.schema,
-        recipe.chosen.family,
-        recipe.chosen.refit_params,
-        ctx,
-        final_pos,
-        weights,
-        options,
-    )
-    rebuilt.name = package.name
-    rebuilt.classes = package.classes
-    rebuilt.threshold = package.threshold
-    rebuilt.residual_quantiles = package.residual_quantiles
-    rebuilt.n_residuals = package.n_residuals
-    rebuilt.temperature = package.temperature
-    rebuilt.golden = package.golden
-    rebuilt.recipe = recipe
-    rebuilt.reporter = package.reporter
-    return ReplayResult(rebuilt, check_golden(rebuilt), True)
+__all__ = ["ReplayResult", "Reproduction", "replay", "reproduce"]

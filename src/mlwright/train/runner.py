@@ -1,8 +1,9 @@
-"""One training run, start to finish, and its replay.
+"""One training run, start to finish (:func:`run_training`).
 
 read → profile → plan → (test split) → search over folds → threshold / conformal residuals out of
-fold → score the test split → refit on all rows → golden examples → package. Everything a replay
-needs is written to the recipe; :func:`replay` rebuilds the final model from it, without search.
+fold → score the test split → refit on all rows → golden examples → package. Everything needed to
+reproduce the model is written to the recipe; :func:`mlwright.train.reproduce.reproduce` rebuilds
+the final model from it, without search.
 """
 
 from __future__ import annotations
@@ -104,10 +105,10 @@ def train_from_keywords(
     """:func:`mlwright.train`: ``options`` are those of ``mlwright train`` as keyword arguments,
     checked as :class:`~mlwright.config.TrainOptions`."""
     settings = TrainOptions.from_mapping({"target": target, **options}, source="train options")
-    return train(data, settings, sql=sql, verbose=verbose)
+    return run_training(data, settings, sql=sql, verbose=verbose)
 
 
-def train(
+def run_training(
     data: Any,
     options: TrainOptions,
     *,
@@ -548,7 +549,7 @@ def _record(
     clock: Budget,
     where: dict[str, Any],
 ) -> tuple[dict[str, Any], Recipe]:
-    """The model's metrics and its recipe: everything a replay and the report need."""
+    """The model's metrics and its recipe: everything reproducing it and the report need."""
     plan, options, best, test_pos = run.plan, run.options, chosen.best, layout.test_pos
     family_name, refit_params = best.spec(finals.refit)
     post = finals.post_of(best)
@@ -716,7 +717,7 @@ def prepare_rows(
 def data_digest(rows: pd.DataFrame, schema: TableSchema, version: int = DIGEST_VERSION) -> str:
     """sha256 over the columns the run used: their names, dtypes and every value, hashed in
     their own types (``v2:`` digests). Version 1, recorded by earlier releases, hashed every
-    value's text, which took 20 s on a million rows; replay recomputes a recipe's own version."""
+    value's text, which took 20 s on a million rows; `reproduce` recomputes the recipe's version."""
     used = [c.name for c in schema.columns if c.role in ("feature", "target")]
     h = hashlib.sha256()
     h.update("\x1f".join(used).encode())
