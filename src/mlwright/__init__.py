@@ -23,7 +23,8 @@ _LAZY = {
     "ProfileSettings": ("mlwright.config", "ProfileSettings"),
     "MlwrightError": ("mlwright.errors", "MlwrightError"),
     "load": ("mlwright.api", "load"),
-    "rebuild": ("mlwright.api", "rebuild"),
+    "reproduce": ("mlwright.api", "reproduce"),
+    "rebuild": ("mlwright.api", "rebuild"),  # the earlier name of reproduce
     "export": ("mlwright.api", "export"),
     "Model": ("mlwright.package.model", "Model"),
     "TensorModel": ("mlwright.package.tensor", "TensorModel"),
@@ -44,11 +45,12 @@ __all__ = [
     "profile",
     "read_table",
     "rebuild",
+    "reproduce",
     "train",
 ]
 
 if TYPE_CHECKING:
-    from mlwright.api import export, load, rebuild
+    from mlwright.api import export, load, rebuild, reproduce
     from mlwright.config import ProfileSettings
     from mlwright.data.bundled import load_dataset
     from mlwright.data.io import read_table

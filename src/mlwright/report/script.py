@@ -40,7 +40,7 @@ def main() -> int:
     print(f"rebuilding {{chosen.kind}} {{chosen.family}} (seed {{saved.recipe.seed}}) "
           f"from {{DATA}}")
     try:
-        rebuilt = mw.rebuild(saved, DATA)  # the recipe's rows, configuration and seed; no search
+        rebuilt = mw.reproduce(saved, DATA)  # the recipe's rows, configuration and seed; no search
     except mw.MlwrightError as exc:
         print(f"cannot rebuild: {{exc}}")
         return 1
