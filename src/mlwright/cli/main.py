@@ -620,14 +620,15 @@ def serve_command(
     launch(options, _load, _stderr_console())
 
 
-from mlwright.cli.ab import ab_app  # noqa: E402  (commands register here)
-from mlwright.cli.audit import audit_command  # noqa: E402
+from mlwright.cli.audit import audit_command  # noqa: E402  (commands register here)
+from mlwright.cli.experiment import experiment_app  # noqa: E402
 from mlwright.cli.keys import keys_app  # noqa: E402
 from mlwright.cli.models import models_app, ui_command  # noqa: E402
 from mlwright.cli.monitor import monitor_command  # noqa: E402
 
 app.add_typer(models_app, name="models")
-app.add_typer(ab_app, name="ab")
+app.add_typer(experiment_app, name="experiment")
+app.add_typer(experiment_app, name="ab", hidden=True)  # the earlier name of `experiment`
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor_command)
 app.command("audit")(audit_command)

@@ -4,5 +4,5 @@ server: the configuration (:mod:`~mlwright.experiment.config`), the assignment o
 (:mod:`~mlwright.experiment.stats`), the analysis from the serving store
 (:mod:`~mlwright.experiment.analysis`), guardrails (:mod:`~mlwright.experiment.guardrails`)
 and the state the store keeps (:mod:`~mlwright.experiment.state`). What picks a variant's slot
-for each request runs in the server (:mod:`mlwright.serve.ab`).
+for each request runs in the server (:mod:`mlwright.serve.experiment_runtime`).
 """

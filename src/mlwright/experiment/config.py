@@ -131,7 +131,7 @@ class ExperimentConfig(BaseModel):
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"
             raise ConfigError(
                 f"{source}: {where}: {first['msg']}",
-                fix="see the experiment file's fields in docs/ab.md",
+                fix="see the experiment file's fields in docs/experiment.md",
             ) from None
 
     @classmethod

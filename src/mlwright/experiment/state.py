@@ -1,7 +1,7 @@
 """Experiments as the serving store keeps them: status (and why one stopped), config, canary step.
 
 A status is ``running`` or ``stopped: <reason>`` (:func:`split_status`); servers read it so that
-a stop reaches every worker, and `mlwright ab` reads and writes it without a server.
+a stop reaches every worker, and `mlwright experiment` reads and writes it without a server.
 """
 
 from __future__ import annotations

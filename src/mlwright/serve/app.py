@@ -33,9 +33,9 @@ from mlwright.experiment.config import ExperimentConfig
 from mlwright.monitor.gauges import MonitorGauges
 from mlwright.package.model import Model
 from mlwright.serve import routes
-from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.docs import add_docs
+from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.limits import Guard
 from mlwright.serve.metrics import LANE, Observe, ServerMetrics
 from mlwright.serve.routes.monitoring import MAX_MINUTES, MAX_ROWS

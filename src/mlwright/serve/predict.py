@@ -26,9 +26,9 @@ from pydantic import BaseModel, ValidationError
 from mlwright.data.records import RecordColumns, record_columns
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
-from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.bodies import BodyError, check, parse
+from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.schemas import error_body, validation_items, violation_item
 from mlwright.serve.slot import Active, Slot

@@ -18,7 +18,7 @@ from mlwright.serve.metrics import ServerMetrics
 
 if TYPE_CHECKING:
     from mlwright.monitor.gauges import MonitorGauges
-    from mlwright.serve.ab import ExperimentRuntime
+    from mlwright.serve.experiment_runtime import ExperimentRuntime
     from mlwright.serve.feedback import Outcomes
     from mlwright.serve.slot import Slot
 

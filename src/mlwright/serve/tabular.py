@@ -17,9 +17,9 @@ from mlwright.config import ServeSettings
 from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.monitor.counts import count_batch
 from mlwright.package.model import Model
-from mlwright.serve.ab import ExperimentRuntime
 from mlwright.serve.bodies import BodyError
 from mlwright.serve.bodies import parse as parse_body
+from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.feedback import Outcomes, batch_schema
 from mlwright.serve.gate import GateResult, run_gate
 from mlwright.serve.metrics import ServerMetrics

@@ -1,4 +1,5 @@
-"""`mlwright ab status | stop | promote`: experiments between model versions."""
+"""`mlwright experiment status | stop | promote`: experiments between model versions (A/B
+splits, shadows, canaries). `mlwright ab` is the earlier name of the group, kept hidden."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-ab_app = typer.Typer(
-    help="A/B experiments run by `mlwright serve`: results, stop, promote.", no_args_is_help=True
+experiment_app = typer.Typer(
+    help="Experiments run by `mlwright serve` (A/B, shadow, canary): results, stop, promote.",
+    no_args_is_help=True,
 )
 
 StoreOption = Annotated[
@@ -67,8 +69,8 @@ def _from_server(url: str, experiment: str | None) -> dict[str, Any]:
         ) from None
 
 
-@ab_app.command("status")
-def ab_status(
+@experiment_app.command("status")
+def experiment_status(
     experiment: Annotated[str | None, typer.Argument(help="Experiment id.")] = None,
     server: Annotated[str | None, typer.Option(help="A running server's URL.")] = None,
     store: StoreOption = Path("mlwright-serve.db"),
@@ -157,8 +159,9 @@ def _num(value: Any, signed: bool = False) -> str:
     return f"{value:+.4g}" if signed else f"{value:.4g}"
 
 
-@ab_app.command("stop")
-def ab_stop(
+@experiment_app.command("stop")
+def experiment_stop(
+    ctx: typer.Context,
     experiment: Annotated[str, typer.Argument(help="Experiment id.")],
     store: StoreOption = Path("mlwright-serve.db"),
 ) -> None:
@@ -166,12 +169,14 @@ def ab_stop(
     from mlwright.store.experiments import set_status
 
     found = _find(store, experiment)
-    set_status(store, found["id"], "stopped: stopped by `mlwright ab stop`")
+    # the command as it was typed: `mlwright experiment stop`, or `mlwright ab stop`
+    group = ctx.parent.info_name if ctx.parent is not None else "experiment"
+    set_status(store, found["id"], f"stopped: stopped by `mlwright {group} stop`")
     typer.echo(f"stopped {found['id']}: all traffic goes to the champion")
 
 
-@ab_app.command("promote")
-def ab_promote(
+@experiment_app.command("promote")
+def experiment_promote(
     experiment: Annotated[str, typer.Argument(help="Experiment id.")],
     variant: Annotated[
         str | None, typer.Option(help="Which challenger (default: the only one).")
@@ -197,8 +202,8 @@ def ab_promote(
         raise ConfigError(
             f"challenger {chosen[0].name!r} is a package folder ({chosen[0].model}), not a "
             "registered version",
-            fix="A/B test registered versions (NAME/VERSION) to promote one, or promote it "
-            "with `mlwright models promote`",
+            fix="run the experiment on registered versions (NAME/VERSION) to promote one, or "
+            "promote it with `mlwright models promote`",
         )
     print_uri()
     name, ref_alias, version = parsed
