@@ -103,7 +103,7 @@ def load(
     """Load a model: a package folder, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry.
     Checksums (and signatures, under a trust policy) are verified before anything is
     deserialised. ``threads``: what one predict call may use (default: every core).
-    ``registry_only``: refuse folders. A PyTorch package (``mlwright train-torch``) loads as a
+    ``registry_only``: refuse folders. A tensor package (``mlwright train-torch``) loads as a
     :class:`~mlwright.package.tensor.TensorModel`."""
     from mlwright.package.loading import load as load_reference
     from mlwright.track.registry import resolve

@@ -7,7 +7,7 @@ read the outputs). ``triton`` writes a repository: ``NAME/config.pbtxt`` (platfo
 examples with onnxruntime (when installed) before anything is written to ``--output``, and the
 largest difference from mlwright's own outputs is reported.
 
-Tabular models are exported by :mod:`mlwright.package.onnx_export`; PyTorch packages carry the
+Tabular models are exported by :mod:`mlwright.package.onnx_export`; tensor packages carry the
 ONNX model written at training (exported again from the program when it is missing).
 """
 

@@ -45,7 +45,7 @@ def load(
     registry_only: bool = False,
 ) -> Model | TensorModel:
     """The model ``resolve`` finds for ``model``, with ``registry`` set when it came from the
-    registry. ``threads``: what one predict call may use (default: every core). A PyTorch
+    registry. ``threads``: what one predict call may use (default: every core). A tensor
     package (``mlwright train-torch``) loads as a :class:`~mlwright.package.tensor.TensorModel`."""
     resolved = resolve(model, registry_only=registry_only)
     loaded = load_any(resolved.path, threads=threads)

@@ -1,6 +1,8 @@
-"""A bring-your-own PyTorch model package: input spec, exported program, served outputs.
+"""The tensor package: a model that takes tensors, with its input spec, exported program and
+served outputs. Framework-neutral by design; today the PyTorch trainer (:mod:`mlwright.torch`,
+``mlwright train-torch``) writes it, and its manifest says ``"kind": "torch"``.
 
-A ``torch`` package (``mlwright train-torch``) holds the trained weights (``model/state_dict.pt``),
+A tensor package holds the trained weights (``model/state_dict.pt``),
 a ``torch.export`` program (``model/program.pt2``) that runs without the user's code, an ONNX
 model where the model exports (``model/model.onnx``), and ``spec.json``: each input's name, the
 shape of one example (``null`` for a dimension of any length) and dtype, and how the output
@@ -69,7 +71,7 @@ class Encoded:
 
 
 class TensorReporter(Protocol):
-    """Renders a PyTorch model's ML Solution report
+    """Renders a tensor model's ML Solution report
     (:class:`mlwright.report.tensor.TensorModelReporter`); whoever makes or loads a model hands it
     one, so that a package never depends on the report's code."""
 

@@ -1,4 +1,4 @@
-"""The ML Solution report of a bring-your-own PyTorch model, from its package's files.
+"""The ML Solution report of a tensor package (a bring-your-own PyTorch model), from its files.
 
 Same shape as the tabular report (Markdown + one self-contained HTML page): the problem and
 data, the architecture, the training run (loop settings, every epoch, the curves), the served

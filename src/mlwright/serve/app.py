@@ -1,6 +1,6 @@
 """The model server: a FastAPI app around one verified, gated model package, built from
 routers (:mod:`mlwright.serve.routes`) over one served-model interface
-(:class:`mlwright.serve.served.Served`) that tabular and PyTorch packages both implement.
+(:class:`mlwright.serve.served.Served`) that tabular and tensor packages both implement.
 
 ``create_app(model)`` serves a tabular package: the request models are generated from its
 schema, and the deployment gate runs when the app starts: until the golden examples reproduce
@@ -253,7 +253,7 @@ def app_from_spec(spec: Mapping[str, str]) -> Any:
     settings = settings.model_copy(
         update={"admin_token": spec.get("MLWRIGHT_ADMIN_TOKEN") or None, "freeze_gc": True}
     )
-    if not isinstance(model, Model):  # a PyTorch package: its own app, same contract
+    if not isinstance(model, Model):  # a tensor package: its own app, same contract
         from mlwright.serve.tensor_app import create_tensor_app
 
         tensor_app = create_tensor_app(

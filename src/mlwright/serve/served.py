@@ -1,6 +1,6 @@
 """What every route needs of the model a server serves, and the state handlers get.
 
-A tabular package (:mod:`mlwright.serve.tabular`) and a PyTorch package
+A tabular package (:mod:`mlwright.serve.tabular`) and a tensor package
 (:mod:`mlwright.serve.tensor_app`) both implement :class:`Served`, so one set of routers
 (:mod:`mlwright.serve.routes`) serves either. Handlers receive the :class:`ServerState` through
 ``Depends`` (the ``Server`` annotation): nothing is captured in closures.
@@ -34,7 +34,7 @@ class Served(Protocol):
 
     @property
     def task(self) -> str:
-        """binary, multiclass or regression (tabular); classification or regression (PyTorch)."""
+        """binary, multiclass or regression (tabular); classification or regression (tensor)."""
 
     @property
     def version(self) -> str | None:

@@ -1,4 +1,4 @@
-"""The model server for a PyTorch package (``mlwright train-torch``).
+"""The model server for a tensor package (today written by ``mlwright train-torch``).
 
 The same contract as the tabular server (CONTRACTS.md, HTTP) where it applies:
 ``POST /v1/predict`` takes ``{"records": [{input: nested lists, ...}, ...]}`` (one record per
@@ -149,7 +149,7 @@ def _error(reason: str, fix: str) -> bytes:
 
 
 class TensorServed:
-    """Implements :class:`mlwright.serve.served.Served` for a PyTorch package."""
+    """Implements :class:`mlwright.serve.served.Served` for a tensor package."""
 
     def __init__(
         self,
@@ -265,7 +265,7 @@ def create_tensor_app(
     version: str | None = None,
     settings: ServeSettings | None = None,
 ) -> FastAPI:
-    """The app serving a PyTorch package, from the same routers as a tabular one (operations,
+    """The app serving a tensor package, from the same routers as a tabular one (operations,
     prediction, MLflow, feedback)."""
     from mlwright.serve.app import COMMON, build_app
 
