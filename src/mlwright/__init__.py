@@ -26,6 +26,7 @@ _LAZY = {
     "reproduce": ("mlwright.api", "reproduce"),
     "rebuild": ("mlwright.api", "rebuild"),  # the earlier name of reproduce
     "export": ("mlwright.api", "export"),
+    "train_torch": ("mlwright.api", "train_torch"),
     "Model": ("mlwright.package.model", "Model"),
     "TensorModel": ("mlwright.package.tensor", "TensorModel"),
 }
@@ -47,10 +48,11 @@ __all__ = [
     "rebuild",
     "reproduce",
     "train",
+    "train_torch",
 ]
 
 if TYPE_CHECKING:
-    from mlwright.api import export, load, rebuild, reproduce
+    from mlwright.api import export, load, rebuild, reproduce, train_torch
     from mlwright.config import ProfileSettings
     from mlwright.data.bundled import load_dataset
     from mlwright.data.io import read_table
