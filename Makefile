@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (tests/conftest.py gives each its share of the cores);
+# one file stays on one worker, so a module's fixtures are built once
+TEST_WORKERS ?= 2
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
 	bench-datasets bench-compare bench-portfolio bench-scale bench-gpu bench-audit clean
@@ -36,10 +39,10 @@ demo: $(STAMP)
 	$(BIN)/mlwright demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: $(STAMP) browser
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m slow $(PYTEST_ARGS)
 
 # lint-imports: which way imports run between the stages ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)

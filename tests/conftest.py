@@ -14,6 +14,20 @@ import pandas as pd
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers), each worker takes its own share of
+    the cores, as if it ran alone on a smaller machine: the fits of two workers then never
+    contend for one core (an OpenMP fit whose threads share a core with another program's waits
+    at every step), and the thread policy sees the cores its worker may use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= count:
+        os.sched_setaffinity(0, cores[int(worker[2:]) % count :: count])
+
+
 @dataclass
 class CliResult:
     code: int
