@@ -97,3 +97,29 @@ def test_text_tfidf_rows_are_normalised(data: pd.DataFrame) -> None:
     cols = [i for i, n in enumerate(d.names) if n.startswith("review~")]
     norms = np.linalg.norm(d.X[:, cols], axis=1)
     assert np.allclose(norms, 1.0)
+
+
+@pytest.mark.parametrize("view", ["tree", "dense", "embed"])
+def test_numbers_read_as_one_block_are_the_column_by_column_matrix(
+    view: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.train.models import features
+
+    r = np.random.default_rng(3)
+    n = 50
+    frame = pd.DataFrame(
+        {
+            "real": np.where(r.random(n) < 0.2, np.nan, r.normal(size=n)),
+            "count": pd.array(np.where(r.random(n) < 0.2, None, r.integers(0, 9, n)), "Int64"),
+            "flag": pd.array(np.where(r.random(n) < 0.2, None, r.random(n) < 0.5), "boolean"),
+            "big": r.integers(-(2**40), 2**40, n),
+            "city": r.choice(["a", "b"], n),
+        }
+    )
+    encoder, enforced = encoder_for(frame)
+    assert len(features._numeric_block(enforced, encoder.columns_ or [])) == 4
+    block = encoder.transform(enforced, view)  # type: ignore[arg-type]
+    monkeypatch.setattr(features, "_numeric_block", lambda frame, columns: {})
+    one_by_one = encoder.transform(enforced, view)  # type: ignore[arg-type]
+    assert block.names == one_by_one.names
+    np.testing.assert_array_equal(block.X, one_by_one.X)  # NaN where NaN, every bit the same
