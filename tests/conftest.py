@@ -109,7 +109,7 @@ def tiny_tensor_model() -> Any:
     )
 
 
-def make_blend_frame(n: int = 1500, seed: int = 1) -> pd.DataFrame:
+def make_blend_frame(n: int = 800, seed: int = 1) -> pd.DataFrame:
     """A regression target with a linear part over 12 columns and a sign interaction: a linear
     model and boosted trees each see one half, so their ensemble beats both out of fold."""
     r = np.random.default_rng(seed)
