@@ -28,6 +28,28 @@ def pytest_configure(config: pytest.Config) -> None:
         os.sched_setaffinity(0, cores[int(worker[2:]) % count :: count])
 
 
+# The files that take longest (`--durations=0`, summed per file), collected first: pytest-xdist
+# hands whole files to its workers in collection order (`--dist loadfile`), so the longest go
+# out while there is still other work to balance them, and the two workers end together.
+LONGEST_FIRST = (
+    "tests/track/test_servers.py",
+    "tests/train/test_train.py",
+    "tests/distributed/test_ray_search.py",
+    "tests/report/test_report.py",
+    "tests/test_docs.py",
+    "tests/serve/test_ab.py",
+    "tests/serve/test_reliability.py",
+    "tests/cli/test_cli_train.py",
+    "tests/track/test_mlflow.py",
+    "tests/security/test_http.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
+
+
 @dataclass
 class CliResult:
     code: int
