@@ -174,7 +174,7 @@ class FeatureEncoder:
 
         for spec in self.columns_:
             name, kind = spec["name"], spec["kind"]
-            values = numbers[name] if name in numbers else frame[name]
+            values: Any = numbers[name] if name in numbers else frame[name]
             if kind in ("numeric", "integer", "boolean"):
                 x = _as_float(values)
                 if view == "tree":
