@@ -39,7 +39,8 @@ import pandas as pd
 import mlwright as mw
 from mlwright.data.schema import infer_schema
 from mlwright.monitor.counts import count_batch, window_drift
-from mlwright.monitor.drift import Settings, frame_drift
+from mlwright.monitor.drift import DriftSettings as Settings
+from mlwright.monitor.drift import frame_drift
 from mlwright.package.reference import build_reference
 from mlwright.store import PredictionBatch, StoreWriter, Watch, read_predictions
 from mlwright.store.counts import Watched, monitored

@@ -12,7 +12,8 @@ from scipy import stats
 
 import mlwright as mw
 from mlwright.data.schema import infer_schema
-from mlwright.monitor.drift import Settings, count_numeric, frame_drift, numeric_drift
+from mlwright.monitor.drift import DriftSettings as Settings
+from mlwright.monitor.drift import count_numeric, frame_drift, numeric_drift
 from mlwright.package.reference import build_reference
 
 

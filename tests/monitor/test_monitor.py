@@ -323,7 +323,7 @@ def test_the_server_follows_a_swap_and_exposes_gauges(
 
 def test_the_drift_thresholds_can_be_changed(history: Path, cli: Any) -> None:
     from mlwright.errors import ConfigError
-    from mlwright.monitor.settings import Settings
+    from mlwright.monitor.settings import DriftSettings as Settings
 
     strict = overview(history, settings=Settings(wasserstein=0.001, jensen_shannon=0.001))
     assert all(m.drift["dataset_drift"] for m in strict.monitored)  # any difference drifts

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from mlwright.monitor.settings import DriftSettings as DriftSettings  # re-exported
-from mlwright.monitor.settings import Settings as Settings  # re-exported (the earlier name)
 from mlwright.package.reference import OTHER, QUANTILES, numeric_values
 
 UNSEEN = "(unseen)"

@@ -37,6 +37,3 @@ class DriftSettings:
                     fix="small_window ≥ 0; 0 < p_value < 1; wasserstein > 0; "
                     "0 < jensen_shannon ≤ 1; 0 < dataset_share ≤ 1",
                 )
-
-
-Settings = DriftSettings  # the earlier name, kept for code that imports it

@@ -2,7 +2,6 @@
 
 from mlwright.monitor.drift import (
     UNSEEN,
-    Settings,
     categorical_drift,
     count_categorical,
     count_numeric,
@@ -12,6 +11,7 @@ from mlwright.monitor.drift import (
     sketch_cdf,
     summary,
 )
+from mlwright.serve.drift_settings import Settings
 
 __all__ = [
     "UNSEEN",

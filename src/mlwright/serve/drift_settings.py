@@ -1,5 +1,7 @@
 """Moved to :mod:`mlwright.monitor.settings`."""
 
-from mlwright.monitor.settings import DriftSettings, Settings
+from mlwright.monitor.settings import DriftSettings
+
+Settings = DriftSettings  # the name under serve/; mlwright.config.Settings is the settings base
 
 __all__ = ["DriftSettings", "Settings"]
