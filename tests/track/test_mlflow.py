@@ -209,3 +209,55 @@ def test_wandb_logs_the_same_run_offline(
     (table,) = (runs[0] / "files" / "media" / "table").glob("trials_*.table.json")
     rows = json.loads(table.read_text())["data"]
     assert [r[:3] for r in rows] == [[0, "linear", "ok"], [1, "linear", "ok"]]
+
+
+def test_mlflow_pyfunc_predicts_a_frame_straight_from_read_csv(store: str, tmp_path: Path) -> None:
+    """The signature types each column as pandas reads it, so MLflow's own type check passes a
+    frame from ``pd.read_csv``: through the package folder and through ``models:/NAME@ALIAS``.
+    Integer columns were declared ``double``, which MLflow refuses to fill from int64."""
+    import warnings
+
+    with warnings.catch_warnings():  # MLflow's own modules warn about their type hints
+        warnings.simplefilter("ignore")
+        import mlflow.pyfunc
+
+    r = np.random.default_rng(4)
+    n = 240
+    frame = make_frame(n)  # x1 float, x2 integers, colour text, churned the target
+    frame["zip"] = r.integers(1000, 1040, n)  # integers the schema may read as categories
+    frame["visits"] = np.where(r.random(n) < 0.1, np.nan, r.integers(0, 9, n))  # ints, gaps
+    frame["member"] = r.random(n) < 0.5
+    frame["joined"] = pd.date_range("2021-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
+    path = tmp_path / "churn.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "pkg"
+    model = mw.train(
+        path, target="churned", name="csvchurn", max_trials=1, families=("linear",), out=str(out)
+    )
+    types = {c["name"]: c["type"] for c in _signature_inputs(model)}
+    assert types == {
+        "x1": "double",
+        "x2": "long",
+        "colour": "string",
+        "zip": "long",
+        "visits": "double",
+        "member": "boolean",
+        "joined": "string",
+    }
+    rows = pd.read_csv(path).drop(columns="churned")
+    expected = model.predict(rows)
+    for uri in (str(out), "models:/csvchurn@champion"):
+        loaded = mlflow.pyfunc.load_model(uri)
+        assert str(loaded.metadata.get_input_schema()).count("long") == 2
+        pd.testing.assert_frame_equal(loaded.predict(rows), expected)
+
+    # datetimes held as datetimes are `datetime`; MLflow passes them through
+    parsed = frame.assign(joined=pd.to_datetime(frame.joined))
+    dated = mw.train(parsed, target="churned", max_trials=1, families=("linear",), tracker="none")
+    assert {c["name"]: c["type"] for c in _signature_inputs(dated)}["joined"] == "datetime"
+
+
+def _signature_inputs(model: mw.Model) -> list[dict[str, object]]:
+    from mlwright.package.store import mlflow_inputs
+
+    return mlflow_inputs(model.schema)

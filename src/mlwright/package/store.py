@@ -25,7 +25,7 @@ import numpy as np
 
 from mlwright import __version__
 from mlwright.config import usable_cores
-from mlwright.data.schema import TableSchema
+from mlwright.data.schema import ColumnSchema, TableSchema
 from mlwright.errors import MlwrightError
 from mlwright.package import signing
 from mlwright.package.model import Model, Reporter
@@ -228,10 +228,7 @@ def _write_report(model: Model, root: Path, final: Path, reporter: Reporter | No
 
 
 def _write_mlmodel(model: Model, root: Path) -> None:
-    inputs = [
-        {"type": _mlflow_type(c.kind), "name": c.name, "required": True}
-        for c in model.schema.features
-    ]
+    inputs = mlflow_inputs(model.schema)
     if model.task == "regression":
         outputs = [{"type": "double", "name": "prediction", "required": True}]
     else:
@@ -292,12 +289,29 @@ def write_mlflow_files(
     )
 
 
-def _mlflow_type(kind: str) -> str:
-    return {
-        "numeric": "double",
-        "integer": "double",
-        "boolean": "boolean",
-    }.get(kind, "string")  # dates travel as ISO strings
+def mlflow_inputs(schema: TableSchema) -> list[dict[str, Any]]:
+    """The input columns of the model's MLflow signature (``MLmodel``, and the copy logged to
+    MLflow): every feature, required, typed by :func:`mlflow_type`."""
+    return [{"type": mlflow_type(c), "name": c.name, "required": True} for c in schema.features]
+
+
+def mlflow_type(column: ColumnSchema) -> str:
+    """A feature's MLflow type: the type of the training column as pandas held it, so that a
+    frame read the same way (``pd.read_csv``, say) passes MLflow's own check before mlwright's
+    schema reads it. MLflow refuses to narrow a type (int64 into ``double``, floats into
+    ``long``), so integers are ``long`` only where the column had no missing value (one makes
+    pandas read it as floats); dates read from text stay text (mlwright parses them with the
+    format it recorded), dates held as datetimes are ``datetime``."""
+    dtype = column.source_dtype.lower()
+    if dtype.startswith("datetime64") and "," not in dtype:  # "datetime64[ns, UTC]": zoned
+        return "datetime"
+    if dtype in ("bool", "boolean"):
+        return "boolean"
+    if dtype.startswith(("int", "uint")):
+        return "long" if column.n_missing == 0 else "double"
+    if dtype.startswith("float") or column.kind in ("numeric", "integer"):
+        return "double"
+    return "string"
 
 
 # --- loading --------------------------------------------------------------------------------------

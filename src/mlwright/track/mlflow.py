@@ -352,17 +352,14 @@ def _signature(model: Model | TensorModel) -> Any:
         ]
         return ModelSignature(inputs=Schema(tensors))
 
-    # dates travel as ISO strings in JSON requests; the package's schema parses them
-    kinds = {"numeric": "double", "integer": "double", "boolean": "boolean"}
-    columns: list[Any] = [
-        ColSpec(kinds.get(c.kind, "string"), c.name, required=False) for c in model.schema.features
-    ]
+    from mlwright.package.store import mlflow_inputs
+
+    inputs = Schema.from_json(json.dumps(mlflow_inputs(model.schema)))  # as in the MLmodel
     outputs_spec: list[Any] = [
         ColSpec("double" if model.task == "regression" else "string", "prediction")
     ]
     outputs_spec += [ColSpec("double", f"proba_{c}") for c in model.classes or ()]
-    inputs, outputs = Schema(columns), Schema(outputs_spec)
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    return ModelSignature(inputs=inputs, outputs=Schema(outputs_spec))
 
 
 def _input_example(model: Model | TensorModel) -> Any:
@@ -372,10 +369,16 @@ def _input_example(model: Model | TensorModel) -> Any:
 
     if not model.golden or isinstance(model, TensorModel):
         return None
+    from mlwright.package.store import mlflow_inputs
+
     frame = pd.DataFrame.from_records(model.golden["inputs"][:5])
-    for col in model.schema.features:
-        if col.kind in ("numeric", "integer") and col.name in frame:
-            frame[col.name] = frame[col.name].astype("float64")
+    numbers = {"long": "int64", "double": "float64"}  # as the signature types them
+    try:
+        for column in mlflow_inputs(model.schema):
+            if column["name"] in frame and column["type"] in numbers:
+                frame[column["name"]] = frame[column["name"]].astype(numbers[column["type"]])
+    except (TypeError, ValueError):  # a missing value in a `long` column: no example
+        return None
     return frame
 
 
