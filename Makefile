@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` (tests/conftest.py gives each its share of the cores);
-# one file stays on one worker, so a module's fixtures are built once
+# one file stays on one worker, so a module's fixtures are built once; files go out in collection
+# order (tests/conftest.py puts the longest first), not xdist's own by number of tests
 TEST_WORKERS ?= 2
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
@@ -39,10 +40,10 @@ demo: $(STAMP)
 	$(BIN)/mlwright demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-slow: $(STAMP) browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m slow $(PYTEST_ARGS)
 
 # lint-imports: which way imports run between the stages ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)

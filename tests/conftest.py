@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -13,19 +14,53 @@ import numpy as np
 import pandas as pd
 import pytest
 
+WHOLE_MACHINE: set[int] = set()  # the cores the run was given, before a worker took its share
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (``make test`` runs two workers), each worker takes its own share of
     the cores, as if it ran alone on a smaller machine: the fits of two workers then never
     contend for one core (an OpenMP fit whose threads share a core with another program's waits
-    at every step), and the thread policy sees the cores its worker may use."""
+    at every step), and the thread policy sees the cores its worker may use. Every thread the
+    worker has started so far moves too (threads started later inherit it), and the BLAS
+    libraries are held to the share. A test that needs every core asks for ``whole_machine``."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) >= count:
-        os.sched_setaffinity(0, cores[int(worker[2:]) % count :: count])
+        from threadpoolctl import threadpool_limits
+
+        WHOLE_MACHINE.update(cores)
+        share = set(cores[int(worker[2:]) % count :: count])
+        _pin(share)
+        config.stash[_BLAS] = threadpool_limits(limits=len(share))
+
+
+_BLAS = pytest.StashKey[Any]()
+
+
+def _pin(cores: set[int]) -> None:
+    """Every thread of this process on ``cores``."""
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task.name), cores)
+
+
+@pytest.fixture
+def whole_machine() -> Iterator[None]:
+    """The test's process back on every core the run was given, not its xdist worker's share
+    (nothing changes when the run has one worker): for what only happens with several cores."""
+    if not WHOLE_MACHINE:
+        yield
+        return
+    share = os.sched_getaffinity(0)
+    _pin(WHOLE_MACHINE)
+    try:
+        yield
+    finally:
+        _pin(share)
 
 
 # The files that take longest (`--durations=0`, summed per file), collected first: pytest-xdist

@@ -105,6 +105,7 @@ def test_no_trial_starts_that_the_cost_model_says_cannot_end_in_time() -> None:
     assert budget.refuses("random_forest", [timed("linear", 1.0)], time.monotonic() + 5.0)
 
 
+@pytest.mark.usefixtures("whole_machine")  # the policy only looks when there are 2+ cores
 def test_a_timed_run_leaves_alone_the_cores_other_programs_keep_busy() -> None:
     import subprocess
     import sys
