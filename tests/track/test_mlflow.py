@@ -251,10 +251,13 @@ def test_mlflow_pyfunc_predicts_a_frame_straight_from_read_csv(store: str, tmp_p
         assert str(loaded.metadata.get_input_schema()).count("long") == 2
         pd.testing.assert_frame_equal(loaded.predict(rows), expected)
 
-    # datetimes held as datetimes are `datetime`; MLflow passes them through
+    # datetimes held as datetimes are `datetime`, and MLflow passes a frame of datetimes through
     parsed = frame.assign(joined=pd.to_datetime(frame.joined))
-    dated = mw.train(parsed, target="churned", max_trials=1, families=("linear",), tracker="none")
+    dated = mw.train(parsed, target="churned", name="dated", max_trials=1, families=("linear",))
     assert {c["name"]: c["type"] for c in _signature_inputs(dated)}["joined"] == "datetime"
+    rows = parsed.drop(columns="churned")
+    served = mlflow.pyfunc.load_model("models:/dated@champion").predict(rows)
+    pd.testing.assert_frame_equal(served, dated.predict(rows))
 
 
 def _signature_inputs(model: mw.Model) -> list[dict[str, object]]:

@@ -123,3 +123,33 @@ def test_numbers_read_as_one_block_are_the_column_by_column_matrix(
     one_by_one = encoder.transform(enforced, view)  # type: ignore[arg-type]
     assert block.names == one_by_one.names
     np.testing.assert_array_equal(block.X, one_by_one.X)  # NaN where NaN, every bit the same
+
+
+def test_the_same_dates_encode_the_same_whatever_their_resolution() -> None:
+    dates = pd.Series(pd.date_range("2021-01-01", periods=60, freq="37h"))
+    frame = pd.DataFrame({"when": dates.astype("datetime64[us]")})
+    encoder, enforced = encoder_for(frame)
+    spec = (encoder.columns_ or [])[0]
+    assert spec["days"] and spec["span"] == pytest.approx(59 * 37 / 24)  # in days
+    expected = encoder.transform(enforced, "dense").X
+    for unit in ("s", "ms", "ns"):
+        again = pd.DataFrame({"when": dates.astype(f"datetime64[{unit}]")})
+        np.testing.assert_array_equal(encoder.transform(again, "dense").X, expected)
+
+
+def test_an_encoder_fitted_before_days_were_recorded_predicts_as_it_did() -> None:
+    """Such encoders divided microseconds (pandas' resolution for parsed dates) by a day's
+    nanoseconds; they still do, now for dates held at any resolution."""
+    dates = pd.Series(pd.date_range("2021-01-01", periods=30, freq="D")).astype("datetime64[us]")
+    frame = pd.DataFrame({"when": dates})
+    encoder, enforced = encoder_for(frame)
+    old = dict((encoder.columns_ or [])[0])
+    del old["days"]
+    micros = dates.astype("int64").to_numpy(dtype="float64")
+    old.update(origin=float(micros.min() / 86_400e9), span=float(np.ptp(micros) / 86_400e9))
+    legacy = FeatureEncoder.from_state({**encoder.state(), "columns": [old]})
+    elapsed = legacy.transform(enforced, "tree")
+    column = elapsed.names.index("when__elapsed_days")
+    np.testing.assert_allclose(elapsed.X[:, column], (micros - micros.min()) / 86_400e9)
+    ns = pd.DataFrame({"when": dates.astype("datetime64[ns]")})
+    np.testing.assert_array_equal(legacy.transform(ns, "tree").X, elapsed.X)

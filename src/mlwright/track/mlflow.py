@@ -375,8 +375,11 @@ def _input_example(model: Model | TensorModel) -> Any:
     numbers = {"long": "int64", "double": "float64"}  # as the signature types them
     try:
         for column in mlflow_inputs(model.schema):
-            if column["name"] in frame and column["type"] in numbers:
-                frame[column["name"]] = frame[column["name"]].astype(numbers[column["type"]])
+            name = column["name"]
+            if name in frame and column["type"] in numbers:
+                frame[name] = frame[name].astype(numbers[column["type"]])
+            elif name in frame and column["type"] == "datetime":  # ISO text in golden examples
+                frame[name] = pd.to_datetime(frame[name])
     except (TypeError, ValueError):  # a missing value in a `long` column: no example
         return None
     return frame

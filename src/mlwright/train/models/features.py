@@ -32,7 +32,8 @@ from mlwright.data.schema import ColumnSchema
 View = Literal["tree", "dense", "embed"]
 VIEWS: tuple[View, ...] = ("tree", "dense", "embed")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-_DAY_NS = 86_400 * 10**9
+_DAY_US = 86_400 * 10**6
+_DAY_NS = 86_400 * 10**9  # what encoders fitted before `days` was recorded divide by
 
 
 @dataclass
@@ -125,6 +126,7 @@ class FeatureEncoder:
                 origin=float(present.min()) if len(present) else 0.0,
                 span=float(np.ptp(present)) if len(present) else 1.0,
                 with_hour=bool(len(hours) and hours.nunique() > 1),
+                days=True,  # elapsed time in days (see _days)
             )
         elif col.kind == "text":
             docs = values.fillna("").astype(str).tolist()
@@ -248,11 +250,15 @@ def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     return code
 
 
-def _days(values: pd.Series) -> np.ndarray:
+def _days(values: pd.Series, spec: dict[str, Any] | None = None) -> np.ndarray:
+    """Days since the epoch, whatever the resolution pandas holds the dates in (seconds for
+    NumPy dates, microseconds for parsed text, nanoseconds for some frames): the same dates
+    give the same values. Encoders fitted before ``days`` was recorded divided microseconds by
+    a day's nanoseconds; they keep doing so, and now do it whatever the input's resolution."""
     dt = pd.to_datetime(values)
-    ns = np.array(dt.astype("int64"), dtype="float64")
-    ns[dt.isna().to_numpy()] = np.nan
-    return ns / _DAY_NS
+    micros = np.array(dt.astype("datetime64[us]").astype("int64"), dtype="float64")
+    micros[dt.isna().to_numpy()] = np.nan
+    return micros / (_DAY_US if spec is None or spec.get("days") else _DAY_NS)
 
 
 def _date_parts(values: pd.Series, spec: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
@@ -268,7 +274,7 @@ def _date_parts(values: pd.Series, spec: dict[str, Any]) -> tuple[np.ndarray, li
     if spec["with_hour"]:
         parts.append(np.array(dt.dt.hour, dtype="float64"))
         names.append(f"{name}__hour")
-    parts.append(_days(values) - spec["origin"])
+    parts.append(_days(values, spec) - spec["origin"])
     names.append(f"{name}__elapsed_days")
     return np.column_stack(parts), names
 
