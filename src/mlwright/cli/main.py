@@ -395,7 +395,7 @@ def reproduce_command(
     ] = None,
     sql: Annotated[str | None, typer.Option(help="Query, when --data is a database URL.")] = None,
 ) -> None:
-    """Rebuild the model from its recipe (no search); exit 1 if its predictions differ."""
+    """Reproduce the model from its recipe (no search); exit 1 if its predictions differ."""
     from mlwright.api import check_reproduction
 
     err = _stderr_console()

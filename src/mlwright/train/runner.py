@@ -266,6 +266,9 @@ class _Layout:
         return len(self.final_pos) + (len(self.train_pos) if self.fits == 2 else 0)
 
 
+train = run_training  # the earlier name, kept for code that imports it
+
+
 def _train_tracked(
     frame: pd.DataFrame,
     source: SourceInfo,
