@@ -104,3 +104,25 @@ def test_the_trainer_is_every_module_of_train_outside_the_model_families(contrac
     (found,) = [c for c in contracts() if c.get("id") == contract]
     named = named_modules(found) - {"mlwright.train.models"}
     assert trainer == {m for m in named if m.startswith("mlwright.train.")}
+
+
+def test_no_stage_reaches_the_public_api_through_the_top_level_package() -> None:
+    """The contracts ignore ``mlwright -> mlwright.**`` (the lazily imported public API), so a
+    stage could call ``mlwright.train`` or ``mlwright.load`` after ``import mlwright`` and pass
+    lint: only the API and the command line may import the top-level package for more than
+    its version."""
+    import ast
+
+    allowed = {SRC / "mlwright" / name for name in ("__init__.py", "__main__.py", "api.py")}
+    found = []
+    for path in sorted((SRC / "mlwright").rglob("*.py")):
+        if path in allowed or (SRC / "mlwright" / "cli") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import) and any(a.name == "mlwright" for a in node.names):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno} import mlwright")
+            elif isinstance(node, ast.ImportFrom) and node.module == "mlwright" and node.level == 0:
+                names = [a.name for a in node.names if a.name != "__version__"]
+                if names:
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno} imports {names}")
+    assert found == []
