@@ -12,18 +12,37 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlwright.config import TrainOptions
-from mlwright.package.loading import tabular
-from mlwright.package.model import Model
 from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
-from mlwright.package.tensor import TensorModel
 from mlwright.torch.config import TorchConfig
-from mlwright.train.search import SearchStarted, Trial
 
 if TYPE_CHECKING:
     from mlwright.monitor.overview import Overview
     from mlwright.package.export import Exported
+    from mlwright.package.loading import tabular
+    from mlwright.package.model import Model
     from mlwright.package.signing import Signature, Verdict
+    from mlwright.package.tensor import TensorModel
     from mlwright.train.reproduce import Reproduction
+    from mlwright.train.search import SearchStarted, Trial
+
+# re-exported, imported on first use: the modules behind them import pandas, which the commands
+# that only read the registry or handle keys do not need
+_LAZY = {
+    "Model": "mlwright.package.model",
+    "TensorModel": "mlwright.package.tensor",
+    "tabular": "mlwright.package.loading",
+    "SearchStarted": "mlwright.train.search",
+    "Trial": "mlwright.train.search",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlwright.api' has no attribute {name!r}")
+
 
 Event = Callable[[str, Any], None]
 """What a training run reports as it goes: ``(kind, payload)``, e.g. ``("search",``
@@ -124,6 +143,8 @@ def load_run(run_id: str) -> tuple[Model | TensorModel, str]:
 def with_reporter(model: Model | TensorModel) -> Model | TensorModel:
     """``model``, able to render its ML Solution report (``model.report()``, and the report in
     the package ``model.save`` writes)."""
+    from mlwright.package.model import Model
+
     if isinstance(model, Model):
         from mlwright.report import TabularReporter
 
@@ -152,6 +173,8 @@ def check_reproduction(
     """:func:`reproduce` ``model`` and compare the result's outputs on the golden examples with
     the recorded ones (``mlwright reproduce``): ``.model``, and ``.mismatches``, one line per
     difference (empty when the model reproduces)."""
+    from mlwright.package.loading import tabular
+    from mlwright.package.model import Model
     from mlwright.train.reproduce import reproduce as run
 
     package = model if isinstance(model, Model) else tabular(load(model), "reproduce")
@@ -163,6 +186,8 @@ def export(model: Model | TensorModel | str | Path, format: str, output: str | P
     into ``output``, checked on its golden examples in onnxruntime first (``mlwright export``);
     returns what was written (``.output``, ``.files``, ``.max_difference``)."""
     from mlwright.package.export import export as run
+    from mlwright.package.model import Model
+    from mlwright.package.tensor import TensorModel
 
     loaded = model if isinstance(model, (Model, TensorModel)) else load(model)
     return run(loaded, format, output)
@@ -174,6 +199,8 @@ def write_report(
     """Write ``model``'s ML Solution report to ``output`` (``.html``: one self-contained page;
     ``.md``: the Markdown with its plots beside it). ``package_path``: how the report names the
     package in the commands it shows (default: where the model was loaded from)."""
+    from mlwright.package.model import Model
+
     if isinstance(model, Model):
         from mlwright.report import Report
 

@@ -51,7 +51,7 @@ class RecipePart(BaseModel):
         return self.model_dump(exclude_unset=True)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in self.to_dict()
+        return isinstance(key, str) and key in self.model_fields_set  # what to_dict writes
 
     def keys(self) -> KeysView[str]:
         """The keys as written (kept for older scripts, as are ``items``, ``values``, ``len``)."""
@@ -78,7 +78,7 @@ class RecipePart(BaseModel):
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key`` as the dict recipe held it, else ``default`` (kept for older
         scripts)."""
-        return self.to_dict().get(key, default)
+        return self[key] if key in self else default  # noqa: SIM401 (this is get)
 
 
 def _plain(value: Any) -> Any:

@@ -193,6 +193,9 @@ def run_training(
     return model
 
 
+train = run_training  # the earlier name, kept for code that imports it
+
+
 def _finish_quietly(tracker: Tracker, *, killed: bool = False) -> None:
     # the original error matters more than a failed status update
     with contextlib.suppress(Exception):
@@ -264,9 +267,6 @@ class _Layout:
     def fit_rows(self) -> int:
         """Rows fitted after the search, all fits together."""
         return len(self.final_pos) + (len(self.train_pos) if self.fits == 2 else 0)
-
-
-train = run_training  # the earlier name, kept for code that imports it
 
 
 def _train_tracked(
