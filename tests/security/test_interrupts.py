@@ -71,6 +71,7 @@ def test_sigterm_during_train_marks_the_run_killed(tmp_path: Path) -> None:
         code = proc.wait(timeout=30)
     finally:
         proc.kill()
+        proc.wait()  # reaped, so that a failure above is reported as itself
     log_text = (tmp_path / "train.log").read_text()
     assert code == 143, log_text
     assert "terminated (SIGTERM)" in log_text
