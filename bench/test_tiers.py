@@ -28,7 +28,9 @@ def run(command: list[str], cwd: Path) -> tuple[float, str]:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        output = done.stdout + done.stderr
+        failed = "\n".join(re.findall(r"^(?:FAILED|ERROR) .*$", output, flags=re.M))
+        raise SystemExit(f"{' '.join(command)} failed:\n{failed}\n{output[-3000:]}")
     return seconds, done.stdout + done.stderr
 
 
