@@ -38,6 +38,9 @@ def _runs(uri: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.timeout(120)
+# every core: on one core (a pinned xdist worker) the process was seen to end by SIGSEGV (-11)
+# after SIGTERM, 2 of about 15 runs; an open bug of its own, not what this test checks
+@pytest.mark.usefixtures("whole_machine")
 def test_sigterm_during_train_marks_the_run_killed(tmp_path: Path) -> None:
     data = tmp_path / "churn.csv"
     make_frame(2000).to_csv(data, index=False)
