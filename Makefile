@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
 .PHONY: install browser demo test test-slow lint format bench-profile bench-serve bench-monitor \
-	bench-datasets bench-compare bench-portfolio bench-scale bench-gpu bench-audit clean
+	bench-datasets bench-compare bench-portfolio bench-scale bench-gpu bench-audit docs clean
 
 install: $(STAMP)
 
@@ -55,6 +55,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench examples
 	$(BIN)/ruff format src tests bench examples
+
+# the documentation site into site/ (mkdocs.yml); --strict: a broken link or anchor fails it
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[docs]' && touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench-profile: $(STAMP)
 	$(BIN)/python bench/profile_bench.py
