@@ -41,6 +41,11 @@ class ConfigError(MlwrightError):
     """A setting, option or configuration file is invalid."""
 
 
+class EstimatorInputError(DataError, ValueError):
+    """Data or options given to a scikit-learn estimator (:mod:`mlwright.sklearn`) are
+    unusable; also the ValueError scikit-learn's tools expect."""
+
+
 class SignatureError(MlwrightError):
     """A package's signature is missing, foreign or broken, or a key cannot be used."""
 
