@@ -1,13 +1,13 @@
 """Benchmark: how long the registry commands take on a store with many versions.
 
 Usage:  python bench/registry_bench.py [--versions 20] [--rounds 3]
-        [--out bench/results/registry.md]
+        [--out bench/results/registry.md] [--store DIR]
 
 Registers ``--versions`` versions of one model (a linear model on the bundled Benefits table) in
 a private SQLite MLflow store, then times, as a user runs them (each a fresh process): ``mlwright
 models list``, ``mlwright models show``, and ``mlwright predict NAME@champion`` on the table's 99
 first rows, the first time (the version is downloaded into mlwright's cache) and again (from the
-cache). Beside them, the same process's floor: ``python -c "import mlflow"`` and ``mlwright
+cache). ``--store DIR`` keeps the store in DIR and reuses the versions already there. Beside them, the same process's floor: ``python -c "import mlflow"`` and ``mlwright
 --help``. Each command runs ``--rounds`` times; the median is reported.
 """
 
@@ -44,9 +44,12 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "registry.md")
+    parser.add_argument("--store", type=Path, help="keep the store here and reuse its versions")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="mlwright-registry-bench-"))
+    work = args.store or Path(tempfile.mkdtemp(prefix="mlwright-registry-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    reused = (work / "mlflow.db").is_file()
     env = dict(os.environ)
     env.update(
         MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}",
@@ -58,7 +61,7 @@ def main() -> None:
     data = work / "benefits.csv"
     frame.head(99).drop(columns="ui").to_csv(data, index=False)
     started = time.perf_counter()
-    for seed in range(args.versions):
+    for seed in range(0 if reused else args.versions):
         mw.train(frame, target="ui", name="benefits", max_trials=1, families=("linear",), seed=seed)
     registering = time.perf_counter() - started
 
@@ -101,8 +104,9 @@ def main() -> None:
         f"--versions {args.versions} --rounds {args.rounds}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}.",
-        f"{args.versions} versions of one model in a SQLite MLflow store (registering them took "
-        f"{registering:.0f} s); each command is a fresh process; median of {args.rounds}.",
+        f"{args.versions} versions of one model in a SQLite MLflow store"
+        + ("" if reused else f" (registering them took {registering:.0f} s)")
+        + f"; each command is a fresh process; median of {args.rounds}.",
         "",
         "| command | seconds |",
         "|---|---|",
@@ -112,7 +116,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
-    shutil.rmtree(work, ignore_errors=True)
+    if args.store is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlwright import __version__
 from mlwright.errors import MlwrightError
+from mlwright.track import sqlite_registry
 from mlwright.track.base import Tracker, flatten
 
 if TYPE_CHECKING:
@@ -414,6 +415,11 @@ def _set_alias(client: Any, name: str, alias: str, version: str) -> None:
 
 
 def list_models() -> list[dict[str, Any]]:
+    fast = sqlite_registry.list_models(tracking_uri())
+    return _list_models() if fast is None else fast
+
+
+def _list_models() -> list[dict[str, Any]]:
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         out = []
@@ -431,6 +437,11 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def show_model(name: str) -> dict[str, Any]:
+    fast = sqlite_registry.show_model(tracking_uri(), name, MANIFEST_TAG, HISTORY_TAG)
+    return _show_model(name) if fast is None else fast
+
+
+def _show_model(name: str) -> dict[str, Any]:
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         rm = _registered(client, name)
@@ -530,7 +541,15 @@ def rollback(name: str, alias: str = "champion") -> dict[str, Any]:
 def find_version(
     name: str, *, alias: str | None = None, version: str | None = None
 ) -> tuple[str, dict[str, str]]:
-    """The registered version ``NAME@ALIAS`` or ``NAME/VERSION`` names, with its tags."""
+    """The registered version ``NAME@ALIAS`` or ``NAME/VERSION`` names, with its tags (read
+    straight from a local SQLite store; MLflow answers for any other, and words a miss)."""
+    fast = sqlite_registry.find_version(tracking_uri(), name, alias=alias, version=version)
+    return _find_version(name, alias=alias, version=version) if fast is None else fast
+
+
+def _find_version(
+    name: str, *, alias: str | None = None, version: str | None = None
+) -> tuple[str, dict[str, str]]:
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         _registered(client, name)

@@ -9,6 +9,7 @@ fitted parts, NumPy arrays and scalars, and plain containers. Nothing is built b
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,16 +92,36 @@ TRUSTED_LOADERS = frozenset(
 )
 
 
-def dump(estimator: Any, path: Path) -> None:
-    import skops.io as sio
+# skops lists scikit-learn's estimators when it is imported, and scikit-learn finds them by
+# importing each of its packages, its vendored array-API shim for PyTorch among them: with PyTorch
+# installed that imports PyTorch, two seconds of every model load. The shim is never an
+# estimator (scikit-learn skips its "externals" in that list), so it is kept out of the walk.
+_NEVER_ESTIMATORS = ("sklearn.externals.array_api_compat.torch",)
 
-    sio.dump(estimator, path)
+
+def _skops_io() -> Any:
+    """``skops.io``, imported without the modules that cannot hold an estimator."""
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    blocked = [name for name in _NEVER_ESTIMATORS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # import fails; the walk goes on
+    try:
+        import skops.io as sio
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return sio
+
+
+def dump(estimator: Any, path: Path) -> None:
+    _skops_io().dump(estimator, path)
 
 
 def load(path: Path) -> Any:
     """The estimator in ``path``, built only after every object it names passed the check."""
-    import skops.io as sio
-
+    sio = _skops_io()
     refused = sorted(set(untrusted_objects(path)))
     if refused:
         raise MlwrightError(
