@@ -7,7 +7,8 @@ Registers ``--versions`` versions of one model (a linear model on the bundled Be
 a private SQLite MLflow store, then times, as a user runs them (each a fresh process): ``mlwright
 models list``, ``mlwright models show``, and ``mlwright predict NAME@champion`` on the table's 99
 first rows, the first time (the version is downloaded into mlwright's cache) and again (from the
-cache). ``--store DIR`` keeps the store in DIR and reuses the versions already there. Beside them, the same process's floor: ``python -c "import mlflow"`` and ``mlwright
+cache). ``--store DIR`` keeps the store in DIR and reuses the versions already there.
+Beside them, the same process's floor: ``python -c "import mlflow"`` and ``mlwright
 --help``. Each command runs ``--rounds`` times; the median is reported.
 """
 

@@ -96,7 +96,7 @@ def test_the_registry_read_from_sqlite_is_mlflows_answer(store: str) -> None:
         ("nope", {"alias": "champion"}),
     ):
         assert sqlite_registry.find_version(store, name, **query) is None
-        with pytest.raises(mw.MlwrightError, match="no registered model|has no"):
+        with pytest.raises(mw.MlwrightError, match=r"no registered model|has no"):
             tracking.find_version(name, **query)
 
 

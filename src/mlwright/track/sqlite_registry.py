@@ -137,9 +137,10 @@ def show_model(uri: str, name: str, manifest_tag: str, history_tag: str) -> dict
         return None
 
     def read(db: sqlite3.Connection | None) -> dict[str, Any] | None:
-        if db is None or not db.execute(
-            "SELECT 1 FROM registered_models WHERE name = ?", (name,)
-        ).fetchone():
+        if (
+            db is None
+            or not db.execute("SELECT 1 FROM registered_models WHERE name = ?", (name,)).fetchone()
+        ):
             return None
         import json
 
