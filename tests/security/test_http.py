@@ -283,6 +283,8 @@ def test_post_routes_read_json_only(linear_package: Path, tmp_path: Path) -> Non
         for path in POSTS:
             auth = {k: v for k, v in headers(path).items() if k != "content-type"}
             for media in refused:
+                if path == "/invocations" and media == "text/csv":
+                    continue  # MLflow's CSV body is read there (not a cross-site simple type)
                 sent = {**auth, **({"content-type": media} if media else {})}
                 response = c.post(path, content=valid_body(path), headers=sent)
                 assert response.status_code == 415, (path, media, response.text)

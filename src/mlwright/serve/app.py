@@ -5,11 +5,12 @@ routers (:mod:`mlwright.serve.routes`) over one served-model interface
 ``create_app(model)`` serves a tabular package: the request models are generated from its
 schema, and the deployment gate runs when the app starts: until the golden examples reproduce
 and the latency budget holds, ``/ready`` answers 503 with the reason and prediction routes
-refuse with 503. ``POST /v1/predict`` is served by :mod:`mlwright.serve.predict` on its own
-ASGI lane in front of FastAPI (FastAPI keeps the route for /docs); it scores through the
-package's fast scorer and never imports mlflow or the trainer. The returned app's
-``state.asgi`` is what uvicorn serves: the guard (JSON bodies only, size limit), then metrics
-and access log, then the lanes.
+refuse with 503. ``POST /v1/predict`` and MLflow's ``POST /invocations`` are served by
+:mod:`mlwright.serve.predict` and :mod:`mlwright.serve.invocations` on their own ASGI lanes in
+front of FastAPI (FastAPI keeps the routes for /docs); they score through the package's fast
+scorer and never import mlflow or the trainer. The returned app's ``state.asgi`` is what
+uvicorn serves: the guard (JSON bodies only, and CSV on ``/invocations``; size limit), then
+metrics and access log, then the lanes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mlwright.serve import routes
 from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.docs import add_docs
 from mlwright.serve.experiment_runtime import ExperimentRuntime
+from mlwright.serve.invocations import PATH as INVOCATIONS
 from mlwright.serve.limits import Guard
 from mlwright.serve.metrics import LANE, Observe, ServerMetrics
 from mlwright.serve.routes.monitoring import MAX_MINUTES, MAX_ROWS
@@ -121,8 +123,9 @@ def build_app(
     state: ServerState, *, title: str, description: str, routers: list[APIRouter]
 ) -> FastAPI:
     """A server of ``state.served`` from ``routers``: the gate runs when it starts; the
-    returned app's ``state.asgi`` is what uvicorn serves: the guard (JSON bodies only, size
-    limit), then metrics and access log, then the served model's lanes and the framework."""
+    returned app's ``state.asgi`` is what uvicorn serves: the guard (JSON bodies only, and CSV
+    on a tabular ``/invocations``; size limit), then metrics and access log, then the served
+    model's lanes and the framework."""
     app = FastAPI(
         title=title,
         description=description,
@@ -139,7 +142,10 @@ def build_app(
     _document(app, state.served)
     served, metrics = state.served, state.metrics
     # refusals of the guard (413, 415) are counted, logged and carry a request id too
-    guarded = Guard(Lanes(app, served.lanes()), state.settings.max_body_bytes)
+    lanes = served.lanes()
+    # the tabular /invocations lane reads MLflow's CSV bodies too
+    csv_paths = frozenset({INVOCATIONS} if ("POST", INVOCATIONS) in lanes else ())
+    guarded = Guard(Lanes(app, lanes), state.settings.max_body_bytes, csv_paths)
     app.state.asgi = Observe(guarded, metrics, served.name, lambda: served.version or "")
     return app
 

@@ -5,27 +5,24 @@ and the store's writer with the drift references it counts against."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from pydantic import BaseModel, TypeAdapter, ValidationError
+import orjson
+from pydantic import BaseModel
 
 from mlwright.config import ServeSettings
-from mlwright.errors import MlwrightError, SchemaViolationError
 from mlwright.monitor.counts import count_batch
 from mlwright.package.model import Model
-from mlwright.serve.bodies import BodyError
-from mlwright.serve.bodies import parse as parse_body
 from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.feedback import Outcomes, batch_schema
 from mlwright.serve.gate import GateResult, run_gate
+from mlwright.serve.invocations import PATH as INVOCATIONS
+from mlwright.serve.invocations import Invocations
 from mlwright.serve.metrics import ServerMetrics
 from mlwright.serve.predict import PATH, Predictor
-from mlwright.serve.routes.mlflow import mlflow_error
-from mlwright.serve.schemas import predict_request_model, records_adapter, validation_items
+from mlwright.serve.schemas import predict_request_model, records_adapter
 from mlwright.serve.served import Lane
 from mlwright.serve.slot import Active, Slot
 from mlwright.serve.slot import poll as follow_alias
@@ -54,6 +51,7 @@ class TabularServed:
         self.cells = records_adapter(self.request_model)
         self.predictor = Predictor(slot, self.request_model, metrics, settings.max_rows)
         self.predictor.experiment = runtime
+        self.invoker = Invocations(slot, self.cells)
         # variant → what it serves: the champion alone, or the experiment's variants
         self.variants: dict[str, Slot] = {"champion": slot} if runtime is None else runtime.slots
         self.poller: asyncio.Task[None] | None = None
@@ -95,22 +93,8 @@ class TabularServed:
         return self.predictor(body, request_id, headers)
 
     async def invocations(self, body: bytes, request_id: str) -> tuple[int, dict[str, Any]]:
-        active = self.slot.active
-        if active is None:
-            return mlflow_error(503, "the model has not passed the deployment gate")
-        try:
-            payload = parse_body(body)
-        except BodyError as exc:
-            return mlflow_error(400, exc.reason)
-        try:
-            frame = mlflow_frame(payload)
-            _check_cells(self.cells, frame)
-            out = active.model.predict_frame(active.model.schema.enforce(frame))
-        except SchemaViolationError as exc:
-            return mlflow_error(400, str(exc))
-        except (MlwrightError, ValueError, TypeError, KeyError) as exc:
-            return mlflow_error(400, f"invalid input: {exc}")
-        return 200, {"predictions": json.loads(out.to_json(orient="records"))}
+        status, answer = self.invoker(body)  # served by its lane; here for the framework's route
+        return status, orjson.loads(answer)
 
     def request_bodies(self, schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
         predict_ref = _component(schemas, self.request_model)
@@ -154,7 +138,7 @@ class TabularServed:
             self.predictor.writer = None
 
     def lanes(self) -> dict[tuple[str, str], Lane]:
-        return {("POST", PATH): self.predictor.asgi}
+        return {("POST", PATH): self.predictor.asgi, ("POST", INVOCATIONS): self.invoker.asgi}
 
     def _gate_all(self) -> None:
         """The champion's gate, then each challenger's: a challenger that fails (or breaks)
@@ -211,46 +195,9 @@ def mlflow_body(record_model: str) -> dict[str, Any]:
     return {"oneOf": shapes}
 
 
-def mlflow_frame(payload: Any) -> pd.DataFrame:
-    """The frame in an MLflow scoring body (one of its four JSON shapes)."""
-    if not isinstance(payload, dict):
-        raise ValueError("the body must be a JSON object")
-    keys = [
-        k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in payload
-    ]
-    if len(keys) != 1:
-        raise ValueError(
-            "send exactly one of dataframe_split, dataframe_records, instances or inputs"
-        )
-    value = payload[keys[0]]
-    if keys[0] == "dataframe_split":
-        if not isinstance(value, dict) or "columns" not in value or "data" not in value:
-            raise ValueError("dataframe_split needs 'columns' and 'data'")
-        return pd.DataFrame(value["data"], columns=value["columns"])
-    if isinstance(value, dict):  # columnar inputs: {"col": [values...]}
-        return pd.DataFrame(value)
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        raise ValueError(f"{keys[0]} must be a list of records (objects)")
-    return pd.DataFrame.from_records(value)
-
-
 def _component(schemas: dict[str, Any], model: type[BaseModel]) -> str:
     """Add the generated request model (and the record model it refers to) to the document's
     components; the reference to it."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update({**schema.pop("$defs", {}), model.__name__: schema})
     return f"#/components/schemas/{model.__name__}"
-
-
-def _check_cells(cells: TypeAdapter[Any], frame: pd.DataFrame) -> None:
-    """Raise ValueError naming the first values of ``frame`` the record model refuses."""
-    try:
-        cells.validate_python(frame.to_dict(orient="records"))
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("records", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise ValueError(
-            "; ".join(
-                f"record {item['record']} '{item['field']}': {item['reason']}"
-                for item in validation_items(errors, limit=5)
-            )
-        ) from None
