@@ -2,24 +2,29 @@
 
     import mlwright as mw
     problem = mw.profile(df, target="churned")
+    model = mw.train(df, target="churned", time_budget=60)
 
 Public names are imported lazily so that ``import mlwright`` and ``mlwright --help`` stay fast.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "profile": ("mlwright.data.profile", "profile"),
+    "profile": ("mlwright.api", "profile"),
+    "train": ("mlwright.api", "train"),
     "ProblemDefinition": ("mlwright.data.profile", "ProblemDefinition"),
     "TableSchema": ("mlwright.data.schema", "TableSchema"),
     "infer_schema": ("mlwright.data.schema", "infer_schema"),
     "read_table": ("mlwright.data.io", "read_table"),
     "load_dataset": ("mlwright.data.bundled", "load_dataset"),
+    "list_datasets": ("mlwright.data.bundled", "list_datasets"),
     "ProfileSettings": ("mlwright.config", "ProfileSettings"),
     "MlwrightError": ("mlwright.errors", "MlwrightError"),
     "load": ("mlwright.api", "load"),
@@ -41,6 +46,7 @@ __all__ = [
     "__version__",
     "export",
     "infer_schema",
+    "list_datasets",
     "load",
     "load_dataset",
     "profile",
@@ -52,11 +58,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mlwright.api import export, load, rebuild, reproduce, train_torch
+    from mlwright.api import export, load, profile, rebuild, reproduce, train, train_torch
     from mlwright.config import ProfileSettings
-    from mlwright.data.bundled import load_dataset
+    from mlwright.data.bundled import list_datasets, load_dataset
     from mlwright.data.io import read_table
-    from mlwright.data.profile import ProblemDefinition, profile
+    from mlwright.data.profile import ProblemDefinition
     from mlwright.data.schema import TableSchema, infer_schema
     from mlwright.errors import MlwrightError
     from mlwright.package.model import Model
@@ -64,11 +70,33 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "train":  # the training package is itself callable: mlwright.train(df, target=...)
-        return import_module("mlwright.train")
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(import_module(module), attr)
+        if name == "train":
+            _share_namespace(value)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mlwright' has no attribute {name!r}")
+
+
+# ``mlwright.train`` is two things: the function (``mw.train(df, target=...)``) and the package
+# of the training stages (``from mlwright.train.search import ...``). The name on this module is
+# the function: the import system's binding of the subpackage to it is ignored. So that the
+# dotted paths through it still resolve (``import mlwright.train.runner as runner``,
+# ``mlwright.train.runner``, a mock's "mlwright.train.runner.X"), the function's attributes are
+# the package's namespace: its submodules appear on it as they are imported.
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "train" and isinstance(value, types.ModuleType):
+            return  # the subpackage, bound by its import: mlwright.train stays the function
+        super().__setattr__(name, value)
+
+
+def _share_namespace(function: Any) -> None:
+    function.__dict__ = import_module("mlwright.train").__dict__
+
+
+sys.modules[__name__].__class__ = _Package

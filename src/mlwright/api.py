@@ -7,15 +7,16 @@ inside the functions that need them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from mlwright.config import TrainOptions
+from mlwright.config import FeatureSettings, ProfileSettings, TrainOptions
 from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
 from mlwright.torch.config import TorchConfig
 
 if TYPE_CHECKING:
+    from mlwright.data.profile import ProblemDefinition
     from mlwright.monitor.overview import Overview
     from mlwright.package.export import Exported
     from mlwright.package.loading import tabular
@@ -48,18 +49,158 @@ Event = Callable[[str, Any], None]
 """What a training run reports as it goes: ``(kind, payload)``, e.g. ``("search",``
 :class:`SearchStarted` ``)`` and ``("trial",`` :class:`Trial` ``)``."""
 
+# --- profiling -----------------------------------------------------------------------------------
+
+
+def profile(
+    data: Any,
+    target: str,
+    *,
+    sql: str | None = None,
+    metric: str | None = None,
+    task: str | None = None,
+    settings: ProfileSettings | None = None,
+) -> ProblemDefinition:
+    """Profile ``data`` for predicting ``target``: the task, the metric, every column's kind and
+    role, and the warnings (leaks, ID-like columns, imbalance, ...). Nothing is trained.
+
+    Args:
+        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, or a
+            SQLAlchemy URL with ``sql``.
+        target: The column to predict.
+        sql: The query to run when ``data`` is a database URL.
+        metric: The metric training would optimise (default: chosen for the task).
+        task: ``binary``, ``multiclass`` or ``regression`` (default: inferred from the target).
+        settings: The profile's thresholds (default: :class:`~mlwright.config.ProfileSettings`).
+
+    Returns:
+        The :class:`~mlwright.data.profile.ProblemDefinition`; it shows as a table in Jupyter.
+
+    Raises:
+        DataError: The data cannot be read, or the target is missing or unusable.
+        ConfigError: ``task`` or ``metric`` is unknown.
+    """
+    from mlwright.data.profile import profile as run
+
+    return run(data, target, sql=sql, metric=metric, task=task, settings=settings)
+
+
 # --- training ------------------------------------------------------------------------------------
 
 
 def train(
-    data: Any, target: str, *, sql: str | None = None, verbose: bool = False, **options: Any
+    data: Any,
+    target: str,
+    *,
+    time_budget: float | None = None,
+    max_trials: int | None = None,
+    seed: int = 0,
+    metric: str | None = None,
+    task: str | None = None,
+    name: str | None = None,
+    out: str | Path | None = None,
+    latency_budget_ms: float | None = None,
+    max_model_mb: float | None = None,
+    group_col: str | None = None,
+    time_col: str | None = None,
+    keep_cols: str | Sequence[str] = (),
+    drop_cols: str | Sequence[str] = (),
+    test_size: float = 0.2,
+    interval: float | None = None,
+    families: str | Sequence[str] | None = None,
+    n_folds: int = 5,
+    threads: int | None = None,
+    backend: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    refit_on_test: bool = True,
+    experiment: str | None = None,
+    tracker: str | Sequence[str] = ("mlflow",),
+    features: FeatureSettings | Mapping[str, Any] | None = None,
+    profile: ProfileSettings | Mapping[str, Any] | None = None,
+    sql: str | None = None,
+    progress: bool = True,
+    verbose: bool = False,
 ) -> Model:
-    """Train a model on ``data`` (a DataFrame, an Arrow table, a CSV/Parquet path or a
-    SQLAlchemy URL with ``sql``) to predict ``target``. ``options`` are those of
-    ``mlwright train`` (``time_budget``, ``max_trials``, ``seed``, ``metric``, ``out``, …)."""
-    from mlwright.train.runner import train_from_keywords
+    """Train a model of ``target``: profile, plan, search, test, refit, track and register.
 
-    return train_from_keywords(data, target, sql=sql, verbose=verbose, **options)
+    The options are those of ``mlwright train`` (:class:`~mlwright.config.TrainOptions`), with
+    the same defaults; they are checked before anything is read.
+
+    Args:
+        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, or a
+            SQLAlchemy URL with ``sql``.
+        target: The column to predict.
+        time_budget: Seconds for the whole run (search, choice and final refit).
+        max_trials: Stop the search after this many trials.
+        seed: The one seed every random source derives from.
+        metric: The metric to optimise (default: chosen for the task, e.g. ``roc_auc``).
+        task: ``binary``, ``multiclass`` or ``regression`` (default: inferred from the target).
+        name: The model's name in the package and the registry (default: from the data).
+        out: Write the model package to this folder (default: none; call ``model.save``).
+        latency_budget_ms: Prefer models that predict one row within this many milliseconds.
+        max_model_mb: Prefer models whose package is at most this many megabytes.
+        group_col: Validate with groups of this column (rows of a group stay in one fold).
+        time_col: Validate in the time order of this column.
+        keep_cols: Columns to keep that the profile would drop (one name or several).
+        drop_cols: Columns to drop (one name or several).
+        test_size: Share of rows held out as a test split, scored before the final refit.
+        interval: Regression: record prediction intervals at this level (e.g. 0.9).
+        families: Only try these model families (default: the plan decides).
+        n_folds: Cross-validation folds.
+        threads: Threads per model (default: the cores this process may use; 1 per trial on
+            Ray).
+        backend: Where the search's trials run: ``local``, or ``ray`` (a Ray cluster).
+        ray_address: With ``backend="ray"``: the cluster to join (default: a local runtime).
+        workers: With ``backend="ray"``: trials at once (default: the cluster's CPUs /
+            threads).
+        refit_on_test: Refit the final model on the training and test rows together.
+        experiment: The MLflow experiment (default: the model name).
+        tracker: ``mlflow`` tracks and registers; ``wandb`` logs the run as well; ``none``
+            turns tracking off.
+        features: How columns become model inputs
+            (:class:`~mlwright.config.FeatureSettings` or a mapping of its fields).
+        profile: The profile's thresholds
+            (:class:`~mlwright.config.ProfileSettings` or a mapping of its fields).
+        sql: The query to run when ``data`` is a database URL.
+        progress: Show the run's progress: a live display in Jupyter, one redrawn line on a
+            terminal (nothing in logs or CI). ``False`` keeps the run silent.
+        verbose: Let the model families print their own logs as well.
+
+    Returns:
+        The trained :class:`~mlwright.package.model.Model`; its report is ``model.report()``.
+
+    Raises:
+        ConfigError: An option is out of range or unknown, or options conflict.
+        DataError: The data cannot be read or the target cannot be learned from it.
+        TrainError: The run could not produce a model (e.g. the time budget is too small).
+
+    Example:
+        >>> model = mw.train(mw.load_dataset("Mroz"), target="work", max_trials=3)
+    """
+    # the parameters, less the four that are not options: the rest are TrainOptions' fields
+    # (tests/notebook/test_api.py holds the two lists, and their defaults, equal)
+    given = dict(locals())
+    for key in ("data", "sql", "progress", "verbose"):
+        del given[key]
+    for key in ("features", "profile"):  # None: the settings' own defaults
+        if given[key] is None:
+            del given[key]
+    if out is not None:  # a Path is written as text, as the CLI's --out
+        given["out"] = str(out)
+    options = TrainOptions.from_mapping(given, source="train options")
+    from mlwright.notebook import training_progress
+
+    shown = training_progress(target, progress)
+    if shown is None:
+        return train_with_options(data, options, sql=sql, verbose=verbose)
+    try:
+        model = train_with_options(data, options, sql=sql, on_event=shown, verbose=verbose)
+    except BaseException as exc:
+        shown.failed(exc)
+        raise
+    shown.finished(model)
+    return model
 
 
 def train_with_options(
@@ -91,11 +232,24 @@ def train_torch(
     verbose: bool = True,
     **objects: Any,
 ) -> TensorModel:
-    """Train your own PyTorch model from ``config`` (a :class:`TorchConfig` or its YAML file;
-    ``mlwright train-torch``): search its ranges when it declares any, train, and write a tensor
-    package to ``out`` (default ``models/NAME``), tracked and registered. ``checkpoint_dir``:
-    one checkpoint per epoch; ``resume`` continues from the one a stopped run left. ``objects``:
-    ``model_factory``, ``data`` or ``loss`` given as Python objects instead of import paths."""
+    """Train your own PyTorch model (``mlwright train-torch``): search its ranges when the
+    config declares any, train, and write a tensor package, tracked and registered.
+
+    Args:
+        config: A :class:`~mlwright.torch.config.TorchConfig`, or its YAML file.
+        out: The package folder (default: ``models/NAME``).
+        checkpoint_dir: Write one checkpoint per epoch here.
+        resume: Continue from the checkpoint a stopped run left in ``checkpoint_dir``.
+        verbose: Print each epoch.
+        **objects: ``model_factory``, ``data`` or ``loss`` given as Python objects instead of
+            the import paths in the config.
+
+    Returns:
+        The trained :class:`~mlwright.package.tensor.TensorModel`.
+
+    Raises:
+        ConfigError: The config is invalid, or an import path does not resolve.
+    """
     from mlwright.torch import train_torch as run
 
     return run(
@@ -119,11 +273,21 @@ def read_torch_config(path: str | Path) -> TorchConfig:
 def load(
     model: str | Path, *, threads: int | None = None, registry_only: bool = False
 ) -> Model | TensorModel:
-    """Load a model: a package folder, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry.
-    Checksums (and signatures, under a trust policy) are verified before anything is
-    deserialised. ``threads``: what one predict call may use (default: every core).
-    ``registry_only``: refuse folders. A tensor package (``mlwright train-torch``) loads as a
-    :class:`~mlwright.package.tensor.TensorModel`."""
+    """Load a model package. Checksums (and signatures, under a trust policy) are verified
+    before anything is deserialised.
+
+    Args:
+        model: A package folder, or a registry reference: ``NAME@ALIAS`` or ``NAME/VERSION``.
+        threads: Threads one predict call may use (default: every core).
+        registry_only: Refuse folders; accept registry references only.
+
+    Returns:
+        A :class:`~mlwright.package.model.Model`, or a
+        :class:`~mlwright.package.tensor.TensorModel` for a package of ``mlwright train-torch``.
+
+    Raises:
+        PackageError: The folder is not a package, or its checksums or signature fail.
+    """
     from mlwright.package.loading import load as load_reference
     from mlwright.track.registry import resolve
 
@@ -157,10 +321,18 @@ def with_reporter(model: Model | TensorModel) -> Model | TensorModel:
 
 
 def reproduce(model: Model | str | Path, data: Any = None, *, sql: str | None = None) -> Model:
-    """Refit ``model``'s final configuration from its recipe on its training data: the same
-    rows, hyperparameters and seed, no search (``mlwright reproduce`` without the check).
-    ``data`` defaults to where the model's data was read from; data that differs from it
-    (by digest) is refused."""
+    """Refit a model's final configuration from its recipe on its training data: the same rows,
+    hyperparameters and seed, no search (``mlwright reproduce`` without the check).
+
+    Args:
+        model: A loaded model, a package folder or a registry reference.
+        data: The training data (default: where the model's data was read from); data that
+            differs from it (by digest) is refused.
+        sql: The query to run when ``data`` is a database URL.
+
+    Returns:
+        The refitted :class:`~mlwright.package.model.Model`.
+    """
     return check_reproduction(model, data, sql=sql).model
 
 
@@ -182,9 +354,18 @@ def check_reproduction(
 
 
 def export(model: Model | TensorModel | str | Path, format: str, output: str | Path) -> Exported:
-    """Export ``model`` (loaded, a folder or a registry reference) as ``onnx`` or ``triton``
-    into ``output``, checked on its golden examples in onnxruntime first (``mlwright export``);
-    returns what was written (``.output``, ``.files``, ``.max_difference``)."""
+    """Export a model as ONNX or a Triton model repository (``mlwright export``), checked on
+    its golden examples in onnxruntime before anything is written.
+
+    Args:
+        model: A loaded model, a package folder or a registry reference.
+        format: ``onnx`` or ``triton``.
+        output: The folder to write.
+
+    Returns:
+        What was written: ``.output``, ``.files`` and ``.max_difference`` (against the model's
+        own predictions on its golden examples).
+    """
     from mlwright.package.export import export as run
     from mlwright.package.model import Model
     from mlwright.package.tensor import TensorModel
@@ -357,6 +538,7 @@ __all__ = [
     "load_run",
     "new_key",
     "parse_reference",
+    "profile",
     "promote",
     "read_torch_config",
     "rebuild",
