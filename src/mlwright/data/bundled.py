@@ -24,13 +24,21 @@ class BundledDataset:
     target: str
     task: str
     about: str
+    rows: int  # the archive is fixed: tests/notebook/test_datasets.py checks both against it
+    columns: int  # the target included
 
 
 DATASETS: dict[str, BundledDataset] = {
     d.name: d
     for d in (
         BundledDataset(
-            "Mroz", "Ecdat/Mroz", "work", "binary", "labour supply of 753 married women (1975)"
+            "Mroz",
+            "Ecdat/Mroz",
+            "work",
+            "binary",
+            "labour supply of 753 married women (1975)",
+            753,
+            18,
         ),
         BundledDataset(
             "Participation",
@@ -38,6 +46,8 @@ DATASETS: dict[str, BundledDataset] = {
             "lfp",
             "binary",
             "labour force participation of 872 Swiss women",
+            872,
+            7,
         ),
         BundledDataset(
             "Benefits",
@@ -45,6 +55,8 @@ DATASETS: dict[str, BundledDataset] = {
             "ui",
             "binary",
             "unemployment insurance take-up, 4,877 blue-collar workers",
+            4877,
+            18,
         ),
         BundledDataset(
             "Treatment",
@@ -52,6 +64,8 @@ DATASETS: dict[str, BundledDataset] = {
             "treat",
             "binary",
             "a job-training programme, 2,675 people",
+            2675,
+            10,
         ),
         BundledDataset(
             "Fishing",
@@ -59,6 +73,8 @@ DATASETS: dict[str, BundledDataset] = {
             "mode",
             "multiclass",
             "choice of fishing mode, 1,182 anglers",
+            1182,
+            12,
         ),
         BundledDataset(
             "Cracker",
@@ -66,6 +82,8 @@ DATASETS: dict[str, BundledDataset] = {
             "choice",
             "multiclass",
             "cracker brand choice, repeated purchases per household",
+            3292,
+            14,
         ),
         BundledDataset(
             "Yogurt",
@@ -73,6 +91,8 @@ DATASETS: dict[str, BundledDataset] = {
             "choice",
             "multiclass",
             "yogurt brand choice, repeated purchases per household",
+            2412,
+            10,
         ),
         BundledDataset(
             "DoctorContacts",
@@ -80,6 +100,8 @@ DATASETS: dict[str, BundledDataset] = {
             "mdu",
             "regression",
             "number of outpatient visits to a doctor (RAND HIE)",
+            20186,
+            15,
         ),
         BundledDataset(
             "VietNamI",
@@ -87,9 +109,17 @@ DATASETS: dict[str, BundledDataset] = {
             "lnhhexp",
             "regression",
             "log household expenditure, Vietnam 1997",
+            27765,
+            12,
         ),
         BundledDataset(
-            "Males", "Ecdat/Males", "wage", "regression", "wages of young men, a panel 1980–1987"
+            "Males",
+            "Ecdat/Males",
+            "wage",
+            "regression",
+            "wages of young men, a panel 1980–1987",
+            4360,
+            12,
         ),
         BundledDataset(
             "RetSchool",
@@ -97,6 +127,8 @@ DATASETS: dict[str, BundledDataset] = {
             "wage76",
             "regression",
             "returns to schooling, with heavy missingness",
+            5225,
+            17,
         ),
     )
 }
@@ -113,8 +145,45 @@ def _archive() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "resources.tar.gz"
 
 
+def list_datasets() -> pd.DataFrame:
+    """The datasets :func:`load_dataset` loads, with no download: real tables from R packages,
+    for examples, demos and benchmarks.
+
+    Returns:
+        One row per dataset: ``name``, ``task``, ``target`` (the column to predict),
+        ``rows``, ``columns`` (the target included) and ``about``.
+
+    Example:
+        >>> mw.list_datasets().query("task == 'binary'")
+    """
+    return pd.DataFrame(
+        [
+            {
+                "name": d.name,
+                "task": d.task,
+                "target": d.target,
+                "rows": d.rows,
+                "columns": d.columns,
+                "about": d.about,
+            }
+            for d in DATASETS.values()
+        ]
+    )
+
+
 def load_dataset(name: str) -> pd.DataFrame:
-    """Load a bundled dataset by name (see ``DATASETS``), as the R package ships it."""
+    """Load a bundled dataset as the R package ships it.
+
+    Args:
+        name: One of the names :func:`list_datasets` lists, e.g. ``"Mroz"``.
+
+    Returns:
+        The table, the target column among the others.
+
+    Raises:
+        DataSourceError: No dataset has that name (the error suggests the closest), or the
+            ``pydataset`` package that holds them is not installed.
+    """
     if name not in DATASETS:
         raise DataSourceError(
             f"no bundled dataset named {name!r}; "
