@@ -7,6 +7,7 @@ feature encoder and the family's native predict call; nothing per row, no scikit
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 from dataclasses import dataclass, field
@@ -200,6 +201,54 @@ class Model:
         score = f", cv {cv.metric} {cv.mean:.4f}" if cv.mean is not None else ""
         family = self.recipe.chosen.family or self.family.name
         return f"<mlwright Model {self.name!r}: {self.task}, {family}{score}>"
+
+    def _repr_html_(self) -> str:
+        """The model in a notebook: what it predicts, how well, with what, and where it is.
+        Every value is escaped (names and labels come from the data); no ``<style>``."""
+        rows = [(label, html.escape(value)) for label, value in self._summary()]
+        body = "".join(
+            f'<tr><th style="text-align: left; padding-right: 1em">{label}</th>'
+            f'<td style="text-align: left">{value}</td></tr>'
+            for label, value in rows
+        )
+        title = f"mlwright model <code>{html.escape(self.name)}</code>"
+        return f'<div class="mlwright-model"><b>{title}</b><table>{body}</table></div>'
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(label, plain text) pairs for :meth:`_repr_html_`."""
+        recipe, cv = self.recipe, self.recipe.cv
+        lines = [("task", f"{self.task}, predicting {self.schema.target!r}")]
+        if cv.mean is not None:
+            spread = f" ± {cv.std:.4f}" if cv.std is not None else ""
+            lines.append(("cv score", f"{cv.metric} {cv.mean:.4f}{spread} over {cv.folds} fold(s)"))
+        test = self.metrics.get("test") or {}
+        if cv.metric in test:
+            rows = self.metrics.get("test_rows")
+            on = f" on {rows:,} held-out rows" if rows else ""
+            lines.append(("test score", f"{cv.metric} {test[cv.metric]:.4f}{on}"))
+        lines.append(("model", self._chosen()))
+        features = self.schema.features
+        lines.append(("features", f"{len(features):,} of {len(self.schema.columns):,} columns"))
+        if self.threshold is not None:
+            lines.append(("decision threshold", f"{self.threshold:g}"))
+        if self.registry:
+            r = self.registry
+            alias = f" ({r['alias']})" if r.get("alias") else ""
+            lines.append(("registered", f"{r.get('name')} version {r.get('version')}{alias}"))
+        lines.append(("package", str(self.path) if self.path else "not saved (model.save(path))"))
+        if recipe.elapsed_s is not None:
+            created = f", {recipe.created_utc}" if recipe.created_utc else ""
+            lines.append(("trained", f"in {recipe.elapsed_s:.1f} s{created}"))
+        return lines
+
+    def _chosen(self) -> str:
+        chosen = self.recipe.chosen
+        if chosen.kind == "single" or not chosen.members:
+            trial = f" (trial {chosen.trial})" if chosen.trial is not None else ""
+            return f"{chosen.family or self.family.name}{trial}"
+        families = {t.number: t.family for t in self.recipe.trials}
+        members = ", ".join(f"{families.get(n, '?')} (trial {n})" for n in chosen.members)
+        return f"{chosen.kind} ensemble of {members}"
 
 
 def encode_target(values: pd.Series, task: Task, classes: tuple[Any, ...] | None) -> np.ndarray:

@@ -70,7 +70,10 @@ class Report:
         return target
 
     def _repr_html_(self) -> str:
-        return self.html()
+        """In a notebook: the page in a frame of its own, so that its styles stay in it."""
+        from mlwright.report.frame import framed
+
+        return framed(self.html())
 
 
 class TabularReporter:
