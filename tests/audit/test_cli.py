@@ -80,7 +80,7 @@ def test_exit_status_formats_and_fail_on(tmp_path: Path, cli: Callable[..., Any]
     quiet = cli("audit", str(tmp_path), "--ignore", "MLW103", "--fail-on", "high")
     assert quiet.code == 0 and "MLW103" not in quiet.out
     assert cli("audit", str(tmp_path), "--select", "MLW108").code == 0
-    assert cli("audit", str(tmp_path), "--fail-on", "severe").code == 1  # a usage mistake
+    assert cli("audit", str(tmp_path), "--fail-on", "severe").code == 2  # a usage error
     unknown = cli("audit", str(tmp_path), "--select", "MLW999")
     assert unknown.code == 1 and "unknown rule" in unknown.err
     missing = cli("audit", str(tmp_path / "nowhere"))

@@ -32,7 +32,7 @@ def train(cli: Cli, data: Path, out: Path, *extra: str) -> CliResult:
         "3",
         "--seed",
         "7",
-        "--out",
+        "--output",
         str(out),
         *extra,
     )
@@ -142,7 +142,7 @@ def test_config_file_with_flags_overriding(cli: Cli, data_csv: Path, tmp_path: P
         str(config),
         "--seed",
         "4",
-        "--out",
+        "--output",
         str(tmp_path / "pkg"),
     )
     assert result.code == 0, result.err
@@ -158,7 +158,7 @@ def test_config_file_with_flags_overriding(cli: Cli, data_csv: Path, tmp_path: P
 
 def test_reproduce_passes_and_fails(cli: Cli, data_csv: Path, tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
-    cli("train", str(data_csv), "-t", "churned", "--time-budget", "8", "--out", str(pkg), "--quiet")
+    cli("train", str(data_csv), "-t", "churned", "--time-budget", "8", "-o", str(pkg), "--quiet")
     result = cli("reproduce", str(pkg))
     assert result.code == 0, result.err
     assert "reproduced: the rebuilt model matches all 50 golden predictions" in result.out
@@ -192,7 +192,7 @@ def test_reproduce_reads_the_digest_of_earlier_releases(
     from mlwright.train.runner import data_digest, digest_version
 
     pkg = tmp_path / "pkg"
-    cli("train", str(data_csv), "-t", "churned", "--max-trials", "1", "--out", str(pkg), "--quiet")
+    cli("train", str(data_csv), "-t", "churned", "--max-trials", "1", "-o", str(pkg), "--quiet")
     recipe = json.loads((pkg / "recipe.json").read_text())
     assert digest_version(recipe["data"]["digest"]) == 2
     frame = pd.read_csv(data_csv)

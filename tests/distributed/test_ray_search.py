@@ -153,9 +153,9 @@ def socket_closed_port() -> Any:
 
 
 def test_ray_options_without_the_ray_backend_are_refused(cli: Callable[..., CliResult]) -> None:
-    result = cli("train", "x.csv", "--target", "y", "--workers", "2")
-    assert result.code == 1
-    assert "workers apply to the Ray backend only" in result.err
+    result = cli("train", "x.csv", "--target", "y", "--concurrent-trials", "2")
+    assert result.code == 2  # a usage error
+    assert "--concurrent-trials applies to the Ray backend only" in result.err
 
 
 def test_without_ray_installed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,14 +184,14 @@ def test_serve_options_of_the_other_backend_are_refused(
 ) -> None:
     mw.train(make_frame(200), target="churned", max_trials=1, tracker="none", out=str(tmp_path))
     result = cli("serve", str(tmp_path), "--replicas", "2")
-    assert result.code == 1
+    assert result.code == 2  # a usage error
     assert "--replicas does not apply to --backend uvicorn" in result.err
     result = cli("serve", str(tmp_path), "--backend", "ray-serve", "--workers", "2")
-    assert result.code == 1
+    assert result.code == 2
     assert "--workers does not apply to --backend ray-serve" in result.err
     result = cli("serve", str(tmp_path), "--backend", "kubernetes")
-    assert result.code == 1
-    assert "unknown --backend 'kubernetes'" in result.err
+    assert result.code == 2
+    assert "'kubernetes' is not one of 'uvicorn', 'ray-serve'" in result.err
 
 
 def test_a_replica_without_the_package_folder_serves_a_shipped_copy(tmp_path: Path) -> None:

@@ -206,9 +206,9 @@ def test_monitor_errors_name_the_problem(history: Path, cli: Any, tmp_path: Path
     missing = cli("monitor", "--store", str(tmp_path / "none.db"))
     assert missing.code == 1 and "no serving store" in (missing.out + missing.err)
     both = cli("monitor", "--store", str(history), "--since", "1h", "--last", "5")
-    assert both.code == 1 and "not both" in (both.out + both.err)
+    assert both.code == 2 and "not both" in (both.out + both.err)
     suffix = cli("monitor", "--store", str(history), "--html", str(tmp_path / "x.pdf"))
-    assert suffix.code == 1 and ".html" in (suffix.out + suffix.err)
+    assert suffix.code == 2 and ".html" in (suffix.out + suffix.err)
     junk = tmp_path / "junk.db"
     junk.write_text("not a database", encoding="utf-8")
     not_a_store = cli("monitor", "--store", str(junk))

@@ -209,7 +209,7 @@ def test_serve_refuses_two_kinds_of_experiment_at_once(
     pair: tuple[Path, Path], cli: Callable[..., CliResult]
 ) -> None:
     done = cli("serve", str(pair[0]), "--challenger", str(pair[1]), "--shadow", str(pair[1]))
-    assert done.code == 1 and "give one of --challenger, --shadow" in done.err
+    assert done.code == 2 and "give one of --challenger, --shadow" in done.err
     done = cli("serve", str(pair[0]), "--challenger", str(pair[1]) + "-missing")
     assert done.code == 1 and "does not exist" in done.err
 

@@ -8,17 +8,26 @@ from typing import Annotated
 
 import typer
 
+from mlwright.cli.options import AuditFormat, Severity, examples
+
+AUDIT_EXAMPLES = examples(
+    "mlwright audit src/ notebooks/",
+    "mlwright audit train.py --fail-on high -f sarif -o audit.sarif",
+    "mlwright audit . --select MLW101 --ignore MLW108",
+    "mlwright audit --list-rules",
+)
+
 
 def audit_command(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files and folders (.py, .ipynb).")
     ] = None,
     format: Annotated[
-        str | None, typer.Option("--format", help="text (default), json or sarif.")
+        AuditFormat | None, typer.Option("--format", "-f", help="Report format (default text).")
     ] = None,
     fail_on: Annotated[
-        str | None,
-        typer.Option(help="Exit 1 when a finding is this severe or more: low, medium, high."),
+        Severity | None,
+        typer.Option(help="Exit 1 when a finding is this severe or more (default medium)."),
     ] = None,
     select: Annotated[
         list[str] | None, typer.Option(help="Only these rules (ids or names; repeatable).")
@@ -28,7 +37,11 @@ def audit_command(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="pyproject.toml with [tool.mlwright.audit] (default: the nearest)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="pyproject.toml with [tool.mlwright.audit] (default: the nearest).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")

@@ -10,14 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
+from mlwright.cli.options import STORE_HELP, examples
+from mlwright.cli.output import print_wide
+
 experiment_app = typer.Typer(
     help="Experiments run by `mlwright serve` (A/B, shadow, canary): results, stop, promote.",
     no_args_is_help=True,
+    epilog=examples("mlwright experiment status", "mlwright experiment promote churn-ab"),
 )
 
-StoreOption = Annotated[
-    Path, typer.Option(help="The serving store the server writes (its --store).")
-]
+StoreOption = Annotated[Path, typer.Option(help=STORE_HELP)]
 
 
 def _find(store: Path, experiment: str | None) -> dict[str, Any]:
@@ -69,7 +71,14 @@ def _from_server(url: str, experiment: str | None) -> dict[str, Any]:
         ) from None
 
 
-@experiment_app.command("status")
+@experiment_app.command(
+    "status",
+    epilog=examples(
+        "mlwright experiment status",
+        "mlwright experiment status churn-ab --store /srv/mlwright-serve.db --json",
+        "mlwright experiment status --server http://127.0.0.1:8000",
+    ),
+)
 def experiment_status(
     experiment: Annotated[str | None, typer.Argument(help="Experiment id.")] = None,
     server: Annotated[str | None, typer.Option(help="A running server's URL.")] = None,
@@ -146,7 +155,7 @@ def _print(result: dict[str, Any]) -> None:
         )
         verdicts.append(f"{c['challenger']}, {c['metric']}: {c['verdict']}")
     if verdicts:
-        out.print(table)
+        print_wide(out, table)
         for line in verdicts:
             out.print(f"- {line}", highlight=False, soft_wrap=True)
     else:
@@ -159,7 +168,7 @@ def _num(value: Any, signed: bool = False) -> str:
     return f"{value:+.4g}" if signed else f"{value:.4g}"
 
 
-@experiment_app.command("stop")
+@experiment_app.command("stop", epilog=examples("mlwright experiment stop churn-ab"))
 def experiment_stop(
     ctx: typer.Context,
     experiment: Annotated[str, typer.Argument(help="Experiment id.")],
@@ -175,7 +184,13 @@ def experiment_stop(
     typer.echo(f"stopped {found['id']}: all traffic goes to the champion")
 
 
-@experiment_app.command("promote")
+@experiment_app.command(
+    "promote",
+    epilog=examples(
+        "mlwright experiment promote churn-ab",
+        "mlwright experiment promote churn-abc --variant c --alias champion",
+    ),
+)
 def experiment_promote(
     experiment: Annotated[str, typer.Argument(help="Experiment id.")],
     variant: Annotated[

@@ -7,13 +7,19 @@ from typing import Annotated
 
 import typer
 
+from mlwright.cli.options import examples
+
 keys_app = typer.Typer(
     help="Signing keys and the trust policy: who may have written the models you load.",
     no_args_is_help=True,
+    epilog=examples("mlwright keys new --name release", "mlwright keys verify models/churn"),
 )
 
 
-@keys_app.command("new")
+@keys_app.command(
+    "new",
+    epilog=examples("mlwright keys new", "mlwright keys new --name release -o ~/.mlwright-keys"),
+)
 def keys_new(
     name: Annotated[str, typer.Option(help="File name of the key pair (NAME.key, NAME.pub).")] = (
         "mlwright"
@@ -23,10 +29,8 @@ def keys_new(
         typer.Option("--output", "-o", help="Folder for the keys (default: <config>/keys)."),
     ] = None,
 ) -> None:
-    """Make an Ed25519 key pair: NAME.key (private, owner-only) and NAME.pub (to share).
-
-    Example: mlwright keys new --name release && export MLWRIGHT_SIGNING_KEY=...release.key
-    """
+    """Make an Ed25519 key pair: NAME.key (private, owner-only) and NAME.pub (to share); then
+    `export MLWRIGHT_SIGNING_KEY=.../NAME.key` signs what you train and export."""
     from mlwright.api import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, new_key
 
     private, public, ident = new_key(name, output)
@@ -37,7 +41,13 @@ def keys_new(
     typer.echo(f"require it where models load:    export {TRUSTED_KEYS_ENV}={public}")
 
 
-@keys_app.command("sign")
+@keys_app.command(
+    "sign",
+    epilog=examples(
+        "mlwright keys sign models/churn",
+        "mlwright keys sign exports/churn --key ~/.config/mlwright/keys/release.key",
+    ),
+)
 def keys_sign(
     folder: Annotated[Path, typer.Argument(help="A package or export folder written by mlwright.")],
     key: Annotated[
@@ -46,10 +56,7 @@ def keys_sign(
     ] = None,
 ) -> None:
     """Sign a package or an export that was written without a key (its checksums are checked
-    first).
-
-    Example: mlwright keys sign models/churn --key ~/.config/mlwright/keys/release.key
-    """
+    first)."""
     from mlwright.api import SIGNING_KEY_ENV, sign
     from mlwright.errors import ConfigError
 
@@ -62,15 +69,18 @@ def keys_sign(
     typer.echo(f"signed {folder} with key {signature.key_id}")
 
 
-@keys_app.command("verify")
+@keys_app.command(
+    "verify",
+    epilog=examples(
+        "mlwright keys verify models/churn",
+        "MLWRIGHT_TRUSTED_KEYS=release.pub mlwright keys verify exports/churn",
+    ),
+)
 def keys_verify(
     folder: Annotated[Path, typer.Argument(help="A package or export folder written by mlwright.")],
 ) -> None:
     """Check a package or export: its checksums, then its signature against the trust policy
-    (exit 1 when loading it would be refused).
-
-    Example: MLWRIGHT_TRUSTED_KEYS=release.pub mlwright keys verify models/churn
-    """
+    (exit 1 when loading it would be refused)."""
     from mlwright.api import trusted_keys, verify
 
     verdict = verify(folder)
@@ -79,7 +89,7 @@ def keys_verify(
     typer.echo(f"trust policy: {keys or 'none (signatures are checked, not required)'}")
 
 
-@keys_app.command("trust")
+@keys_app.command("trust", epilog=examples("mlwright keys trust release.pub"))
 def keys_trust(
     public: Annotated[Path, typer.Argument(help="A public key (.pub) to trust.")],
 ) -> None:

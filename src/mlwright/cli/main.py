@@ -1,6 +1,8 @@
 """``mlwright`` command line. Each command parses, calls the Python API and prints.
 
-Exit codes: 0 ok, 1 a failure the user can fix (the message says how), 2 a usage error.
+Exit codes: 0 ok, 1 a failure the user can fix (the message says how), 2 a usage error (an
+unknown command or option, a value outside an option's choices, options that do not go
+together). Option spellings, choices and help examples: :mod:`mlwright.cli.options`.
 """
 
 from __future__ import annotations
@@ -9,22 +11,45 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from mlwright import __version__
+from mlwright.cli.audit import AUDIT_EXAMPLES, audit_command
+from mlwright.cli.demo import DEMO_EXAMPLES, demo_command
+from mlwright.cli.experiment import experiment_app
+from mlwright.cli.keys import keys_app
+from mlwright.cli.models import load_model, models_app, print_uri, tabular_model, ui_command
+from mlwright.cli.monitor import MONITOR_EXAMPLES, monitor_command
+from mlwright.cli.options import (
+    DATA_HELP,
+    MODEL_HELP,
+    SQL_HELP,
+    ExportFormat,
+    Task,
+    examples,
+)
+from mlwright.cli.output import print_wide, stderr_console
+from mlwright.cli.serve import SERVE_EXAMPLES, serve_command
 from mlwright.cli.signals import stops_cleanly
+from mlwright.cli.train import (
+    TRAIN_EXAMPLES,
+    TRAIN_TORCH_EXAMPLES,
+    train_command,
+    train_torch_command,
+)
 from mlwright.errors import MlwrightError
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from mlwright.api import Model, TensorModel
 
 app = typer.Typer(
     name="mlwright",
     help="An ML engineer in a box: understand the problem, design, train, deploy, report.",
+    epilog=examples(
+        "mlwright demo",
+        "mlwright train churn.csv -t churned",
+        "mlwright serve churn@champion",
+        "mlwright train --help",
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,35 +72,30 @@ def main(
     """mlwright command line."""
 
 
-def _stderr_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-@app.command("profile")
+@app.command(
+    "profile",
+    epilog=examples(
+        "mlwright profile churn.csv -t churned",
+        "mlwright profile churn.csv -t churned --task binary --metric pr_auc --json",
+        "mlwright profile sqlite:///shop.db --sql 'select * from customers' -t churned",
+    ),
+)
 def profile_command(
-    data: Annotated[
-        str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")
-    ],
+    data: Annotated[str, typer.Argument(help=DATA_HELP)],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
-    sql: Annotated[
-        str | None, typer.Option(help="Query to run when DATA is a database URL.")
-    ] = None,
+    sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ProblemDefinition as JSON (stable keys).")
     ] = False,
     metric: Annotated[
         str | None, typer.Option(help="Metric to optimise instead of the task's default.")
     ] = None,
-    task: Annotated[
-        str | None, typer.Option(help="binary, multiclass or regression, instead of inferring it.")
-    ] = None,
+    task: Annotated[Task | None, typer.Option(help="The task, instead of inferring it.")] = None,
 ) -> None:
     """Understand the problem: task, metric, data characteristics, what is wrong with the data."""
     from mlwright.data.profile import profile
 
-    err = _stderr_console()
+    err = stderr_console()
     if as_json:
         problem = profile(data, target, sql=sql, metric=metric, task=task)
         sys.stdout.write(problem.to_json() + "\n")
@@ -91,205 +111,26 @@ def profile_command(
         )
     from rich.console import Console
 
-    Console().print(problem)
+    print_wide(Console(), problem)
 
 
-@app.command("train")
-def train_command(
-    data: Annotated[
-        str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")
-    ],
-    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
-    time_budget: Annotated[
-        float | None,
-        typer.Option(help="Seconds for the whole run (default 60 without --max-trials)."),
-    ] = None,
-    max_trials: Annotated[
-        int | None, typer.Option(help="Stop after N trials; alone, the clock never cuts a trial.")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="The one seed every random source derives from.")
-    ] = None,
-    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
-    task: Annotated[str | None, typer.Option(help="binary, multiclass or regression.")] = None,
-    out: Annotated[str | None, typer.Option(help="Package folder (default models/NAME).")] = None,
-    name: Annotated[
-        str | None, typer.Option(help="Model name (default: the data file's stem).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="YAML file of training options; flags override it.")
-    ] = None,
-    latency_budget_ms: Annotated[
-        float | None,
-        typer.Option(help="p99 single-row latency budget (ms), held by the final model."),
-    ] = None,
-    max_model_mb: Annotated[
-        float | None, typer.Option(help="Largest model package (MB), held by the final model.")
-    ] = None,
-    group_col: Annotated[
-        str | None, typer.Option(help="Validate with groups of this column.")
-    ] = None,
-    time_col: Annotated[
-        str | None, typer.Option(help="Validate in the time order of this column.")
-    ] = None,
-    keep_col: Annotated[
-        list[str] | None, typer.Option(help="Keep a column the profile would drop (repeatable).")
-    ] = None,
-    drop_col: Annotated[list[str] | None, typer.Option(help="Drop a column (repeatable).")] = None,
-    family: Annotated[
-        list[str] | None, typer.Option(help="Only try this model family (repeatable).")
-    ] = None,
-    test_size: Annotated[
-        float | None, typer.Option(help="Share held out as a test split (0.2).")
-    ] = None,
-    interval: Annotated[
-        float | None, typer.Option(help="Regression: record intervals at this level (e.g. 0.9).")
-    ] = None,
-    sql: Annotated[
-        str | None, typer.Option(help="Query to run when DATA is a database URL.")
-    ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: the model name).")
-    ] = None,
-    tracker: Annotated[
-        list[str] | None,
-        typer.Option(help="mlflow (default), wandb (logs to W&B as well), or none (repeatable)."),
-    ] = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(help="Where the search's trials run: local (default) or ray."),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="With --backend ray: the cluster to join (default: a local runtime)."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
-    ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="Threads per model (default: all cores; 1 per trial on Ray)."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option(help="Print only the result.")] = False,
-) -> None:
-    """Train, validate, package, track and register a model: profile, plan, search, test,
-    refit."""
-    from mlwright.config import TrainOptions
-
-    given = {
-        "time_budget": time_budget,
-        "max_trials": max_trials,
-        "seed": seed,
-        "metric": metric,
-        "task": task,
-        "out": out,
-        "name": name,
-        "latency_budget_ms": latency_budget_ms,
-        "max_model_mb": max_model_mb,
-        "group_col": group_col,
-        "time_col": time_col,
-        "keep_cols": tuple(keep_col) if keep_col else None,
-        "drop_cols": tuple(drop_col) if drop_col else None,
-        "families": tuple(family) if family else None,
-        "test_size": test_size,
-        "interval": interval,
-        "experiment": experiment,
-        "tracker": tuple(tracker) if tracker else None,
-        "backend": backend,
-        "ray_address": ray_address,
-        "workers": workers,
-        "threads": threads,
-    }
-    values: dict[str, object] = {}
-    if config is not None:
-        values.update(TrainOptions.yaml_mapping(config))
-    values.update({k: v for k, v in given.items() if v is not None})
-    values["target"] = target
-    _train_and_print(data, TrainOptions.from_mapping(values, source="training options"), sql, quiet)
+# the commands, in the order help lists them
+app.command("train", epilog=TRAIN_EXAMPLES)(train_command)
+app.command("train-torch", epilog=TRAIN_TORCH_EXAMPLES)(train_torch_command)
 
 
-def _train_and_print(data: str, options: Any, sql: str | None, quiet: bool) -> None:
-    """Train with the live progress view on stderr and the summary on stdout; SIGTERM stops
-    the run cleanly."""
-    from rich.console import Console
-
-    from mlwright.api import train_with_options
-    from mlwright.cli.train_view import TrainPrinter
-
-    printer = TrainPrinter(_stderr_console(), quiet=quiet)
-    try:
-        with stops_cleanly():
-            model = train_with_options(
-                data,
-                options,
-                sql=sql,
-                on_event=printer,
-                verbose=not quiet and not printer.live,  # the live line shows epochs itself
-                default_out=Path("models"),
-            )
-    finally:
-        printer.close()
-    printer.summary(Console(), model)
-
-
-@app.command("train-torch")
-def train_torch_command(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/torch.md).")
-    ],
-    out: Annotated[Path | None, typer.Option(help="Package folder (default models/NAME).")] = None,
-    checkpoint_dir: Annotated[
-        Path | None,
-        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
-    ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
-) -> None:
-    """Train your own PyTorch model from a config (module:factory, data, loss, loop settings,
-    optional search ranges), then package, register and report it like a tabular model."""
-    from mlwright.api import read_torch_config, train_torch
-
-    # the config names modules by import path, as `python -m` would find them from here
-    here = str(Path.cwd())
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    settings = read_torch_config(config)
-    with stops_cleanly():
-        model = train_torch(
-            settings,
-            out or Path("models") / settings.name,
-            checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
-            resume=resume,
-            verbose=not quiet,
-        )
-    recipe = model.recipe
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in model.metrics["validation"].items())
-    onnx = recipe.export["onnx"]
-    lines = [
-        f"trained {model.name}: best epoch {recipe.best_epoch} of {len(recipe.history)}; "
-        f"on the {(model.evidence or {}).get('on', 'validation')} data: {scores}",
-        f"package: {model.path} (torch.export program"
-        + (", ONNX" if onnx["status"] == "ok" else f"; no ONNX: {onnx['reason']}")
-        + ")",
-        f"report: {model.path}/report/report.html",
-    ]
-    if model.registry:
-        reg = model.registry
-        lines.append(f"registered {reg['name']}/{reg['version']} as @{reg['alias']}")
-    ref = f"{model.registry['name']}@{model.registry['alias']}" if model.registry else model.path
-    lines.append(f"serve it: mlwright serve {ref}")
-    for line in lines:
-        typer.echo(line)
-
-
-@app.command("export")
+@app.command(
+    "export",
+    epilog=examples(
+        "mlwright export churn@champion -f onnx -o exports/churn",
+        "mlwright export models/digits -f triton -o model_repository",
+    ),
+)
 def export_command(
-    model: Annotated[str, typer.Argument(help="Package folder, NAME@ALIAS or NAME/VERSION.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     format: Annotated[
-        str, typer.Option("--format", "-f", help="onnx, or triton (a model repository).")
+        ExportFormat,
+        typer.Option("--format", "-f", help="onnx, or triton (a model repository)."),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
 ) -> None:
@@ -297,8 +138,8 @@ def export_command(
     repository; the export is checked on the golden examples with onnxruntime first."""
     from mlwright.api import export
 
-    loaded = _load(model)
-    with _stderr_console().status(f"exporting {loaded.name} to {format}…"):
+    loaded = load_model(model)
+    with stderr_console().status(f"exporting {loaded.name} to {format}…"):
         done = export(loaded, format, output)
     for path in done.files:
         typer.echo(f"  {path}")
@@ -312,43 +153,29 @@ def export_command(
     typer.echo(f"exported {loaded.name} to {done.output} ({format})")
 
 
-def _tabular(model: Model | TensorModel, command: str) -> Model:
-    from mlwright.api import tabular
-
-    return tabular(model, command)
-
-
-def _load(ref: str) -> Model | TensorModel:
-    """A model by folder or registry reference; registry use prints the tracking URI."""
-    from mlwright.api import load, parse_reference
-    from mlwright.cli.models import print_uri
-
-    if not Path(ref).exists() and parse_reference(ref) is not None:
-        print_uri()
-    return load(ref)
-
-
-@app.command("predict")
+@app.command(
+    "predict",
+    epilog=examples(
+        "mlwright predict churn@champion new.csv -o predictions.csv",
+        "mlwright predict models/prices houses.parquet -o prices.parquet --interval 0.9",
+    ),
+)
 def predict_command(
-    model: Annotated[str, typer.Argument(help="Model package folder.")],
-    data: Annotated[
-        str, typer.Argument(help="CSV or Parquet path, or a SQLAlchemy URL with --sql.")
-    ],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
+    data: Annotated[str, typer.Argument(help=DATA_HELP)],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write (.csv or .parquet).")
     ],
     interval: Annotated[
         float | None, typer.Option(help="Regression: add lower/upper at this level (e.g. 0.9).")
     ] = None,
-    sql: Annotated[
-        str | None, typer.Option(help="Query to run when DATA is a database URL.")
-    ] = None,
+    sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
 ) -> None:
-    """Predict with a model package: `prediction`, `proba_<class>`, or `lower`/`upper`."""
+    """Predict with a model: `prediction`, `proba_<class>`, or `lower`/`upper`."""
     from mlwright.cli.files import write_table
 
-    err = _stderr_console()
-    loaded = _tabular(_load(model), "mlwright predict")
+    err = stderr_console()
+    loaded = tabular_model(load_model(model), "mlwright predict")
     features, notices = loaded.prepare(data, sql=sql)
     for note in notices:
         err.print(f"note: {note}", highlight=False, markup=False)
@@ -357,19 +184,23 @@ def predict_command(
     err.print(f"wrote {len(out):,} predictions to {output}", highlight=False, markup=False)
 
 
-@app.command("evaluate")
+@app.command(
+    "evaluate",
+    epilog=examples(
+        "mlwright evaluate churn@champion labelled.csv",
+        "mlwright evaluate churn/3 labelled.csv --json",
+    ),
+)
 def evaluate_command(
-    model: Annotated[str, typer.Argument(help="Model package folder.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     data: Annotated[str, typer.Argument(help="Labelled CSV or Parquet path, or a URL with --sql.")],
-    sql: Annotated[
-        str | None, typer.Option(help="Query to run when DATA is a database URL.")
-    ] = None,
+    sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Score a model package on labelled data with every metric of its task."""
+    """Score a model on labelled data with every metric of its task."""
     import json
 
-    loaded = _tabular(_load(model), "mlwright evaluate")
+    loaded = tabular_model(load_model(model), "mlwright evaluate")
     scores = loaded.evaluate(data, sql=sql)
     if as_json:
         sys.stdout.write(json.dumps(scores, indent=2) + "\n")
@@ -382,14 +213,18 @@ def evaluate_command(
     table.add_column("value", justify="right")
     for key, value in scores.items():
         table.add_row(key, f"{value:.6f}")
-    Console().print(table)
+    print_wide(Console(), table)
 
 
-@app.command("reproduce")
+@app.command(
+    "reproduce",
+    epilog=examples(
+        "mlwright reproduce models/churn",
+        "mlwright reproduce churn@champion --data archive/churn-2024.csv",
+    ),
+)
 def reproduce_command(
-    package: Annotated[
-        str, typer.Argument(help="Model package folder to rebuild from its recipe.")
-    ],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     data: Annotated[
         str | None, typer.Option(help="The training data, if not at the recorded path.")
     ] = None,
@@ -398,8 +233,8 @@ def reproduce_command(
     """Reproduce the model from its recipe (no search); exit 1 if its predictions differ."""
     from mlwright.api import check_reproduction
 
-    err = _stderr_console()
-    loaded = _tabular(_load(package), "mlwright reproduce")
+    err = stderr_console()
+    loaded = tabular_model(load_model(model), "mlwright reproduce")
     with err.status("rebuilding the model from its recipe…"), stops_cleanly():
         result = check_reproduction(loaded, data, sql=sql)
     n = len(loaded.golden["inputs"]) if loaded.golden else 0
@@ -420,12 +255,19 @@ def reproduce_command(
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-@app.command("report")
+@app.command(
+    "report",
+    epilog=examples(
+        "mlwright report churn@champion -o churn-report.html",
+        "mlwright report models/churn -o docs/churn.md",
+    ),
+)
 def report_command(
     model: Annotated[
         str,
         typer.Argument(
-            help="Package folder, NAME@ALIAS, NAME/VERSION, or the MLflow run id of a training."
+            help="The model: a package folder, NAME@ALIAS, NAME/VERSION, or the MLflow run id "
+            "of a training."
         ),
     ],
     output: Annotated[
@@ -438,201 +280,30 @@ def report_command(
     """Write the ML Solution report: problem, architecture, pipeline, evaluation, deployment."""
     from mlwright.api import write_report
 
-    err = _stderr_console()
+    err = stderr_console()
     ref = model
     if not Path(model).exists() and _RUN_ID.match(model):
         from mlwright.api import load_run
-        from mlwright.cli.models import print_uri
 
         print_uri()
         loaded, ref = load_run(model)
     else:
-        loaded = _load(model)
+        loaded = load_model(model)
     target = output or Path(f"{loaded.name}-report.html")
     with err.status("writing the report…"):
         write_report(loaded, target, package_path=ref)
     typer.echo(f"wrote the ML Solution report of {loaded.name} to {target}")
 
 
-@app.command("demo")
-def demo_command(
-    workdir: Annotated[Path, typer.Option(help="Folder for the demo's files.")] = Path(
-        "mlwright-demo"
-    ),
-    time_budget: Annotated[float, typer.Option(help="Seconds for training.")] = 30.0,
-) -> None:
-    """Run mlwright end to end on a real dataset that ships with it (Mroz, labour supply):
-    profile, train, predict, report."""
-    from rich.console import Console
-
-    from mlwright.api import train_with_options
-    from mlwright.cli.train_view import TrainPrinter
-    from mlwright.config import TrainOptions
-    from mlwright.data.bundled import DATASETS, load_dataset
-    from mlwright.data.profile import profile
-
-    out = Console()
-    err = _stderr_console()
-    spec = DATASETS["Mroz"]
-    workdir.mkdir(parents=True, exist_ok=True)
-    csv_path = workdir / "mroz.csv"
-    load_dataset(spec.name).to_csv(csv_path, index=False)
-    out.print(f"[bold]mlwright demo[/] — {spec.about}; target {spec.target!r}")
-    out.print(f"data written to {csv_path}\n")
-
-    out.rule("1. understand the problem")
-    out.print(f"$ mlwright profile {csv_path} --target {spec.target}\n")
-    with err.status("profiling…"):
-        problem = profile(str(csv_path), spec.target)
-    out.print(problem)
-
-    out.rule("2. design, train, validate, package")
-    package = workdir / "models" / "mroz"
-    out.print(
-        f"$ mlwright train {csv_path} --target {spec.target} --time-budget {time_budget:g} "
-        f"--seed 0 --out {package}\n"
-    )
-    options = TrainOptions(target=spec.target, time_budget=time_budget, seed=0, out=str(package))
-    printer = TrainPrinter(out)
-    try:
-        model = train_with_options(str(csv_path), options, on_event=printer)
-    finally:
-        printer.close()
-    printer.summary(out, model)
-
-    out.rule("3. predict")
-    predictions = workdir / "predictions.csv"
-    out.print(f"$ mlwright predict {package} {csv_path} --output {predictions}\n")
-    from mlwright.api import load
-    from mlwright.cli.files import write_table
-
-    predicted = load(package).predict(str(csv_path))
-    write_table(predicted, predictions)
-    out.print(predicted.head(5))
-
-    out.rule("4. report")
-    report = workdir / "report.html"
-    out.print(f"$ mlwright report {package} --output {report}\n")
-    from mlwright.api import write_report
-
-    write_report(_tabular(load(package), "the demo"), report, package_path=str(package))
-    out.print(
-        f"the ML Solution report is in {report} (and in the package: {package}/report/)",
-        soft_wrap=True,
-    )
-    out.print(f"\nthe model package is in {package}; predictions are in {predictions}")
-    if model.registry:
-        name = model.registry["name"]
-        out.print(
-            f"runs and versions: `mlwright models show {name}`, `mlwright ui`", soft_wrap=True
-        )
-
-
-@app.command("serve")
-def serve_command(
-    model: Annotated[str, typer.Argument(help="Package folder, NAME@ALIAS or NAME/VERSION.")],
-    host: Annotated[str, typer.Option(help="Address to bind (loopback unless you say so).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    threads: Annotated[
-        int,
-        typer.Option(
-            min=1, help="Threads per predict call in each worker (1 suits small requests)."
-        ),
-    ] = 1,
-    max_rows: Annotated[int, typer.Option(min=1, help="Most records in one request.")] = 10_000,
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 16.0,
-    store: Annotated[
-        Path, typer.Option(help="Serving store (SQLite, WAL) where every prediction is recorded.")
-    ] = Path("mlwright-serve.db"),
-    poll_seconds: Annotated[
-        float | None,
-        typer.Option(help="With NAME@ALIAS: follow the alias, checking it this often."),
-    ] = None,
-    challenger: Annotated[
-        str | None,
-        typer.Option(help="A/B test: a second model (folder, NAME@ALIAS, NAME/VERSION)."),
-    ] = None,
-    split: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="The challenger's share of the traffic.")
-    ] = 0.1,
-    shadow: Annotated[
-        str | None, typer.Option(help="Shadow test: a model that scores a copy of the traffic.")
-    ] = None,
-    experiment_config: Annotated[
-        Path | None, typer.Option(help="Experiment file (YAML): variants, weights, keys.")
-    ] = None,
-    monitor: Annotated[
-        bool,
-        typer.Option(
-            help="Count served values against the training reference (drift, in the store)."
-        ),
-    ] = True,
-    monitor_minutes: Annotated[
-        float, typer.Option(min=1, help="Window of the drift and performance gauges, minutes.")
-    ] = 60.0,
-    backend: Annotated[
-        str,
-        typer.Option(help="uvicorn (worker processes here) or ray-serve (replicas on Ray)."),
-    ] = "uvicorn",
-    replicas: Annotated[
-        int | None, typer.Option(min=1, help="With --backend ray-serve: replicas (default 1).")
-    ] = None,
-    replica_cpus: Annotated[
-        float | None,
-        typer.Option(min=0.01, help="With --backend ray-serve: CPUs each replica asks (0.5)."),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="With --backend ray-serve: the cluster (default: a local runtime)."),
-    ] = None,
-) -> None:
-    """Serve a model over HTTP (uvicorn, or replicas on Ray Serve): /v1/predict, /invocations,
-    /health, /ready, /docs, /metrics, /v1/monitor/drift. The model must pass its deployment gate
-    before /ready answers 200."""
-    from mlwright.config import ServeOptions
-    from mlwright.serve.launch import launch
-
-    given = {
-        "model": model,
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "threads": threads,
-        "max_rows": max_rows,
-        "max_body_bytes": int(max_body_mb * 1024 * 1024),
-        "store": str(store.resolve()),
-        "poll_seconds": poll_seconds,
-        "challenger": challenger,
-        "split": split,
-        "shadow": shadow,
-        "experiment_config": experiment_config,
-        "monitor": monitor,
-        "monitor_minutes": monitor_minutes,
-        "backend": backend,
-        "replicas": replicas,
-        "replica_cpus": replica_cpus,
-        "ray_address": ray_address,
-    }
-    options = ServeOptions.from_mapping(given, source="serve options")
-    launch(options, _load, _stderr_console())
-
-
-from mlwright.cli.audit import audit_command  # noqa: E402  (commands register here)
-from mlwright.cli.experiment import experiment_app  # noqa: E402
-from mlwright.cli.keys import keys_app  # noqa: E402
-from mlwright.cli.models import models_app, ui_command  # noqa: E402
-from mlwright.cli.monitor import monitor_command  # noqa: E402
-
+app.command("demo", epilog=DEMO_EXAMPLES)(demo_command)
+app.command("serve", epilog=SERVE_EXAMPLES)(serve_command)
 app.add_typer(models_app, name="models")
 app.add_typer(experiment_app, name="experiment")
 app.add_typer(experiment_app, name="ab", hidden=True)  # the earlier name of `experiment`
 app.add_typer(keys_app, name="keys")
-app.command("monitor")(monitor_command)
-app.command("audit")(audit_command)
-app.command("ui")(ui_command)
+app.command("monitor", epilog=MONITOR_EXAMPLES)(monitor_command)
+app.command("audit", epilog=AUDIT_EXAMPLES)(audit_command)
+app.command("ui", epilog=examples("mlwright ui", "mlwright ui --port 5001"))(ui_command)
 
 
 def run() -> None:
@@ -642,7 +313,7 @@ def run() -> None:
     except MlwrightError as exc:
         from rich.text import Text
 
-        _stderr_console().print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
+        stderr_console().print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
         sys.exit(1)
     except Exception as exc:
         if os.environ.get("MLWRIGHT_DEBUG"):

@@ -1,14 +1,25 @@
-"""`mlwright models ...` (the registry) and `mlwright ui`."""
+"""`mlwright models ...` (the registry), `mlwright ui`, and finding the model a command names."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-models_app = typer.Typer(help="The model registry: versions and aliases.", no_args_is_help=True)
+from mlwright.cli.options import examples
+from mlwright.cli.output import print_wide
+
+if TYPE_CHECKING:
+    from mlwright.api import Model, TensorModel
+
+models_app = typer.Typer(
+    help="The model registry: versions and aliases.",
+    no_args_is_help=True,
+    epilog=examples("mlwright models list", "mlwright models promote churn 3"),
+)
 
 
 def print_uri() -> None:
@@ -22,7 +33,23 @@ def print_uri() -> None:
     )
 
 
-@models_app.command("list")
+def load_model(ref: str) -> Model | TensorModel:
+    """A model by folder or registry reference; registry use prints the tracking URI."""
+    from mlwright.api import load, parse_reference
+
+    if not Path(ref).exists() and parse_reference(ref) is not None:
+        print_uri()
+    return load(ref)
+
+
+def tabular_model(model: Model | TensorModel, command: str) -> Model:
+    """``model`` when it is a tabular model; ``command`` names what refuses a PyTorch one."""
+    from mlwright.api import tabular
+
+    return tabular(model, command)
+
+
+@models_app.command("list", epilog=examples("mlwright models list"))
 def models_list() -> None:
     """Registered models with their versions and aliases."""
     from rich.console import Console
@@ -37,10 +64,10 @@ def models_list() -> None:
     for m in list_models():
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m["aliases"].items()))
         table.add_row(m["name"], str(m["versions"]), str(m["latest"]), aliases)
-    Console().print(table)
+    print_wide(Console(), table)
 
 
-@models_app.command("show")
+@models_app.command("show", epilog=examples("mlwright models show churn"))
 def models_show(name: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
     """Every version of a model: aliases, metrics, checksum, run."""
     from rich.console import Console
@@ -66,12 +93,17 @@ def models_show(name: Annotated[str, typer.Argument(help="Registered model name.
             v["run_id"] or "",
             (v["manifest_sha256"] or "")[:16],
         )
-    Console().print(table)
+    print_wide(Console(), table)
     for alias, history in info["alias_history"].items():
         typer.echo(f"{alias} history: {' → '.join(history)}")
 
 
-@models_app.command("promote")
+@models_app.command(
+    "promote",
+    epilog=examples(
+        "mlwright models promote churn 3", "mlwright models promote churn 4 --alias staging"
+    ),
+)
 def models_promote(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     version: Annotated[str, typer.Argument(help="Version to point the alias at.")],
@@ -86,7 +118,12 @@ def models_promote(
     typer.echo(f"{name}@{alias} → version {done['version']}{was}")
 
 
-@models_app.command("rollback")
+@models_app.command(
+    "rollback",
+    epilog=examples(
+        "mlwright models rollback churn", "mlwright models rollback churn --alias staging"
+    ),
+)
 def models_rollback(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     alias: Annotated[str, typer.Option(help="Alias to move back.")] = "champion",

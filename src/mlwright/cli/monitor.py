@@ -9,9 +9,17 @@ from typing import Annotated
 
 import typer
 
+from mlwright.cli.options import STORE_HELP, examples
+from mlwright.cli.output import print_wide
 from mlwright.monitor.settings import DriftSettings
 
 DEFAULTS = DriftSettings()  # Evidently's documented defaults (docs/monitoring.md)
+
+MONITOR_EXAMPLES = examples(
+    "mlwright monitor --since 6h",
+    "mlwright monitor --model churn --last 5000 --html drift.html",
+    "mlwright monitor --store /srv/mlwright-serve.db --json",
+)
 
 
 def monitor_command(
@@ -24,9 +32,7 @@ def monitor_command(
         int | None,
         typer.Option(min=1, help="Window: each version's latest N rows (whole minutes)."),
     ] = None,
-    store: Annotated[
-        Path, typer.Option(help="The serving store the server writes (its --store).")
-    ] = Path("mlwright-serve.db"),
+    store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("mlwright-serve.db"),
     html: Annotated[
         Path | None,
         typer.Option(help="Also write the monitoring report: one self-contained HTML page."),
@@ -50,14 +56,15 @@ def monitor_command(
 ) -> None:
     """Drift of served traffic against each version's training reference, and live
     performance from feedback: per served version and variant, over a window."""
-    from mlwright.errors import ConfigError
     from mlwright.experiment.analysis import json_safe
     from mlwright.monitor.overview import overview, parse_since
 
     if since is not None and last is not None:
-        raise ConfigError("give --since or --last, not both", fix="choose one window")
+        raise typer.BadParameter("give --since or --last, not both", param_hint="--last")
     if html is not None and html.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--html {html} does not end in .html", fix="name the report FILE.html")
+        raise typer.BadParameter(
+            f"{html} does not end in .html: name the report FILE.html", param_hint="--html"
+        )
     settings = DriftSettings(small_window, p_value, wasserstein, jensen_shannon, dataset_share)
     result = overview(store, model=model, since=parse_since(since), last=last, settings=settings)
     if html is not None:
@@ -103,7 +110,7 @@ def _print(result: object) -> None:
             if prediction is None
             else ("[bold red]drift[/]" if prediction["drifted"] else "ok"),
         )
-    console.print(table)
+    print_wide(console, table)
     if result.performance:
         metrics = [k for k in LIVE_METRICS if any(k in p["metrics"] for p in result.performance)]
         perf = Table(title="live performance from feedback", title_justify="left")
@@ -115,4 +122,4 @@ def _print(result: object) -> None:
                 f"{p['feedback']:,}",
                 *(number(p["metrics"].get(k)) for k in metrics),
             )
-        console.print(perf)
+        print_wide(console, perf)

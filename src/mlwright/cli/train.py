@@ -1,0 +1,248 @@
+"""`mlwright train` (tabular AutoML) and `mlwright train-torch` (your own PyTorch model)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlwright.cli.options import (
+    DATA_HELP,
+    SQL_HELP,
+    THREADS_HELP,
+    THREADS_METAVAR,
+    Task,
+    Tracker,
+    TrainBackend,
+    either,
+    examples,
+    threads,
+)
+from mlwright.cli.output import stderr_console
+from mlwright.cli.signals import stops_cleanly
+
+TRAIN_EXAMPLES = examples(
+    "mlwright train churn.csv -t churned --time-budget 120",
+    "mlwright train churn.csv -t churned --max-trials 20 --seed 1 -o models/churn -q",
+    "mlwright train churn.csv -t churned -c train.yaml --backend ray --concurrent-trials 4",
+)
+
+
+def train_command(
+    data: Annotated[str, typer.Argument(help=DATA_HELP)],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    time_budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds for the whole run (default 60 without --max-trials)."),
+    ] = None,
+    max_trials: Annotated[
+        int | None, typer.Option(help="Stop after N trials; alone, the clock never cuts a trial.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The one seed every random source derives from.")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
+    task: Annotated[Task | None, typer.Option(help="The task, instead of inferring it.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Model name (default: the data file's stem).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML file of training options; flags override it."),
+    ] = None,
+    latency_budget_ms: Annotated[
+        float | None,
+        typer.Option(help="p99 single-row latency budget (ms), held by the final model."),
+    ] = None,
+    max_model_mb: Annotated[
+        float | None, typer.Option(help="Largest model package (MB), held by the final model.")
+    ] = None,
+    group_col: Annotated[
+        str | None, typer.Option(help="Validate with groups of this column.")
+    ] = None,
+    time_col: Annotated[
+        str | None, typer.Option(help="Validate in the time order of this column.")
+    ] = None,
+    keep_col: Annotated[
+        list[str] | None, typer.Option(help="Keep a column the profile would drop (repeatable).")
+    ] = None,
+    drop_col: Annotated[list[str] | None, typer.Option(help="Drop a column (repeatable).")] = None,
+    family: Annotated[
+        list[str] | None, typer.Option(help="Only try this model family (repeatable).")
+    ] = None,
+    test_size: Annotated[
+        float | None, typer.Option(help="Share held out as a test split (0.2).")
+    ] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Regression: record intervals at this level (e.g. 0.9).")
+    ] = None,
+    sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment (default: the model name).")
+    ] = None,
+    tracker: Annotated[
+        list[Tracker] | None,
+        typer.Option(help="mlflow (default), wandb (logs to W&B as well), or none (repeatable)."),
+    ] = None,
+    backend: Annotated[
+        TrainBackend | None,
+        typer.Option(help="Where the search's trials run: local (default) or ray."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --backend ray: the cluster to join (default: a local runtime)."),
+    ] = None,
+    concurrent_trials: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
+    ] = None,
+    threads_: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            parser=threads,
+            metavar=THREADS_METAVAR,
+            help=THREADS_HELP,
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
+    # earlier spellings, hidden from help
+    out: Annotated[str | None, typer.Option("--out", hidden=True)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, hidden=True)] = None,
+    no_quiet: Annotated[bool, typer.Option("--no-quiet", hidden=True)] = False,
+) -> None:
+    """Train, validate, package, track and register a model: profile, plan, search, test,
+    refit."""
+    from mlwright.config import TrainOptions
+
+    concurrent_trials = either(concurrent_trials, workers, "--concurrent-trials/--workers")
+    given = {
+        "time_budget": time_budget,
+        "max_trials": max_trials,
+        "seed": seed,
+        "metric": metric,
+        "task": task,
+        "out": either(output, out, "--output/--out"),
+        "name": name,
+        "latency_budget_ms": latency_budget_ms,
+        "max_model_mb": max_model_mb,
+        "group_col": group_col,
+        "time_col": time_col,
+        "keep_cols": tuple(keep_col) if keep_col else None,
+        "drop_cols": tuple(drop_col) if drop_col else None,
+        "families": tuple(family) if family else None,
+        "test_size": test_size,
+        "interval": interval,
+        "experiment": experiment,
+        "tracker": tuple(t.value for t in tracker) if tracker else None,
+        "backend": backend,
+        "ray_address": ray_address,
+        "workers": concurrent_trials,
+        "threads": threads_,
+    }
+    values: dict[str, object] = {}
+    if config is not None:
+        values.update(TrainOptions.yaml_mapping(config))
+    values.update({k: v for k, v in given.items() if v is not None})
+    values["target"] = target
+    ray_only = {"--concurrent-trials": concurrent_trials, "--ray-address": ray_address}
+    misplaced = [flag for flag, value in ray_only.items() if value is not None]
+    if misplaced and values.get("backend", "local") != "ray":
+        verb = "applies" if len(misplaced) == 1 else "apply"
+        raise typer.BadParameter(
+            f"{' and '.join(misplaced)} {verb} to the Ray backend only: pass --backend ray too"
+        )
+    options = TrainOptions.from_mapping(values, source="training options")
+    _train_and_print(data, options, sql, quiet and not no_quiet)
+
+
+def _train_and_print(data: str, options: Any, sql: str | None, quiet: bool) -> None:
+    """Train with the live progress view on stderr and the summary on stdout; SIGTERM stops
+    the run cleanly."""
+    from rich.console import Console
+
+    from mlwright.api import train_with_options
+    from mlwright.cli.train_view import TrainPrinter
+
+    printer = TrainPrinter(stderr_console(), quiet=quiet)
+    try:
+        with stops_cleanly():
+            model = train_with_options(
+                data,
+                options,
+                sql=sql,
+                on_event=printer,
+                verbose=not quiet and not printer.live,  # the live line shows epochs itself
+                default_out=Path("models"),
+            )
+    finally:
+        printer.close()
+    printer.summary(Console(), model)
+
+
+TRAIN_TORCH_EXAMPLES = examples(
+    "mlwright train-torch -c examples/digits_cnn.yaml",
+    "mlwright train-torch -c run.yaml -o models/digits --no-resume -q",
+)
+
+
+def train_torch_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/torch.md).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    # earlier spellings, hidden from help
+    out: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,
+    no_quiet: Annotated[bool, typer.Option("--no-quiet", hidden=True)] = False,
+) -> None:
+    """Train your own PyTorch model from a config (module:factory, data, loss, loop settings,
+    optional search ranges), then package, register and report it like a tabular model."""
+    from mlwright.api import read_torch_config, train_torch
+
+    output = either(output, out, "--output/--out")
+    # the config names modules by import path, as `python -m` would find them from here
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    settings = read_torch_config(config)
+    with stops_cleanly():
+        model = train_torch(
+            settings,
+            output or Path("models") / settings.name,
+            checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
+            resume=resume,
+            verbose=not (quiet and not no_quiet),
+        )
+    recipe = model.recipe
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in model.metrics["validation"].items())
+    onnx = recipe.export["onnx"]
+    lines = [
+        f"trained {model.name}: best epoch {recipe.best_epoch} of {len(recipe.history)}; "
+        f"on the {(model.evidence or {}).get('on', 'validation')} data: {scores}",
+        f"package: {model.path} (torch.export program"
+        + (", ONNX" if onnx["status"] == "ok" else f"; no ONNX: {onnx['reason']}")
+        + ")",
+        f"report: {model.path}/report/report.html",
+    ]
+    if model.registry:
+        reg = model.registry
+        lines.append(f"registered {reg['name']}/{reg['version']} as @{reg['alias']}")
+    ref = f"{model.registry['name']}@{model.registry['alias']}" if model.registry else model.path
+    lines.append(f"serve it: mlwright serve {ref}")
+    for line in lines:
+        typer.echo(line)
