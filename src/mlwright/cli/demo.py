@@ -9,7 +9,7 @@ import typer
 
 from mlwright.cli.models import tabular_model
 from mlwright.cli.options import examples
-from mlwright.cli.output import print_wide, stderr_console
+from mlwright.cli.output import stderr_console
 
 DEMO_EXAMPLES = examples("mlwright demo", "mlwright demo --workdir /tmp/demo --time-budget 60")
 
@@ -43,7 +43,7 @@ def demo_command(
     out.print(f"$ mlwright profile {csv_path} --target {spec.target}\n")
     with err.status("profiling…"):
         problem = profile(str(csv_path), spec.target)
-    print_wide(out, problem)
+    out.print(problem)
 
     out.rule("2. design, train, validate, package")
     package = workdir / "models" / "mroz"

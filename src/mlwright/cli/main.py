@@ -111,7 +111,7 @@ def profile_command(
         )
     from rich.console import Console
 
-    print_wide(Console(), problem)
+    Console().print(problem)  # its tables fold long cells: nothing is cut
 
 
 # the commands, in the order help lists them
