@@ -275,3 +275,12 @@ def test_not_ready_is_a_503_in_mlflow_shape(packages: dict[str, Path]) -> None:
     status, body = invoker(orjson.dumps({"inputs": [ROW]}))  # the gate has not run
     assert status == 503
     assert orjson.loads(body)["error_code"] == "TEMPORARILY_UNAVAILABLE"
+
+
+def test_the_openapi_document_shows_both_bodies(clients: dict[str, TestClient]) -> None:
+    spec = clients["churned-single"].get("/openapi.json").json()
+    content = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "text/csv"}
+    assert set(spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]) == {
+        "application/json"
+    }

@@ -1,5 +1,9 @@
 """``POST /invocations``: MLflow's scoring protocol, answered in MLflow's shapes (errors as
-``{"error_code", "message"}``, 400 for invalid input, as ``mlflow models serve`` does)."""
+``{"error_code", "message"}``, 400 for invalid input, as ``mlflow models serve`` does).
+
+On a tabular server the request is answered by the fast lane in front of the framework
+(:mod:`mlwright.serve.invocations`); the route is here for /docs and for servers without a lane
+(a PyTorch package's)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ router = APIRouter()
     },
 )
 async def invocations(request: Request, server: Server) -> JSONResponse:
-    """What `mlflow models serve` accepts as JSON (tabular: dataframe_split, dataframe_records,
-    instances or inputs; PyTorch: inputs or instances); answers {"predictions": [...]}."""
+    """What `mlflow models serve` accepts (tabular: dataframe_split, dataframe_records,
+    instances or inputs as JSON, or a text/csv body; PyTorch: inputs or instances); answers
+    {"predictions": [...]}."""
     body = await request.body()
     status, answer = await server.served.invocations(body, request_id_of(request))
     return JSONResponse(answer, status_code=status)
