@@ -159,9 +159,20 @@ def test_train_promote_load_and_serve_through_an_mlflow_server(tmp_path: Path) -
             )
             with urllib.request.urlopen(request, timeout=30) as response:
                 served = pd.DataFrame(json.loads(response.read())["predictions"])
+            # a CSV body: MLflow reads it with pandas, so x2 arrives as int64 and must match
+            # the signature (an integer column declared as long, not double)
+            assert frame.x2.dtype == "int64"
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{serve_port}/invocations",
+                data=frame.drop(columns="churned").to_csv(index=False).encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                from_csv = pd.DataFrame(json.loads(response.read())["predictions"])
         expected = pd.read_csv(tmp_path / "local.csv").head(20)
-        assert served.prediction.tolist() == expected.prediction.tolist()
-        np.testing.assert_allclose(served.proba_yes, expected.proba_yes, rtol=0, atol=1e-9)
+        for answer in (served, from_csv):
+            assert answer.prediction.tolist() == expected.prediction.tolist()
+            np.testing.assert_allclose(answer.proba_yes, expected.proba_yes, rtol=0, atol=1e-9)
 
 
 @pytest.mark.slow  # fault injection against a real server (~40 s): with the other long runs
@@ -239,4 +250,27 @@ def test_ui_opens_mlflow_on_the_embedded_store(tmp_path: Path) -> None:
             experiments = json.loads(response.read())["experiments"]
         assert [e["name"] for e in experiments] == ["Default"]
         assert proc.poll() is None
+        assert _processes_naming(tmp_path)  # mlflow ui and its workers
+        # stopping mlwright alone (not its process group) stops the UI and every worker
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 15
+        while _processes_naming(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_naming(tmp_path) == []
     assert f"tracking: sqlite:///{tmp_path / 'mlflow.db'}" in (tmp_path / "ui.log").read_text()
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """The live processes whose command line names ``path``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(path).encode() in cmdline and state != "Z":
+                found.append(int(entry.name))
+    return found

@@ -140,14 +140,27 @@ def ui_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
-    """Open the MLflow UI on the tracking store mlwright uses."""
+    """Open the MLflow UI on the tracking store mlwright uses (the `ui` extra: the full
+    `mlflow` package, with its web server). Ctrl-C stops the UI and all its workers."""
+    from importlib.metadata import PackageNotFoundError, version
+
     from mlwright.api import tracking_uri
+    from mlwright.cli.signals import run_group
+    from mlwright.errors import MlwrightError
 
     uri = tracking_uri()
     print_uri()
     if uri.startswith(("http://", "https://")):
         typer.echo(f"the tracking store is a server: open {uri} in a browser")
         return
+    try:
+        version("mlflow")
+    except PackageNotFoundError:
+        raise MlwrightError(
+            "the MLflow UI is not installed: mlwright's core install carries MLflow's client "
+            "(mlflow-skinny), not its web server",
+            fix="pip install 'mlwright[ui]'",
+        ) from None
     command = [
         sys.executable,
         "-m",
@@ -161,8 +174,4 @@ def ui_command(
         str(port),
     ]
     typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)")
-    try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    raise typer.Exit(run_group(command))

@@ -39,3 +39,28 @@ def stops_cleanly() -> Iterator[None]:
         raise SystemExit(143) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run_group(command: list[str]) -> int:
+    """Run ``command`` in a process group of its own until it ends; Ctrl-C or SIGTERM stops it
+    with every process it started (a server's workers too), and returns 0."""
+    import os
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        with stops_cleanly():
+            return process.wait()
+    except (KeyboardInterrupt, SystemExit):
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return 0
