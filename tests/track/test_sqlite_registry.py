@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,9 @@ import mlwright as mw
 from mlwright.track import mlflow as tracking
 from mlwright.track import sqlite_registry
 from mlwright.track.mlflow import HISTORY_TAG, MANIFEST_TAG
+from tests.conftest import CliResult
+
+Cli = Callable[..., CliResult]
 
 
 @pytest.fixture
@@ -156,3 +160,13 @@ def test_a_cached_registered_version_loads_without_importing_mlflow(
         # MLflow downloads the first time only; nothing is left in the temporary folder
         assert done.stderr.split()[-2:] == [str(first), "False"], done.stderr
         assert list(temp.iterdir()) == []
+
+
+def test_an_empty_registry_says_how_to_fill_it(store: str, cli: Cli, tmp_path: Path) -> None:
+    listed = cli("models", "list")
+    assert listed.code == 0, listed.err
+    assert f"tracking: {store}" in listed.err
+    assert "no registered models in this tracking store" in listed.err
+    assert "mlwright train" in listed.err
+    assert listed.out == ""
+    assert not (tmp_path / "mlflow.db").exists()  # listing creates no store

@@ -58,10 +58,18 @@ def models_list() -> None:
     from mlwright.api import list_models
 
     print_uri()
+    models = list_models()
+    if not models:
+        typer.echo(
+            "no registered models in this tracking store: `mlwright train DATA -t TARGET` "
+            "registers one (set MLFLOW_TRACKING_URI to use another store)",
+            err=True,
+        )
+        return
     table = Table(title="Registered models", title_justify="left")
     for col in ("name", "versions", "latest", "aliases"):
         table.add_column(col)
-    for m in list_models():
+    for m in models:
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m["aliases"].items()))
         table.add_row(m["name"], str(m["versions"]), str(m["latest"]), aliases)
     print_wide(Console(), table)
