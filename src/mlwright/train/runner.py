@@ -99,15 +99,6 @@ class Prepared:
     digest: str
 
 
-def train_from_keywords(
-    data: Any, target: str, *, sql: str | None = None, verbose: bool = False, **options: Any
-) -> Model:
-    """:func:`mlwright.train`: ``options`` are those of ``mlwright train`` as keyword arguments,
-    checked as :class:`~mlwright.config.TrainOptions`."""
-    settings = TrainOptions.from_mapping({"target": target, **options}, source="train options")
-    return run_training(data, settings, sql=sql, verbose=verbose)
-
-
 def run_training(
     data: Any,
     options: TrainOptions,
