@@ -304,6 +304,10 @@ def _train_tracked(
     return model
 
 
+# the fewest rows one validation fold may fit on
+_MIN_FIT_ROWS = 2
+
+
 def _lay_out(run: _Run) -> _Layout:
     """The test split, the search's sample and folds, class weights and the final rows."""
     prep, plan, options = run.prep, run.plan, run.options
@@ -313,6 +317,14 @@ def _lay_out(run: _Run) -> _Layout:
         splits = make_splits(plan.validation, split_inputs(prep, search_pos, run.task), run.seed)
     except ValueError as exc:
         raise DataError(f"cannot build validation folds: {exc}", fix="use fewer folds") from None
+    fitted = min((len(fit) for fit, _ in splits), default=0)
+    if fitted < _MIN_FIT_ROWS:  # a model cannot learn from fewer: the families would fail
+        raise DataError(
+            f"only {len(search_pos)} rows are left for the {len(splits)} validation folds after "
+            f"the held-out test split, so a fold fits on {fitted} row(s); at least "
+            f"{_MIN_FIT_ROWS} are needed",
+            fix="collect more rows (a few dozen at the least), or lower --test-size",
+        )
     weights = class_weights(prep.y, run.n_classes) if plan.class_weights else None
     final_pos = (
         np.arange(len(prep.y))
