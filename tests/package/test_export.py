@@ -118,4 +118,4 @@ def test_the_cli_writes_a_checked_triton_repository(
     assert (folder / "labels.txt").read_text().split() == ["no", "yes"]
     session = ort.InferenceSession(str(folder / "1" / "model.onnx"))
     assert [i.name for i in session.get_inputs()] == ["x1", "x2", "colour", "flag"]
-    assert cli("export", str(tmp_path / "pkg"), "--format", "pmml", "-o", "x").code == 1
+    assert cli("export", str(tmp_path / "pkg"), "--format", "pmml", "-o", "x").code == 2  # usage

@@ -147,7 +147,16 @@ def test_every_planned_family_states_its_facts() -> None:
     orders = [f.plan_order for f in PLANNED]
     assert orders == sorted(set(orders))  # one place each in the plan
     assert set(FAMILIES) <= {f.name for f in PLANNED}
-    assert set(EXPORTABLE) == {"lightgbm", "xgboost", "catboost", "linear", "ensemble"}
+    assert set(EXPORTABLE) == {
+        "lightgbm",
+        "xgboost",
+        "catboost",
+        "linear",
+        "random_forest",
+        "extra_trees",
+        "hist_gb",
+        "ensemble",
+    }
     needs = {f.name: f.requirement for f in PLANNED if f.requirement}
     assert needs == {
         "lightgbm": ("lightgbm", "lightgbm"),

@@ -15,6 +15,7 @@ BYTES_PER_NODE = 80  # a scikit-learn tree node on disk, about
 class BaggedTrees(SklearnFamily):
     view = "tree"
     noun = "deep bagged trees"
+    onnx = True
     single_row_ms = 15.0  # typical p99 on 2 cores
     max_rows = 200_000
     disk_bytes_per_row = 200 * BYTES_PER_NODE  # about 200 trees of one node per training row

@@ -15,6 +15,7 @@ _CHUNK = 50  # rounds between looks at the clock when the fit has a deadline
 class HistGBFamily(SklearnFamily):
     name = "hist_gb"
     view = "tree"
+    onnx = True
     relative_cost = 3.0
     rows_exponent = 0.6
     about = "histogram gradient boosting from scikit-learn; a dependable boosted baseline"
