@@ -57,6 +57,91 @@ def test_utf8_bom_is_not_part_of_the_first_column(tmp_path: Path) -> None:
     assert info.encoding == "utf-8-sig"
 
 
+@pytest.mark.parametrize(("sep", "suffix"), [(";", "csv"), ("\t", "tsv"), ("|", "txt")])
+def test_a_decimal_comma_is_detected(tmp_path: Path, sep: str, suffix: str) -> None:
+    text = f"a{sep}b{sep}n\n1,5{sep}2,25{sep}3\n-0,75{sep}10{sep}4\n"
+    frame, info = read_table(write(tmp_path / f"eu.{suffix}", text))
+    assert info.decimal == ","
+    assert frame["a"].tolist() == [1.5, -0.75]
+    assert frame["b"].tolist() == [2.25, 10.0]
+    assert frame["n"].tolist() == [3, 4]
+
+
+def test_thousands_are_read_when_the_file_is_european(tmp_path: Path) -> None:
+    text = (
+        "price;count;ambiguous;day;code\n"
+        "1.234,5;12.000;1.234;01.02.2024;1.5a\n"
+        "7,25;3;2.500;02.02.2024;x\n"
+        ";1.000.000;1;;y\n"
+    )
+    frame, info = read_table(write(tmp_path / "eu.csv", text))
+    assert info.decimal == ","
+    assert frame["price"].tolist()[:2] == [1234.5, 7.25]
+    assert pd.isna(frame["price"].iloc[2])
+    assert frame["count"].tolist() == [12000, 3, 1000000]
+    assert frame["ambiguous"].tolist() == [1234, 2500, 1]  # the file's convention decides
+    assert frame["day"].tolist()[:2] == ["01.02.2024", "02.02.2024"]  # dates stay text
+    assert frame["code"].tolist() == ["1.5a", "x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "expected"),
+    [  # comma-separated: a comma is never a decimal mark, quoted or not
+        ('a,b\n"1,5",2\n"2,5",3\n', "a", ["1,5", "2,5"]),
+        ("a,b\n1.5,2\n2.25,3\n", "a", [1.5, 2.25]),
+        # semicolons with decimal points: 1,234 groups thousands or is a decimal; left as text
+        ("a;b\n1.5;1,234\n2.5;2,345\n", "b", ["1,234", "2,345"]),
+        ("a;b\n1.5;1,234\n2.5;2,345\n", "a", [1.5, 2.5]),
+        # both marks in one file: nothing is guessed, the commas stay text
+        ("a;b\n1,5;2.5\n", "a", ["1,5"]),
+        ("a;b\n1,5;2.5\n", "b", [2.5]),
+    ],
+)
+def test_a_file_with_decimal_points_is_never_misread(
+    tmp_path: Path, text: str, column: str, expected: list[object]
+) -> None:
+    frame, info = read_table(write(tmp_path / "t.csv", text))
+    assert info.decimal == "."
+    assert frame[column].tolist() == expected
+
+
+def test_a_file_that_shows_no_mark_is_read_with_the_one_given(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", "a;b\n1;1.234\n2;2.500\n")
+    assert read_table(path)[0]["b"].tolist() == [1.234, 2.5]
+    frame, info = read_table(path, decimal=",")
+    assert (info.decimal, frame["b"].tolist()) == (",", [1234, 2500])
+    shown = write(tmp_path / "dots.csv", "a;b\n1.5;1.234\n")  # the file's own mark wins
+    assert read_table(shown, decimal=",")[1].decimal == "."
+    plain = write(tmp_path / "plain.csv", "a,b\n1,2\n")  # and a comma delimiter always
+    assert read_table(plain, decimal=",")[1].decimal == "."
+
+
+def test_a_model_reads_new_files_with_its_training_files_decimal_mark(tmp_path: Path) -> None:
+    import mlwright as mw
+
+    r = np.random.default_rng(0)
+    x = np.round(r.normal(size=150) * 1000, 2)
+    k = r.integers(1, 9, size=150)
+    y = np.where(x / 1000 + r.normal(size=150) * 0.3 > 0, "yes", "no")
+    european = pd.DataFrame({"x": [f"{v:,.2f}" for v in x], "k": k, "y": y})
+    european["x"] = european["x"].str.replace(",", "_").str.replace(".", ",")
+    european["x"] = european["x"].str.replace("_", ".")
+    european.to_csv(tmp_path / "train.csv", sep=";", index=False)
+    model = mw.train(str(tmp_path / "train.csv"), target="y", families=("linear",), max_trials=1,
+                     n_folds=2, tracker="none", out=str(tmp_path / "pkg"))  # fmt: skip
+    assert model.recipe.data.source["decimal"] == ","
+    notes = mw.profile(str(tmp_path / "train.csv"), target="y").notes
+    assert any("decimal comma" in note for note in notes)
+    assert model.schema["x"].kind == "numeric"
+    loaded = mw.load(str(tmp_path / "pkg"))
+    # new rows whose numbers show no decimal mark: 2.500 is two thousand five hundred
+    (tmp_path / "new.csv").write_text("x;k\n2.500;3\n-1.250;4\n7;5\n")
+    want = loaded.predict(pd.DataFrame({"x": [2500.0, -1250.0, 7.0], "k": [3, 4, 5]}))
+    pd.testing.assert_frame_equal(loaded.predict(str(tmp_path / "new.csv")), want)
+    (tmp_path / "labelled.csv").write_text("x;k;y\n2.500,5;3;yes\n-1.250;4;no\n")
+    assert loaded.evaluate(str(tmp_path / "labelled.csv"))["accuracy"] == 1.0
+
+
 def test_thousands_of_columns(tmp_path: Path) -> None:
     wide = pd.DataFrame(
         np.arange(20 * 2500).reshape(20, 2500), columns=[f"c{i}" for i in range(2500)]

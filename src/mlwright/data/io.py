@@ -1,8 +1,18 @@
 """Reading tables: CSV, Parquet, a SQL query, or an in-memory frame.
 
 Everything enters mlwright through :func:`read_table`, which returns a pandas DataFrame and a
-:class:`SourceInfo` saying how it was read (format, encoding, delimiter). Every way a source can
-be unusable ends in a :class:`~mlwright.errors.DataSourceError` naming the file and the next step.
+:class:`SourceInfo` saying how it was read (format, encoding, delimiter, decimal mark). Every way
+a source can be unusable ends in a :class:`~mlwright.errors.DataSourceError` naming the file and
+the next step.
+
+A CSV separated by semicolons, tabs or pipes may write its numbers with a decimal comma (the
+European convention: ``1,5`` and ``1.234,5``). The sample read for the delimiter decides: numbers
+such as ``1,5`` or ``1.234,5`` and none such as ``1.5`` make the comma the decimal mark, and a
+column whose every value is then a number with dots grouping thousands (``1.234,5``,
+``12.000``) is read as numbers; ``1,234`` and ``1.234`` alone decide nothing. A comma-separated
+file always has the decimal point. The mark is recorded in :class:`SourceInfo`, and a file that
+does not show one is read with the mark the caller passes (a model reads new files as it read
+its training data).
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +37,11 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 256 * 1024
 _DELIMITERS = ",;\t|"
 _URL_MARKER = "://"
+# numbers in the sample: what each shape says about the decimal mark
+_COMMA_DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")  # 1,5  1.234,5  1,234 (?)
+_DOT_DECIMAL = re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d*)\.\d+([eE][+-]?\d+)?")  # 1.5  1,234.5
+_GROUPED = re.compile(r"[+-]?\d{1,3}[.,]\d{3}")  # 1,234 or 1.234: either convention
+_EUROPEAN_NUMBER = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,7 @@ class SourceInfo:
     encoding: str | None = None
     delimiter: str | None = None
     n_bytes: int | None = None
+    decimal: str | None = None  # CSV: "." or "," (numbers such as 1.234,5)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,9 +63,12 @@ def is_sql_url(data: object) -> bool:
     return isinstance(data, str) and _URL_MARKER in data and not Path(data).exists()
 
 
-def read_table(data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, SourceInfo]:
+def read_table(
+    data: Any, *, sql: str | None = None, decimal: str | None = None
+) -> tuple[pd.DataFrame, SourceInfo]:
     """Read ``data`` (a path, a SQLAlchemy URL with ``sql``, a DataFrame or an Arrow-compatible
-    table) into a DataFrame with unique column names and at least one row."""
+    table) into a DataFrame with unique column names and at least one row. ``decimal`` ("." or
+    ",") is the decimal mark of a CSV whose sample shows none (default ".")."""
     if isinstance(data, pd.DataFrame):
         if sql is not None:
             raise DataSourceError(
@@ -64,7 +84,7 @@ def read_table(data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, Sour
         text = str(data)
         if sql is not None or is_sql_url(text):
             return read_sql(text, sql)
-        return read_file(Path(text))
+        return read_file(Path(text), decimal=decimal)
     raise DataSourceError(
         f"cannot read data of type {type(data).__name__}",
         fix="pass a CSV or Parquet path, a SQLAlchemy URL with a query, a pandas DataFrame, "
@@ -72,7 +92,7 @@ def read_table(data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, Sour
     )
 
 
-def read_file(path: Path) -> tuple[pd.DataFrame, SourceInfo]:
+def read_file(path: Path, *, decimal: str | None = None) -> tuple[pd.DataFrame, SourceInfo]:
     name = str(path)
     if not path.exists():
         raise DataSourceError(f"file {name!r} does not exist", fix="check the path and spelling")
@@ -94,7 +114,7 @@ def read_file(path: Path) -> tuple[pd.DataFrame, SourceInfo]:
     if lower.endswith(PARQUET_SUFFIXES) or magic == b"PAR1":
         return _read_parquet(path, size)
     if lower.endswith(CSV_SUFFIXES) or not path.suffix:
-        return _read_csv(path, size)
+        return _read_csv(path, size, decimal)
     raise DataSourceError(
         f"file {name!r} has an unsupported extension {path.suffix!r}",
         fix="use .csv, .tsv, .txt (optionally .gz) or .parquet",
@@ -104,7 +124,7 @@ def read_file(path: Path) -> tuple[pd.DataFrame, SourceInfo]:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, size: int) -> tuple[pd.DataFrame, SourceInfo]:
+def _read_csv(path: Path, size: int, hint: str | None) -> tuple[pd.DataFrame, SourceInfo]:
     name = str(path)
     compressed = path.name.lower().endswith(".gz")
     raw = _head_bytes(path, compressed)
@@ -123,10 +143,12 @@ def _read_csv(path: Path, size: int) -> tuple[pd.DataFrame, SourceInfo]:
     if header is None:
         raise DataSourceError(f"file {name!r} has no header line", fix="add a header line")
     _check_unique_columns(header, f"file {name!r}")
+    decimal = "." if delimiter == "," else _sniff_decimal(text, delimiter) or hint or "."
     try:
         frame = pd.read_csv(
             path,
             sep=delimiter,
+            decimal=decimal,
             encoding=encoding,
             low_memory=False,
             compression="gzip" if compressed else None,
@@ -151,9 +173,12 @@ def _read_csv(path: Path, size: int) -> tuple[pd.DataFrame, SourceInfo]:
             f"file {name!r} cannot be read: {exc}", fix="check that the file is complete"
         ) from None
     _check_has_rows(frame, f"file {name!r}")
+    if decimal == ",":
+        frame = _grouped_numbers(frame)
     return frame, SourceInfo(
-        kind="csv", location=name, encoding=encoding, delimiter=delimiter, n_bytes=size
-    )
+        kind="csv", location=name, encoding=encoding, delimiter=delimiter, n_bytes=size,
+        decimal=decimal,
+    )  # fmt: skip
 
 
 def _head_bytes(path: Path, compressed: bool) -> bytes:
@@ -208,6 +233,53 @@ def _sniff_delimiter(text: str, path: Path) -> str:
         counts = {d: header.count(d) for d in _DELIMITERS}
         best = max(counts, key=lambda d: counts[d])
         return best if counts[best] > 0 else default
+
+
+def _sniff_decimal(text: str, delimiter: str) -> str | None:
+    """ "," when the sample's numbers use a decimal comma and none a decimal point, "." for the
+    reverse, None when they do not say (integers only, ``1.234`` or ``1,234`` only, or both)."""
+    comma = dot = False
+    records = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        for i, record in enumerate(records):
+            if i > 200:
+                break
+            for field in record[:1000] if i else ():  # not the header
+                value = field.strip()
+                if not value or not value[-1].isdigit() or _GROUPED.fullmatch(value):
+                    continue
+                comma = comma or _COMMA_DECIMAL.fullmatch(value) is not None
+                dot = dot or _DOT_DECIMAL.fullmatch(value) is not None
+    except csv.Error:  # a line cut by the sample; the parse proper reports real problems
+        pass
+    if comma != dot:
+        return "," if comma else "."
+    return None
+
+
+def _grouped_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is a number in the European convention with dots
+    grouping thousands (``1.234,5``, ``12.000``), as numbers; pandas reads the others."""
+    converted = {}
+    for column in frame.columns:
+        values = frame[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        present = values.dropna()
+        if present.empty or not all(isinstance(v, str) for v in present.head(1000)):
+            continue
+        text = present.astype(str).str.strip()
+        grouped = text.str.contains(".", regex=False).any()
+        if not grouped or not text.str.fullmatch(_EUROPEAN_NUMBER).all():
+            continue
+        plain = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        converted[column] = pd.to_numeric(plain).reindex(values.index)
+    if not converted:
+        return frame
+    frame = frame.copy()
+    for column, numbers in converted.items():
+        frame[column] = numbers
+    return frame
 
 
 def _first_record(text: str, delimiter: str) -> list[str] | None:

@@ -233,6 +233,11 @@ def profile_frame(
     warnings += _size_findings(n_usable, len(features), cfg)
     if source.encoding not in (None, "utf-8", "utf-8-sig"):
         notes.append(f"the file was decoded as {source.encoding} (it is not UTF-8)")
+    if source.decimal == ",":
+        notes.append(
+            "numbers were read with a decimal comma (1,5 and 1.234,5), as the file writes them; "
+            "a model trained on it reads new CSV files that show no decimal mark the same way"
+        )
     groups = [c for w in warnings if w.code == "group_column" for c in w.columns]
     dropped = tuple(
         dict.fromkeys(

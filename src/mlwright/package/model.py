@@ -73,7 +73,7 @@ class Model:
     def prepare(self, data: Any, *, sql: str | None = None) -> tuple[pd.DataFrame, list[str]]:
         """The feature frame with trained dtypes, and notices (e.g. ignored extra columns).
         Every schema problem is raised at once as a SchemaViolationError."""
-        frame, _ = read_table(data, sql=sql)
+        frame, _ = read_table(data, sql=sql, decimal=self.decimal_mark)
         enforced, violations, total = self.schema.check(frame)
         if violations:
             raise SchemaViolationError(violations, total=total)
@@ -91,6 +91,12 @@ class Model:
         for note in notices:
             log.info(note)
         return enforced, notices
+
+    @property
+    def decimal_mark(self) -> str | None:
+        """The decimal mark of the training CSV: a new CSV that shows none is read with it."""
+        mark = self.recipe.data.source.get("decimal")
+        return mark if isinstance(mark, str) else None
 
     def raw(self, features: pd.DataFrame | RecordColumns) -> np.ndarray:
         raw = self.family.predict_encoded(lambda view: self.encoder.transform(features, view))
@@ -160,7 +166,7 @@ class Model:
         """Every metric of the task on labelled data."""
         from mlwright.evaluate.metrics import all_scores
 
-        frame, _ = read_table(data, sql=sql)
+        frame, _ = read_table(data, sql=sql, decimal=self.decimal_mark)
         target = self.schema.target
         assert target is not None
         if target not in frame.columns:

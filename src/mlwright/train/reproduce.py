@@ -49,7 +49,7 @@ def reproduce(package: Model, data: Any = None, *, sql: str | None = None) -> Re
                 fix="pass --data PATH (or a URL with --sql)",
             )
         data = source["location"]
-    frame, _ = read_table(data, sql=sql)
+    frame, _ = read_table(data, sql=sql, decimal=package.decimal_mark)
     plan = SolutionPlan.from_dict(recipe.plan)
     task: Task = package.task
     recorded = recipe.data.digest or ""
