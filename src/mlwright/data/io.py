@@ -268,6 +268,8 @@ def _grouped_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         present = values.dropna()
         if present.empty or not all(isinstance(v, str) for v in present.head(1000)):
             continue
+        if not present.head(1000).astype(str).str.strip().str.fullmatch(_EUROPEAN_NUMBER).all():
+            continue  # text: decided by its first values, without scanning the column
         text = present.astype(str).str.strip()
         grouped = text.str.contains(".", regex=False).any()
         if not grouped or not text.str.fullmatch(_EUROPEAN_NUMBER).all():
