@@ -4,8 +4,9 @@
 split's) into a JSON-ready summary: every metric of the task with a bootstrap confidence
 interval, and for classification the per-class precision / recall / F1, the confusion matrix, ROC
 and precision-recall curves and a calibration curve; for regression a sample of residuals and
-their quantiles. Curves are thinned to at most :data:`CURVE_POINTS` points so a model package
-stays small; no feature values are kept.
+their quantiles; and for every task the naive baseline (:func:`baseline_metrics`), each metric
+of the best constant answer for the same rows. Curves are thinned to at most
+:data:`CURVE_POINTS` points so a model package stays small; no feature values are kept.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def diagnose(
         "metrics": bootstrap_metrics(task, y, pred, t, seed),
         "confidence": CONFIDENCE,
         "bootstrap_samples": BOOTSTRAP_SAMPLES,
+        "baseline": baseline_metrics(task, y, 0 if classes is None else len(classes)),
     }
     if task == "regression":
         out["residuals"] = residual_summary(y, pred, seed)
@@ -57,6 +59,20 @@ def diagnose(
     out["curves"] = class_curves(y, pred, names)
     out["calibration"] = calibration_curve(y, pred)
     return out
+
+
+def baseline_metrics(task: Task, y: np.ndarray, n_classes: int = 0) -> dict[str, float | None]:
+    """Each metric of the naive baseline on the rows of ``y``: the same constant answer for every
+    row, the best one for these rows — their mean (regression), or their class shares as
+    probabilities, which label every row with the most common class (classification). A model
+    has learned something when it beats this."""
+    y = np.asarray(y)
+    if task == "regression":
+        constant = np.full(len(y), float(np.mean(y)) if len(y) else 0.0)
+    else:
+        shares = np.bincount(y.astype(np.int64), minlength=n_classes) / max(len(y), 1)
+        constant = np.tile(shares, (len(y), 1))
+    return {name: _finite(score(name, y, constant, 0.5)) for name in metrics_for(task)}
 
 
 def bootstrap_metrics(
@@ -236,9 +252,7 @@ def residual_summary(y: np.ndarray, pred: np.ndarray, seed: int) -> dict[str, An
         "predicted": [float(v) for v in pred[idx]],
         "actual": [float(v) for v in y[idx]],
         "quantiles": {
-            "quantiles": {
-                str(q): float(v) for q, v in zip(levels, np.quantile(residual, levels), strict=True)
-            },
+            str(q): float(v) for q, v in zip(levels, np.quantile(residual, levels), strict=True)
         },
         "mean": float(residual.mean()),
         "std": float(residual.std()),
