@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwright.report import SECTIONS
+from mlwright.report import SECTIONS, SUMMARY
 from tests.browser import check_page, chromium, needs_chromium
 
 pytestmark = needs_chromium
@@ -19,5 +19,5 @@ def test_the_page_opens_cleanly_with_every_section_and_image(
     page = packages[task][0] / "report" / "report.html"
     with chromium(tmp_path / "profile") as driver:
         seen = check_page(driver, page, f"report-{task}.png")
-    assert seen["titles"] == [f"{i}. {t}" for i, t in enumerate(SECTIONS, 1)]
+    assert seen["titles"] == [SUMMARY, *(f"{i}. {t}" for i, t in enumerate(SECTIONS, 1))]
     assert len(seen["images"]) >= 3  # trade-off, evaluation and importance at least

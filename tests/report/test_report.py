@@ -186,8 +186,9 @@ def test_a_training_run_logs_its_report_and_reports_by_run_id(
 
 def test_the_python_api_renders_inline_and_saves(packages: Packages, tmp_path: Path) -> None:
     report = mw.load(packages["binary"][0]).report()
-    page = report._repr_html_()
+    page = report.html()
     assert page.startswith("<!DOCTYPE html>") and "Problem Definition" in page
+    assert report._repr_html_().startswith("<iframe srcdoc=")  # in a notebook: framed
     assert report.save(tmp_path / "r.md").read_text(encoding="utf-8") == report.markdown()
 
 
@@ -198,7 +199,8 @@ def test_without_a_test_split_the_report_says_what_it_shows(tmp_path: Path) -> N
     assert model.metrics["test_rows"] == 0 and model.evidence is not None
     assert model.evidence["test"] is None
     md = model.report().save(tmp_path / "r.md").read_text(encoding="utf-8")
-    assert "| metric | validation (" in md and "| test (none) |" in md
+    assert "| metric | validation (" in md and "| naive baseline (validation) |" in md
+    assert "| test (" not in md and "Test: the held-out split" not in md
     assert "plots/confusion_validation.png" in md
     assert "Permutation importance on the training rows (in-sample)" in md
     assert "no test split" in md

@@ -1,5 +1,7 @@
-"""The ML Solution report: Problem Definition, Architecture, Training Pipeline, Evaluation and
-Deployment, as Markdown (plots beside it) and as one self-contained HTML page.
+"""The ML Solution report, for two readers: a plain-language Summary (what the model predicts, how
+good it is against a naive baseline, what drives it, the risks and what to do next), then the
+engineer's sections (Problem Definition, Architecture, Training Pipeline, Evaluation and
+Deployment), as Markdown (plots beside it) and as one self-contained HTML page.
 
     report = mw.load("models/churn").report()
     report.save("churn.html")       # or "churn.md"; in Jupyter the report shows inline
@@ -19,7 +21,9 @@ from mlwright.report.document import Document, code, plain, to_html, to_markdown
 from mlwright.report.results import deployment_section, evaluation_section
 from mlwright.report.script import rebuild_script
 from mlwright.report.sections import architecture_section, pipeline_section, problem_section
+from mlwright.report.summary import summary_section
 
+SUMMARY = "Summary"  # first, unnumbered
 SECTIONS = ("Problem Definition", "Architecture", "Training Pipeline", "Evaluation", "Deployment")
 
 
@@ -40,6 +44,7 @@ class Report:
             subtitle=f"{model.task} model{version} predicting {code(model.schema.target)}, trained "
             f"{created}",
             sections=[
+                summary_section(model),
                 problem_section(model),
                 architecture_section(model),
                 pipeline_section(model, where),
@@ -106,4 +111,4 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["SECTIONS", "Report", "TabularReporter", "write_package_report"]
+__all__ = ["SECTIONS", "SUMMARY", "Report", "TabularReporter", "write_package_report"]

@@ -85,6 +85,7 @@ class Section:
     title: str
     anchor: str
     blocks: list[Any] = field(default_factory=list)  # str (paragraph), list[str], Table, ...
+    numbered: bool = True  # False: a section before the numbered ones (the summary)
 
     def p(self, text: str) -> None:
         self.blocks.append(text)
@@ -123,16 +124,28 @@ class Document:
     def figures(self) -> list[Figure]:
         return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
 
+    def headings(self) -> list[tuple[Section, str]]:
+        """Each section with its heading: numbered sections count from 1, others keep their
+        title alone."""
+        out, number = [], 0
+        for section in self.sections:
+            if section.numbered:
+                number += 1
+                out.append((section, f"{number}. {section.title}"))
+            else:
+                out.append((section, section.title))
+        return out
+
 
 # --- Markdown -------------------------------------------------------------------------------------
 
 
 def to_markdown(doc: Document, plots_dir: str = "plots") -> str:
     out = [f"# {md_inline(doc.title)}", "", f"_{md_inline(doc.subtitle)}_", ""]
-    out += [f"{i}. [{md_inline(s.title)}](#{s.anchor})" for i, s in enumerate(doc.sections, 1)]
+    out += [f"- [{md_inline(title)}](#{s.anchor})" for s, title in doc.headings()]
     out.append("")
-    for i, section in enumerate(doc.sections, 1):
-        out += [f'<a id="{section.anchor}"></a>', "", f"## {i}. {md_inline(section.title)}", ""]
+    for section, title in doc.headings():
+        out += [f'<a id="{section.anchor}"></a>', "", f"## {md_inline(title)}", ""]
         for block in section.blocks:
             out += [*_md_block(block, plots_dir), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -216,11 +229,12 @@ def to_html(doc: Document) -> str:
     env = Environment(loader=PackageLoader("mlwright.report", "templates"), autoescape=True)
     sections = [
         {
-            "title": s.title,
+            "title": title,
             "anchor": s.anchor,
+            "numbered": s.numbered,
             "html": Markup("\n".join(_html_block(b) for b in s.blocks)),
         }
-        for s in doc.sections
+        for s, title in doc.headings()
     ]
     return env.get_template("page.html.j2").render(
         title=doc.title, subtitle=Markup(inline(doc.subtitle)), sections=sections

@@ -10,13 +10,15 @@ from mlwright.evaluate import plots
 from mlwright.package.model import Model
 from mlwright.report.document import Figure, Section, code, plain
 from mlwright.report.sections import IMPORTANCE_ROWS, fmt
+from mlwright.report.summary import LEAK_RULE, held_out, naive_baseline, near_leak
 
+# (series, what, the tasks it is served for)
 SERVER_SERIES = (
-    ("mlwright_requests_total", "HTTP requests by route, status, model and version"),
-    ("mlwright_request_seconds", "request latency histogram by route, model and version"),
-    ("mlwright_predictions_total", "predictions by predicted label (classification)"),
-    ("mlwright_prediction_value", "histogram of predicted values (regression)"),
-    ("mlwright_model_ready", "1 once the model passed its deployment gate"),
+    ("mlwright_requests_total", "HTTP requests by route, status, model and version", ""),
+    ("mlwright_request_seconds", "request latency histogram by route, model and version", ""),
+    ("mlwright_predictions_total", "predictions by predicted label", "binary multiclass"),
+    ("mlwright_prediction_value", "histogram of predicted values", "regression"),
+    ("mlwright_model_ready", "1 once the model passed its deployment gate", ""),
 )
 
 
@@ -35,12 +37,24 @@ def evaluation_section(model: Model) -> Section:
         return s
     validation: dict[str, Any] = evidence["validation"]
     test: dict[str, Any] | None = evidence.get("test")
+    ensemble = model.recipe.chosen.kind != "single"
     s.p(
-        "Validation: out-of-fold predictions of the chosen model (cross-fitted for an "
-        "ensemble). Test: the held-out split, predicted by the chosen model fit without it. "
-        f"Intervals: {validation['confidence']:.0%} percentile bootstrap over rows "
-        f"({validation['bootstrap_samples']} resamples)."
+        "Validation: out-of-fold predictions of the chosen model"
+        + (" (cross-fitted for an ensemble)" if ensemble else "")
+        + ". "
+        + (
+            "Test: the held-out split, predicted by the chosen model fit without it. "
+            if test
+            else ""
+        )
+        + f"Intervals: {validation['confidence']:.0%} percentile bootstrap over rows "
+        f"({validation['bootstrap_samples']} resamples). Naive baseline: the same constant "
+        "answer for every row, the best one for those rows ("
+        + ("their mean" if model.task == "regression" else "their class shares")
+        + ")."
     )
+    base = naive_baseline(model.task, held_out(evidence)[0])
+    where_base = "test" if test else "validation"
     rows = []
     for name, v in validation["metrics"].items():
         t = (test or {}).get("metrics", {}).get(name)
@@ -48,14 +62,16 @@ def evaluation_section(model: Model) -> Section:
             [
                 f"{name} ({'higher' if v['greater_is_better'] else 'lower'} is better)",
                 _with_interval(v),
-                "—" if t is None else _with_interval(t),
+                *([_with_interval(t) if t else "—"] if test else []),
+                fmt(base.get(name)),
             ]
         )
     s.table(
         [
             "metric",
             f"validation ({validation['rows']:,} rows)",
-            f"test ({test['rows']:,} rows)" if test else "test (none)",
+            *([f"test ({test['rows']:,} rows)"] if test else []),
+            f"naive baseline ({where_base})",
         ],
         rows,
     )
@@ -64,7 +80,7 @@ def evaluation_section(model: Model) -> Section:
         _regression(s, main, where)
     else:
         _classification(s, main, where)
-    _importance(s, evidence)
+    _importance(s, model, evidence)
     curves = evidence.get("learning_curves") or {}
     if curves:
         s.h("Learning curves")
@@ -134,10 +150,12 @@ def _classification(s: Section, diag: dict[str, Any], where: str) -> None:
 
 def _regression(s: Section, diag: dict[str, Any], where: str) -> None:
     res = diag["residuals"]
+    quantiles = res["quantiles"]
+    quantiles = quantiles.get("quantiles", quantiles)  # nested in packages of earlier releases
     s.h(f"Residuals ({where})")
     s.table(
-        ["quantile", *res["quantiles"]],
-        [["residual", *(fmt(v) for v in res["quantiles"].values())]],
+        ["quantile", *quantiles],
+        [["residual", *(fmt(v) for v in quantiles.values())]],
         caption=f"Residual (actual − predicted) quantiles; mean {res['mean']:.4f}, "
         f"standard deviation {res['std']:.4f}",
     )
@@ -151,7 +169,7 @@ def _regression(s: Section, diag: dict[str, Any], where: str) -> None:
     )
 
 
-def _importance(s: Section, evidence: dict[str, Any]) -> None:
+def _importance(s: Section, model: Model, evidence: dict[str, Any]) -> None:
     importance = evidence.get("importance")
     if not importance:
         return
@@ -159,9 +177,20 @@ def _importance(s: Section, evidence: dict[str, Any]) -> None:
     s.p(
         f"Permutation importance on {importance['on']}: the drop in `{importance['metric']}` "
         f"when a column's values are shuffled ({importance['rows']:,} rows, "
-        f"{importance['repeats']} repeat(s); baseline {importance['baseline']:.4f}). A value "
-        "near zero means the model does not rely on the column."
+        f"{importance['repeats']} repeat(s); the model's score on them "
+        f"{importance['baseline']:.4f}). A value near zero means the model does not rely on the "
+        "column."
     )
+    leak = near_leak(model.task, evidence)
+    found = (
+        "no column is flagged."
+        if leak is None
+        else f"**flagged:** {code(leak.column)} — {leak.share:.0%} of the total importance, "
+        f"{min(leak.of_lift, 1.0):.0%} of the lift over the naive baseline, in a model "
+        f"{leak.skill:.0%} of the way from the naive baseline to a perfect score. Check that it "
+        "is known when a prediction is made and not recorded after, or from, the outcome."
+    )
+    s.p(f"Near-leak check: {LEAK_RULE}; {found}")
     s.table(
         ["column", "importance", "± std"],
         [
@@ -259,9 +288,14 @@ def deployment_section(model: Model, package_path: str) -> Section:
     s.p(
         "`GET /metrics` serves Prometheus series; `GET /health` is liveness and `GET /ready` "
         "readiness. Every prediction is written to the serving store (SQLite) with its "
-        "`prediction_id`, so outcomes can be joined to it later."
+        "`prediction_id`, so outcomes can be joined to it later. `GET /v1/monitor/drift` "
+        "compares the served features with the training data, and `GET /v1/monitor/performance` "
+        "scores the predictions whose outcomes were posted to `/v1/feedback`."
     )
-    s.table(["series", "what"], [list(row) for row in SERVER_SERIES])
+    s.table(
+        ["series", "what"],
+        [[name, what] for name, what, tasks in SERVER_SERIES if not tasks or model.task in tasks],
+    )
     s.h("The next version")
     s.p(
         f"Train the next version under the same name ({code(f'--name {name}')}): it becomes a "

@@ -18,15 +18,35 @@ from mlwright.report.document import Figure, Section, code, plain
 LEADERBOARD_ROWS = 15
 IMPORTANCE_ROWS = 15
 
-VIEW_TEXT = {
-    "tree": "numbers as they are (missing values left to the trees), categories as integer "
-    "codes (split natively by LightGBM, XGBoost and histogram gradient boosting; as ordered "
-    "codes by forests), dates as year / month / day / weekday parts, text as TF-IDF",
-    "dense": "numbers median-imputed with a missing-value indicator and standardized, "
-    "categories one-hot (rare levels as one `(other)` column, plus a frequency column for "
-    "many levels), dates as scaled parts and elapsed time, text as TF-IDF",
-    "embed": "numbers as for linear models; categories as learned embeddings",
+# what each view does with each kind of column (numbers: numeric, integer and boolean columns)
+VIEW_TEXT: dict[str, dict[str, str]] = {
+    "tree": {
+        "number": "numbers as they are (missing values left to the trees)",
+        "categorical": "categories as integer codes (split natively by LightGBM, XGBoost and "
+        "histogram gradient boosting; as ordered codes by forests)",
+        "datetime": "dates as year / month / day / weekday parts",
+        "text": "text as TF-IDF",
+    },
+    "dense": {
+        "number": "numbers median-imputed with a missing-value indicator and standardized",
+        "categorical": "categories one-hot (rare levels as one `(other)` column, plus a frequency "
+        "column for many levels)",
+        "datetime": "dates as scaled parts and elapsed time",
+        "text": "text as TF-IDF",
+    },
+    "embed": {
+        "number": "numbers as for linear models",
+        "categorical": "categories as learned embeddings",
+        "datetime": "dates as scaled parts and elapsed time",
+        "text": "text as TF-IDF",
+    },
 }
+
+
+def view_text(view: str, kinds: Iterable[str]) -> str:
+    """What ``view`` does with the kinds of column the model has, and nothing else."""
+    present = {"number" if k in ("numeric", "integer", "boolean") else k for k in kinds}
+    return ", ".join(text for kind, text in VIEW_TEXT[view].items() if kind in present)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -105,7 +125,7 @@ def problem_section(model: Model) -> Section:
     elif not warnings:
         s.p("The profile found nothing to warn about.")
     else:
-        done = _decisions_by_column(plan)
+        done = decisions_by_column(plan)
         rows = []
         for w in warnings:
             taken = [done[c] for c in w.get("columns", []) if c in done]
@@ -129,7 +149,7 @@ def _kinds(model: Model) -> dict[str, int]:
     return out
 
 
-def _decisions_by_column(plan: dict[str, Any]) -> dict[str, str]:
+def decisions_by_column(plan: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, verb in (("dropped_columns", "dropped"), ("feature_actions", "")):
         for d in plan.get(key, []):
@@ -421,7 +441,8 @@ def pipeline_section(model: Model, package_path: str) -> Section:
         from mlwright.train.models import get_family
 
         views[component] = get_family(component).view
-    s.table(["family", "features it sees"], [[f, VIEW_TEXT[v]] for f, v in views.items()])
+    kinds = _kinds(model)
+    s.table(["family", "features it sees"], [[f, view_text(v, kinds)] for f, v in views.items()])
     s.h("Validation")
     validation = plan.get("validation", {})
     metrics = model.metrics
@@ -453,7 +474,10 @@ def pipeline_section(model: Model, package_path: str) -> Section:
             f"{len(trials)} trials ({', '.join(f'{n} {k}' for k, n in sorted(sources.items()))}) "
             f"over {', '.join(d['subject'] for d in plan.get('families', []))}",
             "defaults and the portfolio of strong configurations first, then each family's "
-            "seeded Optuna TPE study with median pruning",
+            "seeded Optuna TPE study with median pruning"
+            if "tuned" in sources
+            else "the families' defaults and configurations from the portfolio of strong "
+            "configurations only: the search ended before any tuning study began",
             _where_searched(recipe.search),
             f"{recipe.elapsed_s or 0:.1f} s from reading the data to the package",
         ]
