@@ -202,3 +202,21 @@ def test_engineer_sections_fit_the_task(packages: Packages) -> None:
     assert "mlwright_predictions_total" in binary and "mlwright_prediction_value" not in binary
     assert "| quantile | 0.01 | 0.05 | 0.25 | 0.5 | 0.75 | 0.95 | 0.99 |" in regression
     assert "| naive baseline (test) |" in binary
+
+
+def test_without_held_out_rows_the_summary_says_where_its_numbers_come_from() -> None:
+    model = mw.train(
+        make_frame(n=80),
+        target="churned",
+        max_trials=1,
+        families=("linear",),
+        test_size=0.0,
+        tracker="none",
+    )
+    assert model.evidence is not None and model.evidence["test"] is None
+    validation = model.evidence["validation"]
+    summary = _summary(model.report().markdown())
+    assert "In cross-validation on its 80 training rows (none was held out)" in summary
+    assert "No rows were held out: the score comes from cross-validation only." in summary
+    shares = [c["support"] / 80 for c in validation["per_class"]]
+    assert f"against {max(shares):.0%} for always answering" in summary

@@ -86,8 +86,7 @@ def held_out(evidence: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return test, f"On {test['rows']:,} rows held out from training,"
     validation = evidence["validation"]
     return validation, (
-        f"In cross-validation on its {validation['rows']:,} training rows (too few to hold some "
-        "out),"
+        f"In cross-validation on its {validation['rows']:,} training rows (none was held out),"
     )
 
 
@@ -393,8 +392,7 @@ def _small_data_risk(
     text = (
         f"The score rests on only {rows:,} held-out rows."
         if held
-        else "No rows were held out (the data is small): the score comes from cross-validation "
-        "only."
+        else "No rows were held out: the score comes from cross-validation only."
     )
     low, high, base = scored.get("low"), scored.get("high"), baseline.get(metric)
     if low is not None and high is not None:
