@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import mlwright as mw
 from tests.conftest import make_frame
 from tests.track.test_servers import env_with
 
@@ -81,3 +82,41 @@ def test_sigterm_during_train_marks_the_run_killed(tmp_path: Path) -> None:
     assert [status for _, status in _runs(uri)] == ["KILLED"]
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pkg.")]  # no staging left
+
+
+def test_a_stop_dropped_inside_a_fit_still_stops_the_training(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal's exception raised inside a callback of native code (CatBoost's, after a round)
+    is printed as "ignored" and dropped; the stop recorded beside it still ends the fit at its
+    next round and the training at the fold's end, instead of the search running on."""
+    from mlwright import stopping
+    from mlwright.train.models.catboost import CatBoostFamily
+
+    fit = CatBoostFamily.fit
+    asked: list[float] = []
+
+    def fit_asked_to_stop(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not asked:
+            asked.append(time.monotonic())
+            stopping.request("SIGTERM")  # the handler records it, then raises
+            try:
+                raise KeyboardInterrupt  # ... where native code drops it
+            except KeyboardInterrupt:
+                pass
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CatBoostFamily, "fit", fit_asked_to_stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mw.train(
+                make_frame(2000),
+                target="churned",
+                families=("catboost",),
+                time_budget=120,
+                tracker="none",
+                progress=False,
+            )
+    finally:
+        stopping.clear()
+    assert time.monotonic() - asked[0] < 20  # not the 120 s budget

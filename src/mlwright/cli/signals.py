@@ -20,16 +20,24 @@ def stops_cleanly() -> Iterator[None]:
     import signal
     import threading
 
+    from mlwright import stopping
+
     received = []
 
     def on_sigterm(signum: int, frame: Any) -> None:
         received.append(signum)
+        stopping.request("SIGTERM")  # seen by the fits even where the exception is swallowed
         raise Terminated
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stopping.request("SIGINT")
+        raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     except KeyboardInterrupt:
@@ -39,6 +47,8 @@ def stops_cleanly() -> Iterator[None]:
         raise SystemExit(143) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        stopping.clear()
 
 
 def run_group(command: list[str]) -> int:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mlwright import stopping
 from mlwright.data.tasks import TASKS, Task
 from mlwright.errors import ConfigError
 from mlwright.train.models.features import Design, View
@@ -39,7 +40,11 @@ class FitContext:
     on_epoch: Callable[[int, dict[str, float]], None] | None = None  # per-epoch metrics (MLP)
 
     def out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        """The clock ran out, or the process was asked to stop (a fit ends at its next round
+        either way)."""
+        return stopping.requested() or (
+            self.deadline is not None and time.monotonic() >= self.deadline
+        )
 
 
 class Family(ABC):
