@@ -12,16 +12,16 @@ from __future__ import annotations
 _requested: list[str] = []
 
 
-def request(reason: str) -> None:
+def request_stop(reason: str) -> None:
     """Record that the process was asked to stop (``reason``: the signal's name)."""
     _requested.append(reason)
 
 
-def requested() -> bool:
+def stop_requested() -> bool:
     return bool(_requested)
 
 
-def clear() -> None:
+def clear_stop() -> None:
     _requested.clear()
 
 

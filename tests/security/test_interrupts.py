@@ -90,7 +90,7 @@ def test_a_stop_dropped_inside_a_fit_still_stops_the_training(
     """A signal's exception raised inside a callback of native code (CatBoost's, after a round)
     is printed as "ignored" and dropped; the stop recorded beside it still ends the fit at its
     next round and the training at the fold's end, instead of the search running on."""
-    from mlwright import stopping
+    from mlwright.stopping import clear_stop, request_stop
     from mlwright.train.models.catboost import CatBoostFamily
 
     fit = CatBoostFamily.fit
@@ -99,7 +99,7 @@ def test_a_stop_dropped_inside_a_fit_still_stops_the_training(
     def fit_asked_to_stop(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if not asked:
             asked.append(time.monotonic())
-            stopping.request("SIGTERM")  # the handler records it, then raises
+            request_stop("SIGTERM")  # the handler records it, then raises
             try:
                 raise KeyboardInterrupt  # ... where native code drops it
             except KeyboardInterrupt:
@@ -118,5 +118,5 @@ def test_a_stop_dropped_inside_a_fit_still_stops_the_training(
                 progress=False,
             )
     finally:
-        stopping.clear()
+        clear_stop()
     assert time.monotonic() - asked[0] < 20  # not the 120 s budget

@@ -20,17 +20,17 @@ def stops_cleanly() -> Iterator[None]:
     import signal
     import threading
 
-    from mlwright import stopping
+    from mlwright.stopping import clear_stop, request_stop
 
     received = []
 
     def on_sigterm(signum: int, frame: Any) -> None:
         received.append(signum)
-        stopping.request("SIGTERM")  # seen by the fits even where the exception is swallowed
+        request_stop("SIGTERM")  # seen by the fits even where the exception is swallowed
         raise Terminated
 
     def on_sigint(signum: int, frame: Any) -> None:
-        stopping.request("SIGINT")
+        request_stop("SIGINT")
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
@@ -48,7 +48,7 @@ def stops_cleanly() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-        stopping.clear()
+        clear_stop()
 
 
 def run_group(command: list[str]) -> int:

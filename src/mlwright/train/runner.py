@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlwright import __version__, stopping
+from mlwright import __version__
 from mlwright.config import TrainOptions
 from mlwright.data.io import SourceInfo, check_flat, read_table
 from mlwright.data.profile import ProblemDefinition, profile_frame
@@ -42,6 +42,7 @@ from mlwright.package.golden import make_golden
 from mlwright.package.model import Model, encode_target
 from mlwright.package.reference import build_reference
 from mlwright.report import TabularReporter
+from mlwright.stopping import raise_if_requested
 from mlwright.track.base import Tracker, git_commit, make_tracker
 from mlwright.train.budget import Budget
 from mlwright.train.choice import (
@@ -450,7 +451,7 @@ class _Finals:
         fitted = fit_model(
             run.prep, run.schema, family, params, self.ctx, rows, self.layout.weights, run.options
         )
-        stopping.raise_if_requested()  # a stop the fit's native callbacks may have swallowed
+        raise_if_requested()  # a stop the fit's native callbacks may have swallowed
         fitted.classes = run.problem.classes
         post = self.post_of(candidate)
         fitted.threshold, fitted.temperature = post.threshold, post.temperature

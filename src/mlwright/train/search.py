@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from mlwright import stopping
 from mlwright.data.schema import ColumnSchema
 from mlwright.data.tasks import Task
 from mlwright.distributed.backend import EpochHook, Executor, FoldJob, FoldResult
 from mlwright.evaluate.metrics import score, signed
+from mlwright.stopping import raise_if_requested
 from mlwright.train.budget import Budget
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.features import Design, FeatureEncoder, View
@@ -556,7 +556,7 @@ def run_fold(data: SearchData, job: FoldJob, on_epoch: EpochHook | None = None) 
         family = cls(job.params, replace(ctx, on_epoch=record)).fit(
             train, data.y[train_idx], valid=(valid, data.y[val_idx]), weights=w
         )
-        stopping.raise_if_requested()  # a stop the fit's native callbacks may have swallowed
+        raise_if_requested()  # a stop the fit's native callbacks may have swallowed
         result.out_of_time = ctx.out_of_time()  # the fit stopped at the clock (not the scoring)
         pred = family.predict_raw(valid)
         if k == 0:

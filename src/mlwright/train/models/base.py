@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mlwright import stopping
 from mlwright.data.tasks import TASKS, Task
 from mlwright.errors import ConfigError
+from mlwright.stopping import stop_requested
 from mlwright.train.models.features import Design, View
 
 # predictions on fewer rows use one thread: waking a thread pool costs more than it saves
@@ -42,9 +42,7 @@ class FitContext:
     def out_of_time(self) -> bool:
         """The clock ran out, or the process was asked to stop (a fit ends at its next round
         either way)."""
-        return stopping.requested() or (
-            self.deadline is not None and time.monotonic() >= self.deadline
-        )
+        return stop_requested() or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
 class Family(ABC):
