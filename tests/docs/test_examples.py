@@ -6,9 +6,10 @@ too, in page order: ``mlwright ...`` through the command line's entry point (in 
 ``python ...`` in a subprocess, ``export NAME=VALUE`` sets the variable for the commands after it;
 each must exit 0. How a block is marked as not run is in tests/docs/blocks.py.
 
-One rewrite keeps the examples short: every ``mlwright train`` runs with ``--time-budget 10``
+One rewrite keeps the examples short: every ``mlwright train`` runs with ``--time-budget 30``
 (the value a page gives is replaced; a command with neither a budget nor ``--max-trials`` gets
-it), so an example's 60 or 300 s are 10 s here.
+it), so an example's 60 or 300 s are 30 s here (on a busy machine, less was refused as too
+short to profile the data and fit a model).
 
 The fast tier runs the examples that train nothing (Python pages that call no training, and
 console blocks of ``mlwright profile`` and ``mlwright audit``); the slow tier runs every example,
@@ -32,9 +33,11 @@ import pytest
 from tests.docs.blocks import EXECUTED, ROOT, Block, blocks, pages, split
 from tests.docs.workspace import prepare
 
-BUDGET = "10"
+BUDGET = "30"
 DATA = ("", "text", "yaml", "toml", "json")  # fenced blocks that are data or output
 LIGHT = ("profile", "audit")  # commands that train nothing and read no registry
+# commands that run until stopped: never run here, so always marked
+SERVERS = ("mlwright serve", "mlwright ui")
 TRAINS = re.compile(r"\bmw\.train\(|\btrain_torch\(|\bfit\(")
 ALL_BLOCKS = [block for page in pages() for block in blocks(page)]
 
@@ -71,6 +74,10 @@ def test_every_block_is_run_or_marked_with_a_reason(block: Block) -> None:
         )
     for command in commands:
         if block.skipped_because(command) is None:
+            assert not command.startswith(SERVERS), (
+                f"{block.where}: `{command}` runs until stopped: mark it "
+                "<!-- not-run `PREFIX`: REASON -->"
+            )
             assert split(command)[0] in ("mlwright", "python", "export"), (
                 f"{block.where}: `{command}` is not a command the tests run (mlwright, python, "
                 "export): mark it <!-- not-run `PREFIX`: REASON --> or the block "
@@ -121,6 +128,7 @@ class Shell:
                 self.run(command, block.where)
 
     def run(self, command: str, where: str) -> None:
+        assert not command.startswith(SERVERS), f"{where}: `{command}` runs until stopped"
         words = [os.path.expandvars(os.path.expanduser(w)) for w in split(command)]
         if words[0] == "export":
             name, _, value = words[1].partition("=")
@@ -233,6 +241,7 @@ def test_python_examples_that_train_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("page", SLOW_PYTHON, ids=page_id)
 def test_python_examples_that_train(
     page: Path, shell: Shell, request: pytest.FixtureRequest
@@ -287,6 +296,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("page", COMMAND_PAGES, ids=page_id)
 def test_every_command(
     page: Path, shell: Shell, registry: Path, request: pytest.FixtureRequest
