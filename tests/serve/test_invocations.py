@@ -216,6 +216,12 @@ ROW = {"x1": 0.5, "count": 3, "member": True, "colour": "red", "joined": "2021-0
         ({"inputs": [{**ROW, "colour": {"a": 1}}]}, JSON, "record 0 'colour': expected a string"),
         ({"dataframe_split": {"columns": ["x1"], "data": [["a"]]}}, JSON, "'x1'"),
         ({"dataframe_split": {"columns": ["x1"]}}, JSON, "needs 'columns' and 'data'"),
+        ({"dataframe_split": {"columns": ["x1", "x1"], "data": [[1, 2]]}}, JSON, "'x1' twice"),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[1, 2]]}},
+            JSON,
+            "row 0 has 2 values for 5 columns",
+        ),
         ({"inputs": [ROW], "instances": [ROW]}, JSON, "send exactly one of"),
         ({"params": {}}, JSON, "send exactly one of"),
         ([ROW], JSON, "must be a JSON object"),

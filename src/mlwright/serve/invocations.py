@@ -195,12 +195,32 @@ def mlflow_frame(payload: Any) -> pd.DataFrame:
     if keys[0] == "dataframe_split":
         if not isinstance(value, dict) or "columns" not in value or "data" not in value:
             raise ValueError("dataframe_split needs 'columns' and 'data'")
+        _check_split(value["columns"], value["data"])
         return pd.DataFrame(value["data"], columns=value["columns"])
     if isinstance(value, dict):  # columnar inputs: {"col": [values...]}
         return pd.DataFrame(value)
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
         raise ValueError(f"{keys[0]} must be a list of records (objects)")
     return pd.DataFrame.from_records(value)
+
+
+def _check_split(columns: Any, data: Any) -> None:
+    """Raise ValueError naming what pandas would warn about (or break on) in a split frame."""
+    if isinstance(columns, list):
+        seen = set()
+        for name in columns:
+            if not isinstance(name, (str, int, float, bool)) and name is not None:
+                raise ValueError(f"dataframe_split's columns must be names, got {name!r:.40}")
+            if name in seen:
+                raise ValueError(f"dataframe_split names the column {name!r:.80} twice")
+            seen.add(name)
+        if isinstance(data, list):
+            for i, row in enumerate(data):
+                if isinstance(row, list) and len(row) != len(columns):
+                    raise ValueError(
+                        f"dataframe_split's row {i} has {len(row)} values for "
+                        f"{len(columns)} columns"
+                    )
 
 
 def check_cells(cells: TypeAdapter[Any], frame: pd.DataFrame) -> None:

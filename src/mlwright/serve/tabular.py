@@ -176,21 +176,35 @@ def ident(name: str) -> str:
 
 
 def mlflow_body(record_model: str) -> dict[str, Any]:
-    """The schema of an ``/invocations`` body: MLflow's record shapes over this model's
-    columns (``dataframe_split`` is accepted too, as MLflow does)."""
+    """The schema of an ``/invocations`` JSON body: MLflow's shapes over this model's columns
+    (records, or ``dataframe_split``'s columns and rows), and ``params``, which are ignored."""
     records = {
         "type": "array",
         "items": {"$ref": f"#/components/schemas/{record_model}"},
         "minItems": 1,
     }
+    split = {
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
+        },
+        "required": ["columns", "data"],
+    }
+    params = {"type": "object", "description": "ignored, as MLflow ignores them here"}
     shapes = [
         {
             "type": "object",
-            "properties": {key: records},
+            "properties": {key: value, "params": params},
             "required": [key],
             "additionalProperties": False,
         }
-        for key in ("dataframe_records", "instances", "inputs")
+        for key, value in (
+            ("dataframe_split", split),
+            ("dataframe_records", records),
+            ("instances", records),
+            ("inputs", records),
+        )
     ]
     return {"oneOf": shapes}
 
