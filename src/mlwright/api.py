@@ -144,7 +144,8 @@ def train(
         time_col: Validate in the time order of this column.
         keep_cols: Columns to keep that the profile would drop (one name or several).
         drop_cols: Columns to drop (one name or several).
-        test_size: Share of rows held out as a test split, scored before the final refit.
+        test_size: Share of rows held out as a test split, scored before the final refit
+            (a table too small to spare one holds out none unless another value is given).
         interval: Regression: record prediction intervals at this level (e.g. 0.9).
         families: Only try these model families (default: the plan decides).
         n_folds: Cross-validation folds.
@@ -188,6 +189,11 @@ def train(
             del given[key]
     if out is not None:  # a Path is written as text, as the CLI's --out
         given["out"] = str(out)
+    # an option left at its default is not given, as with the CLI's flags: the plan decides
+    # what depends on it being given (a small table holds out no test split unless test_size
+    # is set to another value; refit_on_test)
+    fields = TrainOptions.model_fields
+    given = {k: v for k, v in given.items() if k not in fields or v != fields[k].default}
     options = TrainOptions.from_mapping(given, source="train options")
     from mlwright.notebook import training_progress
 

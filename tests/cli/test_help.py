@@ -118,6 +118,9 @@ CHOICES = [
     (("train",), "--task", options.Task),
     (("train",), "--backend", options.TrainBackend),
     (("train",), "--tracker", options.Tracker),
+    (("train",), "--family", options.Family),
+    (("train",), "--metric", options.Metric),
+    (("profile",), "--metric", options.Metric),
     (("serve",), "--backend", options.ServeBackend),
     (("export",), "--format", options.ExportFormat),
     (("audit",), "--format", options.AuditFormat),
@@ -141,8 +144,9 @@ def test_an_option_with_choices_refuses_others_as_a_usage_error(
 def test_the_choices_are_those_the_code_behind_accepts() -> None:
     from mlwright.audit.core import SEVERITIES
     from mlwright.config import SERVE_BACKENDS, TrainOptions
-    from mlwright.data.tasks import TASKS
+    from mlwright.data.tasks import METRICS, TASKS
     from mlwright.package.export import Format
+    from mlwright.train.models import FAMILIES
 
     fields = TrainOptions.model_fields
     assert get_args(options.Task) == TASKS
@@ -152,6 +156,8 @@ def test_the_choices_are_those_the_code_behind_accepts() -> None:
     assert get_args(options.ServeBackend) == SERVE_BACKENDS
     assert get_args(options.ExportFormat) == get_args(Format)
     assert get_args(options.Severity) == SEVERITIES
+    assert get_args(options.Metric) == tuple(METRICS)
+    assert {f.value for f in options.Family} == set(FAMILIES)  # PyTorch is installed here
 
 
 def test_model_arguments_say_every_form_they_take(cli: Cli) -> None:
@@ -288,3 +294,21 @@ def test_tables_off_a_terminal_are_not_cut(
     for cell in ("challenger", "123,456 / 1,234,567", "[-0.0123, +0.0345]", "0.0456"):
         assert cell in row
     assert "always-valid CI" in out and "p (sequential)" in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "bounds"),
+    [
+        ("--test-size", "5", "0<=x<0.9"),
+        ("--time-budget", "0", "x>0"),
+        ("--max-trials", "0", "greaterthanorequalto1"),
+        ("--interval", "1.5", "0<x<1"),
+        ("--max-model-mb", "-1", "x>0"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error(
+    cli: Cli, tmp_path: Path, flag: str, value: str, bounds: str
+) -> None:
+    done = cli("train", str(tmp_path / "x.csv"), "-t", "y", flag, value)
+    assert done.code == 2, done.err
+    assert flag in done.err and bounds in done.err.replace(" ", "")

@@ -27,6 +27,7 @@ from mlwright.cli.options import (
     MODEL_HELP,
     SQL_HELP,
     ExportFormat,
+    Metric,
     Task,
     examples,
 )
@@ -76,7 +77,7 @@ def main(
     "profile",
     epilog=examples(
         "mlwright profile churn.csv -t churned",
-        "mlwright profile churn.csv -t churned --task binary --metric pr_auc --json",
+        "mlwright profile churn.csv -t churned --task binary --metric average_precision --json",
         "mlwright profile sqlite:///shop.db --sql 'select * from customers' -t churned",
     ),
 )
@@ -88,7 +89,7 @@ def profile_command(
         bool, typer.Option("--json", help="Print the ProblemDefinition as JSON (stable keys).")
     ] = False,
     metric: Annotated[
-        str | None, typer.Option(help="Metric to optimise instead of the task's default.")
+        Metric | None, typer.Option(help="Metric to optimise instead of the task's default.")
     ] = None,
     task: Annotated[Task | None, typer.Option(help="The task, instead of inferring it.")] = None,
 ) -> None:

@@ -9,6 +9,7 @@ hidden option of its own that still works; :func:`either` merges it into the cur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Literal, TypeVar
 
@@ -32,9 +33,58 @@ class Tracker(StrEnum):  # an Enum, not a Literal: the option is repeatable
     none = "none"
 
 
+Metric = Literal[
+    "roc_auc",
+    "log_loss",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "f1_macro",
+    "average_precision",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
+]
+
+
+class Family(StrEnum):  # repeatable; mlp needs PyTorch (the torch extra)
+    lightgbm = "lightgbm"
+    xgboost = "xgboost"
+    catboost = "catboost"
+    hist_gb = "hist_gb"
+    linear = "linear"
+    random_forest = "random_forest"
+    extra_trees = "extra_trees"
+    mlp = "mlp"
+
+
 ExportFormat = Literal["onnx", "triton"]
 AuditFormat = Literal["text", "json", "sarif"]
 Severity = Literal["low", "medium", "high"]
+
+
+def _within(bounds: str, holds: Callable[[float], bool]) -> Callable[[str], float]:
+    """A parser of a number that must satisfy ``holds`` (written ``bounds``, e.g. ``0<x<1``):
+    any other value is a usage error (exit 2) that names the bounds."""
+
+    def parse(value: str | float) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a number") from None
+        if not holds(number):
+            raise typer.BadParameter(f"{value} is not in the range {bounds}")
+        return number
+
+    return parse
+
+
+# numbers with bounds (their metavar is FLOAT_METAVAR)
+POSITIVE = _within("x>0", lambda x: x > 0)
+TEST_SHARE = _within("0<=x<0.9", lambda x: 0 <= x < 0.9)
+LEVEL = _within("0<x<1", lambda x: 0 < x < 1)
+FLOAT_METAVAR = "<float>"
 
 THREADS_HELP = (
     "Threads per model, or auto (the default): the cores this process may use, shared by what "

@@ -10,9 +10,15 @@ import typer
 
 from mlwright.cli.options import (
     DATA_HELP,
+    FLOAT_METAVAR,
+    LEVEL,
+    POSITIVE,
     SQL_HELP,
+    TEST_SHARE,
     THREADS_HELP,
     THREADS_METAVAR,
+    Family,
+    Metric,
     Task,
     Tracker,
     TrainBackend,
@@ -35,15 +41,20 @@ def train_command(
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
     time_budget: Annotated[
         float | None,
-        typer.Option(help="Seconds for the whole run (default 60 without --max-trials)."),
+        typer.Option(
+            parser=POSITIVE,
+            metavar=FLOAT_METAVAR,
+            help="Seconds for the whole run (default 60 without --max-trials).",
+        ),
     ] = None,
     max_trials: Annotated[
-        int | None, typer.Option(help="Stop after N trials; alone, the clock never cuts a trial.")
+        int | None,
+        typer.Option(min=1, help="Stop after N trials; alone, the clock never cuts a trial."),
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="The one seed every random source derives from.")
     ] = None,
-    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
+    metric: Annotated[Metric | None, typer.Option(help="Metric to optimise.")] = None,
     task: Annotated[Task | None, typer.Option(help="The task, instead of inferring it.")] = None,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
@@ -57,10 +68,19 @@ def train_command(
     ] = None,
     latency_budget_ms: Annotated[
         float | None,
-        typer.Option(help="p99 single-row latency budget (ms), held by the final model."),
+        typer.Option(
+            parser=POSITIVE,
+            metavar=FLOAT_METAVAR,
+            help="p99 single-row latency budget (ms), held by the final model.",
+        ),
     ] = None,
     max_model_mb: Annotated[
-        float | None, typer.Option(help="Largest model package (MB), held by the final model.")
+        float | None,
+        typer.Option(
+            parser=POSITIVE,
+            metavar=FLOAT_METAVAR,
+            help="Largest model package (MB), held by the final model.",
+        ),
     ] = None,
     group_col: Annotated[
         str | None, typer.Option(help="Validate with groups of this column.")
@@ -73,13 +93,21 @@ def train_command(
     ] = None,
     drop_col: Annotated[list[str] | None, typer.Option(help="Drop a column (repeatable).")] = None,
     family: Annotated[
-        list[str] | None, typer.Option(help="Only try this model family (repeatable).")
+        list[Family] | None, typer.Option(help="Only try this model family (repeatable).")
     ] = None,
     test_size: Annotated[
-        float | None, typer.Option(help="Share held out as a test split (0.2).")
+        float | None,
+        typer.Option(
+            parser=TEST_SHARE, metavar=FLOAT_METAVAR, help="Share held out as a test split (0.2)."
+        ),
     ] = None,
     interval: Annotated[
-        float | None, typer.Option(help="Regression: record intervals at this level (e.g. 0.9).")
+        float | None,
+        typer.Option(
+            parser=LEVEL,
+            metavar=FLOAT_METAVAR,
+            help="Regression: record intervals at this level (e.g. 0.9).",
+        ),
     ] = None,
     sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
     experiment: Annotated[
@@ -135,7 +163,7 @@ def train_command(
         "time_col": time_col,
         "keep_cols": tuple(keep_col) if keep_col else None,
         "drop_cols": tuple(drop_col) if drop_col else None,
-        "families": tuple(family) if family else None,
+        "families": tuple(f.value for f in family) if family else None,
         "test_size": test_size,
         "interval": interval,
         "experiment": experiment,
