@@ -2,9 +2,9 @@
 package's own predictions on held-out rows (missing numbers and categories, an unseen category,
 a value far outside the training range), for binary, multiclass and regression models.
 
-One small package is trained per task; the other two families are fitted (few trees) on that
-package's own encoded rows and put in its place, so every family meets every task in a few
-seconds of training."""
+One small forest package is trained per task; the other families are fitted (few trees) on
+that package's own encoded rows, saved and loaded back as a package holds them, and put in its
+place, so every family meets every task in a few seconds of training."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from tests.package.test_export import feeds, fresh, make
 
 ort = pytest.importorskip("onnxruntime", reason="pip install 'mlwright[onnx]'")
 
-TRAINED = {"binary": "hist_gb", "multiclass": "random_forest", "regression": "extra_trees"}
+TRAINED = {"binary": "random_forest", "multiclass": "extra_trees", "regression": "extra_trees"}
+ROWS = 200
 SMALL = {  # few trees: a refit's settings (hist_gb: rounds without early stopping)
     "random_forest": {"n_estimators": 12, "chunk": 12},
     "extra_trees": {"n_estimators": 12, "chunk": 12},
@@ -37,8 +38,8 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, mw.Model]:
     out = {}
     for task, family in TRAINED.items():
         folder = tmp_path_factory.mktemp(task) / "pkg"
-        mw.train(make(300, task, seed=0), target="y", families=(family,), max_trials=1,
-                 n_folds=2, time_budget=2, seed=0, tracker="none", out=str(folder))  # fmt: skip
+        mw.train(make(ROWS, task, seed=0), target="y", families=(family,), max_trials=1,
+                 n_folds=2, seed=0, tracker="none", out=str(folder))  # fmt: skip
         loaded = mw.load(str(folder))  # the estimators as the package's files give them back
         assert isinstance(loaded, mw.Model)
         assert loaded.family.name == family
@@ -46,18 +47,22 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, mw.Model]:
     return out
 
 
-def with_family(model: mw.Model, name: str) -> mw.Model:
-    """``model`` with a small ``name`` model fitted on its own encoded training rows."""
+def with_family(model: mw.Model, name: str, folder: Path) -> mw.Model:
+    """``model`` with a small ``name`` model fitted on its own encoded training rows, written to
+    ``folder`` and read back as a package's files give it."""
     if model.family.name == name:
         return model
-    rows = make(300, model.task, seed=0)
+    rows = make(ROWS, model.task, seed=0)
     features, _ = model.prepare(rows)
     design = model.encoder.transform(features, "tree")
     y = encode_target(rows["y"], model.task, model.classes)
     cls = get_family(name)
     params = {**cls.space().defaults, **SMALL[name]}
     n_classes = 0 if model.classes is None else len(model.classes)
-    family = cls(params, FitContext(model.task, n_classes, seed=0, threads=1)).fit(design, y)
+    ctx = FitContext(model.task, n_classes, seed=0, threads=1)
+    fitted = cls(params, ctx).fit(design, y)
+    fitted.save(folder)
+    family = cls.load(folder, params, ctx, fitted.fitted_)
     return dataclasses.replace(model, family=family)
 
 
@@ -66,7 +71,7 @@ def with_family(model: mw.Model, name: str) -> mw.Model:
 def test_onnxruntime_gives_the_packages_predictions(
     name: str, task: str, packages: dict[str, mw.Model], tmp_path: Path
 ) -> None:
-    model = with_family(packages[task], name)
+    model = with_family(packages[task], name, tmp_path)
     rows = fresh(task)
     want = model.predict(rows)
     if name == TRAINED[task]:  # the package itself, through `mlwright export`
@@ -88,9 +93,9 @@ def test_onnxruntime_gives_the_packages_predictions(
 
 
 def test_an_unseen_category_takes_the_missing_values_branch_in_hist_gb(
-    packages: dict[str, mw.Model],
+    packages: dict[str, mw.Model], tmp_path: Path
 ) -> None:
-    model = packages["binary"]
+    model = with_family(packages["binary"], "hist_gb", tmp_path)
     base = fresh("binary").head(40)
     unseen, missing = base.assign(colour="purple"), base.assign(colour=None)
     session = ort.InferenceSession(tabular_onnx(model))
