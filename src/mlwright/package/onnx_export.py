@@ -132,7 +132,7 @@ def _check_exportable(model: Model) -> None:
             f"the catboost model uses the categorical columns {shown} through CatBoost's target "
             "statistics, which have no ONNX form (CatBoost's own ONNX export takes numeric "
             "features only)",
-            fix="retrain with --families lightgbm,xgboost,linear (their categorical splits "
+            fix="retrain with --families lightgbm,xgboost,linear,hist_gb (their categorical splits "
             "export), or serve the package itself with `mlwright serve`",
         )
     kinds = [c for c in model.encoder.columns_ or [] if c["kind"] in ("datetime", "text")]
