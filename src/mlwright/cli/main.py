@@ -309,6 +309,9 @@ app.command("ui", epilog=examples("mlwright ui", "mlwright ui --port 5001"))(ui_
 
 def run() -> None:
     """Console-script entry point: MlwrightError becomes a message and exit code 1."""
+    from mlwright.runtime import mark_command_line
+
+    mark_command_line()
     try:
         app()
     except MlwrightError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlwright.errors import MlwrightError
+from mlwright.runtime import is_command_line
 from mlwright.train.models.base import PARALLEL_ROWS, Family, FitContext, all_classes
 from mlwright.train.models.features import Design
 
@@ -100,19 +101,35 @@ _NEVER_ESTIMATORS = ("sklearn.externals.array_api_compat.torch",)
 
 
 def _skops_io() -> Any:
-    """``skops.io``, imported without the modules that cannot hold an estimator."""
+    """``skops.io``, imported without the modules that cannot hold an estimator.
+
+    That list is skops' default trust, which mlwright never relies on: every load names the
+    types it trusts, after its own check. In mlwright's own command line, where no other code
+    shares the process, skops is imported without the list at all (one to two seconds of every
+    ``mlwright predict`` on a scikit-learn model); a program that imports mlwright keeps skops as
+    it would be without it."""
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
     blocked = [name for name in _NEVER_ESTIMATORS if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]  # import fails; the walk goes on
+    import sklearn.utils
+
+    listing = sklearn.utils.all_estimators
+    if is_command_line():
+        sklearn.utils.all_estimators = _no_estimators
     try:
         import skops.io as sio
     finally:
+        sklearn.utils.all_estimators = listing
         for name in blocked:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
     return sio
+
+
+def _no_estimators(*args: Any, **kwargs: Any) -> list[tuple[str, type]]:
+    return []
 
 
 def dump(estimator: Any, path: Path) -> None:
