@@ -38,7 +38,7 @@ from mlwright.serve.asgi import Receive, Scope, Send
 from mlwright.serve.docs import add_docs
 from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.invocations import PATH as INVOCATIONS
-from mlwright.serve.limits import CSV_MEDIA, Guard
+from mlwright.serve.limits import Guard
 from mlwright.serve.metrics import LANE, Observe, ServerMetrics
 from mlwright.serve.routes.monitoring import MAX_MINUTES, MAX_ROWS
 from mlwright.serve.schemas import error, validation_items
@@ -191,19 +191,10 @@ def _document(app: FastAPI, served: Served) -> None:
                 post = spec.get("paths", {}).get(path, {}).get("post")
                 if post is not None:
                     content = {"application/json": {"schema": schema}}
-                    if path == INVOCATIONS and ("POST", path) in served.lanes():
-                        content[CSV_MEDIA] = {"schema": _CSV_BODY}
                     post["requestBody"] = {"required": True, "content": content}
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-_CSV_BODY = {
-    "type": "string",
-    "description": "a header line of column names, then one line per row "
-    "(pandas' DataFrame.to_csv without the index)",
-}
 
 
 def _serving(variants: dict[str, Slot]) -> Any:

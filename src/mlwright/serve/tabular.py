@@ -176,35 +176,25 @@ def ident(name: str) -> str:
 
 
 def mlflow_body(record_model: str) -> dict[str, Any]:
-    """The schema of an ``/invocations`` JSON body: MLflow's shapes over this model's columns
-    (records, or ``dataframe_split``'s columns and rows), and ``params``, which are ignored."""
+    """The schema of an ``/invocations`` JSON body: MLflow's record shapes over this model's
+    columns, and ``params`` (any value: ignored, as MLflow ignores them here). What JSON Schema
+    cannot say exactly is left out, so that what the document allows is accepted: a
+    ``dataframe_split`` body (its rows must match its columns) and a ``text/csv`` one are
+    accepted too, as MLflow accepts them."""
     records = {
         "type": "array",
         "items": {"$ref": f"#/components/schemas/{record_model}"},
         "minItems": 1,
     }
-    split = {
-        "type": "object",
-        "properties": {
-            "columns": {"type": "array", "items": {"type": "string"}},
-            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
-        },
-        "required": ["columns", "data"],
-    }
-    params = {"type": "object", "description": "ignored, as MLflow ignores them here"}
+    params = {"description": "ignored, as MLflow ignores them for a model that declares none"}
     shapes = [
         {
             "type": "object",
-            "properties": {key: value, "params": params},
+            "properties": {key: records, "params": params},
             "required": [key],
             "additionalProperties": False,
         }
-        for key, value in (
-            ("dataframe_split", split),
-            ("dataframe_records", records),
-            ("instances", records),
-            ("inputs", records),
-        )
+        for key in ("dataframe_records", "instances", "inputs")
     ]
     return {"oneOf": shapes}
 
