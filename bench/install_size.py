@@ -42,8 +42,10 @@ def folder_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def installed_mib(name: str) -> float | None:
-    """The size of a distribution's files in this interpreter's environment."""
+def installed_mib(name: str, beside: Path) -> float | None:
+    """The size of a distribution's files in this interpreter's environment, less the files
+    already in the site-packages folder ``beside`` (mlflow and mlflow-skinny, for one, install
+    the same modules)."""
     try:
         dist = md.distribution(name)
     except md.PackageNotFoundError:
@@ -51,7 +53,7 @@ def installed_mib(name: str) -> float | None:
     total = 0
     for file in dist.files or ():
         path = Path(str(dist.locate_file(file)))
-        if path.is_file():
+        if path.is_file() and not (beside / file).exists():
             total += path.stat().st_size
     return total / 2**20
 
@@ -73,7 +75,9 @@ def main() -> None:
         run(python, "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", wheel)
         seconds = time.perf_counter() - start
         core_mib = folder_mib(venv)
-        packages = len(json.loads(run(python, "-m", "pip", "list", "--format", "json")))
+        listed = json.loads(run(python, "-m", "pip", "list", "--format", "json"))
+        packages = len(listed)
+        core_names = {item["name"].lower() for item in listed}
         rows = []
         for extra in EXTRAS:
             report = work / f"{extra}.json"
@@ -90,15 +94,22 @@ def main() -> None:
                 ROOT / "constraints.txt",
                 f"{wheel}[{extra}]",
             )
-            added = [
-                item["metadata"]["name"]
+            wanted = [
+                (item["metadata"]["name"], item["metadata"]["version"])
                 for item in json.loads(report.read_text())["install"]
                 if item["metadata"]["name"].lower() != "mlwright"
             ]
-            sizes = [installed_mib(name) for name in added]
+            # a package the core has already, at another version the extra needs: replaced
+            replaced = [f"{n} {v}" for n, v in wanted if n.lower() in core_names]
+            added = [n for n, _ in wanted if n.lower() not in core_names]
+            site = next((venv / "lib").glob("python*/site-packages"))
+            sizes = [installed_mib(name, site) for name in added]
             known = sum(s for s in sizes if s is not None)
             missing = [n for n, s in zip(added, sizes, strict=True) if s is None]
-            rows.append((extra, len(added), known, missing))
+            largest = sorted(
+                ((s, n) for n, s in zip(added, sizes, strict=True) if s is not None), reverse=True
+            )[:3]
+            rows.append((extra, len(added), known, missing, largest, replaced))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -112,13 +123,18 @@ def main() -> None:
         f"Core (`pip install mlwright`, from the wheel): {core_mib:,.0f} MiB, {packages} packages, "
         f"installed in {seconds:.0f} s (downloads from pip's cache).",
         "",
-        "| extra | packages it adds | MiB it adds |",
-        "|---|---|---|",
+        "| extra | packages it adds | MiB it adds | the largest (MiB) "
+        "| core packages pip installs again (same or other version) |",
+        "|---|---|---|---|---|",
         *[
             f"| `[{extra}]` | {count} | {mib:,.0f}"
             + (f" (not measured: {', '.join(missing)})" if missing else "")
+            + " | "
+            + ", ".join(f"{name} {size:,.0f}" for size, name in largest)
+            + " | "
+            + (", ".join(f"to {r}" for r in replaced) or "none")
             + " |"
-            for extra, count, mib, missing in rows
+            for extra, count, mib, missing, largest, replaced in rows
         ],
         "",
     ]
