@@ -2,9 +2,11 @@
 
 ```python blocks run in one namespace per page, in a folder prepared with the files the pages
 name (tests/docs/workspace.py). The commands of ```console and ```bash blocks run in such a folder
-too, in page order: ``mlwright ...`` through the command line's entry point (in this process),
-``python ...`` in a subprocess, ``export NAME=VALUE`` sets the variable for the commands after it;
-each must exit 0. How a block is marked as not run is in tests/docs/blocks.py.
+too, in page order: ``mlwright ...`` through the command line's entry point (in this process;
+with ``--backend ray`` in a process of its own, as a terminal would: a second local Ray runtime
+in one process was seen to time out), ``python ...`` in a subprocess, ``export NAME=VALUE`` sets
+the variable for the commands after it; each must exit 0. How a block is marked as not run is
+in tests/docs/blocks.py.
 
 One rewrite keeps the examples short: every ``mlwright train`` runs with ``--time-budget 30``
 (the value a page gives is replaced; a command with neither a budget nor ``--max-trials`` gets
@@ -139,13 +141,18 @@ class Shell:
             self.monkeypatch.setenv(name, value)
             return
         if words[0] == "python":
-            done = subprocess.run(
-                [sys.executable, *words[1:]], capture_output=True, text=True, timeout=600
-            )
-            code, out, err = done.returncode, done.stdout, done.stderr
+            code, out, err = self.subprocess(words[1:])
+        elif "ray" in words:  # its own process, as in a terminal: a Ray runtime per process
+            code, out, err = self.subprocess(["-m", "mlwright", *shortened(words[1:])])
         else:
             code, out, err = self.mlwright(shortened(words[1:]))
         assert code == 0, f"{where}: `{command}` exited {code}\n{out}\n{err}"
+
+    def subprocess(self, args: list[str]) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, timeout=600, check=False
+        )
+        return done.returncode, done.stdout, done.stderr
 
     def mlwright(self, args: list[str]) -> tuple[int, str, str]:
         from mlwright.cli.main import run
