@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -34,7 +35,11 @@ def _figure(width: float = WIDTH, height: float = HEIGHT) -> Iterator[Any]:
 
 def _png(fig: Any) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    with warnings.catch_warnings():
+        # a plot with many labels (an ensemble of eight members) may not fit the constrained
+        # layout: matplotlib then draws it as laid out and says so, which is no one's error
+        warnings.filterwarnings("ignore", message="constrained_layout not applied")
+        fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
