@@ -7,6 +7,8 @@ shape (n, k), or values of shape (n,)), and saves / loads itself in its library'
 
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -20,6 +22,7 @@ import numpy as np
 
 from mlwright.data.tasks import TASKS, Task
 from mlwright.errors import ConfigError
+from mlwright.runtime import is_command_line
 from mlwright.stopping import stop_requested
 from mlwright.train.models.features import Design, View
 
@@ -43,6 +46,22 @@ class FitContext:
         """The clock ran out, or the process was asked to stop (a fit ends at its next round
         either way)."""
         return stop_requested() or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+
+def booster_library(name: str) -> Any:
+    """``lightgbm`` or ``xgboost``, imported to load a model. Both import scikit-learn for their
+    scikit-learn API, which mlwright never uses (it trains and loads their boosters): in
+    mlwright's own command line, where no other code shares the process, they are imported
+    without it while it is not loaded yet (0.7 s of every ``mlwright predict`` of such a model).
+    Anywhere else they are imported as they are."""
+    if name in sys.modules or not is_command_line() or "sklearn" in sys.modules:
+        return importlib.import_module(name)
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # their `import sklearn` fails
+    try:
+        return importlib.import_module(name)
+    finally:
+        if sys.modules.get("sklearn", sys) is None:
+            del sys.modules["sklearn"]
 
 
 class Family(ABC):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlwright.train.models.base import PARALLEL_ROWS, BoostedFamily, FitContext
+from mlwright.train.models.base import PARALLEL_ROWS, BoostedFamily, FitContext, booster_library
 from mlwright.train.models.features import Design
 
 _FILE = "lightgbm.txt"
@@ -111,8 +111,7 @@ class LightGBMFamily(BoostedFamily):
     def load(
         cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]
     ) -> LightGBMFamily:
-        import lightgbm as lgb
-
+        lgb = booster_library("lightgbm")
         family = cls(params, ctx)
         family.booster_ = lgb.Booster(model_file=str(folder / _FILE))
         family.booster_.params["num_threads"] = ctx.threads

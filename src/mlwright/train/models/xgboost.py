@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mlwright.train.models.base import BoostedFamily, FitContext
+from mlwright.train.models.base import BoostedFamily, FitContext, booster_library
 from mlwright.train.models.features import Design
 
 _FILE = "xgboost.ubj"
@@ -105,8 +105,7 @@ class XGBoostFamily(BoostedFamily):
     def load(
         cls, folder: Path, params: dict[str, Any], ctx: FitContext, fitted: dict[str, Any]
     ) -> XGBoostFamily:
-        import xgboost as xgb
-
+        xgb = booster_library("xgboost")
         family = cls(params, ctx)
         booster = xgb.Booster()
         booster.load_model(str(folder / _FILE))
