@@ -126,6 +126,23 @@ def test_size_limits(package: Path) -> None:
         too_many = c.post("/v1/predict", json={"records": [row] * 4})
         assert too_many.status_code == 422
         assert too_many.json()["errors"][0]["field"] == "records"
+        # MLflow's route: the same cap, in each body shape, counted before rows are read
+        columns = list(row)
+        csv = ",".join(columns) + "\n" + "\n".join(",".join(["1"] * len(row)) for _ in range(4))
+        for body, media in (
+            (json.dumps({"dataframe_records": [row] * 4}), "application/json"),
+            (json.dumps({"inputs": {k: [v] * 4 for k, v in row.items()}}), "application/json"),
+            (
+                json.dumps({"dataframe_split": {"columns": columns, "data": [[0] * 99] * 4}}),
+                "application/json",
+            ),
+            (csv + "\n", "text/csv"),
+        ):
+            refused = c.post("/invocations", content=body, headers={"content-type": media})
+            assert refused.status_code == 400, refused.text
+            assert "holds 4 rows; at most 3" in refused.json()["message"]
+        fine = c.post("/invocations", json={"dataframe_records": [row] * 3})
+        assert fine.status_code == 200, fine.text
         too_big = c.post(
             "/v1/predict", content=b" " * 30_000, headers={"content-type": "application/json"}
         )

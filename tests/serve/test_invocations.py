@@ -232,6 +232,7 @@ ROW = {"x1": 0.5, "count": 3, "member": True, "colour": "red", "joined": "2021-0
         (b"", CSV, "the CSV body is empty"),
         (b"x1\n\xff\n", CSV, "not UTF-8"),
         (b"x1,count,member,colour,joined\nabc,1,true,red,2021-01-01\n", CSV, "record 0 'x1'"),
+        (b"x1,count,member,colour,joined\n--inf,1,true,red,2021-01-01\n", CSV, "record 0 'x1'"),
     ],
 )
 def test_bad_bodies_get_mlflow_errors_naming_the_field(

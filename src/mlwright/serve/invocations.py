@@ -50,9 +50,10 @@ _BOOLEAN_TEXT = {"true": True, "false": False}
 class Invocations:
     """Scores MLflow bodies for one slot (its champion, as ``mlflow models serve`` would)."""
 
-    def __init__(self, slot: Slot, cells: TypeAdapter[Any]) -> None:
+    def __init__(self, slot: Slot, cells: TypeAdapter[Any], max_rows: int) -> None:
         self.slot = slot
         self.cells = cells  # the record model: a value of the wrong JSON type is a 400
+        self.max_rows = max_rows  # as /v1/predict: more rows in one request is a 400
         self._told_params = False
 
     def __call__(self, raw: bytes, media: str = "application/json") -> tuple[int, bytes]:
@@ -63,9 +64,12 @@ class Invocations:
         model = active.model
         try:
             if media == CSV_MEDIA:
+                # counted before any row is read: a header line, then one line per row
+                too_many(raw.count(b"\n") - 1, self.max_rows)
                 payload: Any = {"dataframe_records": csv_records(raw, model.schema)}
             else:
                 payload = parse(raw, depth=False)  # the pandas path checks the depth
+                too_many(body_rows(payload), self.max_rows)
         except BodyError as exc:
             return failure(400, exc.reason)
         self._note_params(payload)
@@ -145,6 +149,30 @@ def answer(out: dict[str, np.ndarray]) -> bytes:
     keys = tuple(columns)
     rows = [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     return orjson.dumps({"predictions": rows})
+
+
+def body_rows(payload: Any) -> int:
+    """How many rows an MLflow body holds, read from its shape alone (0 when it has none)."""
+    if type(payload) is not dict:
+        return 0
+    rows = 0
+    for key in SHAPES:
+        value = payload.get(key)
+        if key == "dataframe_split" and type(value) is dict:
+            value = value.get("data")
+        if type(value) is dict:  # columnar: the longest column
+            value = max((v for v in value.values() if type(v) is list), key=len, default=[])
+        if type(value) is list:
+            rows = max(rows, len(value))
+    return rows
+
+
+def too_many(rows: int, max_rows: int) -> None:
+    if rows > max_rows:
+        raise BodyError(
+            f"the body holds {rows} rows; at most {max_rows} are scored in one request",
+            "split it into requests of at most that many rows",
+        )
 
 
 def body_records(payload: Any) -> list[Any] | None:
@@ -282,7 +310,7 @@ def _number(cell: str) -> Any:
     if cell in NA_TEXT:
         return None
     stripped = cell.strip()
-    if _NUMBER.match(stripped) or stripped.lower().lstrip("+-") in ("inf", "infinity"):
+    if _NUMBER.match(stripped) or _INFINITE.fullmatch(stripped):
         return float(stripped)
     return cell  # not a number: the pandas path names it
 
@@ -297,6 +325,7 @@ _CELL_READERS = {"numeric": _number, "integer": _number, "boolean": _boolean}
 
 
 _NUMBER = re.compile(NUMBER_TEXT)
+_INFINITE = re.compile(r"[+-]?inf(inity)?", re.IGNORECASE)
 
 
 __all__ = [

@@ -51,7 +51,7 @@ class TabularServed:
         self.cells = records_adapter(self.request_model)
         self.predictor = Predictor(slot, self.request_model, metrics, settings.max_rows)
         self.predictor.experiment = runtime
-        self.invoker = Invocations(slot, self.cells)
+        self.invoker = Invocations(slot, self.cells, settings.max_rows)
         # variant → what it serves: the champion alone, or the experiment's variants
         self.variants: dict[str, Slot] = {"champion": slot} if runtime is None else runtime.slots
         self.poller: asyncio.Task[None] | None = None
