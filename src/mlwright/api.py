@@ -60,6 +60,7 @@ def profile(
     metric: str | None = None,
     task: str | None = None,
     settings: ProfileSettings | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> ProblemDefinition:
     """Profile ``data`` for predicting ``target``: the task, the metric, every column's kind and
     role, and the warnings (leaks, ID-like columns, imbalance, ...). Nothing is trained.
@@ -72,6 +73,7 @@ def profile(
         metric: The metric training would optimise (default: chosen for the task).
         task: ``binary``, ``multiclass`` or ``regression`` (default: inferred from the target).
         settings: The profile's thresholds (default: :class:`~mlwright.config.ProfileSettings`).
+        on_step: Called with a short description as each step starts (reading, checks, ...).
 
     Returns:
         The :class:`~mlwright.data.profile.ProblemDefinition`; it shows as a table in Jupyter.
@@ -82,7 +84,7 @@ def profile(
     """
     from mlwright.data.profile import profile as run
 
-    return run(data, target, sql=sql, metric=metric, task=task, settings=settings)
+    return run(data, target, sql=sql, metric=metric, task=task, settings=settings, on_step=on_step)
 
 
 # --- training ------------------------------------------------------------------------------------

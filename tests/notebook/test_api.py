@@ -109,3 +109,12 @@ def test_a_path_is_accepted_for_out(monkeypatch: pytest.MonkeyPatch, tmp_path: A
     assert seen[0].out == str(tmp_path / "m")
     assert seen[0].keep_cols == ("id",)
     assert seen[0].features == FeatureSettings()
+
+
+def test_profile_reports_each_step_as_it_starts() -> None:
+    from tests.conftest import make_frame
+
+    steps: list[str] = []
+    problem = mw.profile(make_frame(200), target="churned", on_step=steps.append)
+    assert problem.task == "binary"
+    assert steps and all(isinstance(step, str) and step for step in steps)
