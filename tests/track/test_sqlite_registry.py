@@ -107,6 +107,18 @@ def test_the_registry_read_from_sqlite_is_mlflows_answer(store: str) -> None:
             tracking.find_version(name, **query)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_reading_the_registry_changes_nothing_in_the_store(store: str, tmp_path: Path) -> None:
+    _registry(store)
+    db = tmp_path / "mlflow.db"
+    before = (db.read_bytes(), db.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir()))
+    assert sqlite_registry.list_models(store)
+    assert sqlite_registry.show_model(store, "churn", MANIFEST_TAG, HISTORY_TAG)
+    assert sqlite_registry.find_version(store, "churn", alias="champion")
+    after = (db.read_bytes(), db.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir()))
+    assert after == before  # not a byte, not a journal file
+
+
 def test_only_a_local_sqlite_store_it_knows_is_read_directly(
     store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
