@@ -107,7 +107,7 @@ def train(
     time_col: str | None = None,
     keep_cols: str | Sequence[str] = (),
     drop_cols: str | Sequence[str] = (),
-    test_size: float = 0.2,
+    test_size: float | None = None,
     interval: float | None = None,
     families: str | Sequence[str] | None = None,
     n_folds: int = 5,
@@ -115,7 +115,7 @@ def train(
     backend: Literal["local", "ray"] = "local",
     ray_address: str | None = None,
     workers: int | None = None,
-    refit_on_test: bool = True,
+    refit_on_test: bool | None = None,
     experiment: str | None = None,
     tracker: str | Sequence[str] = ("mlflow",),
     features: FeatureSettings | Mapping[str, Any] | None = None,
@@ -147,7 +147,7 @@ def train(
         keep_cols: Columns to keep that the profile would drop (one name or several).
         drop_cols: Columns to drop (one name or several).
         test_size: Share of rows held out as a test split, scored before the final refit
-            (a table too small to spare one holds out none unless another value is given).
+            (default: 0.2, or none on a table too small to spare one).
         interval: Regression: record prediction intervals at this level (e.g. 0.9).
         families: Only try these model families (default: the plan decides).
         n_folds: Cross-validation folds.
@@ -157,7 +157,8 @@ def train(
         ray_address: With ``backend="ray"``: the cluster to join (default: a local runtime).
         workers: With ``backend="ray"``: trials at once (default: the cluster's CPUs /
             threads).
-        refit_on_test: Refit the final model on the training and test rows together.
+        refit_on_test: Refit the final model on the training and test rows together
+            (default: the plan decides; on large data the test split's model is the final one).
         experiment: The MLflow experiment (default: the model name).
         tracker: ``mlflow`` tracks and registers; ``wandb`` logs the run as well; ``none``
             turns tracking off.
@@ -191,11 +192,9 @@ def train(
             del given[key]
     if out is not None:  # a Path is written as text, as the CLI's --out
         given["out"] = str(out)
-    # an option left at its default is not given, as with the CLI's flags: the plan decides
-    # what depends on it being given (a small table holds out no test split unless test_size
-    # is set to another value; refit_on_test)
-    fields = TrainOptions.model_fields
-    given = {k: v for k, v in given.items() if k not in fields or v != fields[k].default}
+    for key in ("test_size", "refit_on_test"):  # None: not given, and the plan decides
+        if given[key] is None:
+            del given[key]
     options = TrainOptions.from_mapping(given, source="train options")
     from mlwright.notebook import training_progress
 

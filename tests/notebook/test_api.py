@@ -41,6 +41,8 @@ def test_train_is_a_function_with_every_option_as_a_keyword() -> None:
             assert (param.default, default) == (None, FeatureSettings())
         elif name == "profile":
             assert (param.default, default) == (None, ProfileSettings())
+        elif name in ("test_size", "refit_on_test"):  # None: the plan decides, as without a flag
+            assert param.default is None, name
         else:
             assert param.default == default, name
 

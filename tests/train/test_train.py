@@ -170,6 +170,7 @@ def test_tiny_data_reduces_folds() -> None:
 def test_too_few_rows_for_the_folds_is_a_data_error_not_a_family_crash() -> None:
     frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "y": [1.1, 2.47, 3.84, 5.21]})
     options = {"tracker": "none", "max_trials": 1, "task": "regression", "progress": False}
+    options["test_size"] = 0.2  # a table this small holds out none unless asked
     with pytest.raises(mw.MlwrightError, match=r"only 3 rows are left for the 2 validation"):
         mw.train(frame, target="y", n_folds=2, **options)
     frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0], "y": [1.1, 2.47, 3.84, 5.21, 6.58]})
