@@ -71,7 +71,7 @@ LONGEST_FIRST = (
     "tests/train/test_train.py",
     "tests/distributed/test_ray_search.py",
     "tests/report/test_report.py",
-    "tests/test_docs.py",
+    "tests/train/test_halving.py",
     "tests/serve/test_ab.py",
     "tests/serve/test_reliability.py",
     "tests/cli/test_cli_train.py",
