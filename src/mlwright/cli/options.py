@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import typer
 
@@ -106,6 +106,12 @@ def threads(value: str | int | None) -> int | None:
         raise typer.BadParameter(f"{count} is less than 1; give 1 or more, or auto")
     return count
 
+
+# ``--threads`` as every command spells it (the parameter is ``threads_``: ``threads`` parses)
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", parser=threads, metavar=THREADS_METAVAR, help=THREADS_HELP),
+]
 
 T = TypeVar("T")
 

@@ -10,11 +10,9 @@ import typer
 from mlwright.cli.models import load_model
 from mlwright.cli.options import (
     MODEL_HELP,
-    THREADS_HELP,
-    THREADS_METAVAR,
     ServeBackend,
+    Threads,
     examples,
-    threads,
 )
 from mlwright.cli.output import stderr_console
 
@@ -32,15 +30,7 @@ def serve_command(
     ),
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (uvicorn).")] = 1,
-    threads_: Annotated[
-        int | None,
-        typer.Option(
-            "--threads",
-            parser=threads,
-            metavar=THREADS_METAVAR,
-            help=THREADS_HELP,
-        ),
-    ] = None,
+    threads_: Threads = None,
     max_rows: Annotated[int, typer.Option(min=1, help="Most records in one request.")] = 10_000,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 16.0,
     store: Annotated[

@@ -15,16 +15,14 @@ from mlwright.cli.options import (
     POSITIVE,
     SQL_HELP,
     TEST_SHARE,
-    THREADS_HELP,
-    THREADS_METAVAR,
     Family,
     Metric,
     Task,
+    Threads,
     Tracker,
     TrainBackend,
     either,
     examples,
-    threads,
 )
 from mlwright.cli.output import stderr_console
 from mlwright.cli.signals import stops_cleanly
@@ -129,15 +127,7 @@ def train_command(
         int | None,
         typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
     ] = None,
-    threads_: Annotated[
-        int | None,
-        typer.Option(
-            "--threads",
-            parser=threads,
-            metavar=THREADS_METAVAR,
-            help=THREADS_HELP,
-        ),
-    ] = None,
+    threads_: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
     # earlier spellings, hidden from help
     out: Annotated[str | None, typer.Option("--out", hidden=True)] = None,

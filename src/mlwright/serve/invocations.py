@@ -29,7 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from mlwright.data.records import RecordColumns, record_columns
 from mlwright.data.schema import TableSchema
 from mlwright.errors import MlwrightError, SchemaViolationError
-from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.asgi import Receive, Scope, Send, read_body
 from mlwright.serve.bodies import BodyError, check, parse
 from mlwright.serve.limits import CSV_MEDIA
 from mlwright.serve.schemas import NUMBER_TEXT, error_body, validation_items
@@ -99,18 +99,13 @@ class Invocations:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The route as a bare ASGI app: no framework between the socket and the scorer."""
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
+        if raw is None:
+            return
         headers = dict(scope.get("headers") or [])
         media = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
         try:
-            status, body = self(b"".join(chunks), media)
+            status, body = self(raw, media)
         except Exception as exc:  # answered like every other route's unexpected error
             request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
             log.exception("unexpected error on %s (request %s)", PATH, request_id)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from mlwright.data.records import RecordColumns, record_columns
 from mlwright.errors import MlwrightError
 from mlwright.package.model import Model
-from mlwright.serve.asgi import Receive, Scope, Send
+from mlwright.serve.asgi import Receive, Scope, Send, read_body
 from mlwright.serve.bodies import BodyError, check, parse
 from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.metrics import ServerMetrics
@@ -180,18 +180,13 @@ class Predictor:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The route as a bare ASGI app: no framework between the socket and the scorer."""
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
+        if raw is None:
+            return
         request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
         keyed = dict(scope.get("headers") or []) if self.experiment is not None else None
         try:
-            status, body = self(b"".join(chunks), request_id, keyed)
+            status, body = self(raw, request_id, keyed)
         except Exception as exc:  # answered like every other route's unexpected error
             log.exception("unexpected error on %s", PATH)
             status, body = (
