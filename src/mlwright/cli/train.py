@@ -34,99 +34,114 @@ TRAIN_EXAMPLES = examples(
 )
 
 
+# the options of `mlwright train`, one alias each, so that the command reads as its list
+TimeBudget = Annotated[
+    float | None,
+    typer.Option(
+        parser=POSITIVE,
+        metavar=FLOAT_METAVAR,
+        help="Seconds for the whole run (default 60 without --max-trials).",
+    ),
+]
+MaxTrials = Annotated[
+    int | None,
+    typer.Option(min=1, help="Stop after N trials; alone, the clock never cuts a trial."),
+]
+Seed = Annotated[int | None, typer.Option(help="The one seed every random source derives from.")]
+Output = Annotated[
+    str | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
+]
+Name = Annotated[str | None, typer.Option(help="Model name (default: the data file's stem).")]
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML file of training options; flags override it."),
+]
+LatencyBudget = Annotated[
+    float | None,
+    typer.Option(
+        parser=POSITIVE,
+        metavar=FLOAT_METAVAR,
+        help="p99 single-row latency budget (ms), held by the final model.",
+    ),
+]
+MaxModelMb = Annotated[
+    float | None,
+    typer.Option(
+        parser=POSITIVE,
+        metavar=FLOAT_METAVAR,
+        help="Largest model package (MB), held by the final model.",
+    ),
+]
+GroupCol = Annotated[str | None, typer.Option(help="Validate with groups of this column.")]
+TimeCol = Annotated[str | None, typer.Option(help="Validate in the time order of this column.")]
+KeepCol = Annotated[
+    list[str] | None, typer.Option(help="Keep a column the profile would drop (repeatable).")
+]
+DropCol = Annotated[list[str] | None, typer.Option(help="Drop a column (repeatable).")]
+Families = Annotated[
+    list[Family] | None, typer.Option(help="Only try this model family (repeatable).")
+]
+TestSize = Annotated[
+    float | None,
+    typer.Option(
+        parser=TEST_SHARE, metavar=FLOAT_METAVAR, help="Share held out as a test split (0.2)."
+    ),
+]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        parser=LEVEL,
+        metavar=FLOAT_METAVAR,
+        help="Regression: record intervals at this level (e.g. 0.9).",
+    ),
+]
+Experiment = Annotated[
+    str | None, typer.Option(help="MLflow experiment (default: the model name).")
+]
+Trackers = Annotated[
+    list[Tracker] | None,
+    typer.Option(help="mlflow (default), wandb (logs to W&B as well), or none (repeatable)."),
+]
+Backend = Annotated[
+    TrainBackend | None,
+    typer.Option(help="Where the search's trials run: local (default) or ray."),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(help="With --backend ray: the cluster to join (default: a local runtime)."),
+]
+ConcurrentTrials = Annotated[
+    int | None,
+    typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
+]
+
+
 def train_command(
     data: Annotated[str, typer.Argument(help=DATA_HELP)],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
-    time_budget: Annotated[
-        float | None,
-        typer.Option(
-            parser=POSITIVE,
-            metavar=FLOAT_METAVAR,
-            help="Seconds for the whole run (default 60 without --max-trials).",
-        ),
-    ] = None,
-    max_trials: Annotated[
-        int | None,
-        typer.Option(min=1, help="Stop after N trials; alone, the clock never cuts a trial."),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="The one seed every random source derives from.")
-    ] = None,
+    time_budget: TimeBudget = None,
+    max_trials: MaxTrials = None,
+    seed: Seed = None,
     metric: Annotated[Metric | None, typer.Option(help="Metric to optimise.")] = None,
     task: Annotated[Task | None, typer.Option(help="The task, instead of inferring it.")] = None,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option(help="Model name (default: the data file's stem).")
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML file of training options; flags override it."),
-    ] = None,
-    latency_budget_ms: Annotated[
-        float | None,
-        typer.Option(
-            parser=POSITIVE,
-            metavar=FLOAT_METAVAR,
-            help="p99 single-row latency budget (ms), held by the final model.",
-        ),
-    ] = None,
-    max_model_mb: Annotated[
-        float | None,
-        typer.Option(
-            parser=POSITIVE,
-            metavar=FLOAT_METAVAR,
-            help="Largest model package (MB), held by the final model.",
-        ),
-    ] = None,
-    group_col: Annotated[
-        str | None, typer.Option(help="Validate with groups of this column.")
-    ] = None,
-    time_col: Annotated[
-        str | None, typer.Option(help="Validate in the time order of this column.")
-    ] = None,
-    keep_col: Annotated[
-        list[str] | None, typer.Option(help="Keep a column the profile would drop (repeatable).")
-    ] = None,
-    drop_col: Annotated[list[str] | None, typer.Option(help="Drop a column (repeatable).")] = None,
-    family: Annotated[
-        list[Family] | None, typer.Option(help="Only try this model family (repeatable).")
-    ] = None,
-    test_size: Annotated[
-        float | None,
-        typer.Option(
-            parser=TEST_SHARE, metavar=FLOAT_METAVAR, help="Share held out as a test split (0.2)."
-        ),
-    ] = None,
-    interval: Annotated[
-        float | None,
-        typer.Option(
-            parser=LEVEL,
-            metavar=FLOAT_METAVAR,
-            help="Regression: record intervals at this level (e.g. 0.9).",
-        ),
-    ] = None,
+    output: Output = None,
+    name: Name = None,
+    config: Config = None,
+    latency_budget_ms: LatencyBudget = None,
+    max_model_mb: MaxModelMb = None,
+    group_col: GroupCol = None,
+    time_col: TimeCol = None,
+    keep_col: KeepCol = None,
+    drop_col: DropCol = None,
+    family: Families = None,
+    test_size: TestSize = None,
+    interval: Interval = None,
     sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: the model name).")
-    ] = None,
-    tracker: Annotated[
-        list[Tracker] | None,
-        typer.Option(help="mlflow (default), wandb (logs to W&B as well), or none (repeatable)."),
-    ] = None,
-    backend: Annotated[
-        TrainBackend | None,
-        typer.Option(help="Where the search's trials run: local (default) or ray."),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="With --backend ray: the cluster to join (default: a local runtime)."),
-    ] = None,
-    concurrent_trials: Annotated[
-        int | None,
-        typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
-    ] = None,
+    experiment: Experiment = None,
+    tracker: Trackers = None,
+    backend: Backend = None,
+    ray_address: RayAddress = None,
+    concurrent_trials: ConcurrentTrials = None,
     threads_: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
     # earlier spellings, hidden from help
@@ -136,8 +151,6 @@ def train_command(
 ) -> None:
     """Train, validate, package, track and register a model: profile, plan, search, test,
     refit."""
-    from mlwright.config import TrainOptions
-
     concurrent_trials = either(concurrent_trials, workers, "--concurrent-trials/--workers")
     given = {
         "time_budget": time_budget,
@@ -163,20 +176,27 @@ def train_command(
         "workers": concurrent_trials,
         "threads": threads_,
     }
+    options = _train_options(target, config, given)
+    _train_and_print(data, options, sql, quiet and not no_quiet)
+
+
+def _train_options(target: str, config: Path | None, given: dict[str, Any]) -> Any:
+    """The checked TrainOptions: the config file's, overridden by the flags given."""
+    from mlwright.config import TrainOptions
+
     values: dict[str, object] = {}
     if config is not None:
         values.update(TrainOptions.yaml_mapping(config))
     values.update({k: v for k, v in given.items() if v is not None})
     values["target"] = target
-    ray_only = {"--concurrent-trials": concurrent_trials, "--ray-address": ray_address}
+    ray_only = {"--concurrent-trials": given["workers"], "--ray-address": given["ray_address"]}
     misplaced = [flag for flag, value in ray_only.items() if value is not None]
     if misplaced and values.get("backend", "local") != "ray":
         verb = "applies" if len(misplaced) == 1 else "apply"
         raise typer.BadParameter(
             f"{' and '.join(misplaced)} {verb} to the Ray backend only: pass --backend ray too"
         )
-    options = TrainOptions.from_mapping(values, source="training options")
-    _train_and_print(data, options, sql, quiet and not no_quiet)
+    return TrainOptions.from_mapping(values, source="training options")
 
 
 def _train_and_print(data: str, options: Any, sql: str | None, quiet: bool) -> None:
