@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "profile": ("mlwright.api", "profile"),
     "train": ("mlwright.api", "train"),
+    "retrain": ("mlwright.api", "retrain"),
     "ProblemDefinition": ("mlwright.data.profile", "ProblemDefinition"),
     "TableSchema": ("mlwright.data.schema", "TableSchema"),
     "infer_schema": ("mlwright.data.schema", "infer_schema"),
@@ -53,12 +54,22 @@ __all__ = [
     "read_table",
     "rebuild",
     "reproduce",
+    "retrain",
     "train",
     "train_torch",
 ]
 
 if TYPE_CHECKING:
-    from mlwright.api import export, load, profile, rebuild, reproduce, train, train_torch
+    from mlwright.api import (
+        export,
+        load,
+        profile,
+        rebuild,
+        reproduce,
+        retrain,
+        train,
+        train_torch,
+    )
     from mlwright.config import ProfileSettings
     from mlwright.data.bundled import list_datasets, load_dataset
     from mlwright.data.io import read_table

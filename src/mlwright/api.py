@@ -230,6 +230,67 @@ def train_with_options(
     )
 
 
+def retrain(
+    model: str | Path,
+    *,
+    data: Any = (),
+    sql: str | None = None,
+    from_store: str | Path | None = None,
+    min_labels: int = 100,
+    since: float | str | None = None,
+    until: float | str | None = None,
+    search: bool = False,
+    time_budget: float | None = None,
+    reason: str = "",
+    out: str | Path | None = None,
+    tracker: str | Sequence[str] | None = None,
+    on_event: Event | None = None,
+    default_out: Path | None = None,
+) -> Model:
+    """Retrain a model on new rows (``mlwright retrain``): by default its configurations are
+    refit without a search (seconds, and the same model for the same rows); ``search=True``
+    searches again within ``time_budget`` seconds. The new version keeps the model's columns,
+    kinds and classes (so a server can A/B-test or swap it), registers as ``challenger`` while
+    a champion exists, and records its lineage (parent, sources with digests, reason).
+
+    Args:
+        model: The model to retrain: ``NAME@ALIAS``, ``NAME/VERSION`` or a package folder.
+        data: New labelled rows: a path, a frame, a database URL with ``sql``, or a list.
+        from_store: A serving store: the model's predictions that received a true label or
+            value through ``/v1/feedback``, with the features as they were sent.
+        min_labels: The fewest labelled predictions the store must hold.
+        since, until: The store's window (epoch seconds, ``6h``/``2d``/``1w`` ago, or a date).
+        reason: Why, in words (recorded in the lineage, the run and the registry).
+
+    Example:
+        >>> challenger = mw.retrain("churn@champion", data="churn-2025-q1.csv")
+    """
+    from mlwright.autopilot.retrain import StoreSource
+    from mlwright.autopilot.retrain import retrain as run
+    from mlwright.monitor.overview import parse_since
+
+    items = list(data) if isinstance(data, (list, tuple)) else ([] if data is None else [data])
+    store = None
+    if from_store is not None:
+        start = since if not isinstance(since, str) else parse_since(since)
+        end = until if not isinstance(until, str) else parse_since(until)
+        store = StoreSource(Path(from_store), min_labels, start, end)
+    trackers = (tracker,) if isinstance(tracker, str) else tracker
+    return run(
+        model,
+        data=items,
+        sql=sql,
+        from_store=store,
+        search=search,
+        time_budget=time_budget,
+        reason=reason,
+        out=out,
+        tracker=trackers,
+        on_event=on_event,
+        default_out=default_out,
+    )
+
+
 def train_torch(
     config: TorchConfig | str | Path,
     out: str | Path | None = None,

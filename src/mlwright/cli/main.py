@@ -32,6 +32,7 @@ from mlwright.cli.options import (
     examples,
 )
 from mlwright.cli.output import print_wide, stderr_console
+from mlwright.cli.retrain import RETRAIN_EXAMPLES, retrain_command
 from mlwright.cli.serve import SERVE_EXAMPLES, serve_command
 from mlwright.cli.signals import stops_cleanly
 from mlwright.cli.train import (
@@ -118,6 +119,7 @@ def profile_command(
 # the commands, in the order help lists them
 app.command("train", epilog=TRAIN_EXAMPLES)(train_command)
 app.command("train-torch", epilog=TRAIN_TORCH_EXAMPLES)(train_torch_command)
+app.command("retrain", epilog=RETRAIN_EXAMPLES)(retrain_command)
 
 
 @app.command(

@@ -159,6 +159,39 @@ class CvRecord(RecipePart):
     note: str | None = None
 
 
+class LineageRecord(RecipePart):
+    """Where a retrained model comes from (``mlwright retrain``): its parent version, how it was
+    made (``refit``: the parent's configurations fitted again, no search; ``search``: a budgeted
+    search), the data sources with their rows and digests, the reason and the evidence that
+    triggered it, the rollout of the continuous-training loop it belongs to, and the parent's
+    score on the new rows (which it never trained on)."""
+
+    parent: dict[str, Any] = Field(default_factory=dict)  # name, version, ref, cv
+    mode: Literal["refit", "search"] = "refit"
+    reason: str = ""
+    trigger: dict[str, Any] | None = None
+    rollout: str | None = None
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    parent_on_new_data: dict[str, Any] | None = None  # {"metric", "value", "rows"}
+
+    def tags(self) -> dict[str, str]:
+        """What the training run and the registered version record of it (MLflow tags:
+        ``mlwright.parent``, ``mlwright.retrain.*``, ``mlwright.rollout``)."""
+        parent = self.parent
+        sources = ", ".join(
+            f"{s.get('kind')}:{s.get('location')} ({s.get('rows')} rows)" for s in self.sources
+        )
+        tags = {
+            "mlwright.parent": f"{parent.get('name')}/{parent.get('version')}",
+            "mlwright.retrain.mode": self.mode,
+            "mlwright.retrain.reason": self.reason[:5000],
+            "mlwright.retrain.sources": sources[:5000],
+        }
+        if self.rollout:
+            tags["mlwright.rollout"] = self.rollout
+        return tags
+
+
 class Recipe(RecipePart):
     """A tabular model's recipe (``mlwright train``)."""
 
@@ -180,6 +213,7 @@ class Recipe(RecipePart):
     final_rows: int | None = None
     library_versions: dict[str, str] = Field(default_factory=dict)
     elapsed_s: Number | None = None
+    lineage: LineageRecord | None = None  # a retrained model's (``mlwright retrain``)
 
     @classmethod
     def read(cls, recipe: Mapping[str, Any]) -> Self:

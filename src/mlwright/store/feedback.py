@@ -115,3 +115,40 @@ def feedback_of_model(
         ):
             answer = None if output is None else json.loads(output)
             yield name, version, variant, ts, answer, kind, json.loads(value)
+
+
+def labelled_inputs(
+    store: Path,
+    *,
+    model: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> tuple[int, list[tuple[str, float, dict[str, Any], str, Any]]]:
+    """The predictions (of ``model``, made in [``since``, ``until``)) that received a ``label``
+    or ``value`` as feedback, oldest first: (prediction id, prediction time, the features as
+    sent, kind, the true label or value); and how many predictions that window holds in all.
+    Each row's features are read from its request (``features`` names the columns of its
+    ``inputs`` rows); rewards are not labels and are left out."""
+    window = "(? IS NULL OR r.model = ?) AND (? IS NULL OR r.ts >= ?) AND (? IS NULL OR r.ts < ?)"
+    params = (model, model, since, since, until, until)
+    query = (
+        "SELECT f.prediction_id, r.ts, r.features, json_extract(r.inputs, '$[' || CAST(substr("
+        "f.prediction_id, instr(f.prediction_id, ':') + 1) AS INTEGER) || ']'), f.kind, f.value "
+        "FROM feedback AS f JOIN requests AS r "
+        "ON r.request_id = substr(f.prediction_id, 1, instr(f.prediction_id, ':') - 1) "
+        f"WHERE f.kind IN ('label', 'value') AND {window} ORDER BY r.ts, f.prediction_id"
+    )
+    rows = []
+    with reading(store, ("requests", "feedback")) as conn:
+        (served,) = conn.execute(
+            f"SELECT COALESCE(SUM(r.n), 0) FROM requests AS r WHERE {window} "
+            "AND instr(r.request_id, '~') = 0",
+            params,
+        ).fetchone()
+        for pid, ts, features, values, kind, value in conn.execute(query, params):
+            if values is None:  # feedback naming a row its request did not have
+                continue
+            names = json.loads(features)
+            inputs = dict(zip(names, json.loads(values), strict=True))
+            rows.append((pid, float(ts), inputs, kind, json.loads(value)))
+    return int(served), rows

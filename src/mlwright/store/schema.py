@@ -3,8 +3,10 @@
 One SQLite file in WAL mode (``--store``; ``./mlwright-serve.db`` by default): ``requests``, one
 row per answered request, with the ``predictions`` view over it (one row per prediction);
 ``feedback``; ``experiments`` and ``assignments``; ``drift_references`` and ``drift_counts``;
-``alias_history``. :func:`connect` opens it to write, creating or upgrading the tables;
-:func:`reading` opens it read-only, and refuses a file that is missing or is not a serving store.
+``alias_history``; ``autopilot_rollouts`` and ``autopilot_decisions`` (the continuous-training
+loop's state and its decision log). :func:`connect` opens it to write, creating or upgrading
+the tables; :func:`reading` opens it read-only, and refuses a file that is missing or is not a
+serving store.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ TABLES = (
     "drift_references",
     "drift_counts",
     "alias_history",
+    "autopilot_rollouts",
+    "autopilot_decisions",
 )
 
 _SCHEMA = """
@@ -91,6 +95,26 @@ CREATE TABLE IF NOT EXISTS alias_history (
     version TEXT NOT NULL,
     ts REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS autopilot_rollouts (
+    id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS autopilot_rollouts_model ON autopilot_rollouts (model, phase);
+CREATE TABLE IF NOT EXISTS autopilot_decisions (
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    rollout TEXT,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    version TEXT,
+    run_id TEXT
+);
+CREATE INDEX IF NOT EXISTS autopilot_decisions_model ON autopilot_decisions (model, ts);
 """
 
 _FIX = "pass the --store file of `mlwright serve`"

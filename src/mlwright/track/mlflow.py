@@ -293,7 +293,7 @@ class MlflowTracker(Tracker):
                 name,
                 source,
                 run_id=self.run_id,
-                tags=_version_tags(package),
+                tags=_version_tags(package) | _lineage_tags(model),
             )
             _wait_ready(client, name, version.version)
             registered = client.get_registered_model(name)
@@ -327,6 +327,12 @@ def _version_tags(package: Path) -> dict[str, str]:
     if signature is not None:
         tags[SIGNATURE_TAG] = signature.tag()
     return tags
+
+
+def _lineage_tags(model: Model | TensorModel) -> dict[str, str]:
+    """A retrained version's parent, reason and data sources (``mlwright retrain``)."""
+    lineage = getattr(model.recipe, "lineage", None)
+    return {} if lineage is None else lineage.tags()
 
 
 def _requirements(package: Path) -> list[str]:

@@ -67,6 +67,12 @@ from mlwright.train.recipe import (
     Recipe,
     TrialRecord,
 )
+from mlwright.train.refit import (
+    Refit,
+    align_problem,
+    check_features,
+    select_columns,
+)
 from mlwright.train.search import (
     SearchData,
     SearchLimits,
@@ -108,9 +114,12 @@ def run_training(
     on_event: Event | None = None,
     verbose: bool = False,
     default_out: Path | None = None,
+    refit: Refit | None = None,
 ) -> Model:
     """Run training; the package is written to ``options.out``, else to ``default_out/NAME``
-    when that is given, else not at all (call ``model.save``)."""
+    when that is given, else not at all (call ``model.save``). With ``refit``, a retraining of
+    a registered version (:mod:`mlwright.train.refit`): its columns, kinds and classes are kept,
+    its configurations refit (or searched again), and its lineage recorded."""
     from mlwright.package.store import check_destination
 
     started = time.monotonic()
@@ -119,6 +128,8 @@ def run_training(
         check_destination(Path(options.out))
     emit("step", "reading and profiling the data")
     frame, source = read_table(data, sql=sql)
+    if refit is not None:
+        frame = select_columns(frame, refit, options)
     settings, sampled = profile_settings(options, len(frame), frame.shape[1])
     problem = profile_frame(
         frame,
@@ -128,6 +139,8 @@ def run_training(
         task=options.task,
         settings=settings,
     )
+    if refit is not None:
+        problem = align_problem(problem, refit)
     plan = make_plan(problem, options)
     emit("plan", plan)
     if sampled:
@@ -136,6 +149,8 @@ def run_training(
     if options.out is None and default_out is not None:
         check_destination(default_out / name)
     schema = final_schema(problem.schema, plan)
+    if refit is not None:
+        check_features(schema, refit)
     check_flat(frame, [c.name for c in schema.columns if c.role in ("feature", "target")])
     prep = prepare_rows(frame, schema, problem.task, problem.classes, plan)
     for note in prep.decisions:
@@ -155,7 +170,7 @@ def run_training(
                 "families": ",".join(plan.family_names),
             },
         },
-        tags=_run_tags(options, plan, prep),
+        tags=_run_tags(options, plan, prep, refit),
     )
     try:
         tracker.log_dataset(
@@ -177,6 +192,7 @@ def run_training(
             started=started,
             verbose=verbose,
             default_out=default_out,
+            refit=refit,
         )
     except BaseException as exc:
         _finish_quietly(tracker, killed=isinstance(exc, KeyboardInterrupt))
@@ -194,13 +210,17 @@ def _finish_quietly(tracker: Tracker, *, killed: bool = False) -> None:
         tracker.finish(False, killed=killed)
 
 
-def _run_tags(options: TrainOptions, plan: SolutionPlan, prep: Prepared) -> dict[str, str]:
+def _run_tags(
+    options: TrainOptions, plan: SolutionPlan, prep: Prepared, refit: Refit | None = None
+) -> dict[str, str]:
     tags = {
         "mlwright.seed": str(options.seed),
         "mlwright.data_digest": prep.digest,
         "mlwright.task": plan.task,
         "mlwright.metric": plan.metric,
     }
+    if refit is not None:
+        tags.update(refit.lineage.tags())
     tags.update({f"mlwright.lib.{k}": v for k, v in library_versions().items()})
     commit = git_commit()
     if commit:
@@ -224,6 +244,7 @@ class _Run:
     started: float
     verbose: bool
     threads: int = 1
+    refit: Refit | None = None
 
     @property
     def seed(self) -> int:
@@ -276,10 +297,12 @@ def _train_tracked(
     started: float,
     verbose: bool,
     default_out: Path | None,
+    refit: Refit | None = None,
 ) -> Model:
     """The run's stages after the plan: lay out the rows, search, choose and refit, gather the
     evidence, record the recipe, then write, log and register the package."""
     run = _Run(source, problem, plan, schema, prep, options, name, tracker, emit, started, verbose)
+    run.refit = refit
     run.threads, shared = fit_threads(options, timed=plan.time_budget is not None)
     if shared:
         emit("decision", shared)
@@ -400,6 +423,7 @@ def _search(run: _Run, layout: _Layout, clock: Budget) -> tuple[list[Trial], dic
             on_trial=on_trial,
             on_progress=lambda trial, fold, epoch: emit("running", (trial, fold, epoch)),
             verbose=run.verbose,
+            static=None if run.refit is None else run.refit.static,
             executor=executor,
         )
     return trials, {**where, "threads": trial_threads}
@@ -606,6 +630,8 @@ def _record(
         library_versions=library_versions(),
         elapsed_s=round(time.monotonic() - run.started, 3),
     )
+    if run.refit is not None:
+        recipe.lineage = run.refit.lineage
     return metrics, recipe
 
 

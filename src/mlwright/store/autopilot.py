@@ -1,0 +1,208 @@
+"""The continuous-training loop's state in the serving store: its rollouts and its decisions.
+
+A **rollout** is one pass of the loop for one model, from the trigger that started it to the
+promotion, rejection or rollback that ended it: its id, the model, its phase and its state (JSON:
+the challenger version, the experiment ids, when each phase began). At most one rollout per model
+is open (its phase is not ``done``): the loop reads it back after a restart and goes on from its
+phase, so nothing lives only in memory.
+
+A **decision** is one thing the loop decided, with its reason and the evidence it rested on
+(JSON): the timeline `mlwright monitor` shows, and the MLflow run that logs it (``run_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlwright.store.schema import connect, reading, transaction
+
+DONE = "done"
+
+
+@dataclass
+class Rollout:
+    id: str
+    model: str
+    phase: str
+    state: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0
+    updated: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    model: str
+    action: str  # trigger | retrain | shadow | experiment | promote | reject | rollback | ...
+    reason: str
+    evidence: dict[str, Any]
+    rollout: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    ts: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts,
+            "model": self.model,
+            "rollout": self.rollout,
+            "action": self.action,
+            "reason": self.reason,
+            "evidence": self.evidence,
+            "version": self.version,
+            "run_id": self.run_id,
+        }
+
+
+def open_rollout(store: Path, model: str) -> Rollout | None:
+    """The model's open rollout (its phase is not ``done``), or None."""
+    conn = connect(store)
+    try:
+        row = conn.execute(
+            "SELECT id, model, phase, state, started, updated FROM autopilot_rollouts "
+            "WHERE model = ? AND phase != ? ORDER BY started DESC LIMIT 1",
+            (model, DONE),
+        ).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else _rollout(row)
+
+
+def last_rollout(store: Path, model: str) -> Rollout | None:
+    """The model's latest rollout, open or done (cooldowns count from when it ended)."""
+    conn = connect(store)
+    try:
+        row = conn.execute(
+            "SELECT id, model, phase, state, started, updated FROM autopilot_rollouts "
+            "WHERE model = ? ORDER BY started DESC LIMIT 1",
+            (model,),
+        ).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else _rollout(row)
+
+
+def count_rollouts(store: Path, model: str) -> int:
+    conn = connect(store)
+    try:
+        (n,) = conn.execute(
+            "SELECT COUNT(*) FROM autopilot_rollouts WHERE model = ?", (model,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(n)
+
+
+def begin_rollout(store: Path, rollout: Rollout) -> bool:
+    """Store a new open rollout; False (and nothing written) when the model has one open
+    already: at most one rollout at a time, even with two loops racing."""
+    conn = connect(store)
+    try:
+        with transaction(conn):
+            busy = conn.execute(
+                "SELECT 1 FROM autopilot_rollouts WHERE model = ? AND phase != ?",
+                (rollout.model, DONE),
+            ).fetchone()
+            if busy is not None:
+                return False
+            now = time.time()
+            rollout.started = rollout.started or now
+            rollout.updated = now
+            conn.execute(
+                "INSERT INTO autopilot_rollouts VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    rollout.id,
+                    rollout.model,
+                    rollout.phase,
+                    json.dumps(rollout.state),
+                    rollout.started,
+                    rollout.updated,
+                ),
+            )
+        return True
+    finally:
+        conn.close()
+
+
+def save_rollout(store: Path, rollout: Rollout) -> None:
+    """Write the rollout's phase and state."""
+    rollout.updated = time.time()
+    conn = connect(store)
+    try:
+        conn.execute(
+            "UPDATE autopilot_rollouts SET phase = ?, state = ?, updated = ? WHERE id = ?",
+            (rollout.phase, json.dumps(rollout.state), rollout.updated, rollout.id),
+        )
+    finally:
+        conn.close()
+
+
+def record_decision(store: Path, decision: Decision) -> None:
+    conn = connect(store)
+    try:
+        conn.execute(
+            "INSERT INTO autopilot_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                decision.ts,
+                decision.model,
+                decision.rollout,
+                decision.action,
+                decision.reason,
+                json.dumps(decision.evidence, default=str),
+                decision.version,
+                decision.run_id,
+            ),
+        )
+    finally:
+        conn.close()
+
+
+def decisions(
+    store: str | Path, *, model: str | None = None, since: float | None = None
+) -> list[dict[str, Any]]:
+    """Every decision recorded (of ``model``, since ``since``), oldest first; none from a store
+    written before the loop existed."""
+    if not has_decisions_table(store):
+        return []
+    with reading(store, ("autopilot_decisions",)) as conn:
+        rows = conn.execute(
+            "SELECT ts, model, rollout, action, reason, evidence, version, run_id "
+            "FROM autopilot_decisions WHERE (? IS NULL OR model = ?) "
+            "AND (? IS NULL OR ts >= ?) ORDER BY ts",
+            (model, model, since, since),
+        ).fetchall()
+    return [
+        Decision(
+            model=name,
+            action=action,
+            reason=reason,
+            evidence=json.loads(evidence),
+            rollout=rollout,
+            version=version,
+            run_id=run_id,
+            ts=ts,
+        ).to_dict()
+        for ts, name, rollout, action, reason, evidence, version, run_id in rows
+    ]
+
+
+def has_decisions_table(store: str | Path) -> bool:
+    if not Path(store).is_file():
+        return False
+    conn = sqlite3.connect(f"file:{Path(store)}?mode=ro", uri=True, timeout=30)
+    try:
+        row = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='autopilot_decisions'"
+        ).fetchone()
+    finally:
+        conn.close()
+    return row is not None
+
+
+def _rollout(row: tuple[Any, ...]) -> Rollout:
+    rid, model, phase, state, started, updated = row
+    return Rollout(rid, model, phase, json.loads(state), float(started), float(updated))
