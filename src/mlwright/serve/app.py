@@ -116,6 +116,11 @@ def create_app(
     app.state.slot = slot
     app.state.settings = cfg
     app.state.experiment = runtime
+
+    def follow(started: ExperimentRuntime) -> None:  # an experiment started at run time
+        state.experiment = app.state.experiment = started
+
+    served.experiments.on_change.append(follow)
     return app
 
 

@@ -39,6 +39,7 @@ class ExperimentRuntime:
     slots: dict[str, Slot]  # variant name → slot; the champion's is the server's slot
     store: Path | None = None
     metrics: ServerMetrics | None = None
+    server: str | None = None  # the served name, for an experiment started over the admin route
     router: Router = field(init=False)
     status: str = "running"  # running | stopped
     reason: str | None = None
@@ -91,6 +92,8 @@ class ExperimentRuntime:
     def _load_or_register(self) -> None:
         assert self.store is not None
         record = {"config": self.config.model_dump(), "started": self.started, "step": 0}
+        if self.server is not None:  # the workers serving this name adopt it
+            record["server"] = self.server
         found = load_or_register(self.store, self.config.id, record)
         if found is not None:
             saved, status = found

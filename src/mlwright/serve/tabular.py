@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from mlwright.config import ServeSettings
 from mlwright.monitor.counts import count_batch
 from mlwright.package.model import Model
+from mlwright.serve.adoption import RuntimeExperiments
 from mlwright.serve.experiment_runtime import ExperimentRuntime
 from mlwright.serve.feedback import Outcomes, batch_schema
 from mlwright.serve.gate import GateResult, run_gate
@@ -53,7 +54,11 @@ class TabularServed:
         self.predictor.experiment = runtime
         self.invoker = Invocations(slot, self.cells, settings.max_rows)
         # variant → what it serves: the champion alone, or the experiment's variants
-        self.variants: dict[str, Slot] = {"champion": slot} if runtime is None else runtime.slots
+        self.variants: dict[str, Slot] = (
+            {"champion": slot} if runtime is None else dict(runtime.slots)
+        )
+        # experiments started while the server runs (the admin route, or another worker)
+        self.experiments = RuntimeExperiments(self)
         self.poller: asyncio.Task[None] | None = None
 
     @property
@@ -127,10 +132,12 @@ class TabularServed:
                 self.slot.on_swap.append(watch_swapped)
         if settings.poll_seconds and self.slot.ref:
             self.poller = asyncio.create_task(follow_alias(self.slot, settings, self.metrics))
+        self.experiments.start()
 
     def stop(self) -> None:
         if self.poller is not None:
             self.poller.cancel()
+        self.experiments.stop()
         if self.runtime is not None:
             self.runtime.close()
         if self.predictor.writer is not None:

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
+from mlwright.serve.adoption import RuntimeExperiments, StartExperiment, StopExperiment, body_errors
 from mlwright.serve.bodies import BodyError
 from mlwright.serve.bodies import parse as parse_body
-from mlwright.serve.schemas import documented, field_error
-from mlwright.serve.served import Server
+from mlwright.serve.schemas import documented, error, field_error
+from mlwright.serve.served import Server, ServerState
 from mlwright.serve.slot import swap
 from mlwright.track.registry import parse
 
 router = APIRouter(tags=["admin"])
+Body = TypeVar("Body", bound=BaseModel)
 
 _RELOAD_BODY = {
     "requestBody": {
@@ -42,6 +45,18 @@ _RELOAD_BODY = {
         },
     }
 }
+
+
+def _body(model: type[BaseModel], *, required: bool) -> dict[str, Any]:
+    """``model``'s JSON schema as the route's documented request body (nested models inline)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+    for name, field in schema.get("properties", {}).items():
+        ref = field.pop("$ref", None)
+        if ref is not None:
+            schema["properties"][name] = {**definitions[ref.rsplit("/", 1)[-1]], **field}
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 @router.post(
@@ -82,6 +97,78 @@ async def reload(request: Request, server: Server) -> JSONResponse:
     result = await asyncio.to_thread(swap, slot, ref, server.metrics)
     status = {"swapped": 200, "unchanged": 200, "busy": 409}.get(result["status"], 409)
     return JSONResponse(result, status_code=status)
+
+
+@router.post(
+    "/v1/admin/experiments",
+    responses=documented(401, 409, 413, 415, 422),
+    openapi_extra=_body(StartExperiment, required=True),
+)
+async def start_experiment(request: Request, server: Server) -> JSONResponse:
+    """Start an experiment of a registry version (the challenger) against the served model:
+    ``split`` gives it ``weight`` of the traffic, ``shadow`` has it score a copy of every
+    request. It is loaded, checked to take the same columns and gated first (409 and stored
+    stopped when it cannot serve); then every worker of the serving store routes through it.
+    The same id and configuration again answers its current state."""
+    experiments = _experiments(request, server)
+    if isinstance(experiments, JSONResponse):
+        return experiments
+    parsed = await _parsed(request, StartExperiment)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    if parsed.mode == "split" and parsed.weight is None:
+        return field_error(
+            422,
+            "weight",
+            "a split experiment needs the challenger's share of the traffic",
+            'send "weight": a share in [0, 1], e.g. 0.2',
+        )
+    status, answer = await experiments.begin(parsed)
+    return JSONResponse(answer, status_code=status)
+
+
+@router.post(
+    "/v1/admin/experiments/{experiment_id}/stop",
+    responses=documented(401, 404, 413, 415, 422),
+    openapi_extra=_body(StopExperiment, required=False),
+)
+async def stop_experiment(experiment_id: str, request: Request, server: Server) -> JSONResponse:
+    """Stop an experiment in every worker: all traffic goes to the champion; the store keeps
+    it as ``stopped: <reason>``. Stopping a stopped experiment answers its state."""
+    experiments = _experiments(request, server)
+    if isinstance(experiments, JSONResponse):
+        return experiments
+    parsed = await _parsed(request, StopExperiment)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    status, answer = await experiments.end(experiment_id, parsed.reason)
+    return JSONResponse(answer, status_code=status)
+
+
+def _experiments(request: Request, server: ServerState) -> RuntimeExperiments | JSONResponse:
+    """What starts and stops the server's experiments; 401 without the token, 409 on a server
+    that runs none (a tensor one)."""
+    if not _authorised(request, server.settings.admin_token):
+        return field_error(
+            401, "authorization", "missing or wrong token", "send Authorization: Bearer <token>"
+        )
+    experiments = getattr(server.served, "experiments", None)
+    if not isinstance(experiments, RuntimeExperiments):
+        return error(409, "this server runs no experiments", "serve a tabular model")
+    return experiments
+
+
+async def _parsed(request: Request, model: type[Body]) -> Body | JSONResponse:
+    """The request's body as ``model`` (an empty body: its defaults), or the 422 naming the
+    field."""
+    raw = await request.body()
+    try:
+        payload: Any = parse_body(raw) if raw.strip() else {}
+        return model.model_validate(payload)
+    except BodyError as exc:
+        return JSONResponse({"errors": [exc.item()]}, status_code=422)
+    except ValidationError as exc:
+        return JSONResponse({"errors": body_errors(exc)}, status_code=422)
 
 
 def _authorised(request: Request, token: str | None) -> bool:
