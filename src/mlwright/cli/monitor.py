@@ -1,17 +1,21 @@
-"""`mlwright monitor`: drift and live performance from a serving store."""
+"""`mlwright monitor`: drift, live performance and the continuous-training loop's decisions from
+a serving store."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlwright.cli.options import STORE_HELP, examples
 from mlwright.cli.output import print_wide
 from mlwright.monitor.settings import DriftSettings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULTS = DriftSettings()  # Evidently's documented defaults (docs/monitoring.md)
 
@@ -55,7 +59,8 @@ def monitor_command(
     ] = DEFAULTS.dataset_share,
 ) -> None:
     """Drift of served traffic against each version's training reference, and live
-    performance from feedback: per served version and variant, over a window."""
+    performance from feedback: per served version and variant, over a window; and what the
+    continuous-training loop decided, and why."""
     from mlwright.experiment.analysis import json_safe
     from mlwright.monitor.overview import overview, parse_since
 
@@ -92,6 +97,7 @@ def _print(result: object) -> None:
     console = Console()
     if not result.monitored and not result.performance:
         console.print(f"no monitored traffic in {result.store} for this window", markup=False)
+        _print_decisions(console, result.decisions)
         return
     table = Table(title="drift against the training reference", title_justify="left")
     for column in ("version (variant)", "rows", "window", "drifting", "dataset", "predictions"):
@@ -123,3 +129,30 @@ def _print(result: object) -> None:
                 *(number(p["metrics"].get(k)) for k in metrics),
             )
         print_wide(console, perf)
+    _print_decisions(console, result.decisions)
+
+
+def _print_decisions(console: Console, decisions: list[dict[str, Any]], shown: int = 10) -> None:
+    """The continuous-training loop's latest ``shown`` decisions, latest last (all of them are
+    in ``--json`` and ``--html``)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from mlwright.monitor.page import when
+
+    if not decisions:
+        return
+    latest = decisions[-shown:]
+    more = f" (the latest {len(latest)} of {len(decisions)})" if decisions[:-shown] else ""
+    table = Table(title=f"decisions of the continuous-training loop{more}", title_justify="left")
+    for column in ("when", "model", "action", "version", "reason"):
+        table.add_column(column)
+    for d in latest:
+        table.add_row(
+            when(d["ts"]),
+            Text(d["model"]),
+            Text(d["action"]),
+            Text(d["version"] or "—"),
+            Text(d["reason"]),
+        )
+    print_wide(console, table)

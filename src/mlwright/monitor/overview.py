@@ -1,5 +1,6 @@
-"""Monitoring from the serving store alone: drift per served version and variant, and live
-performance, over a window: what `mlwright monitor` prints and its report shows.
+"""Monitoring from the serving store alone: drift per served version and variant, live
+performance, and what the continuous-training loop decided, over a window: what `mlwright
+monitor` prints and its report shows.
 
 The store keeps every monitoring reference it counted against (``drift_references``) beside the
 counts, so `mlwright monitor` needs no package: any version that was ever served can be read back,
@@ -17,6 +18,7 @@ from mlwright.errors import ConfigError
 from mlwright.monitor.counts import drift_of, timeline, total, window_buckets
 from mlwright.monitor.performance import live_performance
 from mlwright.monitor.settings import DriftSettings
+from mlwright.store.autopilot import decisions as loop_decisions
 from mlwright.store.counts import BUCKET_SECONDS, monitored, stored_reference
 
 
@@ -57,6 +59,8 @@ class Overview:
     generated: float
     monitored: list[Monitored]
     performance: list[dict[str, Any]]
+    # the continuous-training loop's decisions, oldest first (none in a store it never wrote)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +70,7 @@ class Overview:
             "generated": self.generated,
             "monitored": [m.to_dict() for m in self.monitored],
             "performance": self.performance,
+            "decisions": self.decisions,
         }
 
 
@@ -86,7 +91,8 @@ def overview(
     settings: DriftSettings | None = None,
 ) -> Overview:
     """Drift and live performance of everything ``store`` has served (of ``model`` only, if
-    given), since ``since`` or over each version's latest ``last`` rows."""
+    given), since ``since`` or over each version's latest ``last`` rows, and the decisions of
+    the continuous-training loop since ``since`` (all of them in a window by rows)."""
     s = settings or DriftSettings()
     found = monitored(store, model)
     if model is not None and not found:
@@ -121,7 +127,8 @@ def overview(
     ends = [m.last for m in out if m.last is not None]
     step = step_for(max(ends) - min(span)) if span else 3600
     performance = live_performance(store, model=model, since=since, step_seconds=step)
-    return Overview(str(store), since, last, time.time(), out, performance)
+    decided = loop_decisions(store, model=model, since=since)
+    return Overview(str(store), since, last, time.time(), out, performance, decided)
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:

@@ -2,7 +2,9 @@
 
 One self-contained page (the ML Solution report's renderer) with four sections: a summary per
 served version and variant, drift over time, each feature's served distribution against its
-training reference (drifting features first), and live performance from feedback.
+training reference (drifting features first), and live performance from feedback; and a fifth,
+when the continuous-training loop has decided anything: its decisions on a timeline, over the
+champion's live metric, and in a table with the reason of each.
 """
 
 from __future__ import annotations
@@ -21,6 +23,23 @@ from mlwright.report.document import Document, Figure, Section, code, plain
 
 MAX_FEATURE_PLOTS = 60  # per served version: drifting features first, then by statistic
 MAX_LEVELS = 15
+MAX_DECISION_ROWS = 200  # the latest decisions in the table, per model
+# the loop's actions, in the order of a rollout: the rows of the decisions timeline
+ACTIONS = (
+    "trigger",
+    "retrain",
+    "shadow",
+    "experiment",
+    "approval",
+    "promote",
+    "keep",
+    "reject",
+    "rollback",
+    "error",
+)
+# the markers' colours: good outcomes green, bad ones red, steps on the way blue
+ACTION_COLOURS = {"promote": "#2e933c", "keep": "#2e933c", "reject": "#d1495b"}
+ACTION_COLOURS |= {"rollback": "#d1495b", "error": "#000000"}
 
 
 def when(ts: float | None) -> str:
@@ -65,7 +84,13 @@ def monitoring_report(result: Overview) -> Document:
         _features(result),
         _performance(result),
     ]
-    models = sorted({m.model for m in result.monitored} | {p["model"] for p in result.performance})
+    if result.decisions:
+        sections.append(_decisions(result))
+    models = sorted(
+        {m.model for m in result.monitored}
+        | {p["model"] for p in result.performance}
+        | {d["model"] for d in result.decisions}
+    )
     return Document(
         title=f"Monitoring report: {plain(', '.join(models)) or 'no traffic'}",
         subtitle=f"Serving store {code(result.store)} · window: {window} · "
@@ -305,3 +330,101 @@ def _performance(result: Overview) -> Section:
                 )
             )
     return s
+
+
+def _decisions(result: Overview) -> Section:
+    """The continuous-training loop's decisions per model: a timeline (over the champion's live
+    metric, when feedback gives one) and a table, each with the reason it was taken."""
+    s = Section("Decisions", "decisions")
+    s.p(
+        "What the continuous-training loop (`mlwright autopilot`) decided, and why: each "
+        "decision is also an MLflow run holding its evidence."
+    )
+    models = sorted({d["model"] for d in result.decisions})
+    for model in models:
+        taken = [d for d in result.decisions if d["model"] == model]
+        if len(models) > 1:
+            s.h(plain(model))
+        live = _champion_metric(result, model)
+        s.figure(
+            Figure(
+                f"decisions_{_slug(model)}.png",
+                f"Decisions of the loop for {plain(model)} by kind"
+                + (f" (grey: the champion's live {live[0]})" if live else ""),
+                _decisions_png(taken, live, f"decisions: {model}"),
+            )
+        )
+        shown = taken[-MAX_DECISION_ROWS:]
+        s.table(
+            ["when", "action", "version", "reason", "MLflow run"],
+            [
+                [
+                    when(d["ts"]),
+                    f"**{plain(d['action'])}**"
+                    if d["action"] in ("promote", "reject", "rollback", "error")
+                    else plain(d["action"]),
+                    plain(d["version"]) if d["version"] else "—",
+                    plain(d["reason"]),
+                    code(d["run_id"]) if d["run_id"] else "—",
+                ]
+                for d in reversed(shown)
+            ],
+            caption=f"Decisions for {plain(model)}, latest first"
+            + (f" (the latest {len(shown)} of {len(taken)})" if len(shown) < len(taken) else ""),
+        )
+    return s
+
+
+def _champion_metric(result: Overview, model: str) -> tuple[str, list[tuple[float, float]]] | None:
+    """The champion's live metric over the window, every version it served in turn as one
+    series: the first of :data:`LIVE_METRICS` its feedback gives."""
+    served = [p for p in result.performance if p["model"] == model and p["variant"] == "champion"]
+    for metric in LIVE_METRICS:
+        points = sorted(
+            (float(t["start"]), float(t[metric]))
+            for p in served
+            for t in p["timeline"]
+            if t.get(metric) is not None
+        )
+        if points:
+            return metric, points
+    return None
+
+
+def _decisions_png(
+    taken: list[dict[str, Any]], live: tuple[str, list[tuple[float, float]]] | None, title: str
+) -> bytes:
+    """One row per kind of action, a marker per decision at its time; the champion's live
+    metric in grey behind them on its own axis."""
+    kinds = [a for a in ACTIONS if any(d["action"] == a for d in taken)]
+    kinds += sorted({d["action"] for d in taken} - set(kinds))  # a kind this page predates
+    with plots._figure(plots.WIDTH + 1.5, 1.6 + 0.3 * len(kinds)) as fig:
+        ax = fig.add_subplot()
+        if live is not None:
+            metric, points = live
+            behind = ax.twinx()
+            behind.plot(
+                plots._dates([t for t, _ in points]),
+                [v for _, v in points],
+                color="#a6a6a6",
+                marker=".",
+            )
+            behind.set_ylabel(f"champion's live {metric}", color="#7f7f7f")
+            ax.set_zorder(behind.get_zorder() + 1)
+            ax.patch.set_visible(False)
+        for row, kind in enumerate(kinds):
+            stamps = [d["ts"] for d in taken if d["action"] == kind]
+            ax.scatter(
+                plots._dates(stamps),
+                [row] * len(stamps),
+                color=ACTION_COLOURS.get(kind, plots.COLOURS[0]),
+                marker="D" if kind in ACTION_COLOURS else "o",
+                s=36,
+                zorder=3,
+            )
+        ax.set_yticks(range(len(kinds)), labels=[k[:20] for k in kinds])
+        ax.set_ylim(len(kinds) - 0.5, -0.5)
+        ax.grid(axis="y", color="#eeeeee")
+        plots._time_axis(ax)
+        ax.set_title(title[:80])
+        return plots._png(fig)

@@ -1,5 +1,6 @@
 """The ML Solution report, for two readers: a plain-language Summary (what the model predicts, how
-good it is against a naive baseline, what drives it, the risks and what to do next), then the
+good it is against a naive baseline, what drives it, the risks and what to do next), for a
+retrained model its Lineage (the version it retrains, how, why and on which data), then the
 engineer's sections (Problem Definition, Architecture, Training Pipeline, Evaluation and
 Deployment), as Markdown (plots beside it) and as one self-contained HTML page.
 
@@ -18,12 +19,14 @@ from pathlib import Path
 
 from mlwright.package.model import Model
 from mlwright.report.document import Document, code, plain, to_html, to_markdown, write
+from mlwright.report.lineage import lineage_section
 from mlwright.report.results import deployment_section, evaluation_section
 from mlwright.report.script import rebuild_script
 from mlwright.report.sections import architecture_section, pipeline_section, problem_section
 from mlwright.report.summary import summary_section
 
 SUMMARY = "Summary"  # first, unnumbered
+LINEAGE = "Lineage"  # a retrained model's, after the summary, unnumbered
 SECTIONS = ("Problem Definition", "Architecture", "Training Pipeline", "Evaluation", "Deployment")
 
 
@@ -39,18 +42,22 @@ class Report:
         created = model.recipe.created_utc or datetime.now(UTC).isoformat("seconds")
         registry = model.registry or {}
         version = f" version {registry['version']}" if registry.get("version") else ""
+        sections = [summary_section(model)]
+        lineage = lineage_section(model)  # a retrained model's: what it retrains, and why
+        if lineage is not None:
+            sections.append(lineage)
+        sections += [
+            problem_section(model),
+            architecture_section(model),
+            pipeline_section(model, where),
+            evaluation_section(model),
+            deployment_section(model, where),
+        ]
         doc = Document(
             title=f"ML Solution: {plain(model.name)}",
             subtitle=f"{model.task} model{version} predicting {code(model.schema.target)}, trained "
             f"{created}",
-            sections=[
-                summary_section(model),
-                problem_section(model),
-                architecture_section(model),
-                pipeline_section(model, where),
-                evaluation_section(model),
-                deployment_section(model, where),
-            ],
+            sections=sections,
         )
         return cls(doc)
 
@@ -111,4 +118,4 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["SECTIONS", "SUMMARY", "Report", "TabularReporter", "write_package_report"]
+__all__ = ["LINEAGE", "SECTIONS", "SUMMARY", "Report", "TabularReporter", "write_package_report"]

@@ -20,6 +20,7 @@ import numpy as np
 from mlwright.data.tasks import METRICS, Task
 from mlwright.package.model import Model
 from mlwright.report.document import Section, code, plain
+from mlwright.report.lineage import retrains_sentence
 
 SMALL_HELD_OUT = 500  # held-out rows below which the summary gives the score's interval
 DRIVERS = 3  # columns named as the main drivers
@@ -52,6 +53,9 @@ def summary_section(model: Model) -> Section:
     s = Section("Summary", "summary", numbered=False)
     s.h("What it predicts")
     s.p(_what(model))
+    retrained = retrains_sentence(model)
+    if retrained:
+        s.p(retrained)
     evidence = model.evidence
     if not evidence:
         s.p(
