@@ -7,6 +7,7 @@ inside the functions that need them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,8 @@ from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
 from mlwright.torch.config import TorchConfig
 
 if TYPE_CHECKING:
+    from mlwright.autopilot.loop import Autopilot
+    from mlwright.autopilot.policy import Policy
     from mlwright.data.profile import ProblemDefinition
     from mlwright.monitor.overview import Overview
     from mlwright.package.export import Exported
@@ -527,6 +530,49 @@ def rollback(name: str, alias: str = "champion") -> dict[str, Any]:
 
 
 # --- signing keys and the trust policy -----------------------------------------------------------
+
+
+def approve(name: str, version: str, *, by: str | None = None) -> dict[str, Any]:
+    """Approve a registered version for promotion (``mlwright models approve``): a policy with
+    ``promote.approval`` promotes a challenger that proved itself only once it is approved.
+    Returns whether the continuous-training loop was waiting for this approval."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from mlwright.autopilot.loop import APPROVED_TAG, AWAITING_TAG
+    from mlwright.track.mlflow import set_version_tags, version_facts
+
+    who = by or os.environ.get("USER") or getpass.getuser()
+    waiting = version_facts(name, version)["tags"].get(AWAITING_TAG)
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    set_version_tags(name, version, {APPROVED_TAG: who, "mlwright.approved_at": when})
+    return {"name": name, "version": str(version), "approved_by": who, "rollout": waiting}
+
+
+def read_policy(path: str | Path) -> Policy:
+    """The continuous-training policy in a YAML file, checked (a mistake names its field)."""
+    from mlwright.autopilot.policy import Policy
+
+    return Policy.load(Path(path))
+
+
+def autopilot(
+    policy: Policy | str | Path,
+    *,
+    server: str,
+    store: str | Path = "mlwright-serve.db",
+    token: str | None = None,
+    tracking: bool = True,
+) -> Autopilot:
+    """The continuous-training loop for ``policy`` against the server at ``server`` (its admin
+    routes, with ``token``, default ``MLWRIGHT_ADMIN_TOKEN``) and its serving store: call
+    ``.step()`` once (what ``mlwright autopilot --once`` does) or in a loop."""
+    from mlwright.autopilot.client import Server
+    from mlwright.autopilot.loop import Autopilot
+
+    chosen = policy if not isinstance(policy, (str, Path)) else read_policy(policy)
+    given = token if token is not None else os.environ.get("MLWRIGHT_ADMIN_TOKEN") or None
+    return Autopilot(chosen, server=Server(server, given), store=Path(store), tracking=tracking)
 
 
 def new_key(name: str = "mlwright", folder: Path | None = None) -> tuple[Path, Path, str]:

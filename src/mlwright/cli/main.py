@@ -17,6 +17,7 @@ import typer
 
 from mlwright import __version__
 from mlwright.cli.audit import AUDIT_EXAMPLES, audit_command
+from mlwright.cli.autopilot import AUTOPILOT_EXAMPLES, autopilot_command
 from mlwright.cli.demo import DEMO_EXAMPLES, demo_command
 from mlwright.cli.experiment import experiment_app
 from mlwright.cli.keys import keys_app
@@ -305,6 +306,7 @@ app.add_typer(experiment_app, name="experiment")
 app.add_typer(experiment_app, name="ab", hidden=True)  # the earlier name of `experiment`
 app.add_typer(keys_app, name="keys")
 app.command("monitor", epilog=MONITOR_EXAMPLES)(monitor_command)
+app.command("autopilot", epilog=AUTOPILOT_EXAMPLES)(autopilot_command)
 app.command("audit", epilog=AUDIT_EXAMPLES)(audit_command)
 app.command("ui", epilog=examples("mlwright ui", "mlwright ui --port 5001"))(ui_command)
 

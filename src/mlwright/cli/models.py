@@ -143,6 +143,29 @@ def models_rollback(
     typer.echo(f"{name}@{alias} → version {done['version']} (was {done['previous']})")
 
 
+@models_app.command(
+    "approve",
+    epilog=examples("mlwright models approve churn 4", "mlwright models approve churn 4 --by ana"),
+)
+def models_approve(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="The version to approve for promotion.")],
+    by: Annotated[str | None, typer.Option(help="Who approves (default: the user).")] = None,
+) -> None:
+    """Approve a version for promotion: the autopilot promotes a challenger that proved itself
+    under a policy with `promote: {approval: true}` once it is approved."""
+    from mlwright.api import approve
+
+    print_uri()
+    done = approve(name, version, by=by)
+    waiting = (
+        f"; rollout {done['rollout']} promotes it at its next step"
+        if done["rollout"]
+        else " (no rollout is waiting for it yet)"
+    )
+    typer.echo(f"{name}/{done['version']} approved by {done['approved_by']}{waiting}")
+
+
 def ui_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,

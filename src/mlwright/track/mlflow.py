@@ -620,3 +620,78 @@ def download_run_package(run_id: str, target: Path) -> tuple[Path, str | None]:
                 fix="pass the training run (the parent of the trial runs), or a package folder",
             )
         return packages[0], run.data.tags.get("mlwright.registered_version")
+
+
+def version_facts(name: str, version: str) -> dict[str, Any]:
+    """A registered version's tags, run and registration time (epoch seconds)."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
+        try:
+            mv = client.get_model_version(name, str(version))
+        except mlflow.exceptions.MlflowException:
+            raise TrackingError(
+                f"model {name!r} has no version {version}",
+                fix=f"`mlwright models show {name}` lists its versions",
+            ) from None
+        return {
+            "tags": dict(mv.tags or {}),
+            "run_id": mv.run_id,
+            "created": (mv.creation_timestamp or 0) / 1000.0,
+        }
+
+
+def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
+    """Tag a registered version (e.g. its approval for promotion)."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
+        try:
+            client.get_model_version(name, str(version))
+        except mlflow.exceptions.MlflowException:
+            raise TrackingError(
+                f"model {name!r} has no version {version}",
+                fix=f"`mlwright models show {name}` lists its versions",
+            ) from None
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, value)
+
+
+def versions_tagged(name: str, key: str, value: str) -> list[str]:
+    """The versions of ``name`` whose tag ``key`` is ``value``, oldest first."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
+        found = client.search_model_versions(f"name = '{_quoted(name)}'")
+        return sorted(
+            (str(mv.version) for mv in found if (mv.tags or {}).get(key) == value), key=int
+        )
+
+
+def log_decision(
+    experiment: str, name: str, reason: str, evidence: dict[str, Any], tags: dict[str, str]
+) -> str:
+    """One decision as a finished MLflow run of ``experiment``: the reason as its description,
+    the evidence as ``evidence.json``; returns the run's id."""
+    with _mlflow() as mlflow:
+        client = mlflow.MlflowClient()
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = (
+            found.experiment_id if found is not None else client.create_experiment(experiment)
+        )
+        run = client.create_run(
+            experiment_id, run_name=name, tags={**tags, "mlflow.note.content": reason}
+        )
+        run_id = str(run.info.run_id)
+        try:
+            client.log_dict(run_id, evidence, "evidence.json")
+        finally:
+            client.set_terminated(run_id, "FINISHED")
+        return run_id
+
+
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
+    """Write ``text`` as an artifact of an existing run (replacing one of the same name)."""
+    with _mlflow() as mlflow:
+        mlflow.MlflowClient().log_text(run_id, text, artifact_file)
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "''")
