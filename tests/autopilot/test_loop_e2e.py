@@ -222,6 +222,46 @@ def test_a_worse_challenger_is_not_promoted(tmp_path: Path, registry: dict[str, 
     assert actions(store)[-1] == "reject"
 
 
+def test_approval_then_a_rollback_on_probation(
+    tmp_path: Path, registry: dict[str, str], cli: Any
+) -> None:
+    frame = rows(300, 3)
+    frame["y"] = label(frame, "after")
+    frame.to_csv(tmp_path / "after.csv", index=False)
+    spec = policy(
+        tmp_path,
+        triggers={"schedule": {"every": "1s"}},
+        retrain={"mode": "refit", "data": [str(tmp_path / "after.csv")]},
+        shadow=None,
+        promote={"when": "better", "approval": True},
+    )
+    time.sleep(1.0)
+    with server(tmp_path, registry) as (base, store):
+        traffic = Traffic(base)
+        loop(spec, base, store).step()  # trigger, retrain
+        loop(spec, base, store).step()  # the A/B starts
+        traffic.send(300, "after")
+        held = loop(spec, base, store).step()
+        assert [d.action for d in held.decisions] == ["approval"]
+        assert "mlwright models approve flip 2" in held.decisions[0].reason
+        assert loop(spec, base, store).step().decisions == []  # still waiting
+        assert alias_version("flip", "champion") == "1"
+        approved = cli("models", "approve", "flip", "2", "--by", "ana")
+        assert approved.code == 0, approved.err
+        assert "rollout flip-r1 promotes it" in approved.out
+        promoted = loop(spec, base, store).step()
+        assert [d.action for d in promoted.decisions] == ["promote"]
+        assert "approved by ana" in promoted.decisions[0].reason
+        assert alias_version("flip", "champion") == "2"
+        # the relationship goes back: the new champion falls far below its A/B figure
+        traffic.send(80, "before")
+        rolled = loop(spec, base, store).step()
+        assert [d.action for d in rolled.decisions] == ["rollback"]
+        assert alias_version("flip", "champion") == "1"
+        assert {a["model"]["version"] for a in traffic.send(20, "before")} == {"1"}
+    assert set(traffic.statuses) == {200}
+
+
 def test_a_restart_after_registering_adopts_the_version(
     tmp_path: Path, registry: dict[str, str]
 ) -> None:
