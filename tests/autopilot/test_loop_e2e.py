@@ -185,6 +185,11 @@ def test_drift_to_a_promoted_model(tmp_path: Path, registry: dict[str, str], cli
     run = mlflow.get_run(runs[-2])
     assert run.data.tags["mlwright.autopilot.action"] == "promote"
     assert "better; promote" in run.data.tags["mlflow.note.content"]
+    # the new version's report, in its training run, explains the rollout
+    trained = mlflow.MlflowClient().get_model_version("flip", "2").run_id
+    report = Path(mlflow.artifacts.download_artifacts(f"runs:/{trained}/report/report.html"))
+    text = report.read_text()
+    assert "Lineage" in text and "Rollout" in text and "better; promote" in text
     # the timeline of the monitoring page
     page = tmp_path / "monitor.html"
     shown = cli("monitor", "--store", str(store), "--html", str(page))

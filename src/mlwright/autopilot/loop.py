@@ -27,8 +27,8 @@ A rollout's phases::
   the alias moves back (rollback).
 
 Every decision is recorded in the store (the timeline of `mlwright monitor`) and as an MLflow
-run with its evidence; decisions about a version are also written into its training run
-(``rollout/decisions.md``).
+run with its evidence; the version's report in its training run is written again with a
+Rollout section listing every decision about it, and why.
 """
 
 from __future__ import annotations
@@ -500,8 +500,7 @@ class Autopilot:
         evidence: dict[str, Any],
         version: str | None,
     ) -> str | None:
-        from mlwright.store.autopilot import decisions
-        from mlwright.track.mlflow import log_decision, log_text, version_facts
+        from mlwright.track.mlflow import log_decision
 
         tags = {
             "mlwright.autopilot.action": action,
@@ -515,19 +514,41 @@ class Autopilot:
                 f"{self.model}-autopilot", f"{action} {rollout.id}", reason, evidence, tags
             )
             if version is not None:
-                earlier = [
-                    d for d in decisions(self.store, model=self.model) if d["rollout"] == rollout.id
-                ]
-                lines = [_line(d) for d in earlier] + [
-                    _line({"ts": self.clock(), "action": action, "reason": reason})
-                ]
-                training_run = version_facts(self.model, version)["run_id"]
-                if training_run:
-                    log_text(training_run, _timeline(rollout.id, lines), "rollout/decisions.md")
+                now = {
+                    "ts": self.clock(),
+                    "rollout": rollout.id,
+                    "action": action,
+                    "reason": reason,
+                }
+                self._write_report(rollout, version, now)
             return run_id
         except MlwrightError as exc:  # tracking down: the store still records the decision
             log.warning("could not log the decision to MLflow: %s", exc.message)
             return None
+
+    def _write_report(self, rollout: Rollout, version: str, latest: dict[str, Any]) -> None:
+        """The version's ML Solution report with its Rollout section (every decision so far,
+        and why), written over the report in the version's training run."""
+        import tempfile
+
+        from mlwright.package.loading import load, tabular
+        from mlwright.report import Report
+        from mlwright.report.document import write
+        from mlwright.store.autopilot import decisions
+        from mlwright.track.mlflow import log_files, version_facts
+        from mlwright.track.registry import resolve
+
+        training_run = version_facts(self.model, version)["run_id"]
+        if not training_run:
+            return
+        earlier = [d for d in decisions(self.store, model=self.model) if d["rollout"] == rollout.id]
+        model = tabular(load(f"{self.model}/{version}", resolve=resolve), "a rollout's report")
+        report = Report.of(model, f"{self.model}/{version}", rollout=[*earlier, latest])
+        with tempfile.TemporaryDirectory(prefix="mlwright-rollout-") as tmp:
+            folder = Path(tmp)
+            write(report.document, folder / "report.md")
+            (folder / "report.html").write_text(report.html(), encoding="utf-8")
+            log_files(training_run, folder, "report")
 
 
 def _retrained_facts(model: str, version: str) -> dict[str, Any]:
@@ -550,16 +571,6 @@ def _retrained_facts(model: str, version: str) -> dict[str, Any]:
             mode=lineage.mode,
         )
     return facts
-
-
-def _line(decision: dict[str, Any]) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(decision["ts"])))
-    return f"| {when} UTC | {decision['action']} | {str(decision['reason']).replace('|', '/')} |"
-
-
-def _timeline(rollout: str, lines: list[str]) -> str:
-    head = [f"# Rollout {rollout}", "", "| when | action | why |", "|---|---|---|"]
-    return "\n".join(head + lines) + "\n"
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """The ML Solution report, for two readers: a plain-language Summary (what the model predicts, how
 good it is against a naive baseline, what drives it, the risks and what to do next), for a
-retrained model its Lineage (the version it retrains, how, why and on which data), then the
+retrained model its Lineage (the version it retrains, how, why and on which data) and, once the
+continuous-training loop has judged it, its Rollout (each decision and why), then the
 engineer's sections (Problem Definition, Architecture, Training Pipeline, Evaluation and
 Deployment), as Markdown (plots beside it) and as one self-contained HTML page.
 
@@ -16,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from mlwright.package.model import Model
 from mlwright.report.document import Document, code, plain, to_html, to_markdown, write
-from mlwright.report.lineage import lineage_section
+from mlwright.report.lineage import lineage_section, rollout_section
 from mlwright.report.results import deployment_section, evaluation_section
 from mlwright.report.script import rebuild_script
 from mlwright.report.sections import architecture_section, pipeline_section, problem_section
@@ -35,9 +37,15 @@ class Report:
     document: Document
 
     @classmethod
-    def of(cls, model: Model, package_path: str | None = None) -> Report:
+    def of(
+        cls,
+        model: Model,
+        package_path: str | None = None,
+        rollout: list[dict[str, Any]] | None = None,
+    ) -> Report:
         """The report of ``model``; commands in it name ``package_path`` (default: where the
-        model was loaded from)."""
+        model was loaded from). ``rollout``: the continuous-training loop's decisions about
+        this version, shown after its lineage."""
         where = package_path or (str(model.path) if model.path else f"models/{model.name}")
         created = model.recipe.created_utc or datetime.now(UTC).isoformat("seconds")
         registry = model.registry or {}
@@ -46,6 +54,9 @@ class Report:
         lineage = lineage_section(model)  # a retrained model's: what it retrains, and why
         if lineage is not None:
             sections.append(lineage)
+        decided = rollout_section(rollout or [])
+        if decided is not None:
+            sections.append(decided)
         sections += [
             problem_section(model),
             architecture_section(model),

@@ -186,3 +186,25 @@ def _when(ts: Any, missing: str) -> str:
     if not isinstance(ts, (int, float)):
         return missing
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def rollout_section(decisions: list[dict[str, Any]]) -> Section | None:
+    """What the continuous-training loop decided about this version after it was trained
+    (shadow, A/B, approval, promotion or rejection, probation, rollback), oldest first, each
+    with its reason: the report the loop writes into the version's MLflow run."""
+    if not decisions:
+        return None
+    s = Section("Rollout", "rollout", numbered=False)
+    last = decisions[-1]
+    s.p(
+        f"The continuous-training loop's decisions about this version, rollout "
+        f"{code(last.get('rollout') or '?')}; the latest: **{plain(last.get('action'))}**."
+    )
+    s.table(
+        ["when", "decision", "why"],
+        [
+            [_when(d.get("ts"), "?"), plain(d.get("action") or "?"), plain(d.get("reason") or "")]
+            for d in decisions
+        ],
+    )
+    return s

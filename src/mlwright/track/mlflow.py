@@ -687,10 +687,11 @@ def log_decision(
         return run_id
 
 
-def log_text(run_id: str, text: str, artifact_file: str) -> None:
-    """Write ``text`` as an artifact of an existing run (replacing one of the same name)."""
+def log_files(run_id: str, folder: Path, artifact_path: str) -> None:
+    """Write ``folder``'s files as artifacts of an existing run (replacing those of the same
+    names)."""
     with _mlflow() as mlflow:
-        mlflow.MlflowClient().log_text(run_id, text, artifact_file)
+        mlflow.MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
 
 
 def _quoted(name: str) -> str:
