@@ -123,6 +123,10 @@ BAD = [
         with_(retrain={"data": ["a.csv"], "time_budget": 60}),
         r"retrain\.time_budget: a time budget applies to `mode: search` only",
     ),
+    (
+        with_(retrain={"data": ["a.csv"], "mode": "search"}),
+        r"retrain\.time_budget: a search needs a time budget",
+    ),
     (with_(retrain={"data": ["a.csv"], "mode": "grid"}), r"retrain\.mode: Input should be"),
     (
         with_(triggers={"metric_drop": {"metric": "f1", "margin": 0.05}}),

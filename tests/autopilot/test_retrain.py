@@ -99,6 +99,20 @@ def test_new_rows_must_fit_the_served_model(registry: Path) -> None:
         mw.retrain("churn@champion", data=make_frame(200), search=True)
 
 
+def test_a_grouped_model_is_retrained_with_its_group_column(registry: Path) -> None:
+    frame = make_frame(300)
+    frame["household"] = np.arange(300) // 3
+    mw.train(frame, target="churned", name="grouped", max_trials=1, group_col="household",
+             families="linear", progress=False)  # fmt: skip
+    new = make_frame(240, seed=6)
+    new["household"] = np.arange(240) // 4
+    model = mw.retrain("grouped@champion", data=new, tracker="none")
+    assert model.recipe.options["group_col"] == "household"
+    assert "household" not in [c.name for c in model.schema.features]
+    with pytest.raises(DataError, match=r"split by \['household'\]"):
+        mw.retrain("grouped@champion", from_store=registry / "serve.db", tracker="none")
+
+
 def write_store(path: Path, frame: pd.DataFrame, labels: dict[int, Any], ts: float) -> None:
     """Predictions of ``frame``'s rows (one request of them all) and feedback for ``labels``
     (row → label), as the server writes them."""

@@ -85,7 +85,7 @@ def test_welch_matches_scipy_for_continuous_outcomes() -> None:
 
 def test_a_skewed_split_raises_a_sample_ratio_mismatch() -> None:
     weights = {"champion": 0.5, "challenger": 0.5}
-    assert sample_ratio_mismatch({"champion": 5000, "challenger": 5400}, weights)["mismatch"]
+    assert sample_ratio_mismatch({"champion": 5000, "challenger": 5500}, weights)["mismatch"]
     rng = np.random.default_rng(4)
     false_alarms = 0
     for _ in range(200):
@@ -98,6 +98,25 @@ def test_a_skewed_split_raises_a_sample_ratio_mismatch() -> None:
     values, treated = simulated(rng, 2000, 0.2, 0.2)
     text = verdict(compare(values, treated), higher_is_better=True, srm=True, what="accuracy")
     assert text.startswith("sample ratio mismatch")
+
+
+def test_the_sample_ratio_check_stays_valid_when_looked_at_every_step() -> None:
+    """200 correct 80/20 splits, each checked after every 200 assignments up to 20,000 (100
+    looks): the always-valid check alarms on at most a few, where the chi-square at each look
+    would alarm on many more."""
+    rng = np.random.default_rng(11)
+    weights = {"champion": 0.8, "challenger": 0.2}
+    sequential = fixed = 0
+    for _ in range(200):
+        to_challenger = np.cumsum(rng.random(20_000) < 0.2)
+        looks = [
+            sample_ratio_mismatch({"champion": n - int(b), "challenger": int(b)}, weights)
+            for n, b in zip(range(200, 20_001, 200), to_challenger[199::200], strict=True)
+        ]
+        sequential += any(look["mismatch"] for look in looks)
+        fixed += any(look["p_value"] < 0.001 for look in looks)
+    assert sequential <= 1  # at most α = 0.1% of them, up to chance
+    assert fixed > sequential  # what the check was before: one look's test at every look
 
 
 def test_nothing_is_claimed_before_each_arm_has_enough_outcomes() -> None:

@@ -162,6 +162,8 @@ class Retrain(_Part):
                 "time_budget",
                 "a time budget applies to `mode: search` only (refit does not search)",
             )
+        if self.mode == "search" and self.time_budget is None:
+            raise _bad("time_budget", "a search needs a time budget in seconds, e.g. 300")
         if not (self.data or self.sql or self.from_store):
             raise ValueError("give at least one source of training data: data, sql or from_store")
         return self

@@ -119,7 +119,13 @@ def new_rows(
     """The new rows from every source, in the parent's columns, and each source's record."""
     target = parent.schema.target
     assert target is not None
-    columns = [c.name for c in parent.schema.features] + [target]
+    features = [c.name for c in parent.schema.features]
+    # a grouped or time-ordered split needs its column too, when it is not a feature
+    options = parent.recipe.options
+    split_by = [
+        c for c in (options.get("group_col"), options.get("time_col")) if c and c not in features
+    ]
+    columns = [*features, target, *split_by]
     frames: list[pd.DataFrame] = []
     sources: list[dict[str, Any]] = []
     if sql is not None and sum(is_sql_url(d) for d in data) != 1:
@@ -145,6 +151,12 @@ def new_rows(
             }
         )
     if from_store is not None:
+        if split_by:
+            raise DataError(
+                f"the model {parent.name!r} was trained with a split by {split_by}, which the "
+                "served requests do not carry, so its predictions cannot be retrained on",
+                fix="retrain from files that hold those columns (--data)",
+            )
         frame, record = store_rows(parent, from_store)
         frames.append(frame)
         sources.append(record)

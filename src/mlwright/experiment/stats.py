@@ -16,8 +16,10 @@ reward) are compared between the control (champion) and a treatment (challenger)
   units of the outcome's standard deviation (:data:`MIXTURE_SD`): ``ρ = c² · n1 n2 / (n1 + n2)``.
   Inverting the test gives a confidence sequence, ``Δ̂ ± sqrt(Var(Δ̂) (1 + ρ)/ρ ·
   (log(1 + ρ) − 2 log α))``;
-- a **sample-ratio-mismatch** check: a chi-square goodness-of-fit test of the assignment counts
-  against the configured weights, alarming at p < 0.001 (GrowthBook's default).
+- a **sample-ratio-mismatch** check of the assignment counts against the configured weights,
+  alarming at p < 0.001 (GrowthBook's threshold) on an always-valid test (a Dirichlet-multinomial
+  Bayes factor, :func:`sequential_srm_p`), since the check runs at every look; the chi-square
+  p-value is reported beside it.
 
 Variances are estimated from the data, so the guarantee is asymptotic; the sequence starts once
 each arm has :data:`MIN_PER_ARM` observations. The tests simulate A/A experiments with
@@ -34,6 +36,7 @@ import numpy as np
 
 ALPHA = 0.05
 SRM_ALPHA = 0.001
+SRM_CONCENTRATION = 100.0  # the Dirichlet prior's weight, in assignments, of the sequential SRM
 MIXTURE_SD = 0.1  # τ, in standard deviations of the outcome: the effect size the test favours
 MIN_PER_ARM = 50
 
@@ -161,7 +164,10 @@ def confidence_sequence(a: Arm, b: Arm, alpha: float, mixture_sd: float) -> floa
 
 
 def sample_ratio_mismatch(counts: dict[str, int], weights: dict[str, float]) -> dict[str, Any]:
-    """Chi-square goodness of fit of the assignment counts to the configured weights."""
+    """Do the assignment counts fit the configured weights? Alarms when the always-valid
+    p-value (:func:`sequential_srm_p`) is below :data:`SRM_ALPHA`, so that looking at every
+    step of an experiment does not multiply false alarms; the chi-square p-value (valid for
+    one look) is reported beside it."""
     from scipy import stats
 
     names = [k for k in weights if weights[k] > 0]
@@ -171,12 +177,34 @@ def sample_ratio_mismatch(counts: dict[str, int], weights: dict[str, float]) -> 
     if total == 0 or len(names) < 2:
         return {"p_value": 1.0, "mismatch": False, "observed": counts, "expected_share": {}}
     _, p = stats.chisquare(observed, total * share)
+    sequential = sequential_srm_p(observed, share)
     return {
         "p_value": float(p),
-        "mismatch": bool(p < SRM_ALPHA),
+        "sequential_p": sequential,
+        "mismatch": bool(sequential < SRM_ALPHA),
         "observed": {k: int(v) for k, v in zip(names, observed, strict=True)},
         "expected_share": {k: float(s) for k, s in zip(names, share, strict=True)},
     }
+
+
+def sequential_srm_p(
+    observed: np.ndarray, share: np.ndarray, concentration: float = SRM_CONCENTRATION
+) -> float:
+    """The always-valid p-value of the counts against the shares (Lindon & Malek, "Anytime-
+    valid inference for multinomial count data", NeurIPS 2022): the Bayes factor of a
+    Dirichlet-multinomial with prior ``concentration · share`` against the multinomial of the
+    configured shares is a martingale under no mismatch, so by Ville's inequality it exceeds
+    1/α at any look with probability at most α. The p-value is 1 / the Bayes factor."""
+    from scipy.special import gammaln
+
+    prior = concentration * share
+    n = float(observed.sum())
+    log_bf = (
+        float(gammaln(prior.sum()) - gammaln(prior.sum() + n))
+        + float(np.sum(gammaln(prior + observed) - gammaln(prior)))
+        - float(np.sum(observed * np.log(share)))
+    )
+    return float(min(1.0, math.exp(-log_bf))) if log_bf > -700 else 1.0
 
 
 def verdict(c: Comparison, *, higher_is_better: bool, srm: bool, what: str) -> str:
