@@ -7,6 +7,7 @@ refused before anything runs."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 import urllib.error
@@ -150,7 +151,8 @@ def test_drift_to_a_promoted_model(tmp_path: Path, registry: dict[str, str], cli
         assert "metric_floor: accuracy" in first.decisions[0].reason
         assert alias_version("flip", "challenger") == "2"
         lineage = mw.load("flip/2").recipe.lineage
-        assert lineage is not None and lineage.rollout == "flip-r1"
+        assert lineage is not None and lineage.rollout == first.decisions[0].rollout
+        assert (lineage.rollout or "").startswith("flip-r1-")
         assert lineage.sources[0]["kind"] == "store" and lineage.sources[0]["rows"] >= 150
         # the shadow: version 2 scores a copy of each request, the champion answers
         assert loop(spec, base, store).step().decisions[0].action == "shadow"
@@ -253,7 +255,7 @@ def test_approval_then_a_rollback_on_probation(
         assert alias_version("flip", "champion") == "1"
         approved = cli("models", "approve", "flip", "2", "--by", "ana")
         assert approved.code == 0, approved.err
-        assert "rollout flip-r1 promotes it" in approved.out
+        assert re.search(r"rollout flip-r1-[0-9a-f]{6} promotes it", approved.out)
         promoted = loop(spec, base, store).step()
         assert [d.action for d in promoted.decisions] == ["promote"]
         assert "approved by ana" in promoted.decisions[0].reason
@@ -289,8 +291,47 @@ def test_a_restart_after_registering_adopts_the_version(
         save_rollout(store, rollout)
         again = loop(spec, base, store).step()
         assert [d.action for d in again.decisions] == ["retrain"]
-        assert versions_tagged("flip", ROLLOUT_TAG, "flip-r1") == ["2"]  # no second version
+        assert versions_tagged("flip", ROLLOUT_TAG, rollout.id) == ["2"]  # no second version
         assert open_rollout(store, "flip").state["challenger"] == "2"  # type: ignore[union-attr]
+
+
+def test_a_champion_moved_by_hand_ends_the_rollout(
+    tmp_path: Path, registry: dict[str, str]
+) -> None:
+    frame = rows(300, 3)
+    frame["y"] = label(frame, "after")
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    spec = policy(
+        tmp_path,
+        triggers={"schedule": {"every": "1s"}},
+        retrain={"mode": "refit", "data": [str(tmp_path / "new.csv")]},
+        shadow=None,
+    )
+    time.sleep(1.0)
+    with server(tmp_path, registry) as (base, store):
+        loop(spec, base, store).step()
+        assert loop(spec, base, store).step().decisions[0].action == "experiment"
+        mw.api.promote("flip", "2")  # someone promotes by hand during the A/B
+        ended = loop(spec, base, store).step()
+        assert [d.action for d in ended.decisions] == ["reject"]
+        assert "was moved from version 1 to 2 during the rollout" in ended.decisions[0].reason
+        status, body = call(f"{base}/v1/experiments")
+        assert status == 200 and [e["status"] for e in body["experiments"]] == ["stopped"]
+
+
+def test_two_loops_never_step_at_once(tmp_path: Path) -> None:
+    from mlwright.autopilot.loop import _step_lock
+    from mlwright.store.schema import connect
+
+    store = tmp_path / "serve.db"
+    connect(store).close()
+    spec = policy(tmp_path)
+    with _step_lock(store, "flip") as held:
+        assert held
+        busy = loop(spec, "http://127.0.0.1:9", store).step()
+    assert busy.status == "another autopilot step of this model is running"
+    with pytest.raises(mw.MlwrightError, match="no serving store"):
+        loop(spec, "http://127.0.0.1:9", tmp_path / "elsewhere.db").step()
 
 
 def test_an_invalid_policy_is_refused_before_anything_runs(tmp_path: Path, cli: Any) -> None:

@@ -118,6 +118,7 @@ def write_store(path: Path, frame: pd.DataFrame, labels: dict[int, Any], ts: flo
     (row → label), as the server writes them."""
     features = [c for c in frame.columns if c != "churned"]
     inputs = frame[features].to_numpy(dtype=object).tolist()
+    inputs[0][0] = str(inputs[0][0])  # a number sent as text, which the server accepts
     outputs = [{"prediction_id": f"r1:{i}", "prediction": 0} for i in range(len(frame))]
     conn = connect(path)
     conn.execute(

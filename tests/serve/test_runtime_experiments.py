@@ -171,6 +171,7 @@ def test_bad_requests_are_named_and_refused(registered: dict[str, Model], tmp_pa
             ({"challenger": "/etc/passwd"}, "challenger"),
             ({"weight": 1.5}, "weight"),
             ({"weight": None}, "weight"),  # split needs a share
+            ({"weight": 0}, "weight"),  # of more than nothing
             ({"mode": "canary"}, "mode"),
             ({"id": "no spaces"}, "id"),
             ({"guardrails": {"max_error_rate": 0.1, "typo": 1}}, "guardrails.typo"),
@@ -178,6 +179,17 @@ def test_bad_requests_are_named_and_refused(registered: dict[str, Model], tmp_pa
             status, body = start(c, {**good, **change})
             assert (status, body["errors"][0]["field"]) == (422, field), (change, body)
         assert experiment_record(store, "bad-cases") is None  # nothing stored
+        # a number JSON parses as infinity (the store's JSON could not hold it)
+        raw = (
+            b'{"id": "inf-case", "challenger": "%s/2", "mode": "split", "weight": 0.2, '
+            % (NAME.encode())
+            + b'"guardrails": {"max_p99_ms": 1e400}}'
+        )
+        answered = c.post("/v1/admin/experiments", content=raw, headers={**AUTH,
+                          "Content-Type": "application/json"})  # fmt: skip
+        assert answered.status_code == 422, answered.text
+        assert answered.json()["errors"][0]["field"] == "guardrails.max_p99_ms"
+        assert experiment_record(store, "inf-case") is None
 
         # a challenger that takes other columns: refused, kept stopped, champion serves all
         other = {**good, "id": "other-columns", "challenger": f"{NAME}/3"}

@@ -64,21 +64,18 @@ class TriggerEvidence:
 
 @dataclass(frozen=True)
 class ProbationEvidence:
-    """The promoted version's live metric (on the live scale: rmse, not squared_error) against
-    what it showed in the A/B (:func:`live_metric` converts)."""
+    """The promoted version's outcomes since its promotion, on the A/B's metric and scale
+    (accuracy, log_loss, squared_error or reward per labelled prediction): their mean, their
+    standard deviation (None: judge the mean alone) and count, against its mean in the A/B."""
 
     metric: str
     expected: float
     live: float | None
     labels: int
+    sd: float | None = None
 
 
-def live_metric(metric: str, ab_mean: float) -> tuple[str, float]:
-    """The live metric monitoring reports for an experiment metric, and the A/B's mean on its
-    scale: the mean squared error is watched live as its root (rmse)."""
-    if metric == "squared_error":
-        return "rmse", math.sqrt(max(ab_mean, 0.0))
-    return metric, ab_mean
+PROBATION_Z = 3.0  # standard errors the live mean must be worse by, beyond the margin
 
 
 def cooldown_left(policy: Policy, last_ended: float | None, now: float) -> float:
@@ -343,9 +340,11 @@ def judge_probation(
     policy: Policy, evidence: ProbationEvidence, now: float, started: float
 ) -> Judgement:
     """Keep the promoted version once ``probation.min_labels`` labels show its live metric within
-    ``rollback.margin`` of what it showed in the A/B; roll back when it is worse by more. When
-    ``probation.max_duration`` passes with too few labels to judge, keep it: the A/B proved it,
-    and nothing live has shown otherwise."""
+    ``rollback.margin`` of what it showed in the A/B; roll back when it is worse by more, beyond
+    :data:`PROBATION_Z` standard errors of the live mean (a live mean that merely drew low, or
+    an A/B mean that drew high, which is how a challenger gets promoted, rolls nothing back).
+    When ``probation.max_duration`` passes with too few labels to judge, keep it: the A/B proved
+    it, and nothing live has shown otherwise."""
     probation, margin = policy.rollback.probation, policy.rollback.margin
     elapsed = now - started
     facts: dict[str, Any] = {
@@ -367,16 +366,21 @@ def judge_probation(
         return Judgement("wait", f"probation: {counted} so far; wait", facts)
     higher = GREATER_IS_BETTER.get(evidence.metric, True)
     worse_by = evidence.expected - evidence.live if higher else evidence.live - evidence.expected
-    facts["worse_by"] = worse_by
+    error = 0.0 if evidence.sd is None else PROBATION_Z * evidence.sd / math.sqrt(evidence.labels)
+    facts.update(worse_by=worse_by, sd=evidence.sd, allowance=error)
     said = (
         f"{evidence.metric} {evidence.live:.4g} live over {evidence.labels:,} labels against "
         f"{evidence.expected:.4g} in the A/B"
     )
-    if worse_by > margin:
+    if worse_by - error > margin:
+        beyond = f" and {error:.3g} of chance" if error else ""
         return Judgement(
-            "rollback", f"{said}: worse by {worse_by:.3g} (more than {margin:g}); roll back", facts
+            "rollback",
+            f"{said}: worse by {worse_by:.3g} (more than {margin:g}{beyond}); roll back",
+            facts,
         )
-    return Judgement("keep", f"{said}: within {margin:g}; keep", facts)
+    within = f"{margin:g} plus {error:.3g} of chance" if error else f"{margin:g}"
+    return Judgement("keep", f"{said}: within {within}; keep", facts)
 
 
 def _span(seconds: float) -> str:

@@ -34,11 +34,15 @@ Rollout section listing every decision about it, and why.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mlwright.autopilot.client import Server, ServerError
 from mlwright.autopilot.decide import (
@@ -50,7 +54,6 @@ from mlwright.autopilot.decide import (
     judge_experiment,
     judge_probation,
     judge_shadow,
-    live_metric,
 )
 from mlwright.autopilot.policy import Policy
 from mlwright.errors import MlwrightError
@@ -109,7 +112,19 @@ class Autopilot:
     # --- the step ---------------------------------------------------------------------------------
     def step(self) -> StepResult:
         """One step: watch for a trigger, or move the open rollout on by one phase at most
-        (a trigger goes straight on to retraining in the same step)."""
+        (a trigger goes straight on to retraining in the same step). Two loops on the same
+        store and model never step at once: the second one's step does nothing and says so."""
+        if not self.store.is_file():
+            raise MlwrightError(
+                f"no serving store at {self.store}",
+                fix="pass the --store file the server writes (`mlwright serve ... --store`)",
+            )
+        with _step_lock(self.store, self.model) as held:
+            if not held:
+                return StepResult(None, status="another autopilot step of this model is running")
+            return self._step()
+
+    def _step(self) -> StepResult:
         rollout = open_rollout(self.store, self.model)
         result = StepResult(rollout)
         if rollout is None:
@@ -127,6 +142,10 @@ class Autopilot:
         act = phases.get(rollout.phase)
         if act is None:
             self._end(rollout, result, "error", f"unknown phase {rollout.phase!r}; rollout ended")
+            return result
+        if rollout.phase in ("shadow", "experiment", "approval") and self._superseded(
+            rollout, result
+        ):
             return result
         act(rollout, result)
         result.rollout = rollout
@@ -149,8 +168,11 @@ class Autopilot:
                 f"{evidence.labels:,} labels; {evidence.drift_share or 0:.0%} of features drifted)"
             )
             return None
+        number = count_rollouts(self.store, self.model) + 1
         rollout = Rollout(
-            id=f"{self.model}-r{count_rollouts(self.store, self.model) + 1}",
+            # unique across stores sharing one registry: the registry finds its version by it
+            # (at most 40 + 16 characters: its experiments' ids add 7 within the 64 allowed)
+            id=f"{self.model[:40]}-r{number}-{secrets.token_hex(3)}",
             model=self.model,
             phase="retraining",
             state={
@@ -240,11 +262,28 @@ class Autopilot:
                     rollout=rollout.id,
                 )
             except MlwrightError as exc:
-                self._end(rollout, result, "error", f"retraining failed: {exc.message}")
+                fix = f" (fix: {exc.fix})" if exc.fix else ""
+                self._end(rollout, result, "error", f"retraining failed: {exc.message}{fix}")
+                return
+            except Exception as exc:  # the loop outlives any failure of one retraining
+                log.exception("retraining %s failed", rollout.id)
+                self._end(
+                    rollout,
+                    result,
+                    "error",
+                    f"retraining failed: {type(exc).__name__}: {str(exc)[:300]} (fix: see the "
+                    "autopilot's log; the next trigger retries after the cooldown)",
+                )
                 return
             state["challenger"] = (model.registry or {}).get("version")
             if state["challenger"] is None:
-                self._end(rollout, result, "error", "the retrained model was not registered")
+                self._end(
+                    rollout,
+                    result,
+                    "error",
+                    "the retrained model was not registered (fix: track to an MLflow store "
+                    "with a model registry: MLFLOW_TRACKING_URI)",
+                )
                 return
         version = state["challenger"]
         facts = _retrained_facts(self.model, version)
@@ -325,7 +364,11 @@ class Autopilot:
                 if exc.status != 409:
                     raise
                 self._end(
-                    rollout, result, "reject", f"the server refused the {kind}: {exc.message}"
+                    rollout,
+                    result,
+                    "reject",
+                    f"the server refused the {kind}: {exc.message} (the server's log and "
+                    f"/v1/experiments/{exp_id} say why)",
                 )
                 return None
             stored = {e["id"]: e for e in stored_experiments(self.store)}
@@ -339,7 +382,12 @@ class Autopilot:
                 version=version,
             )
             save_rollout(self.store, rollout)
-        found = stored[exp_id]
+        found = stored.get(exp_id)
+        if found is None:  # the server started it, yet this store does not hold it
+            raise MlwrightError(
+                f"the server started experiment {exp_id!r}, but {self.store} does not hold it",
+                fix="pass the --store file the server writes",
+            )
         config, started = found["config"], float(found["started"] or self.clock())
         analysis = analyze(self.store, config, config.weights(), since=started)
         now = self.clock()
@@ -352,27 +400,57 @@ class Autopilot:
             self.policy, analysis, found["status"], found["reason"], started, now
         )
 
+    def _superseded(self, rollout: Rollout, result: StepResult) -> bool:
+        """Whether someone moved the champion alias during the rollout: its A/B would compare
+        against another version, and a promotion would undo their choice. The rollout ends."""
+        from mlwright.track.mlflow import alias_version
+
+        now = alias_version(self.model, CHAMPION)
+        if now == rollout.state["champion"]:
+            return False
+        for key in ("shadow_id", "experiment_id"):
+            if rollout.state.get(key):
+                self.server.stop(rollout.state[key], "the champion alias moved")
+        self._end(
+            rollout,
+            result,
+            "reject",
+            f"{self.model}@{CHAMPION} was moved from version {rollout.state['champion']} to "
+            f"{now} during the rollout; rollout ended (a new trigger starts one against {now})",
+        )
+        return True
+
     # --- approval, promotion, probation ---------------------------------------------------------
     def _await_approval(self, rollout: Rollout, result: StepResult, judged: Judgement) -> None:
-        from mlwright.track.mlflow import set_version_tags
-
-        version = rollout.state["challenger"]
         rollout.phase = "approval"
         rollout.state["approval_since"] = self.clock()
         rollout.state["ab_reason"] = judged.reason
         save_rollout(self.store, rollout)
+        self._ask_approval(rollout, result)
+
+    def _ask_approval(self, rollout: Rollout, result: StepResult) -> None:
+        """End the A/B, tag the version as awaiting approval and say so (again, after a
+        restart that came in between)."""
+        from mlwright.track.mlflow import set_version_tags
+
+        version = rollout.state["challenger"]
         self.server.stop(rollout.state["experiment_id"], "awaiting approval to promote")
         set_version_tags(self.model, version, {AWAITING_TAG: rollout.id})
         said = (
-            f"{judged.reason}; waiting for `mlwright models approve {self.model} {version}` "
-            "(the champion serves all traffic meanwhile)"
+            f"{rollout.state['ab_reason']}; waiting for `mlwright models approve {self.model} "
+            f"{version}` (the champion serves all traffic meanwhile)"
         )
-        self._decide(rollout, result, "approval", said, judged.evidence, version=version)
+        rollout.state["asked"] = True
+        evidence = rollout.state.get("ab") or {}
+        self._decide(rollout, result, "approval", said, evidence, version=version)
         save_rollout(self.store, rollout)
 
     def _approval(self, rollout: Rollout, result: StepResult) -> None:
         from mlwright.track.mlflow import version_facts
 
+        if not rollout.state.get("asked"):
+            self._ask_approval(rollout, result)
+            return
         version = rollout.state["challenger"]
         approver = version_facts(self.model, version)["tags"].get(APPROVED_TAG)
         if approver:
@@ -398,15 +476,28 @@ class Autopilot:
         version = state["challenger"]
         if state.get("experiment_id"):
             self.server.stop(state["experiment_id"], f"promoted {self.model}/{version}")
-        current = alias_version(self.model, CHAMPION)
-        if current != version:
-            state["previous"] = current
+        state.setdefault("previous", state["champion"])  # written before the alias moves
+        save_rollout(self.store, rollout)
+        if alias_version(self.model, CHAMPION) != version:
             promote(self.model, version, CHAMPION)
-        swapped = self.server.reload(f"{self.model}@{CHAMPION}")
+        try:
+            swapped = self.server.reload(f"{self.model}@{CHAMPION}")
+        except ServerError as exc:
+            if exc.status is None:  # unreachable: the next step tries again
+                raise
+            promote(self.model, state["previous"], CHAMPION)  # the server refused it
+            self._end(
+                rollout,
+                result,
+                "error",
+                f"the server refused to serve {self.model}/{version} ({exc.message}); "
+                f"{self.model}@{CHAMPION} is back on version {state['previous']} (fix: see the "
+                "server's /ready and log)",
+            )
+            return
         ab = state.get("ab") or {}
         if ab.get("treatment"):
-            metric, expected = live_metric(str(ab["metric"]), float(ab["treatment"]["mean"]))
-            state["expected"] = {"metric": metric, "value": expected}
+            state["expected"] = {"metric": ab["metric"], "value": float(ab["treatment"]["mean"])}
         state["promoted_at"] = self.clock()
         rollout.phase = "probation"
         said = str(state.get("ab_reason") or "promoted")
@@ -418,7 +509,6 @@ class Autopilot:
         save_rollout(self.store, rollout)
 
     def _probation(self, rollout: Rollout, result: StepResult) -> None:
-        from mlwright.monitor.performance import live_performance
         from mlwright.track.mlflow import promote
 
         state = rollout.state
@@ -428,16 +518,15 @@ class Autopilot:
             self._end(rollout, result, "keep", "promoted; no A/B figure to hold it to")
             return
         metric = str(expected["metric"])
-        live, labels = None, 0
-        for p in live_performance(self.store, model=self.model, since=started):
-            if (p["version"], p["variant"]) == (version, CHAMPION):
-                live, labels = p["metrics"].get(metric), int(p["feedback"])
-        evidence = ProbationEvidence(metric, float(expected["value"]), live, labels)
+        seen = self._outcomes_since(version, metric, started)
+        live = float(np.mean(seen)) if seen else None
+        sd = float(np.std(seen, ddof=1)) if len(seen) > 1 else None
+        evidence = ProbationEvidence(metric, float(expected["value"]), live, len(seen), sd)
         judged = judge_probation(self.policy, evidence, self.clock(), started)
         if judged.action == "wait":
             result.status = judged.reason
             return
-        if judged.action == "rollback" and state.get("previous"):
+        if judged.action == "rollback":
             promote(self.model, state["previous"], CHAMPION)
             judged = Judgement(
                 "rollback",
@@ -445,6 +534,20 @@ class Autopilot:
                 {**judged.evidence, "server": self.server.reload(f"{self.model}@{CHAMPION}")},
             )
         self._end(rollout, result, judged.action, judged.reason, judged.evidence)
+
+    def _outcomes_since(self, version: str, metric: str, since: float) -> list[float]:
+        """The champion ``version``'s outcomes on ``metric`` (the A/B's scale), one per
+        labelled prediction made since ``since``."""
+        from mlwright.store.feedback import feedback_of_model, outcomes
+
+        found = []
+        for _, v, variant, _, answer, kind, value in feedback_of_model(
+            self.store, model=self.model, since=since
+        ):
+            if (v, variant) != (version, CHAMPION) or answer is None:
+                continue
+            found += [x for m, x in outcomes(answer, kind, value) if m == metric]
+        return found
 
     # --- bookkeeping ----------------------------------------------------------------------------
     def _end(
@@ -549,6 +652,25 @@ class Autopilot:
             write(report.document, folder / "report.md")
             (folder / "report.html").write_text(report.html(), encoding="utf-8")
             log_files(training_run, folder, "report")
+
+
+@contextmanager
+def _step_lock(store: Path, model: str) -> Iterator[bool]:
+    """An exclusive lock on ``STORE.autopilot-MODEL.lock`` for one step; yields False at
+    once when another process holds it (two cron runs of ``--once`` that overlap)."""
+    import fcntl
+
+    path = store.with_name(f"{store.name}.autopilot-{model}.lock")
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _retrained_facts(model: str, version: str) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def _bad(field: str, message: str) -> PydanticCustomError:
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DriftTrigger(_Part):
@@ -185,7 +185,10 @@ class Experiment(_Part):
     split: float = Field(0.2, gt=0.0, lt=1.0, description="the challenger's share of traffic")
     min_outcomes: int = Field(200, ge=1, description="labelled outcomes per arm before deciding")
     max_duration: Duration = 3 * 86400.0
-    guardrails: Guardrails = Guardrails()
+    # a retrained challenger is meant to answer differently once the data moved: the shift of
+    # its predictions from the champion's trips only when it is gross (PSI 1, where a server's
+    # own experiments stop at 0.25); errors and latency are guarded as in any experiment
+    guardrails: Guardrails = Guardrails(max_prediction_psi=1.0)
 
 
 class Promote(_Part):

@@ -83,7 +83,7 @@ def retrain(
     emit("step", f"loading {model}")
     parent = tabular(load(model, resolve=resolve), "retraining")
     registry = parent.registry or {}
-    frame, sources = new_rows(parent, data, sql, from_store)
+    frame, sources, unseen = new_rows(parent, data, sql, from_store)
     emit("decision", f"retraining on {len(frame):,} new rows: " + _describe(sources))
     metric = str(parent.recipe.plan.get("metric") or "")
     lineage = LineageRecord(
@@ -98,7 +98,7 @@ def retrain(
         trigger=trigger,
         rollout=rollout,
         sources=sources,
-        parent_on_new_data=_parent_score(parent, frame, metric),
+        parent_on_new_data=_parent_score(parent, unseen, metric),
     )
     refit = Refit.of(parent, lineage)
     overrides = {
@@ -115,8 +115,9 @@ def new_rows(
     data: Sequence[Any],
     sql: str | None,
     from_store: StoreSource | None,
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The new rows from every source, in the parent's columns, and each source's record."""
+) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.DataFrame]:
+    """The new rows from every source, in the parent's columns; each source's record; and the
+    rows the parent never trained on (all but those of its own training file)."""
     target = parent.schema.target
     assert target is not None
     features = [c.name for c in parent.schema.features]
@@ -160,8 +161,27 @@ def new_rows(
         frame, record = store_rows(parent, from_store)
         frames.append(frame)
         sources.append(record)
+    own = _own_training_file(parent)
+    unseen = [
+        f.loc[:, columns]
+        for f, source in zip(frames, sources, strict=True)
+        if own is None or not _same_file(str(source.get("location")), own)
+    ]
     combined = pd.concat([f.loc[:, columns] for f in frames], ignore_index=True)
-    return combined, sources
+    rest = pd.concat(unseen, ignore_index=True) if unseen else combined.iloc[:0]
+    return combined, sources, rest
+
+
+def _own_training_file(parent: Model) -> str | None:
+    source = parent.recipe.data.source
+    return str(source.get("location")) if source.get("kind") in ("csv", "parquet") else None
+
+
+def _same_file(location: str, other: str) -> bool:
+    try:
+        return Path(location).resolve() == Path(other).resolve()
+    except OSError:
+        return False
 
 
 def store_rows(parent: Model, source: StoreSource) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -179,10 +199,14 @@ def store_rows(parent: Model, source: StoreSource) -> tuple[pd.DataFrame, dict[s
             fix="send true labels to POST /v1/feedback, widen the window, or lower the minimum",
         )
     features = [c.name for c in parent.schema.features]
+    kinds = {c.name: c.kind for c in parent.schema.features}
     records = [
         {**{f: inputs.get(f) for f in features}, target: value} for *_, inputs, _, value in rows
     ]
     frame = pd.DataFrame.from_records(records, columns=[*features, target])
+    for name in features:  # as the server read them: "0.5" sent for a number is the number
+        if kinds[name] in ("numeric", "integer"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
     if parent.classes is not None:  # labels arrive as JSON: "1" and 1 name the same class
         by_text = {str(c): c for c in parent.classes}
         unknown = sorted({str(v) for v in frame[target]} - set(by_text))
@@ -224,7 +248,9 @@ def frame_digest(frame: pd.DataFrame, columns: list[str]) -> str:
 
 
 def _parent_score(parent: Model, frame: pd.DataFrame, metric: str) -> dict[str, Any] | None:
-    """The parent's score on the new rows (out of sample for it): how much it has aged."""
+    """The parent's score on the new rows it never trained on: how much it has aged."""
+    if frame.empty:
+        return None
     try:
         scores = parent.evaluate(frame)
     except (MlwrightError, ValueError):  # e.g. a metric undefined on these rows (one class)

@@ -35,12 +35,16 @@ Outcome = tuple[float, float, float | None]  # feedback time, outcome, covariate
 
 
 def load_outcomes(
-    store: Path, variants: list[str], since: float | None = None
+    store: Path,
+    variants: list[str],
+    since: float | None = None,
+    models: list[str] | None = None,
 ) -> dict[str, dict[str, list[Outcome]]]:
     """metric → variant → [(feedback time, outcome, covariate), ...] for predictions with
-    feedback."""
+    feedback (of ``models`` only, when given)."""
     out: dict[str, dict[str, list[Outcome]]] = {}
-    for variant, output, kind, value, ts, covariate in feedback_of_variants(store, variants, since):
+    found = feedback_of_variants(store, variants, since, models)
+    for variant, output, kind, value, ts, covariate in found:
         for metric, outcome in outcomes(output, kind, value):
             out.setdefault(metric, {}).setdefault(variant, []).append((ts, outcome, covariate))
     return out
@@ -56,7 +60,8 @@ def analyze(
     """Per variant: requests and outcomes; per challenger and metric: the comparison with the
     champion, the sample-ratio check and a verdict."""
     names = [v.name for v in config.variants]
-    counts = request_counts(store, names, since)
+    models = served_models(config)
+    counts = request_counts(store, names, since, models)
     srm = (
         sample_ratio_mismatch(counts, weights)
         if config.mode == "split"
@@ -74,7 +79,7 @@ def analyze(
             }
         )
         return shadowed
-    observed = load_outcomes(store, names, since)
+    observed = load_outcomes(store, names, since, models)
     champion = config.champion.name
     comparisons: list[dict[str, Any]] = []
     for metric, by_variant in sorted(
@@ -125,7 +130,9 @@ def shadow_agreement(
 ) -> dict[str, Any]:
     """The champion's and the shadow's answers to the same requests, row by row: how often
     their labels agree and how far their probabilities (or values) are apart."""
-    pairs = shadow_pairs(store, config.champion.name, config.variants[1].name, since)
+    pairs = shadow_pairs(
+        store, config.champion.name, config.variants[1].name, since, served_models(config)
+    )
     if not pairs:
         return {"pairs": 0}
     first = pairs[0][0]
@@ -144,6 +151,21 @@ def shadow_agreement(
         "mean_difference": float(diffs.mean()),
         "mean_abs_difference": float(np.abs(diffs).mean()),
     }
+
+
+def served_models(config: ExperimentConfig) -> list[str] | None:
+    """The registered names the experiment's variants serve under, so that traffic of other
+    models in the same store (named ``champion`` too) is left out; None when a variant is a
+    package folder (its served name is the package's)."""
+    from mlwright.track.registry import parse
+
+    names = []
+    for variant in config.variants:
+        parsed = parse(variant.model)
+        if parsed is None:
+            return None
+        names.append(parsed[0])
+    return sorted(set(names))
 
 
 def json_safe(value: Any) -> Any:

@@ -45,7 +45,8 @@ class EntityKey(BaseModel):
 
 
 class Guardrails(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # finite numbers only: the record is stored as JSON, which has no infinity
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_error_rate: float = Field(0.01, ge=0.0, le=1.0)
     max_p99_ms: float | None = Field(None, gt=0.0)

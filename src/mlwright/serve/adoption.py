@@ -44,7 +44,7 @@ _FIX = "see POST /v1/admin/experiments in /docs"
 class StartExperiment(BaseModel):
     """The body of ``POST /v1/admin/experiments``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str = Field(
         pattern=r"^[A-Za-z0-9_.\-]{1,64}$",

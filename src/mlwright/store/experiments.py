@@ -28,7 +28,7 @@ def load_or_register(
         if row is None:
             conn.execute(
                 "INSERT OR IGNORE INTO experiments VALUES (?, ?, 'running', ?)",
-                (experiment_id, json.dumps(record), time.time()),
+                (experiment_id, json.dumps(record, allow_nan=False), time.time()),
             )
             return None
         return json.loads(row[0]), row[1]

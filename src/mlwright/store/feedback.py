@@ -78,17 +78,23 @@ def outcomes(output: dict[str, Any], kind: str, value: Any) -> list[tuple[str, f
 
 
 def feedback_of_variants(
-    store: Path, variants: list[str], since: float | None = None
+    store: Path,
+    variants: list[str],
+    since: float | None = None,
+    models: list[str] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any], str, Any, float, float | None]]:
     """(variant, answer, kind, outcome, feedback time, covariate) of every prediction of
-    ``variants`` (made since ``since``) that has feedback."""
+    ``variants`` (made since ``since``; of ``models`` only, when given) that has feedback."""
     marks = ",".join("?" * len(variants))
     query = (
         "SELECT p.variant, p.output, f.kind, f.value, f.ts, f.covariate FROM predictions AS p "
         f"JOIN feedback AS f USING (prediction_id) WHERE p.variant IN ({marks})"
         + (" AND p.ts >= ?" if since is not None else "")
     )
-    params = [*variants, *([since] if since is not None else [])]
+    params: list[Any] = [*variants, *([since] if since is not None else [])]
+    if models:
+        query += f" AND p.model IN ({','.join('?' * len(models))})"
+        params += models
     with reading(store, ("requests", "feedback")) as conn:
         for variant, output, kind, value, ts, covariate in conn.execute(query, params):
             yield variant, json.loads(output), kind, json.loads(value), ts, covariate

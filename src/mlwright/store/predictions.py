@@ -38,21 +38,33 @@ def read_predictions(
                 }
 
 
-def request_counts(store: Path, variants: list[str], since: float | None = None) -> dict[str, int]:
-    """Requests answered per variant (since ``since``, epoch seconds)."""
+def request_counts(
+    store: Path,
+    variants: list[str],
+    since: float | None = None,
+    models: list[str] | None = None,
+) -> dict[str, int]:
+    """Requests answered per variant (since ``since``, epoch seconds; of ``models`` only, when
+    given: the store may hold other models' traffic under the same variant names)."""
     marks = ",".join("?" * len(variants))
     query = f"SELECT variant, COUNT(*) FROM requests WHERE variant IN ({marks})" + (
         " AND ts >= ?" if since is not None else ""
     )
+    params: list[Any] = [*variants, *([since] if since is not None else [])]
+    if models:
+        query += f" AND model IN ({','.join('?' * len(models))})"
+        params += models
     with reading(store, ("requests",)) as conn:
-        rows = conn.execute(
-            query + " GROUP BY variant", [*variants, *([since] if since is not None else [])]
-        )
+        rows = conn.execute(query + " GROUP BY variant", params)
         return {v: int(n) for v, n in rows}
 
 
 def shadow_pairs(
-    store: Path, champion: str, shadow: str, since: float | None = None
+    store: Path,
+    champion: str,
+    shadow: str,
+    since: float | None = None,
+    models: list[str] | None = None,
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The champion's and the shadow's answers to the same request rows (a shadow copy's
     request id is the champion's with ``~SHADOW`` appended)."""
@@ -62,5 +74,8 @@ def shadow_pairs(
         + (" AND c.ts >= ?" if since is not None else "")
     )
     params: list[Any] = [shadow, champion, *([since] if since is not None else [])]
+    if models:
+        query += f" AND c.model IN ({','.join('?' * len(models))})"
+        params += models
     with reading(store, ("requests",)) as conn:
         return [(json.loads(a), json.loads(b)) for a, b in conn.execute(query, params)]

@@ -116,12 +116,12 @@ async def start_experiment(request: Request, server: Server) -> JSONResponse:
     parsed = await _parsed(request, StartExperiment)
     if isinstance(parsed, JSONResponse):
         return parsed
-    if parsed.mode == "split" and parsed.weight is None:
+    if parsed.mode == "split" and not parsed.weight:
         return field_error(
             422,
             "weight",
-            "a split experiment needs the challenger's share of the traffic",
-            'send "weight": a share in [0, 1], e.g. 0.2',
+            "a split experiment needs the challenger's share of the traffic, above 0",
+            'send "weight": a share in (0, 1], e.g. 0.2 (or "mode": "shadow")',
         )
     status, answer = await experiments.begin(parsed)
     return JSONResponse(answer, status_code=status)
