@@ -108,6 +108,22 @@ def policy(tmp_path: Path, **changes: Any) -> Path:
     return path
 
 
+def scheduled(tmp_path: Path, **changes: Any) -> Path:
+    """A policy whose rollout starts at once (a schedule of every second), retraining on a file
+    of the relationship after the change."""
+    frame = rows(300, 3)
+    frame["y"] = label(frame, "after")
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    spec = policy(
+        tmp_path,
+        triggers={"schedule": {"every": "1s"}},
+        retrain={"mode": "refit", "data": [str(tmp_path / "new.csv")]},
+        **changes,
+    )
+    time.sleep(1.0)  # the schedule counts from the champion's registration
+    return spec
+
+
 @pytest.fixture
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -232,17 +248,7 @@ def test_a_worse_challenger_is_not_promoted(tmp_path: Path, registry: dict[str, 
 def test_approval_then_a_rollback_on_probation(
     tmp_path: Path, registry: dict[str, str], cli: Any
 ) -> None:
-    frame = rows(300, 3)
-    frame["y"] = label(frame, "after")
-    frame.to_csv(tmp_path / "after.csv", index=False)
-    spec = policy(
-        tmp_path,
-        triggers={"schedule": {"every": "1s"}},
-        retrain={"mode": "refit", "data": [str(tmp_path / "after.csv")]},
-        shadow=None,
-        promote={"when": "better", "approval": True},
-    )
-    time.sleep(1.0)
+    spec = scheduled(tmp_path, shadow=None, promote={"when": "better", "approval": True})
     with server(tmp_path, registry) as (base, store):
         traffic = Traffic(base)
         loop(spec, base, store).step()  # trigger, retrain
@@ -272,15 +278,7 @@ def test_approval_then_a_rollback_on_probation(
 def test_a_restart_after_registering_adopts_the_version(
     tmp_path: Path, registry: dict[str, str]
 ) -> None:
-    frame = rows(300, 3)
-    frame["y"] = label(frame, "after")
-    frame.to_csv(tmp_path / "new.csv", index=False)
-    spec = policy(
-        tmp_path,
-        triggers={"schedule": {"every": "1s"}},
-        retrain={"mode": "refit", "data": [str(tmp_path / "new.csv")]},
-    )
-    time.sleep(1.0)
+    spec = scheduled(tmp_path)
     with server(tmp_path, registry) as (base, store):
         loop(spec, base, store).step()
         # as if the loop died after registering version 2 but before writing the next phase
@@ -298,16 +296,7 @@ def test_a_restart_after_registering_adopts_the_version(
 def test_a_champion_moved_by_hand_ends_the_rollout(
     tmp_path: Path, registry: dict[str, str]
 ) -> None:
-    frame = rows(300, 3)
-    frame["y"] = label(frame, "after")
-    frame.to_csv(tmp_path / "new.csv", index=False)
-    spec = policy(
-        tmp_path,
-        triggers={"schedule": {"every": "1s"}},
-        retrain={"mode": "refit", "data": [str(tmp_path / "new.csv")]},
-        shadow=None,
-    )
-    time.sleep(1.0)
+    spec = scheduled(tmp_path, shadow=None)
     with server(tmp_path, registry) as (base, store):
         loop(spec, base, store).step()
         assert loop(spec, base, store).step().decisions[0].action == "experiment"

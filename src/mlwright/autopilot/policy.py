@@ -185,10 +185,11 @@ class Experiment(_Part):
     split: float = Field(0.2, gt=0.0, lt=1.0, description="the challenger's share of traffic")
     min_outcomes: int = Field(200, ge=1, description="labelled outcomes per arm before deciding")
     max_duration: Duration = 3 * 86400.0
-    # a retrained challenger is meant to answer differently once the data moved: the shift of
-    # its predictions from the champion's trips only when it is gross (PSI 1, where a server's
-    # own experiments stop at 0.25); errors and latency are guarded as in any experiment
-    guardrails: Guardrails = Guardrails(max_prediction_psi=1.0)
+    # a retrained challenger is meant to answer differently once the data moved (the shadow's
+    # disagreement limit judges by how much): the shift of its predictions from the champion's
+    # trips only when it is gross (PSI 2, as a model answering alike for everyone shows, where a
+    # server's own experiments stop at 0.25); errors and latency are guarded as in any experiment
+    guardrails: Guardrails = Guardrails(max_prediction_psi=2.0)
 
 
 class Promote(_Part):

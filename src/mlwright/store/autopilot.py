@@ -60,26 +60,21 @@ class Decision:
 
 def open_rollout(store: Path, model: str) -> Rollout | None:
     """The model's open rollout (its phase is not ``done``), or None."""
-    conn = connect(store)
-    try:
-        row = conn.execute(
-            "SELECT id, model, phase, state, started, updated FROM autopilot_rollouts "
-            "WHERE model = ? AND phase != ? ORDER BY started DESC LIMIT 1",
-            (model, DONE),
-        ).fetchone()
-    finally:
-        conn.close()
-    return None if row is None else _rollout(row)
+    return _latest(store, model, open_only=True)
 
 
 def last_rollout(store: Path, model: str) -> Rollout | None:
     """The model's latest rollout, open or done (cooldowns count from when it ended)."""
+    return _latest(store, model, open_only=False)
+
+
+def _latest(store: Path, model: str, *, open_only: bool) -> Rollout | None:
     conn = connect(store)
     try:
         row = conn.execute(
             "SELECT id, model, phase, state, started, updated FROM autopilot_rollouts "
-            "WHERE model = ? ORDER BY started DESC LIMIT 1",
-            (model,),
+            "WHERE model = ? AND (? = 0 OR phase != ?) ORDER BY started DESC LIMIT 1",
+            (model, int(open_only), DONE),
         ).fetchone()
     finally:
         conn.close()
