@@ -177,3 +177,12 @@ def test_the_command(registry: Path, cli: Any) -> None:
     assert refused.code == 1 and "applies to a search" in refused.err
     with pytest.raises(MlwrightError):
         mw.retrain(str(registry / "nothing-here"), data=make_frame(50))
+
+
+def test_a_store_holding_what_no_server_accepts_is_named(registry: Path) -> None:
+    frame = make_frame(200, seed=4).astype({"x2": object})
+    frame.loc[0, "x2"] = "abc"
+    store = registry / "odd.db"
+    write_store(store, frame, {i: str(frame["churned"].iloc[i]) for i in range(200)}, time.time())
+    with pytest.raises(DataError, match=r"feature 'x2' holds 1 value\(s\) that are not numbers"):
+        mw.retrain("churn@champion", from_store=store, min_labels=10, tracker="none")

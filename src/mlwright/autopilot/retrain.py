@@ -206,7 +206,7 @@ def store_rows(parent: Model, source: StoreSource) -> tuple[pd.DataFrame, dict[s
     frame = pd.DataFrame.from_records(records, columns=[*features, target])
     for name in features:  # as the server read them: "0.5" sent for a number is the number
         if kinds[name] in ("numeric", "integer"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+            frame[name] = _numbers(frame[name], f"feature {name!r}", source.path)
     if parent.classes is not None:  # labels arrive as JSON: "1" and 1 name the same class
         by_text = {str(c): c for c in parent.classes}
         unknown = sorted({str(v) for v in frame[target]} - set(by_text))
@@ -218,7 +218,7 @@ def store_rows(parent: Model, source: StoreSource) -> tuple[pd.DataFrame, dict[s
             )
         frame[target] = [by_text[str(v)] for v in frame[target]]
     else:
-        frame[target] = pd.to_numeric(frame[target], errors="coerce")
+        frame[target] = _numbers(frame[target], "the feedback's values", source.path)
     record = {
         "kind": "store",
         "location": str(source.path),
@@ -229,6 +229,20 @@ def store_rows(parent: Model, source: StoreSource) -> tuple[pd.DataFrame, dict[s
         "digest": frame_digest(frame, [*features, target]),
     }
     return frame, record
+
+
+def _numbers(values: pd.Series, what: str, store: Path) -> pd.Series:
+    """``values`` as numbers; any that is not one is named (the server refuses such input, so
+    the store was written by something else)."""
+    out = pd.to_numeric(values, errors="coerce")
+    bad = values[out.isna() & values.notna()]
+    if len(bad):
+        raise DataError(
+            f"{store}: {what} holds {len(bad):,} value(s) that are not numbers, e.g. "
+            f"{bad.iloc[0]!r}",
+            fix="retrain from files instead (--data), or remove those rows from the store",
+        )
+    return out
 
 
 def file_digest(path: Path) -> str:
