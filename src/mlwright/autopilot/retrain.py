@@ -25,15 +25,13 @@ import pandas as pd
 from mlwright.data.io import is_sql_url, read_table
 from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.package.recipe import LineageRecord
+from mlwright.package.store import sha256
 from mlwright.store.feedback import labelled_inputs
 
 if TYPE_CHECKING:
     from mlwright.package.model import Model
 
 Event = Callable[[str, Any], None]  # (kind, payload), as training reports its progress
-
-DIGEST_CHUNK = 1 << 20
-
 
 @dataclass(frozen=True)
 class StoreSource:
@@ -142,7 +140,7 @@ def new_rows(
             )
         frame = frame[frame[target].notna()]
         frames.append(frame)
-        digest = file_digest(Path(info.location)) if info.kind in ("csv", "parquet") else None
+        digest = sha256(Path(info.location)) if info.kind in ("csv", "parquet") else None
         sources.append(
             {
                 "kind": info.kind,
@@ -243,14 +241,6 @@ def _numbers(values: pd.Series, what: str, store: Path) -> pd.Series:
             fix="retrain from files instead (--data), or remove those rows from the store",
         )
     return out
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(DIGEST_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def frame_digest(frame: pd.DataFrame, columns: list[str]) -> str:
