@@ -333,6 +333,61 @@ def train_torch(
     )
 
 
+def is_file_set(data: str | Path) -> bool:
+    """Whether ``data`` names a directory or a glob of files, which :func:`predict_files`
+    streams, rather than one table."""
+    from mlwright.package.streaming import is_file_set as named
+
+    return named(data)
+
+
+def predict_files(
+    model: str | Path,
+    data: str | Path,
+    output: str | Path,
+    *,
+    backend: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    batch_rows: int | None = None,
+    interval: float | None = None,
+    on_file: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Score a directory (or a glob) of Parquet files of any size (``mlwright predict MODEL DIR
+    -o OUT``): each file is read and scored in batches of ``batch_rows`` rows and written to the
+    same relative path under ``output``, whole or not at all; on Ray, the files are scored in
+    parallel by ``workers`` actors. Returns the files, their rows and the seconds it took.
+
+    Example:
+        >>> mw.api.predict_files("churn@champion", "lake/customers/", "scored/")
+    """
+    from mlwright.package.loading import load as load_reference
+    from mlwright.package.loading import tabular
+    from mlwright.package.streaming import BATCH_ROWS, partitions, score_files
+    from mlwright.track.registry import resolve
+
+    rows = batch_rows or BATCH_ROWS
+    parts = partitions(data, Path(output))
+    loaded = tabular(load_reference(model, resolve=resolve), "batch scoring")
+    if backend == "ray":
+        from mlwright.distributed.scoring import score_on_ray
+
+        registry = loaded.registry or {}
+        pinned = (  # every actor loads the version resolved here, even if the alias moves
+            f"{registry['name']}/{registry['version']}"
+            if registry.get("version")
+            else str(Path(str(model)).resolve())
+        )
+        scored = score_on_ray(
+            pinned, parts, address=ray_address, workers=workers, batch_rows=rows, interval=interval
+        )
+        if on_file is not None:
+            for record in scored.files:
+                on_file(record)
+        return scored.to_dict()
+    return score_files(loaded, parts, batch_rows=rows, interval=interval, on_file=on_file).to_dict()
+
+
 def read_torch_config(path: str | Path) -> TorchConfig:
     """The :class:`TorchConfig` in a YAML file, checked (unknown keys fail)."""
     return TorchConfig.from_yaml(path)

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,7 @@ from mlwright.cli.options import (
     ExportFormat,
     Metric,
     Task,
+    TrainBackend,
     examples,
 )
 from mlwright.cli.output import print_wide, stderr_console
@@ -174,11 +175,35 @@ def predict_command(
         float | None, typer.Option(help="Regression: add lower/upper at this level (e.g. 0.9).")
     ] = None,
     sql: Annotated[str | None, typer.Option(help=SQL_HELP)] = None,
+    backend: Annotated[
+        TrainBackend,
+        typer.Option(help="Where a directory of Parquet files is scored: here, or on Ray."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="The Ray cluster to join (default: a local runtime).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Scoring actors on Ray (default: its CPUs).")
+    ] = None,
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rows scored at once per file (the memory bound; 65,536)."),
+    ] = None,
 ) -> None:
-    """Predict with a model: `prediction`, `proba_<class>`, or `lower`/`upper`."""
+    """Predict with a model: `prediction`, `proba_<class>`, or `lower`/`upper`. DATA may be a
+    directory or a glob of Parquet files of any size: they are scored in batches and written
+    to the --output directory partitioned like the input, on Ray with --backend ray."""
+    from mlwright.api import is_file_set
     from mlwright.cli.files import write_table
 
     err = stderr_console()
+    if is_file_set(data):
+        _predict_files(model, data, output, backend, ray_address, workers, batch_rows, interval)
+        return
+    if backend == "ray":
+        raise typer.BadParameter(
+            "--backend ray scores a directory or a glob of Parquet files", param_hint="--backend"
+        )
     loaded = tabular_model(load_model(model), "mlwright predict")
     features, notices = loaded.prepare(data, sql=sql)
     for note in notices:
@@ -186,6 +211,46 @@ def predict_command(
     out = loaded.predict_frame(features, interval=interval)
     write_table(out, output)
     err.print(f"wrote {len(out):,} predictions to {output}", highlight=False, markup=False)
+
+
+def _predict_files(
+    model: str,
+    data: str,
+    output: Path,
+    backend: str,
+    ray_address: str | None,
+    workers: int | None,
+    batch_rows: int | None,
+    interval: float | None,
+) -> None:
+    from mlwright.api import parse_reference, predict_files
+
+    err = stderr_console()
+    if not Path(model).exists() and parse_reference(model) is not None:
+        print_uri()
+
+    def done(record: dict[str, Any]) -> None:
+        err.print(f"{record['target']}: {record['rows']:,} rows", highlight=False, markup=False)
+
+    with stops_cleanly():
+        scored = predict_files(
+            model,
+            data,
+            output,
+            backend="ray" if backend == "ray" else "local",
+            ray_address=ray_address,
+            workers=workers,
+            batch_rows=batch_rows,
+            interval=interval,
+            on_file=done,
+        )
+    rate = scored["rows"] / scored["seconds"] if scored["seconds"] else 0.0
+    err.print(
+        f"wrote {scored['rows']:,} predictions in {len(scored['files'])} file(s) to {output} "
+        f"in {scored['seconds']:.1f} s ({rate:,.0f} rows/s)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command(
