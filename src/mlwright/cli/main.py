@@ -182,8 +182,11 @@ def predict_command(
     ray_address: Annotated[
         str | None, typer.Option(help="The Ray cluster to join (default: a local runtime).")
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Scoring actors on Ray (default: its CPUs).")
+    concurrent_files: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Files scored at once on Ray, one actor each (default: its CPUs)."
+        ),
     ] = None,
     batch_rows: Annotated[
         int | None,
@@ -198,7 +201,9 @@ def predict_command(
 
     err = stderr_console()
     if is_file_set(data):
-        _predict_files(model, data, output, backend, ray_address, workers, batch_rows, interval)
+        _predict_files(
+            model, data, output, backend, ray_address, concurrent_files, batch_rows, interval
+        )
         return
     if backend == "ray":
         raise typer.BadParameter(
