@@ -33,10 +33,13 @@ class _Scorer:
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         from pathlib import Path
 
+        import ray
+
         from mlwright.package.streaming import score_file
 
         part = Partition(Path(row["source"]), Path(row["target"]))
-        return score_file(self.model, part, batch_rows=self.batch_rows, interval=self.interval)
+        done = score_file(self.model, part, batch_rows=self.batch_rows, interval=self.interval)
+        return {**done, "node": ray.get_runtime_context().get_node_id()}
 
 
 def score_on_ray(
@@ -53,7 +56,6 @@ def score_on_ray(
     at most one per file), each on ``threads`` CPUs."""
     ray, started_here = connect(address)
     started = time.perf_counter()
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():  # Ray Data's own deprecations, about its own settings
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -64,7 +66,8 @@ def score_on_ray(
                 ray.shutdown()
     order = {str(p.source): i for i, p in enumerate(parts)}
     done = Scored(sorted(records, key=lambda r: order[r["source"]]))
-    done.files = [{k: r[k] for k in ("source", "target", "rows")} for r in done.files]
+    keys = ("source", "target", "rows", "peak_mib", "node")
+    done.files = [{k: r.get(k) for k in keys} for r in done.files]
     done.seconds = time.perf_counter() - started
     return done
 
@@ -80,6 +83,9 @@ def _run(
 ) -> list[dict[str, Any]]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the command prints each file as it is done
+    for name in list(logging.root.manager.loggerDict):  # and Ray Data's plan, at INFO, is noise
+        if name.startswith("ray.data"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     pool = max(1, min(len(parts), workers or int(cpus // threads) or 1))
     items = [{"source": str(p.source), "target": str(p.target)} for p in parts]
@@ -92,7 +98,7 @@ def _run(
             "interval": interval,
             "threads": threads,
         },
-        concurrency=pool,
+        compute=ray.data.ActorPoolStrategy(size=pool),
         num_cpus=threads,
     ).take_all()
     return records

@@ -45,7 +45,8 @@ class Partition:
 class Scored:
     """What scoring a set of files did: files and rows, and the seconds it took."""
 
-    files: list[dict[str, Any]] = field(default_factory=list)  # source, target, rows
+    # source, target, rows, and the peak memory of the process that scored it (and its node)
+    files: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -153,7 +154,12 @@ def score_file(
             writer.close()
         hidden.unlink(missing_ok=True)
         raise
-    return {"source": str(part.source), "target": str(part.target), "rows": written}
+    return {
+        "source": str(part.source),
+        "target": str(part.target),
+        "rows": written,
+        "peak_mib": peak_mib(),
+    }
 
 
 def score_files(
@@ -174,6 +180,18 @@ def score_files(
             on_file(record)
     done.seconds = time.perf_counter() - started
     return done
+
+
+def peak_mib() -> float | None:
+    """This process's peak resident memory so far (``VmHWM``), in MiB; None off Linux."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def _batches(reader: Any, batch_rows: int) -> Iterator[pd.DataFrame]:
