@@ -19,6 +19,20 @@ from pathlib import Path
 import pytest
 
 
+def wait_for_head(head: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Until the Ray head at 127.0.0.1:``port`` takes connections (a minute at most; its log
+    says why it did not)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Ray head did not start: {log.read_text()}")
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(ray_home: Path) -> Iterator[str]:
     """``ray start --head`` on 127.0.0.1 with 2 CPUs; its address. The head runs in its own
@@ -36,17 +50,7 @@ def ray_cluster(ray_home: Path) -> Iterator[str]:
     head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if head.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"the Ray head did not start: {(ray_home / 'head.log').read_text()}"
-                    )
-                time.sleep(0.2)
+        wait_for_head(head, port, ray_home / "head.log")
         yield address
     finally:
         os.killpg(head.pid, signal.SIGKILL)  # the head and every process it started

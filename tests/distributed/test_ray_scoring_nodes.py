@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import pytest
 
 import mlwright as mw
 from mlwright.api import predict_files
-from tests.conftest import CliResult
+from tests.distributed.conftest import wait_for_head
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 FILES, ROWS, FEATURES = 8, 1_000_000, 12  # 8 million rows: 730 MiB of values in memory
@@ -42,15 +42,7 @@ def two_nodes(ray_home: Path) -> Iterator[str]:
     log = open(ray_home / "two.log", "w")  # noqa: SIM115 - open while the nodes run
     procs = [subprocess.Popen(head, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail((ray_home / "two.log").read_text())
-                time.sleep(0.2)
+        wait_for_head(procs[0], port, ray_home / "two.log")
         procs.append(
             subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
@@ -63,9 +55,7 @@ def two_nodes(ray_home: Path) -> Iterator[str]:
         log.close()
 
 
-def test_two_nodes_score_data_bigger_than_any_worker_holds(
-    two_nodes: str, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_two_nodes_score_data_bigger_than_any_worker_holds(two_nodes: str, tmp_path: Path) -> None:
     r = np.random.default_rng(0)
     train = pd.DataFrame({f"x{i}": r.normal(size=20_000) for i in range(FEATURES)})
     train["y"] = np.where(train["x0"] + train["x1"] > 0, "yes", "no")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 Event = Callable[[str, Any], None]  # (kind, payload), as training reports its progress
 
+
 @dataclass(frozen=True)
 class StoreSource:
     """The serving store's labelled predictions of the model, made in [``since``, ``until``)."""
