@@ -75,6 +75,7 @@ ROLLOUT_TAG = "mlwright.rollout"
 APPROVED_TAG = "mlwright.approved_by"
 AWAITING_TAG = "mlwright.awaiting_approval"
 CHAMPION = "champion"
+RELOAD_TRIES, RELOAD_WAIT = 5, 2.0  # a swap already running is waited for this long at most
 
 
 @dataclass
@@ -481,7 +482,7 @@ class Autopilot:
         if alias_version(self.model, CHAMPION) != version:
             promote(self.model, version, CHAMPION)
         try:
-            swapped = self.server.reload(f"{self.model}@{CHAMPION}")
+            swapped = self._reload()
         except ServerError as exc:
             if exc.status is None:  # unreachable: the next step tries again
                 raise
@@ -508,6 +509,18 @@ class Autopilot:
         self._decide(rollout, result, "promote", said, evidence, version=version)
         save_rollout(self.store, rollout)
 
+    def _reload(self) -> dict[str, Any]:
+        """Have the server serve ``NAME@champion``; a swap it is already running (it follows the
+        alias) is waited for, not taken as a refusal."""
+        for _ in range(RELOAD_TRIES - 1):
+            try:
+                return self.server.reload(f"{self.model}@{CHAMPION}")
+            except ServerError as exc:
+                if exc.body.get("status") != "busy":
+                    raise
+            time.sleep(RELOAD_WAIT)
+        return self.server.reload(f"{self.model}@{CHAMPION}")
+
     def _probation(self, rollout: Rollout, result: StepResult) -> None:
         from mlwright.track.mlflow import promote
 
@@ -531,7 +544,7 @@ class Autopilot:
             judged = Judgement(
                 "rollback",
                 f"{judged.reason}: {self.model}@{CHAMPION} → version {state['previous']}",
-                {**judged.evidence, "server": self.server.reload(f"{self.model}@{CHAMPION}")},
+                {**judged.evidence, "server": self._reload()},
             )
         self._end(rollout, result, judged.action, judged.reason, judged.evidence)
 
