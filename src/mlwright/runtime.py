@@ -8,14 +8,14 @@ so before it runs a command.
 
 from __future__ import annotations
 
-_marks: list[str] = []
+_command_line = False
 
 
 def mark_command_line() -> None:
     """This process runs mlwright's command line, and no one else's code."""
-    if not _marks:
-        _marks.append("command line")
+    global _command_line
+    _command_line = True
 
 
 def is_command_line() -> bool:
-    return bool(_marks)
+    return _command_line

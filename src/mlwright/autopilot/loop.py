@@ -105,6 +105,7 @@ class Autopilot:
         self.store = Path(store)
         self.clock = clock
         self.tracking = tracking  # log each decision as an MLflow run
+        self._scores: dict[str, dict[str, float]] = {}  # version → its training scores
 
     @property
     def model(self) -> str:
@@ -189,47 +190,59 @@ class Autopilot:
         return rollout
 
     def _trigger_evidence(self, now: float, last: Rollout | None) -> tuple[TriggerEvidence, str]:
+        from mlwright.errors import ConfigError
         from mlwright.monitor.overview import overview
-        from mlwright.package.loading import load
+        from mlwright.monitor.performance import live_performance
         from mlwright.track.mlflow import alias_version, version_facts
-        from mlwright.track.registry import resolve
 
         champion = alias_version(self.model, CHAMPION)
         drift: dict[str, dict[str, Any]] = {}
         share = None
         live: dict[str, float] = {}
         labels = 0
-        if self.store.is_file():
-            seen = overview(self.store, model=None, since=now - self.policy.window)
-            for m in seen.monitored:
-                if (m.model, m.version, m.variant) == (self.model, champion, CHAMPION):
-                    drift = {
-                        name: {"psi": f.get("psi"), "drifted": bool(f.get("drifted"))}
-                        for name, f in m.drift.get("features", {}).items()
-                    }
-                    share = m.drift.get("drift_share")
-            for p in seen.performance:
-                if (p["model"], p["version"], p["variant"]) == (self.model, champion, CHAMPION):
-                    live, labels = dict(p["metrics"]), int(p["feedback"])
-        parent = load(f"{self.model}/{champion}", resolve=resolve)
-        metrics = getattr(parent, "metrics", None) or {}
-        scores = metrics.get("test") or {}
-        if not scores:  # no test split: the cross-validated score of the chosen metric
-            cv = metrics.get("cv") or {}
-            scores = {cv.get("metric"): cv.get("mean")}
-        training = {
-            str(k): float(v) for k, v in scores.items() if isinstance(v, (int, float)) and k
-        }
+        since = now - self.policy.window
+        try:
+            seen = overview(self.store, model=self.model, since=since).monitored
+        except ConfigError:  # no monitored traffic of this model in the store: no drift
+            seen = []
+        for m in seen:
+            if (m.version, m.variant) == (champion, CHAMPION):
+                drift = {
+                    name: {"psi": f.get("psi"), "drifted": bool(f.get("drifted"))}
+                    for name, f in m.drift.get("features", {}).items()
+                }
+                share = m.drift.get("drift_share")
+        for p in live_performance(self.store, model=self.model, since=since):
+            if (p["version"], p["variant"]) == (champion, CHAMPION):
+                live, labels = dict(p["metrics"]), int(p["feedback"])
         evidence = TriggerEvidence(
             drift=drift,
             drift_share=share,
             live=live,
             labels=labels,
-            training=training,
+            training=self._training_scores(champion),
             last_rollout_started=None if last is None else last.started,
             champion_registered=version_facts(self.model, champion)["created"],
         )
         return evidence, champion
+
+    def _training_scores(self, version: str) -> dict[str, float]:
+        """The champion version's scores at training (its test split's, else the
+        cross-validated one), loaded once per version."""
+        if version not in self._scores:
+            from mlwright.package.loading import load
+            from mlwright.track.registry import resolve
+
+            parent = load(f"{self.model}/{version}", resolve=resolve)
+            metrics = getattr(parent, "metrics", None) or {}
+            scores = metrics.get("test") or {}
+            if not scores:  # no test split: the cross-validated score of the chosen metric
+                cv = metrics.get("cv") or {}
+                scores = {cv.get("metric"): cv.get("mean")}
+            self._scores[version] = {
+                str(k): float(v) for k, v in scores.items() if isinstance(v, (int, float)) and k
+            }
+        return self._scores[version]
 
     # --- retraining -----------------------------------------------------------------------------
     def _retrain(self, rollout: Rollout, result: StepResult) -> None:
@@ -339,7 +352,7 @@ class Autopilot:
         """Start the rollout's shadow or A/B on the server once, then judge it from the store;
         None when it could not start (the rollout then ended)."""
         from mlwright.experiment.analysis import analyze
-        from mlwright.experiment.state import stored_experiments
+        from mlwright.experiment.state import stored_experiment
 
         state, shadow = rollout.state, kind == "shadow"
         key = "shadow_id" if shadow else "experiment_id"
@@ -353,10 +366,8 @@ class Autopilot:
         }
         if not shadow:
             body["weight"] = self.policy.experiment.split
-        stored = (
-            {e["id"]: e for e in stored_experiments(self.store)} if self.store.is_file() else {}
-        )
-        if exp_id not in stored:
+        found = stored_experiment(self.store, exp_id)
+        if found is None:
             if not shadow and "shadow_id" in state:  # one experiment at a time on a server
                 self.server.stop(state["shadow_id"], "the shadow passed")
             try:
@@ -372,7 +383,7 @@ class Autopilot:
                     f"/v1/experiments/{exp_id} say why)",
                 )
                 return None
-            stored = {e["id"]: e for e in stored_experiments(self.store)}
+            found = stored_experiment(self.store, exp_id)
             self._decide(
                 rollout,
                 result,
@@ -383,7 +394,6 @@ class Autopilot:
                 version=version,
             )
             save_rollout(self.store, rollout)
-        found = stored.get(exp_id)
         if found is None:  # the server started it, yet this store does not hold it
             raise MlwrightError(
                 f"the server started experiment {exp_id!r}, but {self.store} does not hold it",
@@ -591,7 +601,9 @@ class Autopilot:
         version: str | None = None,
     ) -> None:
         """Record a decision in the store and as an MLflow run (and in the version's own run)."""
-        safe = _json_safe(evidence)
+        from mlwright.experiment.analysis import json_safe
+
+        safe = json_safe(evidence)
         run_id = self._log_run(rollout, action, reason, safe, version) if self.tracking else None
         decision = Decision(
             model=self.model,
@@ -706,21 +718,3 @@ def _retrained_facts(model: str, version: str) -> dict[str, Any]:
             mode=lineage.mode,
         )
     return facts
-
-
-def _json_safe(value: Any) -> Any:
-    """Evidence as JSON: dataclasses as dicts, NaN as None."""
-    import dataclasses
-    import math
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _json_safe(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mlwright.data.io import is_sql_url, read_table
+from mlwright.data.sql import redact
 from mlwright.errors import ConfigError, DataError, MlwrightError
 from mlwright.package.recipe import LineageRecord
 from mlwright.package.store import sha256
@@ -145,7 +146,7 @@ def new_rows(
         sources.append(
             {
                 "kind": info.kind,
-                "location": info.location if info.kind != "sql" else _hide_password(info.location),
+                "location": info.location if info.kind != "sql" else redact(info.location),
                 "rows": len(frame),
                 "digest": digest or frame_digest(frame, columns),
             }
@@ -267,12 +268,3 @@ def _parent_score(parent: Model, frame: pd.DataFrame, metric: str) -> dict[str, 
 
 def _describe(sources: list[dict[str, Any]]) -> str:
     return "; ".join(f"{s['rows']:,} from {s['kind']} {s['location']}" for s in sources)
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return str(make_url(url).render_as_string(hide_password=True))
-    except Exception:  # not a URL SQLAlchemy parses: keep only its scheme
-        return url.split(":", 1)[0] + "://…"

@@ -65,11 +65,9 @@ def score_on_ray(
             with contextlib.suppress(Exception):
                 ray.shutdown()
     order = {str(p.source): i for i, p in enumerate(parts)}
-    done = Scored(sorted(records, key=lambda r: order[r["source"]]))
     keys = ("source", "target", "rows", "peak_mib", "node")
-    done.files = [{k: r.get(k) for k in keys} for r in done.files]
-    done.seconds = time.perf_counter() - started
-    return done
+    files = [{k: r.get(k) for k in keys} for r in sorted(records, key=lambda r: order[r["source"]])]
+    return Scored(files, time.perf_counter() - started)
 
 
 def _run(

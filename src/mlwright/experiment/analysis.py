@@ -10,6 +10,7 @@ the always-valid test sees them in. The store joins predictions to their feedbac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -169,11 +170,18 @@ def served_models(config: ExperimentConfig) -> list[str] | None:
 
 
 def json_safe(value: Any) -> Any:
-    """JSON-safe: NaN and infinities (an interval not yet defined) become None."""
+    """JSON-safe: NaN and infinities (an interval not yet defined) become None; dataclasses
+    become dicts and tuples lists; anything else JSON cannot hold becomes its text."""
+    if isinstance(value, np.generic):  # a NumPy number or flag: its Python value
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json_safe(dataclasses.asdict(value))
     if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
-    return value
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)

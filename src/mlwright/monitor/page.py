@@ -9,7 +9,6 @@ champion's live metric, and in a table with the reason of each.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from mlwright.monitor.drift import UNSEEN, sketch_cdf
 from mlwright.monitor.overview import Monitored, Overview
 from mlwright.monitor.performance import LIVE_METRICS
 from mlwright.report.document import Document, Figure, Section, code, plain
+from mlwright.report.document import when as when  # `mlwright monitor` prints times so too
 
 MAX_FEATURE_PLOTS = 60  # per served version: drifting features first, then by statistic
 MAX_LEVELS = 15
@@ -40,12 +40,6 @@ ACTIONS = (
 # the markers' colours: good outcomes green, bad ones red, steps on the way blue
 ACTION_COLOURS = {"promote": "#2e933c", "keep": "#2e933c", "reject": "#d1495b"}
 ACTION_COLOURS |= {"rollback": "#d1495b", "error": "#000000"}
-
-
-def when(ts: float | None) -> str:
-    if ts is None:
-        return "—"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def number(value: Any, digits: int = 3) -> str:

@@ -18,6 +18,7 @@ import base64
 import html
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,13 @@ _MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 # what makes the start of a line a heading, a quote or a list item
 _MD_BLOCK_START = re.compile(r"^(\d{1,9})?(#{1,6}(?=\s|$)|>|[+-](?=\s|$)|(?<=\d)[.)](?=\s|$))")
 _CODE_SAFE = re.compile(r"[^`<>&\r\n]*")
+
+
+def when(ts: Any, missing: str = "—") -> str:
+    """An epoch time as the pages show it (``2026-12-05 14:03 UTC``); ``missing`` without one."""
+    if not isinstance(ts, (int, float)):
+        return missing
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def plain(value: Any) -> str:

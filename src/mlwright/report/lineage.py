@@ -11,12 +11,12 @@ without one has no such section.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from mlwright.package.model import Model
 from mlwright.package.recipe import LineageRecord
-from mlwright.report.document import Section, code, plain
+from mlwright.report.document import Section, code, plain, when
+from mlwright.report.sections import fmt
 
 DIGEST_CHARS = 12  # a source's digest as the report shows it (the recipe keeps all 64)
 EVIDENCE_ROWS = 20  # the trigger's evidence, at most this many entries
@@ -101,8 +101,8 @@ def _source_row(source: dict[str, Any]) -> list[str]:
     details = []
     if source.get("kind") == "store":
         details.append(
-            f"predictions made {_when(source.get('since'), 'the first')} – "
-            f"{_when(source.get('until'), 'now')}"
+            f"predictions made {when(source.get('since'), 'the first')} – "
+            f"{when(source.get('until'), 'now')}"
         )
         if isinstance(source.get("predictions"), int):
             details.append(f"{source['predictions']:,} served, those with feedback kept")
@@ -130,14 +130,14 @@ def _scores(model: Model, lineage: LineageRecord) -> list[list[str]]:
                 parent,
                 "its own training data (cross-validated)",
                 plain(cv.get("metric") or "?"),
-                _num(cv["mean"]),
+                fmt(cv["mean"]),
             ]
         )
     aged = lineage.parent_on_new_data
     if aged and aged.get("value") is not None:
         n = aged.get("rows")
         on = f"the {n:,} new rows (never trained on)" if isinstance(n, int) else "the new rows"
-        rows.append([parent, on, plain(aged.get("metric") or "?"), _num(aged["value"])])
+        rows.append([parent, on, plain(aged.get("metric") or "?"), fmt(aged["value"])])
     own = model.recipe.cv
     if own.mean is not None:
         rows.append(
@@ -145,7 +145,7 @@ def _scores(model: Model, lineage: LineageRecord) -> list[list[str]]:
                 "this model",
                 _cv_rows(model),
                 plain(own.metric or "?"),
-                _num(own.mean) + ("" if own.std is None else f" ± {_num(own.std)}"),
+                fmt(own.mean) + ("" if own.std is None else f" ± {fmt(own.std)}"),
             ]
         )
     return rows
@@ -178,16 +178,6 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix or "value", text if len(text) <= 80 else text[:77] + "…")]
 
 
-def _num(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _when(ts: Any, missing: str) -> str:
-    if not isinstance(ts, (int, float)):
-        return missing
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def rollout_section(decisions: list[dict[str, Any]]) -> Section | None:
     """What the continuous-training loop decided about this version after it was trained
     (shadow, A/B, approval, promotion or rejection, probation, rollback), oldest first, each
@@ -203,7 +193,7 @@ def rollout_section(decisions: list[dict[str, Any]]) -> Section | None:
     s.table(
         ["when", "decision", "why"],
         [
-            [_when(d.get("ts"), "?"), plain(d.get("action") or "?"), plain(d.get("reason") or "")]
+            [when(d.get("ts"), "?"), plain(d.get("action") or "?"), plain(d.get("reason") or "")]
             for d in decisions
         ],
     )

@@ -13,9 +13,8 @@ A **decision** is one thing the loop decided, with its reason and the evidence i
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +45,7 @@ class Decision:
     ts: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ts": self.ts,
-            "model": self.model,
-            "rollout": self.rollout,
-            "action": self.action,
-            "reason": self.reason,
-            "evidence": self.evidence,
-            "version": self.version,
-            "run_id": self.run_id,
-        }
+        return asdict(self)
 
 
 def open_rollout(store: Path, model: str) -> Rollout | None:
@@ -161,41 +151,24 @@ def decisions(
 ) -> list[dict[str, Any]]:
     """Every decision recorded (of ``model``, since ``since``), oldest first; none from a store
     written before the loop existed."""
-    if not has_decisions_table(store):
+    if not Path(store).is_file():
         return []
-    with reading(store, ("autopilot_decisions",)) as conn:
+    columns = ("ts", "model", "rollout", "action", "reason", "evidence", "version", "run_id")
+    with reading(store, ()) as conn:
+        known = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='autopilot_decisions'"
+        ).fetchone()
+        if known is None:
+            return []
         rows = conn.execute(
-            "SELECT ts, model, rollout, action, reason, evidence, version, run_id "
-            "FROM autopilot_decisions WHERE (? IS NULL OR model = ?) "
+            f"SELECT {', '.join(columns)} FROM autopilot_decisions WHERE (? IS NULL OR model = ?) "
             "AND (? IS NULL OR ts >= ?) ORDER BY ts",
             (model, model, since, since),
         ).fetchall()
-    return [
-        Decision(
-            model=name,
-            action=action,
-            reason=reason,
-            evidence=json.loads(evidence),
-            rollout=rollout,
-            version=version,
-            run_id=run_id,
-            ts=ts,
-        ).to_dict()
-        for ts, name, rollout, action, reason, evidence, version, run_id in rows
-    ]
-
-
-def has_decisions_table(store: str | Path) -> bool:
-    if not Path(store).is_file():
-        return False
-    conn = sqlite3.connect(f"file:{Path(store)}?mode=ro", uri=True, timeout=30)
-    try:
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='autopilot_decisions'"
-        ).fetchone()
-    finally:
-        conn.close()
-    return row is not None
+    found = [dict(zip(columns, row, strict=True)) for row in rows]
+    for d in found:
+        d["evidence"] = json.loads(d["evidence"])
+    return found
 
 
 def _rollout(row: tuple[Any, ...]) -> Rollout:

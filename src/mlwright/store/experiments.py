@@ -84,28 +84,28 @@ def experiment_rows(store: Path) -> list[tuple[str, dict[str, Any], str, float]]
 
 
 def experiment_record(store: Path, experiment_id: str) -> tuple[dict[str, Any], str] | None:
-    """The experiment's stored record and status; None when the store does not know it."""
-    conn = connect(store)
-    try:
+    """The experiment's stored record and status; None when the store does not know it (or
+    does not exist yet)."""
+    if not Path(store).is_file():
+        return None
+    with reading(store, ("experiments",)) as conn:
         row = conn.execute(
             "SELECT config, status FROM experiments WHERE id = ?", (experiment_id,)
         ).fetchone()
-    finally:
-        conn.close()
     return None if row is None else (json.loads(row[0]), row[1])
 
 
 def running_on(store: Path, server: str) -> list[tuple[str, dict[str, Any]]]:
     """The running experiments whose record names ``server`` (experiments started over the
-    admin route), the most recently started last: (id, record)."""
-    conn = connect(store)
-    try:
+    admin route), the most recently started last: (id, record). Read-only: every worker polls
+    it twice a second."""
+    if not Path(store).is_file():
+        return []
+    with reading(store, ("experiments",)) as conn:
         rows = conn.execute(
             "SELECT id, config FROM experiments WHERE status = 'running' "
             "AND json_extract(config, '$.server') = ? "
             "ORDER BY json_extract(config, '$.started')",
             (server,),
         ).fetchall()
-    finally:
-        conn.close()
     return [(exp_id, json.loads(record)) for exp_id, record in rows]

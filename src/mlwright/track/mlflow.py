@@ -498,17 +498,22 @@ def _registered(client: Any, name: str) -> Any:
         ) from None
 
 
+def _version(mlflow: Any, client: Any, name: str, version: str) -> Any:
+    """The registered version ``name/version``, or an error naming it and where to look."""
+    try:
+        return client.get_model_version(name, str(version))
+    except mlflow.exceptions.MlflowException:
+        raise TrackingError(
+            f"model {name!r} has no version {version}",
+            fix=f"`mlwright models show {name}` lists its versions",
+        ) from None
+
+
 def promote(name: str, version: str, alias: str = "champion") -> dict[str, Any]:
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
         _registered(client, name)
-        try:
-            client.get_model_version(name, version)
-        except mlflow.exceptions.MlflowException:
-            raise TrackingError(
-                f"model {name!r} has no version {version}",
-                fix=f"`mlwright models show {name}` lists its versions",
-            ) from None
+        _version(mlflow, client, name, version)
         previous = (client.get_registered_model(name).aliases or {}).get(alias)
         _set_alias(client, name, alias, str(version))
         return {"name": name, "alias": alias, "version": str(version), "previous": previous}
@@ -626,13 +631,7 @@ def version_facts(name: str, version: str) -> dict[str, Any]:
     """A registered version's tags, run and registration time (epoch seconds)."""
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
-        try:
-            mv = client.get_model_version(name, str(version))
-        except mlflow.exceptions.MlflowException:
-            raise TrackingError(
-                f"model {name!r} has no version {version}",
-                fix=f"`mlwright models show {name}` lists its versions",
-            ) from None
+        mv = _version(mlflow, client, name, version)
         return {
             "tags": dict(mv.tags or {}),
             "run_id": mv.run_id,
@@ -644,13 +643,7 @@ def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
     """Tag a registered version (e.g. its approval for promotion)."""
     with _mlflow() as mlflow:
         client = mlflow.MlflowClient()
-        try:
-            client.get_model_version(name, str(version))
-        except mlflow.exceptions.MlflowException:
-            raise TrackingError(
-                f"model {name!r} has no version {version}",
-                fix=f"`mlwright models show {name}` lists its versions",
-            ) from None
+        _version(mlflow, client, name, version)
         for key, value in tags.items():
             client.set_model_version_tag(name, str(version), key, value)
 
