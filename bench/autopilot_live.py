@@ -1,17 +1,18 @@
 """The continuous-training loop on real data, against a real server: does it promote a retrained
 model only when it is better on the new traffic, and how long does each phase take?
 
-Data: the `Benefits` table (4,877 unemployed workers; target `ui`, whether they claimed
-unemployment insurance). The champion is trained on the workers of states with unemployment at
-or below the median (population A). Two streams follow:
+Data: `401ksubs` of the judging half of the benchmark catalogue (``bench/catalogue.py``: no
+rule, portfolio or threshold was learned on it): 9,275 households, target `e401k`, whether they
+are eligible for a 401(k) plan. The champion is trained on the households whose head is at most
+the median age (population A). Three streams follow:
 
-- **moved**: the traffic comes from the other states (population B). Labels come back for every
-  prediction; the loop (a `schedule` trigger, so a rollout starts at once) refits the champion on
-  its training rows plus the labelled traffic, shadows it, A/B-tests it at 50%, and promotes or
-  rejects it.
-- **rule**: the traffic comes from population A's held-out rows, but the rules changed: workers
-  who lost their job for "other" reasons (40% of them) no longer claim (`ui` is `no`). The
-  retrained model can learn it, and should be promoted.
+- **moved**: the traffic comes from the older households (population B). Labels come back for
+  every prediction; the loop (a `schedule` trigger, so a rollout starts at once) refits the
+  champion on its training rows plus the labelled traffic, shadows it, A/B-tests it at 50%, and
+  promotes or rejects it.
+- **rule**: the traffic comes from population A's held-out rows, but the rules changed: married
+  households are no longer eligible (`e401k` is `0`). The retrained model can learn it, and
+  should be promoted.
 - **same**: the traffic comes from population A's held-out rows: the retrained model has nothing
   new to learn, so it should not be promoted.
 
@@ -44,8 +45,10 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))  # the benchmark catalogue
 RESULTS = ROOT / "bench" / "results" / "autopilot_live.md"
 TOKEN = "bench-token"
+DATASET, SPLIT, MODEL = "401ksubs", "age", "live"  # a judging-half table, split by age
 PER_HOUR = 400
 
 
@@ -70,7 +73,7 @@ def free_port() -> int:
 
 def serve(store: Path, env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
-    command = [str(Path(sys.executable).parent / "mlwright"), "serve", "benefits@champion"]
+    command = [str(Path(sys.executable).parent / "mlwright"), "serve", f"{MODEL}@champion"]
     command += ["--port", str(port), "--store", str(store)]
     proc = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -100,7 +103,9 @@ def send(base: str, rows: pd.DataFrame, target: str, rng: np.random.Generator) -
     return statuses
 
 
-def scenario(name: str, stream: pd.DataFrame, work: Path, env: dict[str, str]) -> dict[str, Any]:
+def scenario(
+    name: str, stream: pd.DataFrame, target: str, work: Path, env: dict[str, str]
+) -> dict[str, Any]:
     import mlwright as mw
     from mlwright.api import autopilot
 
@@ -111,7 +116,7 @@ def scenario(name: str, stream: pd.DataFrame, work: Path, env: dict[str, str]) -
     # row of the second was trained on (traffic repeats rows, since it is drawn with replacement)
     before, after = live.iloc[: len(live) * 2 // 5], live.iloc[len(live) * 2 // 5 :]
     policy = {
-        "model": "benefits",
+        "model": MODEL,
         "window": "30d",
         "triggers": {"schedule": {"every": "1s"}},
         "retrain": {
@@ -131,8 +136,8 @@ def scenario(name: str, stream: pd.DataFrame, work: Path, env: dict[str, str]) -
     timeline: list[dict[str, Any]] = []
     statuses: list[int] = []
     try:
-        statuses += send(base, before, "ui", rng)  # labelled traffic before the rollout
-        statuses += send(base, before, "ui", rng)
+        statuses += send(base, before, target, rng)  # labelled traffic before the rollout
+        statuses += send(base, before, target, rng)
         time.sleep(1.0)
         hour = 0  # batches sent since the first step
         while hour < 80:
@@ -155,16 +160,16 @@ def scenario(name: str, stream: pd.DataFrame, work: Path, env: dict[str, str]) -
                         "step_s": seconds,
                     }
                 )
-            statuses += send(base, after, "ui", rng)
+            statuses += send(base, after, target, rng)
             hour += 1
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    champion, challenger = mw.load("benefits/1"), None
+    champion, challenger = mw.load(f"{MODEL}/1"), None
     versions = [d for d in timeline if d["action"] == "retrain"]
     scores = {"champion": champion.evaluate(judge)}
     if versions:
-        challenger = mw.load("benefits/2")
+        challenger = mw.load(f"{MODEL}/2")
         scores["challenger"] = challenger.evaluate(judge)
     return {
         "name": name,
@@ -179,16 +184,20 @@ def scenario(name: str, stream: pd.DataFrame, work: Path, env: dict[str, str]) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
+    import catalogue
     import mlwright as mw
 
-    frame = mw.load_dataset("Benefits")
-    median = frame["stateur"].median()
-    a, b = frame[frame["stateur"] <= median], frame[frame["stateur"] > median]
+    (entry,) = [e for e in catalogue.select("judging") if e.name == DATASET]
+    target = entry.target
+    frame = catalogue.load(entry)
+    frame[target] = frame[target].astype(int)  # 0/1, as the model reads its CSV back
+    median = frame[SPLIT].median()
+    a, b = frame[frame[SPLIT] <= median], frame[frame[SPLIT] > median]
     a_train = a.sample(frac=0.6, random_state=0)
     a_rest = a.drop(a_train.index)
     results = []
-    # the rules change: workers who lost their job for "other" reasons no longer claim
-    rule = a_rest.assign(ui=a_rest["ui"].where(a_rest["joblost"] != "other", "no"))
+    # the rules change: married households are no longer eligible
+    rule = a_rest.assign(**{target: a_rest[target].where(a_rest["marr"] != 1, 0)})
     for name, stream in (("moved", b), ("rule", rule), ("same", a_rest)):
         with tempfile.TemporaryDirectory(prefix="mlwright-autopilot-live-") as tmp:
             work = Path(tmp)
@@ -202,9 +211,9 @@ def main() -> None:
             a_train.to_csv(work / "a_train.csv", index=False)
             started = time.perf_counter()
             csv = str(work / "a_train.csv")
-            mw.train(csv, target="ui", name="benefits", max_trials=12, progress=False)
+            mw.train(csv, target=target, name=MODEL, max_trials=12, progress=False)
             trained = time.perf_counter() - started
-            result = scenario(name, stream, work, env)
+            result = scenario(name, stream, target, work, env)
             result["champion_train_s"] = trained
             results.append(result)
     write(results, len(a_train), len(a_rest), len(b))
@@ -217,11 +226,11 @@ def write(results: list[dict[str, Any]], n_train: int, n_rest: int, n_b: int) ->
         "Command: `python bench/autopilot_live.py` "
         f"({time.strftime('%Y-%m-%d', time.gmtime())}, 2-core machine, seeds 0/1).",
         "",
-        f"`Benefits` (target `ui`): the champion is trained on {n_train:,} rows of the states "
-        "with unemployment at or below the median (A), 12 trials. **moved**: traffic from the "
-        f"other states (B, {n_b:,} rows); **rule**: traffic from A's {n_rest:,} held-out rows "
-        'where those who lost their job for "other" reasons no longer claim (`ui` = `no`); '
-        "**same**: traffic from A's held-out rows as they are. "
+        f"`{DATASET}`, of the judging half (target `e401k`): the champion is trained on "
+        f"{n_train:,} rows of the households whose head is at most the median age (A), 12 "
+        f"trials. **moved**: traffic from the older households (B, {n_b:,} rows); **rule**: "
+        f"traffic from A's {n_rest:,} held-out rows where married households are no longer "
+        "eligible (`e401k` = `0`); **same**: traffic from A's held-out rows as they are. "
         f"Each stream's rows are split in half: one half is sent (batches of {PER_HOUR} labelled "
         "requests drawn with replacement, a loop step after each, up to 80), the other judges "
         "the decision afterwards. Policy: a "
