@@ -69,7 +69,9 @@ def profile(
     role, and the warnings (leaks, ID-like columns, imbalance, ...). Nothing is trained.
 
     Args:
-        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, or a
+        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, a
+            directory or glob of Parquet files (a sample is searched; the final XGBoost model
+            learns from every row, data-parallel on Ray with ``backend="ray"``), or a
             SQLAlchemy URL with ``sql``.
         target: The column to predict.
         sql: The query to run when ``data`` is a database URL.
@@ -119,6 +121,8 @@ def train(
     ray_address: str | None = None,
     workers: int | None = None,
     refit_on_test: bool | None = None,
+    sample_rows: int | None = None,
+    train_workers: int | None = None,
     experiment: str | None = None,
     tracker: str | Sequence[str] = ("mlflow",),
     features: FeatureSettings | Mapping[str, Any] | None = None,
@@ -133,7 +137,9 @@ def train(
     the same defaults; they are checked before anything is read.
 
     Args:
-        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, or a
+        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, a
+            directory or glob of Parquet files (a sample is searched; the final XGBoost model
+            learns from every row, data-parallel on Ray with ``backend="ray"``), or a
             SQLAlchemy URL with ``sql``.
         target: The column to predict.
         time_budget: Seconds for the whole run (search, choice and final refit).
@@ -162,6 +168,10 @@ def train(
             threads).
         refit_on_test: Refit the final model on the training and test rows together
             (default: the plan decides; on large data the test split's model is the final one).
+        sample_rows: With a file set: rows of the seeded sample that profiling, the plan and
+            the search use (default 200,000).
+        train_workers: With a file set and ``backend="ray"``: workers of the data-parallel
+            fit (default: the cluster's CPUs / threads, at most one per row group).
         experiment: The MLflow experiment (default: the model name).
         tracker: ``mlflow`` tracks and registers; ``wandb`` logs the run as well; ``none``
             turns tracking off.
@@ -226,6 +236,21 @@ def train_with_options(
     (what ``mlwright train`` builds from its flags and ``--config``). ``on_event`` receives the
     run's progress (the plan, each trial, …); the package is written to ``options.out``, else to
     ``default_out/NAME`` when that is given, else not at all (call ``model.save``)."""
+    from mlwright.data.files import is_file_set
+
+    if sql is None and is_file_set(data):
+        from mlwright.train.fulldata import train_files
+
+        return train_files(
+            data, options, on_event=on_event, verbose=verbose, default_out=default_out
+        )
+    if options.sample_rows is not None or options.train_workers is not None:
+        from mlwright.errors import ConfigError
+
+        raise ConfigError(
+            "sample_rows and train_workers apply to training on a file set only",
+            fix="pass a directory or a glob of Parquet files as the data, or leave them out",
+        )
     from mlwright.train.runner import run_training
 
     return run_training(
@@ -336,7 +361,7 @@ def train_torch(
 def is_file_set(data: str | Path) -> bool:
     """Whether ``data`` names a directory or a glob of files, which :func:`predict_files`
     streams, rather than one table."""
-    from mlwright.package.streaming import is_file_set as named
+    from mlwright.data.files import is_file_set as named
 
     return named(data)
 

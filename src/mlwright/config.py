@@ -218,6 +218,18 @@ class TrainOptions(Settings):
         None, ge=1, description="trials at once on Ray (default: the cluster's CPUs / threads)"
     )
     refit_on_test: bool = Field(True, description="refit the final model on train + test rows")
+    sample_rows: int | None = Field(
+        None,
+        ge=100,
+        description="a file set's seeded sample that profiling, the plan and the search use "
+        "(default 200,000 rows)",
+    )
+    train_workers: int | None = Field(
+        None,
+        ge=1,
+        description="workers of a file set's data-parallel fit (default: on Ray, the cluster's "
+        "CPUs / threads, at most one per row group; here, 1)",
+    )
     experiment: str | None = Field(None, description="MLflow experiment (default: the model name)")
     tracker: tuple[Literal["mlflow", "wandb", "none"], ...] = Field(
         ("mlflow",),
@@ -230,7 +242,11 @@ class TrainOptions(Settings):
     @model_validator(mode="after")
     def _ray_options_need_ray(self) -> TrainOptions:
         if self.backend != "ray":
-            given = [k for k in ("ray_address", "workers") if getattr(self, k) is not None]
+            given = [
+                k
+                for k in ("ray_address", "workers", "train_workers")
+                if getattr(self, k) is not None
+            ]
             if given:
                 raise ValueError(
                     f"{' and '.join(given)} apply to the Ray backend only: "

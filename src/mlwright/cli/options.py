@@ -16,7 +16,10 @@ from typing import Annotated, Literal, TypeVar
 import typer
 
 MODEL_HELP = "The model: a package folder, NAME@ALIAS or NAME/VERSION (a registered model)."
-DATA_HELP = "CSV or Parquet path, or a SQLAlchemy URL with --sql."
+DATA_HELP = (
+    "CSV or Parquet path, a directory or glob of Parquet files (train), or a SQLAlchemy URL "
+    "with --sql."
+)
 SQL_HELP = "Query to run when DATA is a database URL."
 STORE_HELP = "The serving store the server writes (its --store)."
 

@@ -114,6 +114,23 @@ ConcurrentTrials = Annotated[
     int | None,
     typer.Option(min=1, help="With --backend ray: trials at once (default: CPUs / threads)."),
 ]
+SampleRows = Annotated[
+    int | None,
+    typer.Option(
+        min=100,
+        help="DATA a directory or glob of Parquet files: rows of the seeded sample that "
+        "profiling, the plan and the search use (default 200000); the final model learns "
+        "from every row.",
+    ),
+]
+TrainWorkers = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="With --backend ray and a file set: workers of the data-parallel fit "
+        "(default: CPUs / threads, at most one per row group).",
+    ),
+]
 
 
 def train_command(
@@ -143,6 +160,8 @@ def train_command(
     ray_address: RayAddress = None,
     concurrent_trials: ConcurrentTrials = None,
     threads_: Threads = None,
+    sample_rows: SampleRows = None,
+    train_workers: TrainWorkers = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
     # earlier spellings, hidden from help
     out: Annotated[str | None, typer.Option("--out", hidden=True)] = None,
@@ -175,6 +194,8 @@ def train_command(
         "ray_address": ray_address,
         "workers": concurrent_trials,
         "threads": threads_,
+        "sample_rows": sample_rows,
+        "train_workers": train_workers,
     }
     options = _train_options(target, config, given)
     _train_and_print(data, options, sql, quiet and not no_quiet)
@@ -189,7 +210,11 @@ def _train_options(target: str, config: Path | None, given: dict[str, Any]) -> A
         values.update(TrainOptions.yaml_mapping(config))
     values.update({k: v for k, v in given.items() if v is not None})
     values["target"] = target
-    ray_only = {"--concurrent-trials": given["workers"], "--ray-address": given["ray_address"]}
+    ray_only = {
+        "--concurrent-trials": given["workers"],
+        "--ray-address": given["ray_address"],
+        "--train-workers": given.get("train_workers"),
+    }
     misplaced = [flag for flag, value in ray_only.items() if value is not None]
     if misplaced and values.get("backend", "local") != "ray":
         verb = "applies" if len(misplaced) == 1 else "apply"

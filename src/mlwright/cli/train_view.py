@@ -196,9 +196,13 @@ class TrainPrinter:
                 if model.metrics.get("refit_on_test")
                 else ("not refit on it")
             )
+            when = (
+                "kept out of every fit, scored on the final model"
+                if model.recipe is not None and model.recipe.scale
+                else f"scored before the final refit; {refit}"
+            )
             console.print(
-                f"test split ({model.metrics['test_rows']} rows, scored before the final refit; "
-                f"{refit}): {shown}",
+                f"test split ({model.metrics['test_rows']} rows, {when}): {shown}",
                 highlight=False,
             )
         if model.threshold is not None:

@@ -214,6 +214,9 @@ class Recipe(RecipePart):
     library_versions: dict[str, str] = Field(default_factory=dict)
     elapsed_s: Number | None = None
     lineage: LineageRecord | None = None  # a retrained model's (``mlwright retrain``)
+    # a model trained on a file set: the sample, the pass over every row and the data-parallel
+    # fit, each with where it ran and on how many rows (:mod:`mlwright.train.fulldata`)
+    scale: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, recipe: Mapping[str, Any]) -> Self:

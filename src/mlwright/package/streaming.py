@@ -16,7 +16,6 @@ is reported with its file and its row in that file.
 from __future__ import annotations
 
 import fnmatch
-import glob
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,11 +25,11 @@ from typing import Any
 
 import pandas as pd
 
+from mlwright.data.files import parquet_files
 from mlwright.errors import ConfigError, DataError, DataSourceError, SchemaViolationError
 from mlwright.package.model import Model
 
 BATCH_ROWS = 65_536  # rows scored at once: the memory bound of a scoring process
-_PATTERN = ("*", "?", "[")
 
 
 @dataclass(frozen=True)
@@ -57,33 +56,11 @@ class Scored:
         return {"files": self.files, "rows": self.rows, "seconds": round(self.seconds, 3)}
 
 
-def is_file_set(data: str | Path) -> bool:
-    """Whether ``data`` names a directory or a glob of files (what streams), not one table."""
-    text = str(data)
-    return Path(text).is_dir() or any(mark in text for mark in _PATTERN)
-
-
 def partitions(source: str | Path, output: Path) -> list[Partition]:
     """The Parquet files of ``source`` (a directory, searched recursively, or a glob), in name
     order, each with its output path under ``output``."""
     text = str(source)
-    if Path(text).is_dir():
-        root = Path(text)
-        files = sorted(p for p in root.rglob("*") if p.is_file() and _parquet(p))
-    else:
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
-        root = Path(os.path.commonpath([str(p.parent) for p in files])) if files else Path(".")
-        odd = [p for p in files if not _parquet(p)]
-        if odd:
-            raise DataSourceError(
-                f"{text} matches {len(odd)} file(s) that are not Parquet, e.g. {odd[0]}",
-                fix="narrow the glob to *.parquet files",
-            )
-    if not files:
-        raise DataSourceError(
-            f"no Parquet files in {text}",
-            fix="pass a directory of .parquet files, or a glob such as 'lake/**/*.parquet'",
-        )
+    root, files = parquet_files(source)
     output = Path(output)
     if output.suffix.lower() in (".csv", ".parquet", ".pq"):
         raise ConfigError(
@@ -221,7 +198,3 @@ def _no_predictions(model: Model, interval: float | None) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {"prediction": pd.Series(dtype=object)}
     columns.update({f"proba_{c}": pd.Series(dtype="float64") for c in model.classes or ()})
     return pd.DataFrame(columns)
-
-
-def _parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq") and not path.name.startswith((".", "_"))

@@ -447,8 +447,13 @@ def pipeline_section(model: Model, package_path: str) -> Section:
     validation = plan.get("validation", {})
     metrics = model.metrics
     test_rows = metrics.get("test_rows") or 0
-    s.bullets(
-        [
+    if recipe.scale:
+        lines = [
+            f"{_validation_text(validation)} on the sample: {plain(validation.get('reason', ''))}",
+            *_scale_lines(recipe.scale),
+        ]
+    else:
+        lines = [
             f"{_validation_text(validation)}: {plain(validation.get('reason', ''))}",
             f"test split: {test_rows:,} rows held out and scored before the final refit"
             if test_rows
@@ -463,7 +468,7 @@ def pipeline_section(model: Model, package_path: str) -> Section:
                 else ""
             ),
         ]
-    )
+    s.bullets(lines)
     s.h("Search")
     trials = recipe.trials
     sources: dict[str, int] = {}
@@ -490,6 +495,13 @@ def pipeline_section(model: Model, package_path: str) -> Section:
             "library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
         ]
     )
+    if recipe.scale:
+        s.p(
+            "A model trained on a file set is rebuilt by training again on the same files with "
+            f"the same options and seed (data digest `{recipe.scale.get('digest')}`); "
+            "`mlwright reproduce` rebuilds models trained on one table."
+        )
+        return s
     s.p("Rebuild the final model from its recipe (no search) and check its predictions:")
     s.code(f"mlwright reproduce {shlex.quote(package_path)}", "bash")
     s.p(
@@ -498,6 +510,38 @@ def pipeline_section(model: Model, package_path: str) -> Section:
     )
     s.code(f"python {shlex.quote(package_path + '/report/rebuild.py')}", "bash")
     return s
+
+
+def _scale_lines(scale: dict[str, Any]) -> list[str]:
+    """Where a file set's training ran, and on how many rows."""
+    files, sample, held = scale["files"], scale["sample"], scale["held_out"]
+    enc, fit = scale["encoders"], scale["fit"]
+    where = {"driver": "on the training machine", "ray tasks": "as Ray tasks"}
+    fitted = (
+        "on the training machine"
+        if fit["where"] == "driver"
+        else f"with Ray Train ({fit.get('address')}) on {fit['workers']} worker(s)"
+    )
+    nodes = {w.get("node") for w in fit.get("per_worker", [])}
+    peak = max((w.get("peak_mib") or 0 for w in fit.get("per_worker", [])), default=0)
+    return [
+        f"{files['rows']:,} rows in {files['files']} Parquet file(s), {files['row_groups']} row "
+        f"group(s)",
+        f"a seeded sample of {sample['rows']:,} rows (seed {sample['seed']}), read "
+        f"{where.get(sample['where'], sample['where'])}: profiling, the plan, the leakage "
+        "checks, the search and the test split",
+        f"test split: {held['test']:,} rows of the sample, kept out of every fit and scored on "
+        f"the final model; {held['early_stopping']:,} more kept out for its early stopping "
+        "and its post-processing",
+        f"the encoders learned from all {enc['rows']:,} training rows "
+        f"{where.get(enc['where'], enc['where'])} ({enc['tasks']} row group(s), "
+        f"{enc['seconds']:.1f} s)",
+        f"the final XGBoost model boosted over {fit['rows']:,} rows {fitted}"
+        + (f" on {len(nodes)} node(s)" if fit["where"] != "driver" else "")
+        + f", {fit['threads']} thread(s) each: {fit['rounds']} rounds in {fit['seconds']:.1f} s"
+        + (f", at most {peak:,.0f} MiB per worker" if peak else "")
+        + ("; the time budget stopped it" if fit.get("stopped_by_clock") else ""),
+    ]
 
 
 def _where_searched(search: dict[str, Any]) -> str:

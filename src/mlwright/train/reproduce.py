@@ -41,6 +41,15 @@ def reproduce(package: Model, data: Any = None, *, sql: str | None = None) -> Re
     the golden examples with the recorded ones."""
     recipe = package.recipe
     options = TrainOptions.model_validate(recipe.options)
+    if recipe.scale:
+        source = recipe.data.source.get("location")
+        raise ConfigError(
+            f"{package.name} was trained on a file set ({source}): its final model learned "
+            "from every row, data-parallel, and is rebuilt by training again, not from its "
+            "recipe",
+            fix=f"mlwright train {source} --target {options.target} --seed {recipe.seed} "
+            "with the recipe's options; the recipe's scale.digest identifies the data",
+        )
     if data is None:
         source = recipe.data.source
         if source["kind"] not in ("csv", "parquet"):

@@ -27,6 +27,7 @@ from mlwright import __version__
 from mlwright.config import TrainOptions
 from mlwright.data.io import SourceInfo, check_flat, read_table
 from mlwright.data.profile import ProblemDefinition, profile_frame
+from mlwright.data.rows import infinite_as_missing, usable_target
 from mlwright.data.schema import TableSchema
 from mlwright.data.tasks import Task
 from mlwright.design.plan import (
@@ -54,6 +55,7 @@ from mlwright.train.choice import (
 )
 from mlwright.train.ensemble import calibrate
 from mlwright.train.evidence import Held, gather
+from mlwright.train.fulldata import FileTraining
 from mlwright.train.models import Family, FitContext, get_family
 from mlwright.train.models.ensemble import EnsembleFamily
 from mlwright.train.models.features import FeatureEncoder
@@ -104,6 +106,7 @@ class Prepared:
     order: np.ndarray | None
     decisions: list[str]
     digest: str
+    kept: np.ndarray | None = None  # the input rows these are (the rest had no usable target)
 
 
 def run_training(
@@ -115,19 +118,24 @@ def run_training(
     verbose: bool = False,
     default_out: Path | None = None,
     refit: Refit | None = None,
+    scale: FileTraining | None = None,
 ) -> Model:
     """Run training; the package is written to ``options.out``, else to ``default_out/NAME``
     when that is given, else not at all (call ``model.save``). With ``refit``, a retraining of
     a registered version (:mod:`mlwright.train.refit`): its columns, kinds and classes are kept,
-    its configurations refit (or searched again), and its lineage recorded."""
+    its configurations refit (or searched again), and its lineage recorded. With ``scale``,
+    ``data`` is a file set's sample and the final model learns from every row of the files
+    (:mod:`mlwright.train.fulldata`)."""
     from mlwright.package.store import check_destination
 
-    started = time.monotonic()
+    started = time.monotonic() if scale is None else scale.started
     emit = on_event or (lambda kind, payload: None)
     if options.out is not None:  # refused now, not after the training it would throw away
         check_destination(Path(options.out))
     emit("step", "reading and profiling the data")
     frame, source = read_table(data, sql=sql)
+    if scale is not None:
+        source = scale.source
     if refit is not None:
         frame = select_columns(frame, refit, options)
     settings, sampled = profile_settings(options, len(frame), frame.shape[1])
@@ -193,6 +201,7 @@ def run_training(
             verbose=verbose,
             default_out=default_out,
             refit=refit,
+            scale=scale,
         )
     except BaseException as exc:
         _finish_quietly(tracker, killed=isinstance(exc, KeyboardInterrupt))
@@ -245,6 +254,7 @@ class _Run:
     verbose: bool
     threads: int = 1
     refit: Refit | None = None
+    scale: FileTraining | None = None
 
     @property
     def seed(self) -> int:
@@ -270,6 +280,7 @@ class _Layout:
     splits: list[Split]
     weights: np.ndarray | None
     search_data: SearchData
+    early_pos: np.ndarray | None = None  # a file set's: kept out of the data-parallel fit
 
     @property
     def fits(self) -> int:
@@ -298,17 +309,18 @@ def _train_tracked(
     verbose: bool,
     default_out: Path | None,
     refit: Refit | None = None,
+    scale: FileTraining | None = None,
 ) -> Model:
     """The run's stages after the plan: lay out the rows, search, choose and refit, gather the
     evidence, record the recipe, then write, log and register the package."""
     run = _Run(source, problem, plan, schema, prep, options, name, tracker, emit, started, verbose)
-    run.refit = refit
+    run.refit, run.scale = refit, scale
     run.threads, shared = fit_threads(options, timed=plan.time_budget is not None)
     if shared:
         emit("decision", shared)
     layout = _lay_out(run)
     clock = Budget(
-        plan.time_budget,
+        plan.time_budget if scale is None else scale.sample_budget(plan.time_budget),
         started,
         folds=len(layout.splits),
         search_rows=len(layout.search_pos),
@@ -355,6 +367,9 @@ def _lay_out(run: _Run) -> _Layout:
         if (refits_on_test(plan, options) or not len(test_pos))
         else train_pos
     )
+    early_pos = None
+    if run.scale is not None:  # the final model is fitted once, on every row but these
+        final_pos, early_pos = train_pos, run.scale.early_rows(train_pos, run.seed)
     return _Layout(
         train_pos,
         test_pos,
@@ -363,6 +378,7 @@ def _lay_out(run: _Run) -> _Layout:
         splits,
         weights,
         search_rows_data(prep, run.schema, search_pos, splits, weights, options),
+        early_pos,
     )
 
 
@@ -471,6 +487,8 @@ class _Finals:
 
     def fit(self, candidate: Candidate, rows: np.ndarray) -> Model:
         run = self.run
+        if run.scale is not None:
+            return self.fit_every_row(candidate, run.scale)
         family, params = candidate.spec(self.refit)
         fitted = fit_model(
             run.prep, run.schema, family, params, self.ctx, rows, self.layout.weights, run.options
@@ -478,6 +496,42 @@ class _Finals:
         raise_if_requested()  # a stop the fit's native callbacks may have swallowed
         fitted.classes = run.problem.classes
         post = self.post_of(candidate)
+        fitted.threshold, fitted.temperature = post.threshold, post.temperature
+        fitted.residual_quantiles, fitted.n_residuals = post.residual_quantiles, post.n_residuals
+        return fitted
+
+    def fit_every_row(self, candidate: Candidate, scale: FileTraining) -> Model:
+        """A file set's final model: the candidate's configuration boosted data-parallel over
+        every row but the test and early-stopping rows; its post-processing learned again from
+        its predictions on the early-stopping rows."""
+        run, layout = self.run, self.layout
+        assert layout.early_pos is not None and run.prep.kept is not None
+        early = layout.early_pos
+        fitted = scale.fit(
+            schema=run.schema,
+            task=run.task,
+            classes=run.problem.classes,
+            params=candidate.members[0].params,
+            ctx=self.ctx,
+            features=run.prep.features,
+            y=run.prep.y,
+            kept=run.prep.kept,
+            train_pos=layout.train_pos,
+            held_pos=np.union1d(layout.test_pos, early),
+            early_pos=early,
+            balanced=run.plan.class_weights,
+        )
+        raise_if_requested()
+        fitted.classes = run.problem.classes
+        post = postprocess(
+            fitted.raw(run.prep.features.iloc[early]),
+            run.prep.y[early],
+            [(np.arange(0), np.arange(len(early)))],
+            run.task,
+            run.plan.threshold_metric,
+            run.seed,
+        )
+        self.posts[id(candidate)] = post
         fitted.threshold, fitted.temperature = post.threshold, post.temperature
         fitted.residual_quantiles, fitted.n_residuals = post.residual_quantiles, post.n_residuals
         return fitted
@@ -515,6 +569,8 @@ class _Finals:
             raise _no_model_error(trials, run.plan.time_budget)
         emit("best", ranked[0])
         emit("step", "combining the best trials out of fold")
+        if run.scale is not None:  # one configuration trains data-parallel
+            ranked = ranked[:1]
         candidates, combinations = build_candidates(
             ranked,
             layout.search_data.y,
@@ -590,7 +646,9 @@ def _record(
         "cv": cv,
         "test": chosen.test_metrics,
         "test_rows": len(test_pos),
-        "refit_on_test": bool(len(test_pos) and refits_on_test(plan, options)),
+        "refit_on_test": bool(
+            len(test_pos) and refits_on_test(plan, options) and run.scale is None
+        ),
     }
     recipe = Recipe(
         recipe_format=RECIPE_FORMAT,
@@ -632,6 +690,10 @@ def _record(
     )
     if run.refit is not None:
         recipe.lineage = run.refit.lineage
+    if run.scale is not None:
+        recipe.scale = run.scale.record
+        recipe.final_rows = run.scale.record["fit"]["rows"]
+        recipe.chosen.refit_params = {**refit_params, "rounds": run.scale.record["fit"]["rounds"]}
     return metrics, recipe
 
 
@@ -673,6 +735,13 @@ def model_name(options: TrainOptions, source: SourceInfo) -> str:
         raise ConfigError("a model trained from SQL needs a name", fix="pass --name NAME")
     if source.kind == "frame":
         return _slug(options.target)
+    if source.kind == "files":
+        from mlwright.data.files import is_file_set
+
+        root = Path(source.location)
+        while is_file_set(str(root)) and not root.is_dir():
+            root = root.parent
+        return _slug(root.resolve().name)
     stem = Path(source.location).name.split(".")[0]
     return _slug(stem)
 
@@ -705,24 +774,14 @@ def prepare_rows(
 ) -> Prepared:
     target = schema.target
     assert target is not None
-    y_raw = frame[target]
-    keep = y_raw.notna().to_numpy()
-    if task == "regression":
-        keep = keep & np.isfinite(pd.to_numeric(y_raw, errors="coerce").to_numpy(dtype="float64"))
+    keep = usable_target(frame[target], task)
     rows = frame.loc[keep].reset_index(drop=True)
     decisions = []
     if (~keep).any():
         decisions.append(f"left out {int((~keep).sum())} row(s) without a usable target value")
     cleaned = rows.copy()
-    for col in schema.features:
-        if col.kind in ("numeric", "integer"):
-            values = pd.to_numeric(cleaned[col.name], errors="coerce")
-            infinite = np.isinf(values.to_numpy(dtype="float64"))
-            if infinite.any():
-                cleaned[col.name] = values.mask(infinite)
-                decisions.append(
-                    f"treated {int(infinite.sum())} infinite value(s) in {col.name!r} as missing"
-                )
+    for name, count in infinite_as_missing(cleaned, schema).items():
+        decisions.append(f"treated {count} infinite value(s) in {name!r} as missing")
     features = schema.enforce(cleaned)
     y = encode_target(rows[target], task, classes)
     v = plan.validation
@@ -745,7 +804,8 @@ def prepare_rows(
             order[dt.isna().to_numpy()] = -np.inf
         else:
             order = pd.to_numeric(values, errors="coerce").fillna(-np.inf).to_numpy(dtype="float64")
-    return Prepared(features, y, groups, order, decisions, data_digest(rows, schema, digest))
+    digest_ = data_digest(rows, schema, digest)
+    return Prepared(features, y, groups, order, decisions, digest_, np.flatnonzero(keep))
 
 
 def data_digest(rows: pd.DataFrame, schema: TableSchema, version: int = DIGEST_VERSION) -> str:

@@ -145,6 +145,16 @@ class FeatureEncoder:
             )
         return spec
 
+    def fit_stats(
+        self, stats: dict[str, ColumnStats], columns: list[ColumnSchema], medians: dict[str, float]
+    ) -> FeatureEncoder:
+        """Fit from statistics gathered batch by batch (:class:`ColumnStats`, merged over every
+        row) rather than from one frame: the same encoder ``fit`` gives on those rows, except
+        that a numeric column's ``median`` (which only the ``dense`` view reads) comes from
+        ``medians`` (a sample's), and that levels seen equally often are ordered by their text."""
+        self.columns_ = [stats[c.name].spec(c, self.settings, medians.get(c.name)) for c in columns]
+        return self
+
     # --- state ----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         assert self.columns_ is not None, "fit the encoder first"
@@ -297,3 +307,114 @@ def _tfidf(values: pd.Series, vocab: list[str], idf: list[float]) -> np.ndarray:
     out *= weights
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return np.asarray(np.divide(out, norms, out=np.zeros_like(out), where=norms > 0))
+
+
+@dataclass
+class ColumnStats:
+    """What an encoder learns from one column, gathered a batch at a time: ``add`` a batch,
+    ``merge`` another's, then ``spec`` gives the column's encoder
+    (:meth:`FeatureEncoder.fit_stats`). Numbers keep a count, mean and sum of squared
+    deviations (merged exactly, by Chan's formula); categories and text keep every level's
+    (document) count: the full vocabulary."""
+
+    kind: str
+    count: int = 0  # values present (rows, for text)
+    missing: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    low: float = math.inf  # datetime: the earliest and latest day
+    high: float = -math.inf
+    hours: set[int] = field(default_factory=set)  # datetime: up to two distinct hours
+    counts: dict[str, int] = field(default_factory=dict)  # levels, or text tokens' documents
+
+    def add(self, values: pd.Series) -> ColumnStats:
+        if self.kind in ("numeric", "integer", "boolean"):
+            x = _as_float(values)
+            present = x[~np.isnan(x)]
+            self.missing += len(x) - len(present)
+            if len(present):
+                batch = ColumnStats(
+                    self.kind,
+                    count=len(present),
+                    mean=float(present.mean()),
+                    m2=float(((present - present.mean()) ** 2).sum()),
+                )
+                self.merge(batch)
+        elif self.kind == "categorical":
+            for level, n in values.dropna().astype(str).value_counts(sort=False).items():
+                self.counts[str(level)] = self.counts.get(str(level), 0) + int(n)
+        elif self.kind == "datetime":
+            days = _days(values)
+            present = days[~np.isnan(days)]
+            if len(present):
+                self.low = min(self.low, float(present.min()))
+                self.high = max(self.high, float(present.max()))
+            if len(self.hours) < 2:
+                found = pd.to_datetime(values).dt.hour.dropna().unique()[:2]
+                self.hours.update(int(h) for h in found)
+        elif self.kind == "text":
+            self.count += len(values)
+            for doc in values.fillna("").astype(str).tolist():
+                for tok in set(_TOKEN.findall(doc.lower())):
+                    self.counts[tok] = self.counts.get(tok, 0) + 1
+        return self
+
+    def merge(self, other: ColumnStats) -> ColumnStats:
+        if self.kind in ("numeric", "integer", "boolean") and other.count:
+            n = self.count + other.count
+            delta = other.mean - self.mean
+            self.mean += delta * other.count / n
+            self.m2 += other.m2 + delta * delta * self.count * other.count / n
+            self.count = n
+        elif self.kind == "text":
+            self.count += other.count
+        self.missing += other.missing if self.kind in ("numeric", "integer", "boolean") else 0
+        self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+        self.hours.update(sorted(other.hours)[: max(0, 2 - len(self.hours))])
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        return self
+
+    def spec(
+        self, col: ColumnSchema, settings: FeatureSettings, median: float | None
+    ) -> dict[str, Any]:
+        """The column's encoder, as :meth:`FeatureEncoder._fit_column` writes it."""
+        spec: dict[str, Any] = {"name": col.name, "kind": col.kind}
+        if col.kind in ("numeric", "integer", "boolean"):
+            std = math.sqrt(self.m2 / self.count) if self.count > 1 else 0.0
+            spec.update(
+                median=float(median if median is not None else self.mean) if self.count else 0.0,
+                mean=float(self.mean) if self.count else 0.0,
+                scale=std if std > 0 else 1.0,
+                has_missing=self.missing > 0,
+            )
+        elif col.kind == "categorical":
+            ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            levels = ranked[: settings.max_levels]
+            total = max(sum(self.counts.values()), 1)
+            spec.update(
+                levels=[level for level, _ in levels],
+                freq=[round(n / total, 10) for _, n in levels],
+                other_freq=round(sum(n for _, n in ranked[len(levels) :]) / total, 10),
+            )
+        elif col.kind == "datetime":
+            present = self.low <= self.high
+            spec.update(
+                origin=self.low if present else 0.0,
+                span=self.high - self.low if present else 1.0,
+                with_hour=len(self.hours) > 1,
+                days=True,
+            )
+        elif col.kind == "text":
+            ranked_terms = sorted(
+                (t for t, c in self.counts.items() if c >= settings.text_min_df),
+                key=lambda t: (-self.counts[t], t),
+            )[: settings.text_max_terms]
+            n = self.count
+            spec.update(
+                vocab=ranked_terms,
+                idf=[
+                    round(math.log((1 + n) / (1 + self.counts[t])) + 1.0, 10) for t in ranked_terms
+                ],
+            )
+        return spec

@@ -22,7 +22,7 @@ class XGBoostFamily(BoostedFamily):
     onnx = True
     requirement = ("xgboost", "xgboost-cpu")
 
-    def _xgb_params(self) -> dict[str, Any]:
+    def train_params(self) -> dict[str, Any]:
         task, ctx = self.ctx.task, self.ctx
         objective = {
             "binary": "binary:logistic",
@@ -43,12 +43,21 @@ class XGBoostFamily(BoostedFamily):
         return p
 
     @staticmethod
+    def feature_types(design: Design) -> list[str]:
+        """XGBoost's kind of each column: ``c`` for category codes, ``q`` for numbers."""
+        return ["c" if i in set(design.categorical) else "q" for i in range(design.X.shape[1])]
+
+    @staticmethod
     def _matrix(design: Design, y: np.ndarray | None = None, w: np.ndarray | None = None) -> Any:
         import xgboost as xgb
 
-        types = ["c" if i in set(design.categorical) else "q" for i in range(design.X.shape[1])]
         return xgb.DMatrix(
-            design.X, label=y, weight=w, feature_types=types, enable_categorical=True, nthread=1
+            design.X,
+            label=y,
+            weight=w,
+            feature_types=XGBoostFamily.feature_types(design),
+            enable_categorical=True,
+            nthread=1,
         )
 
     def fit(
@@ -69,7 +78,7 @@ class XGBoostFamily(BoostedFamily):
             evals = [(self._matrix(valid[0], valid[1]), "valid")]
             stop = int(self.params["early_stopping_rounds"])
         booster = xgb.train(
-            self._xgb_params(),
+            self.train_params(),
             dtrain,
             rounds,
             evals=evals,
