@@ -159,8 +159,10 @@ def read_fragment(
     position."""
     reader = _open(fragment)
     start = fragment.start
+    # one thread: a worker's cores are for its model, and the reader's threads each hold
+    # their own buffers
     for batch in reader.iter_batches(
-        batch_size=batch_rows, row_groups=[fragment.group], columns=columns
+        batch_size=batch_rows, row_groups=[fragment.group], columns=columns, use_threads=False
     ):
         frame = batch.to_pandas()
         frame.index = pd.RangeIndex(start, start + len(frame))

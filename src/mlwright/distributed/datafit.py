@@ -299,8 +299,18 @@ def fit_on_ray(
             failed = [r for r in records if "error" in r]
             if failed:
                 raise DataError(failed[0]["error"], fix=failed[0]["fix"]) from None
+            text = str(exc)
+            if "died unexpectedly" in text or "health check failed" in text:
+                raise MlwrightError(
+                    "a Ray Train worker's process died during the data-parallel fit (most "
+                    "often a memory limit or the kernel's OOM killer: a worker holds about "
+                    "300 MiB, its reader's buffers, and 1 byte per value plus about 60 bytes "
+                    "per row of its share)",
+                    fix="pass more --train-workers (smaller shares), give the nodes more "
+                    "memory, or see the worker's log in the Ray session's logs folder",
+                ) from None
             raise MlwrightError(
-                f"the data-parallel fit failed on Ray: {type(exc).__name__}: {exc}",
+                f"the data-parallel fit failed on Ray: {type(exc).__name__}: {text[:600]}",
                 fix="see the workers' logs in the Ray session's logs folder",
             ) from None
         records = ray.get(inbox.records.remote())

@@ -263,14 +263,21 @@ def encode_target(values: pd.Series, task: Task, classes: tuple[Any, ...] | None
         return np.asarray(pd.to_numeric(values, errors="raise"), dtype="float64")
     assert classes is not None
     lookup = {_key(c): i for i, c in enumerate(classes)}
-    out = np.empty(len(values), dtype=np.int64)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    found = uniques.tolist()
     unknown = set()
-    for i, v in enumerate(values.tolist()):
-        code = lookup.get(_key(v))
-        if code is None:
-            unknown.add(v)
-            code = -1
-        out[i] = code
+    if len({type(u) for u in found}) <= 1:  # one kind of value: each distinct value looked up once
+        mapped = np.array([lookup.get(_key(u), -1) for u in found], dtype=np.int64)
+        out = mapped[codes] if len(found) else np.empty(0, dtype=np.int64)
+        unknown = {u for u, code in zip(found, mapped, strict=True) if code < 0}
+    else:  # mixed kinds (1, 1.0, True hash alike): each value on its own
+        out = np.empty(len(values), dtype=np.int64)
+        for i, v in enumerate(values.tolist()):
+            code = lookup.get(_key(v))
+            if code is None:
+                unknown.add(v)
+                code = -1
+            out[i] = code
     if unknown:
         raise TargetError(
             f"target values {sorted(map(str, unknown))[:10]} were not seen in training "
