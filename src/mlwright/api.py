@@ -69,9 +69,7 @@ def profile(
     role, and the warnings (leaks, ID-like columns, imbalance, ...). Nothing is trained.
 
     Args:
-        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, a
-            directory or glob of Parquet files (a sample is searched; the final XGBoost model
-            learns from every row, data-parallel on Ray with ``backend="ray"``), or a
+        data: A DataFrame, an Arrow table (polars, pyarrow), a CSV or Parquet path, or a
             SQLAlchemy URL with ``sql``.
         target: The column to predict.
         sql: The query to run when ``data`` is a database URL.

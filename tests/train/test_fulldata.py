@@ -198,7 +198,51 @@ def test_the_command_line_trains_on_a_glob(
                  "--sample-rows", "1000", "--tracker", "none", "-o", str(out))  # fmt: skip
     assert result.code == 0, result.err
     assert "sampling 1,000 of 12,000 rows from 3 file(s)" in result.err
+    # the plan says what runs on the sample and what on every row, and where
+    plan = " ".join(result.err.split())
+    assert "12,000 rows in 3 Parquet file(s), 6 row group(s)" in plan
+    assert "kept out of every fit" in plan
     assert "kept out of every fit, scored on the final model" in result.out
     assert json.loads((out / "recipe.json").read_text())["scale"]["fit"]["rows"] > 10_000
     refused = cli("train", str(lake), "--target", "y", "--train-workers", "2")
     assert refused.code != 0 and "--backend ray" in refused.err
+
+
+def test_hours_seen_in_any_batch_keep_the_hour_feature() -> None:
+    column = ColumnStats("datetime").add(pd.Series(pd.to_datetime(["2024-01-01", "2024-01-02"])))
+    column.merge(ColumnStats("datetime").add(pd.Series(pd.to_datetime(["2024-01-03 05:00"]))))
+    assert column.hours == {0, 5}
+    schema = infer_schema(pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-01-03"])}))
+    spec = column.spec(schema["when"], FeatureEncoder().settings, None)
+    assert spec["with_hour"] and spec["span"] == pytest.approx(2 + 5 / 24)
+
+
+def test_a_table_whose_name_looks_like_a_glob_is_one_table(tmp_path: Path) -> None:
+    from mlwright.data.files import is_file_set
+
+    table = tmp_path / "sales[2023].csv"
+    table.write_text("a,y\n1,0\n")
+    assert not is_file_set(table)
+    assert is_file_set(tmp_path / "*.parquet") and is_file_set(tmp_path)
+
+
+def test_booleans_with_gaps_and_a_partition_without_labels(tmp_path: Path) -> None:
+    folder = write_lake(tmp_path / "lake", files=2, rows=1_000)
+    rng = np.random.default_rng(3)
+    for f in range(2):
+        frame = pd.read_parquet(folder / f"part-{f}.parquet")
+        frame["flag"] = pd.array(rng.random(1_000) < 0.5, dtype="boolean")
+        frame.loc[::9, "flag"] = pd.NA
+        frame.to_parquet(folder / f"part-{f}.parquet", index=False, row_group_size=500)
+    unlabelled = pd.read_parquet(folder / "part-1.parquet")
+    unlabelled["y"] = None  # a partition whose outcomes are not known yet
+    unlabelled.to_parquet(folder / "part-2.parquet", index=False)
+    model = mw.train(
+        folder, target="y", max_trials=1, sample_rows=600, tracker="none", progress=False
+    )
+    kinds = {c.name: c.kind for c in model.schema.columns}
+    assert kinds["flag"] == "boolean"
+    scale = model.recipe.scale
+    assert scale["files"]["rows"] == 3_000
+    held = scale["held_out"]["test"] + scale["held_out"]["early_stopping"]
+    assert scale["fit"]["rows"] == 2_000 - held  # the unlabelled rows are not trained on

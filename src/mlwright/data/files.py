@@ -29,7 +29,7 @@ def is_file_set(data: Any) -> bool:
     if not isinstance(data, (str, Path)):
         return False
     text = str(data)
-    if "://" in text:  # a URL is one table (or SQL)
+    if "://" in text or Path(text).is_file():  # one table (a name may hold [ or *), or SQL
         return False
     return Path(text).is_dir() or any(mark in text for mark in _PATTERN)
 
@@ -90,11 +90,6 @@ class FileSet:
     @property
     def rows(self) -> int:
         return self.fragments[-1].stop if self.fragments else 0
-
-    @property
-    def name(self) -> str:
-        """What a model trained on it is called by default: the folder's name."""
-        return Path(self.root).resolve().name or "model"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -210,13 +205,21 @@ def seeded_positions(total: int, size: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(total, size=size, replace=False).astype("int64"))
 
 
-def share_fragments(fragments: tuple[Fragment, ...], workers: int) -> list[list[Fragment]]:
-    """The fragments shared out among ``workers`` by rows, largest first (each to the
-    emptiest share), every share in position order."""
+def share_fragments(
+    fragments: tuple[Fragment, ...] | list[Fragment],
+    workers: int,
+    rows: dict[int, int] | None = None,
+) -> list[list[Fragment]]:
+    """The fragments shared out among ``workers`` by their rows (``rows``: the rows each will
+    use, by its start; fragments without any are left out), largest first, each to the emptiest
+    share; every share in position order, empty shares left out."""
+    count = {f.start: f.rows if rows is None else rows.get(f.start, 0) for f in fragments}
     shares: list[list[Fragment]] = [[] for _ in range(workers)]
     loads = [0] * workers
-    for fragment in sorted(fragments, key=lambda f: (-f.rows, f.start)):
+    for fragment in sorted(fragments, key=lambda f: (-count[f.start], f.start)):
+        if not count[fragment.start]:
+            continue
         i = loads.index(min(loads))
         shares[i].append(fragment)
-        loads[i] += fragment.rows
-    return [sorted(share, key=lambda f: f.start) for share in shares]
+        loads[i] += count[fragment.start]
+    return [sorted(share, key=lambda f: f.start) for share in shares if share]

@@ -115,6 +115,8 @@ class SolutionPlan:
     # fold (None: every trial trains on whole folds)
     halving_rows: int | None = None
     halving_reason: str | None = None
+    # a file set's training: what ran on the sample, what on every row, and where
+    data_scale: str | None = None
 
     @property
     def family_names(self) -> list[str]:
@@ -145,7 +147,13 @@ class SolutionPlan:
 
     def lines(self) -> list[tuple[str, str]]:
         budget = "none (trials are never cut by the clock)"
-        if self.time_budget is not None:
+        if self.time_budget is not None and self.data_scale:
+            budget = (
+                f"{self.time_budget:g} s: half for the sample's run (profile, search, evidence), "
+                "the rest for the pass over every row and the data-parallel fit, which stops "
+                "boosting when the budget ends"
+            )
+        elif self.time_budget is not None:
             budget = (
                 f"{self.time_budget:g} s: up to {self.search_seconds:.0f} s for the search, less "
                 "what scoring the test split, the final refit and the package are estimated to "
@@ -157,12 +165,19 @@ class SolutionPlan:
             ("validation", f"{self.validation.describe()} — {self.validation.reason}"),
             (
                 "test split",
-                f"{self.test_size:.0%} held out, scored before the final refit"
+                (
+                    f"{self.test_size:.0%} of the sample held out, kept out of every fit, scored "
+                    "on the final model"
+                    if self.data_scale
+                    else f"{self.test_size:.0%} held out, scored before the final refit"
+                )
                 if self.test_size
                 else "none" + (f" — {self.test_reason}" if self.test_reason else ""),
             ),
             ("time budget", budget),
         ]
+        if self.data_scale:
+            rows.insert(0, ("data", self.data_scale))
         if self.max_trials is not None:
             rows.append(("trials", f"at most {self.max_trials}, in a fixed order"))
         if self.search_rows_reason:

@@ -138,53 +138,76 @@ def map_fragments(
     *args: Any,
     ray: Any = None,
     on_done: Callable[[int, int], None] | None = None,
+    on_result: Callable[[Any], None] | None = None,
 ) -> list[Any]:
-    """``fn(fragment, *args)`` for every fragment, in their order: here one after another, or
-    as Ray tasks (one CPU each) when ``ray`` is given."""
+    """``fn(fragment, *args)`` for every fragment: here one after another, or as Ray tasks (one
+    CPU each) when ``ray`` is given. The results in the fragments' order; with ``on_result``,
+    each is handed to it as it arrives instead (and none is kept)."""
+    results: dict[int, Any] = {}
+
+    def arrived(i: int, result: Any, done: int) -> None:
+        if on_result is not None:
+            on_result(result)
+        else:
+            results[i] = result
+        if on_done is not None:
+            on_done(done, len(fragments))
+
     if ray is None:
-        results = []
         for i, fragment in enumerate(fragments):
-            results.append(fn(fragment, *args))
-            if on_done is not None:
-                on_done(i + 1, len(fragments))
-        return results
+            arrived(i, fn(fragment, *args), i + 1)
+        return [results[i] for i in sorted(results)]
     task = ray.remote(num_cpus=1, max_retries=0)(fn)
     shared = [ray.put(a) for a in args]
-    refs = [task.remote(fragment, *shared) for fragment in fragments]
+    refs = {task.remote(fragment, *shared): i for i, fragment in enumerate(fragments)}
     pending, done = list(refs), 0
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
-        done += len(ready)
-        if on_done is not None:
-            on_done(done, len(refs))
-    try:
-        return list(ray.get(refs))
-    except ray.exceptions.RayTaskError as exc:
-        raise _unwrapped(exc) from None
+        try:
+            result = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:
+            for ref in pending:
+                ray.cancel(ref)
+            raise _unwrapped(exc) from None
+        done += 1
+        arrived(refs[ready[0]], result, done)
+    return [results[i] for i in sorted(results)]
 
 
-def merge_scans(scans: list[dict[str, Any]]) -> dict[str, Any]:
-    """One fragment-by-fragment scan's results as one: the columns' statistics, the rows and
-    classes, and a digest of the data in position order."""
-    scans = sorted(scans, key=lambda s: s["start"])
-    stats = scans[0]["stats"]
-    for scan in scans[1:]:
-        for name, column in scan["stats"].items():
-            stats[name].merge(column)
-    digest = hashlib.sha256()
-    for scan in scans:
-        digest.update(bytes.fromhex(scan["digest"]))
-    classes = None
-    if scans[0]["classes"] is not None:
-        classes = np.sum([s["classes"] for s in scans], axis=0).tolist()
-    return {
-        "stats": stats,
-        "rows": sum(s["rows"] for s in scans),
-        "held": sum(s["held"] for s in scans),
-        "classes": classes,
-        "digest": f"files:v1:{digest.hexdigest()}",
-        "peak_mib": max((s["peak_mib"] or 0.0 for s in scans), default=0.0) or None,
-    }
+class ScanTotal:
+    """The pass over every row, merged as each fragment's scan arrives (a driver never holds
+    more than one fragment's statistics besides the total): the columns' statistics, the rows
+    and classes, each fragment's training rows, and a digest of the data in position order."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, ColumnStats] | None = None
+        self.rows = self.held = 0
+        self.classes: np.ndarray | None = None
+        self.digests: dict[int, str] = {}
+        self.fragment_rows: dict[int, int] = {}  # training rows, by the fragment's start
+        self.peak_mib = 0.0
+
+    def add(self, scan: dict[str, Any]) -> None:
+        if self.stats is None:
+            self.stats = scan["stats"]
+        else:
+            for name, column in scan["stats"].items():
+                self.stats[name].merge(column)
+        self.rows += scan["rows"]
+        self.held += scan["held"]
+        if scan["classes"] is not None:
+            counts = np.asarray(scan["classes"], dtype=np.int64)
+            self.classes = counts if self.classes is None else self.classes + counts
+        self.digests[scan["start"]] = scan["digest"]
+        self.fragment_rows[scan["start"]] = scan["rows"]
+        self.peak_mib = max(self.peak_mib, scan["peak_mib"] or 0.0)
+
+    @property
+    def digest(self) -> str:
+        total = hashlib.sha256()
+        for start in sorted(self.digests):
+            total.update(bytes.fromhex(self.digests[start]))
+        return f"files:v1:{total.hexdigest()}"
 
 
 # --- the data-parallel fit ----------------------------------------------------------------------
@@ -203,6 +226,7 @@ class FitJob:
     valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None  # encoded X, y, weights
     class_weights: list[float] | None
     deadline: float | None  # time.time() after which boosting stops (every worker together)
+    feature_types: list[str]  # XGBoost's kind of each encoded column (c: category, q: number)
 
 
 def fit_shard(job: FitJob) -> dict[str, Any]:
@@ -226,27 +250,30 @@ def fit_shard(job: FitJob) -> dict[str, Any]:
             ref=train,
             max_bin=max_bin,
             enable_categorical=True,
-            feature_types=iterator.types,
+            feature_types=job.feature_types,
         )
         evals = [(valid, "valid")]
     built = time.perf_counter()
+    until = _until(job.deadline)
     booster = xgb.train(
         job.params,
         train,
         job.rounds,
         evals=evals,
         early_stopping_rounds=job.early_stopping if evals else None,
-        callbacks=[_until(job.deadline)],
+        callbacks=[until],
         verbose_eval=False,
     )
+    boosted = int(booster.num_boosted_rounds())
     best = getattr(booster, "best_iteration", None)
-    rounds = int(best) + 1 if best is not None and evals else booster.num_boosted_rounds()
-    if rounds < booster.num_boosted_rounds():
+    rounds = int(best) + 1 if best is not None and evals else boosted
+    if rounds < boosted:
         booster = booster[:rounds]
     return {
         "booster": bytes(booster.save_raw("ubj")),
         "rounds": rounds,
-        "boosted": int(booster.num_boosted_rounds()),
+        "boosted": boosted,
+        "stopped_by_clock": until.fired,
         "rows": int(train.num_row()),
         "row_groups": len(job.shard),
         "build_seconds": round(built - started, 3),
@@ -358,7 +385,6 @@ class _ShardIterator:
 
         class ShardIterator(xgb.DataIter):
             def __init__(self) -> None:
-                self.types: list[str] | None = None
                 self._batches: Iterator[Batch] | None = None
                 self._fragment = 0
                 super().__init__(release_data=True)
@@ -378,17 +404,15 @@ class _ShardIterator:
                         return batch
 
             def next(self, input_data: Callable[..., None]) -> bool:
-                from mlwright.train.models.xgboost import XGBoostFamily
-
                 batch = self._next_batch()
                 if batch is None:
                     return False
                 design = encoder.transform(batch.features, "tree")
-                self.types = XGBoostFamily.feature_types(design)
                 weights = None
                 if job.class_weights is not None:
                     weights = np.asarray(job.class_weights, dtype="float64")[batch.y]
-                input_data(data=design.X, label=batch.y, weight=weights, feature_types=self.types)
+                types = job.feature_types
+                input_data(data=design.X, label=batch.y, weight=weights, feature_types=types)
                 return True
 
             def reset(self) -> None:
@@ -397,18 +421,21 @@ class _ShardIterator:
         return ShardIterator()
 
 
-def _until(deadline: float | None) -> Any:
+def _until(deadline: float | None) -> Any:  # an object with ``fired`` after training
     """Stops boosting at ``deadline`` or on a stop request, on every worker at the same round."""
     import xgboost as xgb
     from xgboost import collective
 
     class Until(xgb.callback.TrainingCallback):
+        fired = False
+
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             late = deadline is not None and time.time() >= deadline
             flag = np.array([1.0 if epoch > 0 and (late or stop_requested()) else 0.0])
             if collective.is_distributed():
                 flag = collective.allreduce(flag, collective.Op.MAX)
-            return bool(flag[0] > 0)
+            self.fired = bool(flag[0] > 0)
+            return self.fired
 
     return Until()
 

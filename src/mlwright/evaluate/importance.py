@@ -73,7 +73,8 @@ def permutation_importance(
         original = frame[name]
         for _ in range(repeats):
             shuffled = frame.copy(deep=False)
-            shuffled[name] = original.iloc[rng.permutation(len(frame))].to_numpy()
+            # in the column's own dtype: a nullable column's gaps stay missing values
+            shuffled[name] = original.iloc[rng.permutation(len(frame))].reset_index(drop=True)
             drops.append(sign * (base - score(metric, target, model.raw(shuffled), threshold)))
         out.append({"column": name, "mean": float(np.mean(drops)), "std": float(np.std(drops))})
     out.sort(key=lambda d: -d["mean"])

@@ -38,17 +38,17 @@ from mlwright.data.tasks import Task
 from mlwright.distributed.datafit import (
     FitJob,
     RowRules,
+    ScanTotal,
     fit_on_ray,
     fit_shard,
     map_fragments,
-    merge_scans,
     sample_fragment,
     scan_fragment,
 )
 from mlwright.errors import ConfigError, DataError
 from mlwright.package.model import Model
 from mlwright.train.models import FitContext
-from mlwright.train.models.features import FeatureEncoder
+from mlwright.train.models.features import FeatureEncoder, as_float
 from mlwright.train.models.xgboost import XGBoostFamily
 
 SAMPLE_ROWS = 200_000
@@ -82,9 +82,22 @@ class FileTraining:
         total = sum(Path(f).stat().st_size for f in self.files.files)
         return SourceInfo(kind="files", location=self.files.source, n_bytes=total)
 
-    @property
-    def name(self) -> str:
-        return self.files.name
+    def plan_text(self) -> str:
+        """The plan's account of what runs on the sample and what on every row, and where."""
+        files = self.files
+        if self.ray is None:
+            where = "here, a row group at a time"
+        else:
+            threads = self.options.threads or 1
+            workers = self._workers(len(files.fragments), threads)
+            where = f"on Ray Train, {workers} worker(s) of {threads} thread(s), row groups shared"
+        return (
+            f"{files.rows:,} rows in {len(files.files)} Parquet file(s), {len(files.fragments)} "
+            f"row group(s); profile, plan, search and test split on a seeded sample of "
+            f"{len(self.positions):,} rows; the encoders learn from every training row "
+            f"({'Ray tasks' if self.ray is not None else 'here'}) and the final XGBoost model "
+            f"boosts over every row but the held-out ones ({where})"
+        )
 
     def sample_budget(self, budget: float | None) -> float | None:
         """The sample's share of the run's time budget."""
@@ -123,32 +136,33 @@ class FileTraining:
         where = "here" if self.ray is None else f"on Ray ({len(fragments)} tasks)"
         emit("step", f"learning the encoders from all {files.rows:,} rows {where}")
         started = time.perf_counter()
-        scans = map_fragments(
+        scan = ScanTotal()
+        map_fragments(
             scan_fragment,
             fragments,
             rules,
             ray=self.ray,
             on_done=_every_tenth(lambda done, total: emit("step", f"{done}/{total} row groups")),
+            on_result=scan.add,
         )
-        scan = merge_scans(scans)
         scanned = time.perf_counter() - started
-        if not scan["rows"]:
+        if not scan.rows or scan.stats is None:
             raise DataError(
                 f"{files.source}: no row with a usable target value is left to train on",
                 fix=f"check the target column {schema.target!r}",
             )
         numbers = [c.name for c in schema.features if c.kind in ("numeric", "integer", "boolean")]
         medians = {
-            name: float(np.nanmedian(column)) if column.notna().any() else 0.0
+            name: float(np.nanmedian(values)) if (~np.isnan(values)).any() else 0.0
             for name in numbers
-            for column in [pd.to_numeric(features[name].iloc[train_pos], errors="coerce")]
+            for values in [as_float(features[name].iloc[train_pos])]
         }
         encoder = FeatureEncoder(options.features).fit_stats(
-            scan["stats"], list(schema.features), medians
+            scan.stats, list(schema.features), medians
         )
         weights = None
-        if balanced and scan["classes"] is not None:
-            counts = np.asarray(scan["classes"], dtype="float64")
+        if balanced and scan.classes is not None:
+            counts = np.asarray(scan.classes, dtype="float64")
             weights = (counts.sum() / (len(counts) * np.clip(counts, 1, None))).tolist()
         family = XGBoostFamily(params, ctx)
         early = encoder.transform(features.iloc[early_pos], "tree")
@@ -157,7 +171,7 @@ class FileTraining:
         threads = ctx.threads if self.ray is None else (options.threads or 1)
         train_params = {**family.train_params(), "nthread": threads}
         workers = self._workers(len(fragments), threads)
-        shares = [s for s in share_fragments(files.fragments, workers) if s]
+        shares = share_fragments(files.fragments, workers, scan.fragment_rows)
         deadline = None
         if options.time_budget is not None:
             deadline = self.wall_started + options.time_budget
@@ -172,12 +186,13 @@ class FileTraining:
                 valid=(early.X, y[early_pos], early_w),
                 class_weights=weights,
                 deadline=deadline,
+                feature_types=XGBoostFamily.feature_types(early),
             )
             for share in shares
         ]
         fit_started = time.perf_counter()
         if self.ray is None:
-            emit("step", f"boosting over {scan['rows']:,} rows here")
+            emit("step", f"boosting over {scan.rows:,} rows here")
             records = [{**fit_shard(jobs[0]), "rank": 0, "node": "driver"}]
         else:
             records = fit_on_ray(
@@ -195,7 +210,7 @@ class FileTraining:
         rows = sum(int(r["rows"]) for r in records)
         self.record = {
             "files": files.describe(),
-            "digest": scan["digest"],
+            "digest": scan.digest,
             "sample": {
                 "rows": len(self.positions),
                 "seed": options.seed,
@@ -207,11 +222,11 @@ class FileTraining:
                 "early_stopping": len(early_pos),
             },
             "encoders": {
-                "rows": int(scan["rows"]),
+                "rows": int(scan.rows),
                 "where": "driver" if self.ray is None else "ray tasks",
                 "tasks": len(fragments),
                 "seconds": round(scanned, 3),
-                "peak_mib": scan["peak_mib"],
+                "peak_mib": scan.peak_mib or None,
             },
             "fit": {
                 "library": "xgboost",
@@ -221,11 +236,7 @@ class FileTraining:
                 "threads": threads,
                 "rows": rows,
                 "rounds": int(records[0]["rounds"]),
-                "stopped_by_clock": bool(
-                    deadline is not None
-                    and records[0]["boosted"] < int(params["max_rounds"])
-                    and time.time() >= deadline
-                ),
+                "stopped_by_clock": bool(records[0]["stopped_by_clock"]),
                 "seconds": round(fitted_s, 3),
                 "rows_per_second": round(rows / fitted_s, 1) if fitted_s > 0 else None,
                 "per_worker": [{k: r.get(k) for k in _WORKER_KEYS} for r in records],
@@ -236,7 +247,7 @@ class FileTraining:
             f"the final XGBoost model was boosted over {rows:,} rows on {len(records)} "
             f"worker(s) ({'Ray Train' if self.ray is not None else 'here'}), "
             f"{records[0]['rounds']} rounds, early-stopped on {len(early_pos):,} rows kept out "
-            f"of it; its encoders were learned from all {scan['rows']:,} training rows",
+            f"of it; its encoders were learned from all {scan.rows:,} training rows",
         )
         return Model(name="", task=task, schema=schema, encoder=encoder, family=family)
 
@@ -296,13 +307,6 @@ def train_files(
             wall,
             ray=ray,
             address=options.ray_address or ("local" if ray is not None else None),
-        )
-        emit(
-            "decision",
-            f"{files.rows:,} rows in {len(files.files)} file(s): profiling, the plan and the "
-            f"search use a seeded sample of {len(positions):,} rows; the encoders and the final "
-            "XGBoost model learn from every row"
-            + (" on Ray" if ray is not None else " here, a row group at a time"),
         )
         return run_training(
             sample.reset_index(drop=True),

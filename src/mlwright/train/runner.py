@@ -15,7 +15,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,8 @@ def run_training(
     if refit is not None:
         problem = align_problem(problem, refit)
     plan = make_plan(problem, options)
+    if scale is not None:
+        plan = replace(plan, data_scale=scale.plan_text())
     emit("plan", plan)
     if sampled:
         emit("decision", sampled)

@@ -61,7 +61,7 @@ class Design:
         return int(self.X.shape[0])
 
 
-def _as_float(values: pd.Series | np.ndarray) -> np.ndarray:
+def as_float(values: pd.Series | np.ndarray) -> np.ndarray:
     if isinstance(values, np.ndarray):  # from RecordColumns: float64 already
         return values if values.dtype == np.float64 else values.astype("float64")
     if isinstance(values.dtype, pd.BooleanDtype):
@@ -99,7 +99,7 @@ class FeatureEncoder:
         s = self.settings
         spec: dict[str, Any] = {"name": col.name, "kind": col.kind}
         if col.kind in ("numeric", "integer", "boolean"):
-            x = _as_float(values)
+            x = as_float(values)
             present = x[~np.isnan(x)]
             median = float(np.median(present)) if len(present) else 0.0
             std = float(present.std()) if len(present) > 1 else 0.0
@@ -188,7 +188,7 @@ class FeatureEncoder:
             name, kind = spec["name"], spec["kind"]
             values: Any = numbers[name] if name in numbers else frame[name]
             if kind in ("numeric", "integer", "boolean"):
-                x = _as_float(values)
+                x = as_float(values)
                 if view == "tree":
                     add(x, [name])
                     continue
@@ -329,7 +329,7 @@ class ColumnStats:
 
     def add(self, values: pd.Series) -> ColumnStats:
         if self.kind in ("numeric", "integer", "boolean"):
-            x = _as_float(values)
+            x = as_float(values)
             present = x[~np.isnan(x)]
             self.missing += len(x) - len(present)
             if len(present):
@@ -370,7 +370,7 @@ class ColumnStats:
             self.count += other.count
         self.missing += other.missing if self.kind in ("numeric", "integer", "boolean") else 0
         self.low, self.high = min(self.low, other.low), max(self.high, other.high)
-        self.hours.update(sorted(other.hours)[: max(0, 2 - len(self.hours))])
+        self.hours = set(sorted(self.hours | other.hours)[:2])
         for key, n in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
         return self
