@@ -195,8 +195,22 @@ def test_the_command_line_trains_on_a_glob(
 ) -> None:
     out = tmp_path / "m"
     result = cli("train", str(lake / "part-*.parquet"), "--target", "y", "--max-trials", "1",
-                 "--sample-rows", "1000", "--tracker", "none", "-o", str(out))  # fmt: skip
+                 "--sample-rows", "1000", "-o", str(out))  # fmt: skip
     assert result.code == 0, result.err
+    # tracked and registered like any run, under the folder's name
+    assert "registered: lake version 1" in result.out
+    import mlflow
+
+    [run] = mlflow.search_runs(
+        experiment_names=["lake"],
+        filter_string="tags.mlflow.runName = 'train lake'",
+        output_format="list",
+    )
+    assert "scale" in json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="recipe.json")
+        ).read_text()
+    )
     assert "sampling 1,000 of 12,000 rows from 3 file(s)" in result.err
     # the plan says what runs on the sample and what on every row, and where
     plan = " ".join(result.err.split())

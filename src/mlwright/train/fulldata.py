@@ -57,7 +57,7 @@ EARLY_STOPPING_SHARE = 0.1
 SAMPLE_SHARE = 0.5  # of a time budget: the sample's run (profile, search, evidence); the rest
 # is the pass over every row and the data-parallel fit
 PARALLEL_FAMILIES = ("xgboost",)
-_WORKER_KEYS = ("rank", "node", "rows", "row_groups", "peak_mib", "seconds")
+_WORKER_KEYS = ("rank", "node", "rows", "row_groups", "peak_mib", "build_seconds", "seconds")
 
 Event = Callable[[str, Any], None]
 
