@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import CliResult
-from tests.distributed.conftest import wait_for_head
+from tests.distributed.conftest import two_nodes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 FILES, ROWS, FEATURES = 10, 500_000, 48  # 5 million rows: 1,831 MiB of values in memory
@@ -62,30 +58,8 @@ def limited_nodes(ray_home: Path) -> Iterator[tuple[str, Path]]:
         "MLW_TEST_RSS_LIMIT_MIB": str(LIMIT_MIB),
         "MLW_TEST_KILLED": str(killed),
     }
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ray_cli = str(Path(sys.executable).with_name("ray"))
-    common = ["--block", "--num-cpus", "2", "--disable-usage-stats"]
-    head = [
-        ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-        "--include-dashboard", "false", "--temp-dir", str(ray_home / "limited"), *common,
-    ]  # fmt: skip
-    worker = [ray_cli, "start", "--address", f"127.0.0.1:{port}",
-              "--node-ip-address", "127.0.0.1", *common]  # fmt: skip
-    log = open(ray_home / "limited.log", "w")  # noqa: SIM115 - open while the nodes run
-    start = {"stdout": log, "stderr": subprocess.STDOUT, "start_new_session": True, "env": env}
-    procs = [subprocess.Popen(head, **start)]  # type: ignore[call-overload]
-    try:
-        wait_for_head(procs[0], port, ray_home / "limited.log")
-        procs.append(subprocess.Popen(worker, **start))  # type: ignore[call-overload]
-        time.sleep(5)  # the second node registers
-        yield f"127.0.0.1:{port}", killed
-    finally:
-        for proc in reversed(procs):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-        log.close()
+    with two_nodes(ray_home, "limited", 2, env) as address:
+        yield address, killed
 
 
 def _hold(mib: int) -> int:
