@@ -80,9 +80,10 @@ def test_the_limit_kills_a_worker_that_holds_more(limited_nodes: tuple[str, Path
             ray.get(task.remote(LIMIT_MIB + 100))
     finally:
         ray.shutdown()
-    assert [int(n.read_text()) > LIMIT_MIB for n in killed.iterdir()] == [True]
-    for note in killed.iterdir():
-        note.unlink()
+        notes = {n: int(n.read_text()) for n in killed.iterdir()}
+        for note in notes:
+            note.unlink()
+    assert len(notes) == 1 and min(notes.values()) >= LIMIT_MIB  # one kill, at the limit
 
 
 def test_data_bigger_than_a_worker_may_hold_trains_and_scores(
@@ -107,7 +108,7 @@ def test_data_bigger_than_a_worker_may_hold_trains_and_scores(
         "--time-budget", "180", "--train-workers", "4", "--threads", "1", "--tracker", "none",
         "-o", str(tmp_path / "m"), *ray,
     )  # fmt: skip
-    notes = {n.name: n.read_text() for n in killed.iterdir()}
+    notes = {n.name: n.read_text() for n in killed.iterdir()}  # MiB at the kill, by pid
     assert result.code == 0, (result.err[-1500:], notes)
     assert not notes  # no worker passed the limit
     scale = json.loads((tmp_path / "m" / "recipe.json").read_text())["scale"]

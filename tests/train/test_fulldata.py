@@ -260,3 +260,18 @@ def test_booleans_with_gaps_and_a_partition_without_labels(tmp_path: Path) -> No
     assert scale["files"]["rows"] == 3_000
     held = scale["held_out"]["test"] + scale["held_out"]["early_stopping"]
     assert scale["fit"]["rows"] == 2_000 - held  # the unlabelled rows are not trained on
+
+
+def test_rows_in_time_order_say_the_test_score_is_no_forecast(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    folder = write_lake(tmp_path / "lake", files=2, rows=1_000)
+    for f in range(2):
+        frame = pd.read_parquet(folder / f"part-{f}.parquet")
+        start = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=1_000 * f)
+        frame["when"] = start + pd.to_timedelta(np.arange(1_000), "h")
+        frame.to_parquet(folder / f"part-{f}.parquet", index=False, row_group_size=500)
+    result = cli("train", str(folder), "--target", "y", "--max-trials", "1", "--sample-rows",
+                 "600", "--tracker", "none", "-o", str(tmp_path / "m"))  # fmt: skip
+    assert result.code == 0, result.err
+    assert "is not a forecast of later data" in " ".join(result.err.split())

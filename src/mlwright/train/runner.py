@@ -153,6 +153,14 @@ def run_training(
     if scale is not None:
         plan = replace(plan, data_scale=scale.plan_text())
     emit("plan", plan)
+    if scale is not None and plan.validation.time_column:
+        emit(
+            "decision",
+            f"the rows are in time order by {plan.validation.time_column!r}: the search's folds "
+            "validate on later rows of the sample, but the final model learns from rows of "
+            "every time but the test split's, so its test score is not a forecast of later "
+            "data; hold out a later file and evaluate on it (`mlwright evaluate`)",
+        )
     if sampled:
         emit("decision", sampled)
     name = model_name(options, source)
