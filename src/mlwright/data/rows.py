@@ -25,9 +25,11 @@ def infinite_as_missing(frame: pd.DataFrame, schema: TableSchema) -> dict[str, i
     found = {}
     for col in schema.features:
         if col.kind in ("numeric", "integer"):
+            # only the infinities are replaced: a value that does not parse stays as it is
+            # mlwright: ignore[MLW107] for the schema to refuse by name
             values = pd.to_numeric(frame[col.name], errors="coerce")
             infinite = np.isinf(values.to_numpy(dtype="float64"))
             if infinite.any():
-                frame[col.name] = values.mask(infinite)
+                frame[col.name] = frame[col.name].mask(infinite)
                 found[col.name] = int(infinite.sum())
     return found
