@@ -193,20 +193,7 @@ def train(
     Example:
         >>> model = mw.train(mw.load_dataset("Mroz"), target="work", max_trials=3)
     """
-    # the parameters, less the four that are not options: the rest are TrainOptions' fields
-    # (tests/notebook/test_api.py holds the two lists, and their defaults, equal)
-    given = dict(locals())
-    for key in ("data", "sql", "progress", "verbose"):
-        del given[key]
-    for key in ("features", "profile"):  # None: the settings' own defaults
-        if given[key] is None:
-            del given[key]
-    if out is not None:  # a Path is written as text, as the CLI's --out
-        given["out"] = str(out)
-    for key in ("test_size", "refit_on_test"):  # None: not given, and the plan decides
-        if given[key] is None:
-            del given[key]
-    options = TrainOptions.from_mapping(given, source="train options")
+    options = _train_options(dict(locals()))
     from mlwright.notebook import training_progress
 
     shown = training_progress(target, progress)
@@ -219,6 +206,20 @@ def train(
         raise
     shown.finished(model)
     return model
+
+
+def _train_options(given: dict[str, Any]) -> TrainOptions:
+    """:func:`train`'s parameters, less the four that are not options, as TrainOptions
+    (tests/notebook/test_api.py holds the two lists, and their defaults, equal)."""
+    for key in ("data", "sql", "progress", "verbose"):
+        del given[key]
+    # None: not given; the settings' own defaults apply, or the plan decides
+    for key in ("features", "profile", "test_size", "refit_on_test"):
+        if given[key] is None:
+            del given[key]
+    if given["out"] is not None:  # a Path is written as text, as the CLI's --out
+        given["out"] = str(given["out"])
+    return TrainOptions.from_mapping(given, source="train options")
 
 
 def train_with_options(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,36 +129,11 @@ class FileTraining:
         """The final model: the encoders learned from every training row, then ``params``
         boosted data-parallel over every row but the held-out ones (``held_pos``: positions
         in the prepared sample, whose row ``i`` is the input sample's row ``kept[i]``)."""
-        options, emit, files = self.options, self.emit, self.files
-        exclude = np.sort(self.positions[kept[held_pos]])
-        rules = RowRules(schema, task, classes, exclude)
-        fragments = list(files.fragments)
-        where = "here" if self.ray is None else f"on Ray ({len(fragments)} tasks)"
-        emit("step", f"learning the encoders from all {files.rows:,} rows {where}")
-        started = time.perf_counter()
-        scan = ScanTotal()
-        map_fragments(
-            scan_fragment,
-            fragments,
-            rules,
-            ray=self.ray,
-            on_done=_every_tenth(lambda done, total: emit("step", f"{done}/{total} row groups")),
-            on_result=scan.add,
-        )
-        scanned = time.perf_counter() - started
-        if not scan.rows or scan.stats is None:
-            raise DataError(
-                f"{files.source}: no row with a usable target value is left to train on",
-                fix=f"check the target column {schema.target!r}",
-            )
-        numbers = [c.name for c in schema.features if c.kind in ("numeric", "integer", "boolean")]
-        medians = {
-            name: float(np.nanmedian(values)) if (~np.isnan(values)).any() else 0.0
-            for name in numbers
-            for values in [as_float(features[name].iloc[train_pos])]
-        }
+        options, files = self.options, self.files
+        rules = RowRules(schema, task, classes, np.sort(self.positions[kept[held_pos]]))
+        scan, scanned = self._scan(rules)
         encoder = FeatureEncoder(options.features).fit_stats(
-            scan.stats, list(schema.features), medians
+            scan.stats or {}, list(schema.features), _medians(schema, features.iloc[train_pos])
         )
         weights = None
         if balanced and scan.classes is not None:
@@ -166,56 +141,104 @@ class FileTraining:
             weights = (counts.sum() / (len(counts) * np.clip(counts, 1, None))).tolist()
         family = XGBoostFamily(params, ctx)
         early = encoder.transform(features.iloc[early_pos], "tree")
-        early_w = None if weights is None else np.asarray(weights)[y[early_pos]]
         # on Ray, each worker boosts with --threads threads (default 1: more workers at once)
         threads = ctx.threads if self.ray is None else (options.threads or 1)
-        train_params = {**family.train_params(), "nthread": threads}
-        workers = self._workers(len(fragments), threads)
-        shares = share_fragments(files.fragments, workers, scan.fragment_rows)
-        deadline = None
-        if options.time_budget is not None:
-            deadline = self.wall_started + options.time_budget
-        jobs = [
-            FitJob(
-                shard=share,
-                rules=rules,
-                encoder=encoder.state(),
-                params=train_params,
-                rounds=int(params["max_rounds"]),
-                early_stopping=int(params["early_stopping_rounds"]),
-                valid=(early.X, y[early_pos], early_w),
-                class_weights=weights,
-                deadline=deadline,
-                feature_types=XGBoostFamily.feature_types(early),
+        job = FitJob(
+            shard=[],
+            rules=rules,
+            encoder=encoder.state(),
+            params={**family.train_params(), "nthread": threads},
+            rounds=int(params["max_rounds"]),
+            early_stopping=int(params["early_stopping_rounds"]),
+            valid=(
+                early.X,
+                y[early_pos],
+                None if weights is None else np.asarray(weights)[y[early_pos]],
+            ),
+            class_weights=weights,
+            deadline=None
+            if options.time_budget is None
+            else self.wall_started + options.time_budget,
+            feature_types=XGBoostFamily.feature_types(early),
+        )
+        shares = share_fragments(
+            files.fragments, self._workers(len(files.fragments), threads), scan.fragment_rows
+        )
+        records, fitted = self._boost([replace(job, shard=share) for share in shares], scan.rows)
+        rounds = int(records[0]["rounds"])
+        family.booster_ = _booster(records[0]["booster"], ctx.threads)
+        family.fitted_ = {"rounds": rounds}
+        family.params = {**params, "rounds": rounds}
+        self.record = self._describe(scan, scanned, records, fitted, threads, held_pos, early_pos)
+        fit = self.record["fit"]
+        self.emit(
+            "decision",
+            f"the final XGBoost model was boosted over {fit['rows']:,} rows on {fit['workers']} "
+            f"worker(s) ({'here' if self.ray is None else 'Ray Train'}), {rounds} rounds, "
+            f"early-stopped on {len(early_pos):,} rows kept out of it; its encoders were "
+            f"learned from all {scan.rows:,} training rows",
+        )
+        return Model(name="", task=task, schema=schema, encoder=encoder, family=family)
+
+    def _scan(self, rules: RowRules) -> tuple[ScanTotal, float]:
+        """The pass over every row group (Ray tasks on Ray), merged as each arrives; and its
+        seconds."""
+        files, emit = self.files, self.emit
+        where = "here" if self.ray is None else f"on Ray ({len(files.fragments)} tasks)"
+        emit("step", f"learning the encoders from all {files.rows:,} rows {where}")
+        started = time.perf_counter()
+        scan = ScanTotal()
+        map_fragments(
+            scan_fragment,
+            files.fragments,
+            rules,
+            ray=self.ray,
+            on_done=_every_tenth(lambda done, total: emit("step", f"{done}/{total} row groups")),
+            on_result=scan.add,
+        )
+        if not scan.rows or scan.stats is None:
+            raise DataError(
+                f"{files.source}: no row with a usable target value is left to train on",
+                fix=f"check the target column {rules.schema.target!r}",
             )
-            for share in shares
-        ]
-        fit_started = time.perf_counter()
+        return scan, time.perf_counter() - started
+
+    def _boost(self, jobs: list[FitJob], rows: int) -> tuple[list[dict[str, Any]], float]:
+        """Every worker's record (rank 0's with the model), and the fit's seconds."""
+        started = time.perf_counter()
         if self.ray is None:
-            emit("step", f"boosting over {scan.rows:,} rows here")
+            self.emit("step", f"boosting over {rows:,} rows here")
             records = [{**fit_shard(jobs[0]), "rank": 0, "node": "driver"}]
         else:
             records = fit_on_ray(
-                self.ray, jobs, threads=threads, on_step=lambda text: emit("step", text)
+                self.ray,
+                jobs,
+                threads=int(jobs[0].params["nthread"]),
+                on_step=lambda text: self.emit("step", text),
             )
-        fitted_s = time.perf_counter() - fit_started
-        import xgboost as xgb
+        return records, time.perf_counter() - started
 
-        booster = xgb.Booster()
-        booster.load_model(bytearray(records[0]["booster"]))
-        booster.set_param({"nthread": ctx.threads})
-        family.booster_ = booster
-        family.fitted_ = {"rounds": int(records[0]["rounds"])}
-        family.params = {**params, "rounds": int(records[0]["rounds"])}
+    def _describe(
+        self,
+        scan: ScanTotal,
+        scanned: float,
+        records: list[dict[str, Any]],
+        fitted: float,
+        threads: int,
+        held_pos: np.ndarray,
+        early_pos: np.ndarray,
+    ) -> dict[str, Any]:
+        """The recipe's ``scale``: each step with its rows, its time and where it ran."""
+        tasks = "driver" if self.ray is None else "ray tasks"
         rows = sum(int(r["rows"]) for r in records)
-        self.record = {
-            "files": files.describe(),
+        return {
+            "files": self.files.describe(),
             "digest": scan.digest,
             "sample": {
                 "rows": len(self.positions),
-                "seed": options.seed,
+                "seed": self.options.seed,
                 "used_for": "profile, plan, leakage checks, search, test split, evidence",
-                "where": "driver" if self.ray is None else "ray tasks",
+                "where": tasks,
             },
             "held_out": {
                 "test": int(len(held_pos) - len(early_pos)),
@@ -223,8 +246,8 @@ class FileTraining:
             },
             "encoders": {
                 "rows": int(scan.rows),
-                "where": "driver" if self.ray is None else "ray tasks",
-                "tasks": len(fragments),
+                "where": tasks,
+                "tasks": len(self.files.fragments),
                 "seconds": round(scanned, 3),
                 "peak_mib": scan.peak_mib or None,
             },
@@ -237,19 +260,11 @@ class FileTraining:
                 "rows": rows,
                 "rounds": int(records[0]["rounds"]),
                 "stopped_by_clock": bool(records[0]["stopped_by_clock"]),
-                "seconds": round(fitted_s, 3),
-                "rows_per_second": round(rows / fitted_s, 1) if fitted_s > 0 else None,
+                "seconds": round(fitted, 3),
+                "rows_per_second": round(rows / fitted, 1) if fitted > 0 else None,
                 "per_worker": [{k: r.get(k) for k in _WORKER_KEYS} for r in records],
             },
         }
-        emit(
-            "decision",
-            f"the final XGBoost model was boosted over {rows:,} rows on {len(records)} "
-            f"worker(s) ({'Ray Train' if self.ray is not None else 'here'}), "
-            f"{records[0]['rounds']} rounds, early-stopped on {len(early_pos):,} rows kept out "
-            f"of it; its encoders were learned from all {scan.rows:,} training rows",
-        )
-        return Model(name="", task=task, schema=schema, encoder=encoder, family=family)
 
     def _workers(self, fragments: int, threads: int) -> int:
         wanted = self.options.train_workers
@@ -320,6 +335,27 @@ def train_files(
         if started_here and ray is not None:
             with contextlib.suppress(Exception):
                 ray.shutdown()
+
+
+def _medians(schema: TableSchema, rows: pd.DataFrame) -> dict[str, float]:
+    """The numeric features' medians on the sample's training rows (only the dense view reads
+    them, and XGBoost sees the tree view: a sample's median does)."""
+    medians = {}
+    for col in schema.features:
+        if col.kind in ("numeric", "integer", "boolean"):
+            values = as_float(rows[col.name])
+            medians[col.name] = float(np.nanmedian(values)) if (~np.isnan(values)).any() else 0.0
+    return medians
+
+
+def _booster(raw: bytes, threads: int) -> Any:
+    """Rank 0's model, loaded here to predict with ``threads`` threads."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
+    booster.set_param({"nthread": threads})
+    return booster
 
 
 def _every_tenth(report: Callable[[int, int], None]) -> Callable[[int, int], None]:
