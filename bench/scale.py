@@ -153,7 +153,10 @@ def write(rows: list[str], args: argparse.Namespace) -> None:
         "the cluster has more cores than one machine.",
         "",
     ]
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    mark = "<!-- training: bench/scale_train.py -->"  # what bench/scale_train.py wrote stays
+    tail = "\n" + mark + text.split(mark, 1)[1] if mark in text else ""
+    RESULTS.write_text("\n".join(lines) + tail, encoding="utf-8")
     print(RESULTS.read_text())
 
 
