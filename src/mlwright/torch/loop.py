@@ -14,11 +14,7 @@ with exactly the weights an uninterrupted run would have.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
-import importlib
-import json
 import math
 import os
 import random
@@ -33,28 +29,30 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, random_split
 
-from mlwright.errors import ConfigError, MlwrightError
+from mlwright.errors import ConfigError
+from mlwright.nets.config import LOWER_IS_BETTER
+from mlwright.nets.run import (
+    Epoch,
+    LogFn,
+    NetTrainingError,
+    Progress,
+    Standing,
+    check_monitor,
+    config_digest,
+    epoch_scores,
+    resolve,
+    tracked,
+)
+from mlwright.nets.run import call_user as _call_user
 from mlwright.torch.config import TorchConfig
 
 CHECKPOINT = "last.pt"
 RECURRENT = (nn.RNNBase, nn.Transformer, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
              nn.MultiheadAttention)  # fmt: skip
-LOWER_IS_BETTER = {"loss": True, "mae": True, "rmse": True, "accuracy": False}
 
 
-class TorchTrainingError(MlwrightError):
+class TorchTrainingError(NetTrainingError):
     """Training a PyTorch model stopped; the message says why and what is kept."""
-
-
-@dataclass
-class Epoch:
-    epoch: int
-    train_loss: float
-    val_loss: float | None
-    metrics: dict[str, float]
-    lr: float
-    seconds: float
-    grad_norm: float  # the largest total gradient norm seen before clipping, this epoch
 
 
 @dataclass
@@ -76,25 +74,6 @@ class FitResult:
     train_set: Any = field(default=None, repr=False)  # the datasets the run used
     valid_set: Any = field(default=None, repr=False)
     held_out: str = ""  # how the validation data was obtained
-
-
-def resolve(reference: str, what: str) -> Callable[..., Any]:
-    """``module:function`` → the function, or a clear error naming what could not be found."""
-    module_name, _, attribute = reference.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"the {what} {reference!r}: module {module_name!r} cannot be imported ({exc})",
-            fix="check the module path; run from the folder that holds it, or install it",
-        ) from None
-    target = getattr(module, attribute, None)
-    if not callable(target):
-        raise ConfigError(
-            f"the {what} {reference!r}: {module_name!r} has no function {attribute!r}",
-            fix=f"define {attribute}() in {module_name}, or fix the name in the config",
-        )
-    return target  # type: ignore[no-any-return]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -119,14 +98,7 @@ def call_user(
 ) -> Any:
     """The user's function (``given``, else the config's ``reference``) called with the
     config's ``key`` settings; what it raises is reported with both named."""
-    function = given or resolve(reference, what)
-    try:
-        return function(argument)
-    except Exception as exc:
-        raise TorchTrainingError(
-            f"the {what} {reference!r} raised {type(exc).__name__}: {exc}",
-            fix=f"check the {what} and the `{key}` of the config",
-        ) from exc
+    return _call_user(reference, given, what, key, argument, error=TorchTrainingError)
 
 
 def build_model(config: TorchConfig, factory: Callable[..., Any] | None) -> nn.Module:
@@ -207,12 +179,6 @@ def loss_function(config: TorchConfig, given: Callable[..., Any] | None) -> Call
     return builtin.get(config.loss) or resolve(config.loss, "loss")
 
 
-def config_digest(config: TorchConfig) -> str:
-    """What a checkpoint must have been trained with to be resumed: the same configuration."""
-    settings = config.model_dump(mode="json")
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-
-
 def fit(
     config: TorchConfig,
     *,
@@ -221,7 +187,7 @@ def fit(
     loss: Callable[..., Any] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = True,
-    log: Callable[[dict[str, float], int], None] | None = None,
+    log: LogFn | None = None,
     on_epoch: Callable[[Epoch], None] | None = None,
     verbose: bool = True,
     finish: Callable[[FitResult, Any], None] | None = None,
@@ -233,42 +199,15 @@ def fit(
     The run is tracked (``config.tracker``, MLflow by default): the whole config as
     parameters, the training loss and gradient norm every ``log_every`` steps and each epoch's
     scores as metric curves, the history as ``history.json``, the best score at the end."""
-    from mlwright.track.base import make_tracker
-    from mlwright.train.runner import library_versions
 
-    tracker = make_tracker(config.tracker)
-    tags = {"mlwright.seed": str(config.train.seed), "mlwright.kind": "torch"}
-    tags.update({f"mlwright.lib.{k}": v for k, v in library_versions().items()})
-    tracker.start(
-        experiment=config.experiment or config.name,
-        run_name=f"train-torch {config.name}",
-        params={"config": config.model_dump(mode="json")},
-        tags=tags,
-    )
-
-    def logged(metrics: dict[str, float], step: int) -> None:
-        tracker.log_step(metrics, step)
-        if log is not None:
-            log(metrics, step)
-
-    try:
-        result = _fit(
+    def train(logged: LogFn) -> FitResult:
+        return _fit(
             config, model_factory=model_factory, data=data, loss=loss,
             checkpoint_dir=checkpoint_dir, resume=resume, log=logged, on_epoch=on_epoch,
             verbose=verbose,
         )  # fmt: skip
-        tracker.log_dict({"history": [asdict(e) for e in result.history]}, "history.json")
-        if result.best_score is not None:
-            tracker.log_metrics({f"best_{result.monitor}": result.best_score})
-        result.run_id = getattr(tracker, "run_id", None)
-        if finish is not None:
-            finish(result, tracker)
-    except BaseException as exc:
-        with contextlib.suppress(Exception):  # the original error matters more
-            tracker.finish(False, killed=isinstance(exc, KeyboardInterrupt))
-        raise
-    tracker.finish(True)
-    return result
+
+    return tracked(config, "torch", train, log=log, finish=finish)
 
 
 def _fit(
@@ -279,7 +218,7 @@ def _fit(
     loss: Callable[..., Any] | None,
     checkpoint_dir: str | Path | None,
     resume: bool,
-    log: Callable[[dict[str, float], int], None],
+    log: LogFn,
     on_epoch: Callable[[Epoch], None] | None,
     verbose: bool,
 ) -> FitResult:
@@ -308,11 +247,7 @@ def _fit(
     schedule = _schedule(optimizer, config, steps_per_epoch * loop.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     monitor = loop.monitor if valid_loader is not None else "loss"
-    if monitor not in ("loss", *config.metrics):
-        raise ConfigError(
-            f"train.monitor is {monitor!r}, which is neither 'loss' nor one of the metrics",
-            fix=f"use loss or one of {list(config.metrics)}",
-        )
+    check_monitor(monitor, config.metrics)
     parts = _Parts(model, optimizer, schedule, scaler, generator)
     state = _State()
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -320,7 +255,7 @@ def _fit(
     if folder is not None and resume and (folder / CHECKPOINT).is_file():
         state = _load(folder / CHECKPOINT, config, parts)
         resumed_from = state.epoch
-    show = _Progress(verbose, config.name, loop.epochs)
+    show = Progress(verbose, config.name, loop.epochs)
     try:
         for epoch in range(state.epoch + 1, loop.epochs + 1):
             if state.finished:
@@ -335,31 +270,11 @@ def _fit(
             )  # fmt: skip
             record = Epoch(epoch, train_loss, val_loss, metrics, _lr(optimizer),
                            time.monotonic() - started, grad_norm)  # fmt: skip
-            score = record.train_loss if val_loss is None else (
-                val_loss if monitor == "loss" else metrics[monitor])  # fmt: skip
-            better = state.best_score is None or (
-                score < state.best_score if LOWER_IS_BETTER[monitor] else score > state.best_score
-            )
-            if better:
-                state.best_score, state.best_epoch, state.waited = score, epoch, 0
+            if state.record(record, monitor, valid_loader is not None, loop.patience):
                 state.best_weights = copy.deepcopy(_cpu_state(model))
-            else:
-                state.waited += 1
-            state.history.append(record)
-            state.epoch = epoch
-            if (
-                valid_loader is not None
-                and loop.patience is not None
-                and state.waited >= loop.patience
-            ):
-                state.finished = state.stopped_early = True
             if epoch == loop.epochs:
                 state.finished = True
-            scores = {"epoch_train_loss": train_loss, "lr": record.lr}
-            if val_loss is not None:
-                scores["val_loss"] = val_loss
-            scores.update({f"val_{k}": v for k, v in metrics.items()})
-            log(scores, state.step)
+            log(epoch_scores(record), state.step)
             if folder is not None:
                 _save(folder, state, config, parts)
             show.epoch(record, monitor, state)
@@ -392,16 +307,8 @@ class _Parts:
 
 
 @dataclass
-class _State:
-    epoch: int = 0  # the last finished epoch
-    step: int = 0  # optimizer steps so far
-    best_score: float | None = None
-    best_epoch: int | None = None
-    waited: int = 0  # epochs since the best one
-    finished: bool = False
-    stopped_early: bool = False
+class _State(Standing):
     best_weights: dict[str, torch.Tensor] | None = None
-    history: list[Epoch] = field(default_factory=list)
 
 
 def _device(choice: str) -> torch.device:
@@ -486,8 +393,8 @@ def _train_epoch(
     device: torch.device,
     amp: bool,
     state: _State,
-    log: Callable[[dict[str, float], int], None],
-    show: _Progress,
+    log: LogFn,
+    show: Progress,
     folder: Path | None,
     epoch: int,
 ) -> tuple[float, float]:
@@ -638,63 +545,13 @@ def _load(path: Path, config: TorchConfig, parts: _Parts) -> _State:
     return state
 
 
-class _Progress:
-    """A progress bar per epoch on a terminal, one line per epoch otherwise; silent when not
-    verbose."""
-
-    def __init__(self, verbose: bool, name: str, epochs: int) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True) if verbose else None
-        self.name = name
-        self.epochs = epochs
-        self.bar: Any = None
-        self.task: Any = None
-
-    def start(self, epoch: int, batches: int) -> None:
-        if self.console is None or not self.console.is_terminal:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.close()
-        self.bar = Progress(
-            f"{self.name} epoch {epoch}/{self.epochs}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=self.console, transient=True,
-        )  # fmt: skip
-        self.task = self.bar.add_task("batches", total=batches)
-        self.bar.start()
-
-    def advance(self) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task)
-
-    def epoch(self, record: Epoch, monitor: str, state: _State) -> None:
-        self.close()
-        if self.console is None:
-            return
-        parts = [f"train loss {record.train_loss:.4f}"]
-        if record.val_loss is not None:
-            parts.append(f"val loss {record.val_loss:.4f}")
-        parts += [f"{k} {v:.4f}" for k, v in record.metrics.items()]
-        parts += [f"lr {record.lr:.2e}", f"{record.seconds:.1f} s"]
-        best = " (best)" if state.best_epoch == record.epoch else ""
-        self.console.print(
-            f"epoch {record.epoch}/{self.epochs}: {', '.join(parts)}{best}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        if state.stopped_early:
-            self.console.print(
-                f"stopped early: no better {monitor} for {state.waited} epochs; best epoch "
-                f"{state.best_epoch}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
-__all__ = ["Epoch", "FitResult", "TorchTrainingError", "fit", "resolve", "seed_everything"]
+__all__ = [
+    "LOWER_IS_BETTER",
+    "Epoch",
+    "FitResult",
+    "TorchTrainingError",
+    "config_digest",
+    "fit",
+    "resolve",
+    "seed_everything",
+]

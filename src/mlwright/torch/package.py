@@ -450,10 +450,19 @@ def train_and_package(
     version, all in one tracked run (see :func:`mlwright.torch.train_torch`)."""
     searched = None
     if config.search is not None:
-        from mlwright.torch.search import search
+        from mlwright.nets.search import search
+        from mlwright.torch.loop import call_user
 
         config, searched = search(
-            config, model_factory=model_factory, data=data, loss=loss, verbose=verbose
+            config,
+            fit=fit,
+            load_data=lambda: call_user(
+                config.data, None, "data function", "data_params", config.data_params
+            ),
+            data=data,
+            verbose=verbose,
+            model_factory=model_factory,
+            loss=loss,
         )
     made: list[TensorModel] = []
 

@@ -1,4 +1,5 @@
-"""Optuna search over the ranges a :class:`TorchConfig` declares under ``search``.
+"""Optuna search over the ranges a run's config (:class:`~mlwright.nets.config.NetConfig`)
+declares under ``search``, for any framework's trainer.
 
 Each trial is a whole training run of the config with the trial's values filled in, untracked
 and without checkpoints; TPE is seeded with ``train.seed``, and a trial whose validation score
@@ -12,25 +13,37 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from mlwright.errors import ConfigError
-from mlwright.torch.config import Range, TorchConfig
-from mlwright.torch.loop import LOWER_IS_BETTER, Epoch, TorchTrainingError, call_user, fit
+from mlwright.errors import ConfigError, MlwrightError
+from mlwright.nets.config import LOWER_IS_BETTER, NetConfig, Range
+
+C = TypeVar("C", bound=NetConfig)
+
+
+class EpochLike(Protocol):
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def val_loss(self) -> float | None: ...
+
+    @property
+    def metrics(self) -> dict[str, float]: ...
 
 
 class _Pruned(Exception):
     """Raised from the epoch hook to stop a trial the pruner gave up on."""
 
 
-def resolved(config: TorchConfig, values: dict[str, Any]) -> TorchConfig:
+def resolved(config: C, values: dict[str, Any]) -> C:
     """``config`` with the dotted keys of ``values`` set and the search section dropped."""
     mapping = config.model_dump(mode="json")
     mapping.pop("search", None)
     for key, value in values.items():
         section, _, name = key.partition(".")
         mapping.setdefault(section, {})[name] = value
-    return TorchConfig.from_mapping(mapping, source="searched configuration")
+    return type(config).from_mapping(mapping, source="searched configuration")
 
 
 def _suggest(trial: Any, key: str, space: Range) -> Any:
@@ -44,14 +57,17 @@ def _suggest(trial: Any, key: str, space: Range) -> Any:
 
 
 def search(
-    config: TorchConfig,
+    config: C,
     *,
-    model_factory: Callable[..., Any] | None = None,
+    fit: Callable[..., Any],
+    load_data: Callable[[], Any],
     data: Any = None,
-    loss: Callable[..., Any] | None = None,
     verbose: bool = True,
-) -> tuple[TorchConfig, dict[str, Any]]:
-    """(the best configuration, the search's record)."""
+    **objects: Any,
+) -> tuple[C, dict[str, Any]]:
+    """(the best configuration, the search's record). ``fit(config, data=, on_epoch=,
+    verbose=, **objects)`` trains one trial and raises an :class:`MlwrightError` for a
+    configuration that does not train; ``load_data()`` calls the config's data function."""
     import optuna
     from rich.console import Console
 
@@ -72,7 +88,7 @@ def search(
     )
     if data is None and not any(k.startswith("data_params.") for k in settings.ranges):
         # one dataset for every trial (the data function is called once)
-        data = call_user(config.data, None, "data function", "data_params", config.data_params)
+        data = load_data()
     console = Console(stderr=True)
     started = time.monotonic()
     trials: list[dict[str, Any]] = []
@@ -85,7 +101,7 @@ def search(
         trial_started = time.monotonic()
         reported: list[float] = []
 
-        def heard(epoch: Epoch, trial: Any = trial, reported: list[float] = reported) -> None:
+        def heard(epoch: EpochLike, trial: Any = trial, reported: list[float] = reported) -> None:
             score = epoch.val_loss if monitor == "loss" else epoch.metrics.get(monitor)
             if score is None or not math.isfinite(score):
                 return
@@ -97,15 +113,12 @@ def search(
         try:
             candidate = resolved(config, values)
             candidate = candidate.model_copy(update={"tracker": ("none",)})
-            result = fit(
-                candidate, model_factory=model_factory, data=data, loss=loss,
-                on_epoch=heard, verbose=False,
-            )  # fmt: skip
+            result = fit(candidate, data=data, on_epoch=heard, verbose=False, **objects)
         except _Pruned:
             record.update(state="pruned", epochs=len(reported))
             record["score"] = (min if lower else max)(reported) if reported else None
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        except (ConfigError, TorchTrainingError) as exc:
+        except MlwrightError as exc:
             record.update(state="failed", error=exc.message, epochs=0)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
@@ -125,7 +138,7 @@ def search(
     complete = [t for t in trials if t["state"] == "complete" and t["score"] is not None]
     if not complete:
         reasons = sorted({t.get("error", t["state"]) for t in trials})
-        raise TorchTrainingError(
+        raise MlwrightError(
             f"no search trial finished ({'; '.join(reasons)[:300]})",
             fix="check the ranges: each trial must be a configuration that trains",
         )
