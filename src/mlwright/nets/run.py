@@ -11,6 +11,7 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mlwright.errors import ConfigError, MlwrightError
@@ -47,6 +48,7 @@ class Standing:
     finished: bool = False
     stopped_early: bool = False
     history: list[Epoch] = field(default_factory=list)
+    best_weights: Any = field(default=None, repr=False)  # kept by the trainer, not serialised
 
     def record(self, epoch: Epoch, monitor: str, validated: bool, patience: int | None) -> bool:
         """Add ``epoch``; whether it is the best so far. Sets ``finished`` when patience ran out
@@ -67,7 +69,8 @@ class Standing:
         return better
 
     def to_dict(self) -> dict[str, Any]:
-        state = {k: v for k, v in asdict(self).items() if k != "history"}
+        skip = ("history", "best_weights")
+        state = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
         return {"state": state, "history": [asdict(e) for e in self.history]}
 
     @classmethod
@@ -75,6 +78,31 @@ class Standing:
         standing = cls(**saved["state"])
         standing.history = [Epoch(**e) for e in saved["history"]]
         return standing
+
+
+@dataclass
+class NetFit:
+    """A finished Keras or JAX fit: the model with the best epoch's weights (the last epoch's
+    without validation) and how it got there."""
+
+    model: Any
+    history: list[Epoch]
+    best_epoch: int | None
+    best_score: float | None
+    monitor: str
+    validated: bool
+    device: str
+    stopped_early: bool
+    checkpoint: Path | None
+    config: NetConfig
+    train_set: Any = field(repr=False)  # nets.arrays.Arrays
+    valid_set: Any = field(repr=False)
+    held_out: str = ""  # how the validation data was obtained
+    steps: int = 0
+    resumed_from: int | None = None  # the epoch a resumed run continued after
+    run_id: str | None = None  # the MLflow run, when tracked
+    parameters: int = 0
+    architecture: str = ""
 
 
 def epoch_scores(record: Epoch) -> dict[str, float]:
@@ -257,6 +285,7 @@ class Progress:
 __all__ = [
     "Epoch",
     "LogFn",
+    "NetFit",
     "NetTrainingError",
     "Progress",
     "Standing",

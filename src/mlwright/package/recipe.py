@@ -225,10 +225,16 @@ class Recipe(RecipePart):
         return _read(cls, recipe)
 
 
-class TorchRecipe(RecipePart):
-    """A PyTorch model's recipe (``mlwright train-torch``)."""
+TENSOR_KINDS = ("torch", "keras", "jax")
 
-    kind: Literal["torch"] = "torch"
+
+class TorchRecipe(RecipePart):
+    """A tensor model's recipe: ``mlwright train-torch``'s (``"kind": "torch"``),
+    ``train-keras``'s (``keras``) or ``train-jax``'s (``jax``)."""
+
+    kind: Literal["torch", "keras", "jax"] = "torch"
+    # the framework that trained it, as "keras 3.15.1 (jax 0.10.2)"; empty for torch
+    framework: str = ""
     created_utc: str | None = None
     seed: int | None = None
     config: dict[str, Any] = Field(default_factory=dict)  # TorchConfig, resolved, as JSON
@@ -250,7 +256,8 @@ class TorchRecipe(RecipePart):
     steps: int = 0
     resumed_from: int | None = None
     run_id: str | None = None
-    export: dict[str, Any] = Field(default_factory=dict)  # {"program": {...}, "onnx": {...}}
+    # {"program": {...}, "onnx": {...}}; Keras and JAX packages: {"native": {...}, "onnx": {...}}
+    export: dict[str, Any] = Field(default_factory=dict)
     search: dict[str, Any] | None = None
 
     @classmethod
@@ -260,8 +267,10 @@ class TorchRecipe(RecipePart):
 
 
 def read_recipe(recipe: Mapping[str, Any]) -> Recipe | TorchRecipe:
-    """The recipe of either kind: a PyTorch model's says ``"kind": "torch"``."""
-    return TorchRecipe.read(recipe) if recipe.get("kind") == "torch" else Recipe.read(recipe)
+    """The recipe of either kind: a tensor model's says ``"kind": "torch"`` (or keras, jax)."""
+    if recipe.get("kind") in TENSOR_KINDS:
+        return TorchRecipe.read(recipe)
+    return Recipe.read(recipe)
 
 
 def _read(cls: type[_R], recipe: Mapping[str, Any]) -> _R:

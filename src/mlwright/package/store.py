@@ -29,7 +29,7 @@ from mlwright.data.schema import ColumnSchema, TableSchema
 from mlwright.errors import MlwrightError
 from mlwright.package import signing
 from mlwright.package.model import Model, Reporter
-from mlwright.package.recipe import Recipe
+from mlwright.package.recipe import TENSOR_KINDS, Recipe
 from mlwright.train.models import FitContext, get_family
 from mlwright.train.models.features import FeatureEncoder
 
@@ -411,13 +411,21 @@ def manifest_digest(path: Path) -> str:
 
 
 def load_any(path: str | Path, *, threads: int | None = None) -> Model | TensorModel:
-    """The package at ``path``, tabular or PyTorch (``mlwright train-torch``)."""
+    """The package at ``path``: tabular, or a tensor model (``mlwright train-torch``,
+    ``train-keras``, ``train-jax``)."""
     root = Path(path)
     manifest = verify_package(root)
-    if manifest.get("kind", "tabular") == "torch":
+    kind = manifest.get("kind", "tabular")
+    if kind in TENSOR_KINDS:
         from mlwright.package.tensor import load_tensor_package
 
-        return load_tensor_package(root, threads=threads)
+        return load_tensor_package(root, threads=threads, kind=kind)
+    if kind != "tabular":
+        raise PackageError(
+            f"{str(root)!r} holds a model of kind {str(kind)[:40]!r}, which this version of "
+            "mlwright does not know",
+            fix="upgrade mlwright, or rebuild the package",
+        )
     return _load_tabular(root, threads)
 
 

@@ -1,6 +1,7 @@
 """The tensor package: a model that takes tensors, with its input spec, exported program and
-served outputs. Framework-neutral by design; today the PyTorch trainer (:mod:`mlwright.torch`,
-``mlwright train-torch``) writes it, and its manifest says ``"kind": "torch"``.
+served outputs. Framework-neutral by design: the PyTorch trainer (:mod:`mlwright.torch`,
+``mlwright train-torch``) writes it with ``"kind": "torch"``, the Keras 3 and Flax trainers
+(``mlwright train-keras``, ``train-jax``) with ``"kind": "keras"`` and ``"jax"``.
 
 A tensor package holds the trained weights (``model/state_dict.pt``),
 a ``torch.export`` program (``model/program.pt2``) that runs without the user's code, an ONNX
@@ -14,7 +15,12 @@ The program is untrusted input (whoever made the package wrote its manifest):
 :func:`~mlwright.package.program_check.check_program` refuses any program that torch would unpickle,
 import, load native code from or execute source text of before ``torch.export.load`` reads it.
 
-torch is imported when a package is loaded, never at import time.
+A Keras or JAX package serves its ONNX model (``model/model.onnx``) with onnxruntime: neither
+JAX, TensorFlow, Keras nor torch is needed to serve it. The ONNX model is read from its bytes,
+so it cannot reach files outside the package (external data is refused), and onnxruntime runs
+only the standard operators: an ONNX file carries no code.
+
+torch is imported when a torch package is loaded, never at import time.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import ConfigError, SchemaViolationError, Violation
-from mlwright.package.recipe import TorchRecipe
+from mlwright.package.recipe import TENSOR_KINDS, TorchRecipe
 
 SPEC = "spec.json"
 PROGRAM = "model/program.pt2"
@@ -39,6 +45,44 @@ ONNX = "model/model.onnx"
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 INTEGERS = ("uint8", "int8", "int16", "int32", "int64", "bool")
 OutputKind = Literal["softmax", "sigmoid", "value"]
+FRAMEWORKS = {"torch": "PyTorch", "keras": "Keras", "jax": "JAX (Flax)"}
+
+
+class OnnxProgram:
+    """An ONNX model in onnxruntime, called with one array per input in the spec's order (the
+    served form of Keras and JAX packages)."""
+
+    def __init__(self, model: bytes | str, *, threads: int | None = None) -> None:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ConfigError(
+                "serving this model needs onnxruntime, which is not installed",
+                fix="pip install 'mlwright[onnx]'",
+            ) from None
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # its notices about unused constants are not the user's
+        self.session = onnxruntime.InferenceSession(
+            model, options, providers=["CPUExecutionProvider"]
+        )
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def run(self, arrays: list[np.ndarray], names: list[str] | None = None) -> np.ndarray:
+        """The first output for one batch: inputs fed by name when the ONNX model's names are
+        ``names``, else in order."""
+        if len(arrays) != len(self.names):
+            raise ConfigError(
+                f"the ONNX model takes {len(self.names)} input(s), not {len(arrays)}",
+                fix="rebuild the package",
+            )
+        if names is not None and set(names) == set(self.names):
+            feeds = dict(zip(names, arrays, strict=True))
+        else:
+            feeds = dict(zip(self.names, arrays, strict=True))
+        return np.asarray(self.session.run(None, feeds)[0])
 
 
 @dataclass(frozen=True)
@@ -147,6 +191,10 @@ class TensorModel:
     # --- prediction -----------------------------------------------------------------------------
     def raw(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The program's output for one batch, as float64 with one row per example."""
+        if isinstance(self.module, OnnxProgram):
+            names = [s.name for s in self.inputs]
+            got = self.module.run([batch[n] for n in names], names).astype("float64")
+            return np.asarray(got.reshape(got.shape[0], -1))
         import torch
 
         tensors = {s.name: torch.from_numpy(batch[s.name]) for s in self.inputs}
@@ -205,9 +253,14 @@ class TensorModel:
             )
         return self.reporter.render(self)
 
+    @property
+    def framework(self) -> str:
+        """The framework that trained it, in words: PyTorch, Keras or JAX (Flax)."""
+        return FRAMEWORKS.get(self.kind, self.kind)
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
-        return f"<mlwright TensorModel {self.name!r}: {self.task}, {shapes}>"
+        return f"<mlwright TensorModel {self.name!r}: {self.framework}, {self.task}, {shapes}>"
 
 
 def _listing(inputs: list[TensorInput]) -> str:
@@ -270,32 +323,18 @@ def spec_dict(model: TensorModel) -> dict[str, Any]:
     }
 
 
-def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorModel:
-    """The package at ``root`` (already verified) with its exported program loaded."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
+def load_tensor_package(
+    root: Path, *, threads: int | None = None, kind: str = "torch"
+) -> TensorModel:
+    """The package at ``root`` (already verified) with its exported program loaded: the
+    ``torch.export`` program of a torch package, the ONNX model of a Keras or JAX one."""
     spec = json.loads((root / SPEC).read_text(encoding="utf-8"))
 
     def read(name: str) -> Any:
         path = root / name
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
-    from mlwright.package.program_check import check_program
-
-    check_program(root / PROGRAM)  # torch.export.load can unpickle and execute what it reads
-    try:
-        program = torch.export.load(str(root / PROGRAM))
-        module = program.module()
-    except Exception as exc:  # a program that passed the check but does not load: refused
-        from mlwright.package.store import PackageError
-
-        raise PackageError(
-            f"the PyTorch program {PROGRAM} in {str(root)!r} does not load "
-            f"({type(exc).__name__}: {str(exc)[:200]})",
-            fix="rebuild the package with `mlwright train-torch`",
-        ) from None
+    module = _load_onnx(root, threads) if kind != "torch" else _load_program(root, threads)
     golden = None
     if (root / "golden" / "inputs.json").is_file():
         golden = {"inputs": read("golden/inputs.json"), "expected": read("golden/expected.json")}
@@ -312,7 +351,51 @@ def load_tensor_package(root: Path, *, threads: int | None = None) -> TensorMode
         golden=golden,
         evidence=read("report/evaluation.json"),
         path=root.resolve(),
+        kind=kind if kind in TENSOR_KINDS else "torch",
     )
+
+
+def _load_onnx(root: Path, threads: int | None) -> OnnxProgram:
+    from mlwright.package.store import PackageError
+
+    path = root / ONNX
+    if not path.is_file():
+        raise PackageError(
+            f"{str(root)!r} has no {ONNX}, the model a Keras or JAX package serves",
+            fix="rebuild the package with `mlwright train-keras` or `mlwright train-jax`",
+        )
+    try:  # from its bytes: external data (files named inside the model) cannot be reached
+        return OnnxProgram(path.read_bytes(), threads=threads)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise PackageError(
+            f"the ONNX model {ONNX} in {str(root)!r} does not load "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            fix="rebuild the package with `mlwright train-keras` or `mlwright train-jax`",
+        ) from None
+
+
+def _load_program(root: Path, threads: int | None) -> Any:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from mlwright.package.program_check import check_program
+
+    check_program(root / PROGRAM)  # torch.export.load can unpickle and execute what it reads
+    try:
+        program = torch.export.load(str(root / PROGRAM))
+        module = program.module()
+    except Exception as exc:  # a program that passed the check but does not load: refused
+        from mlwright.package.store import PackageError
+
+        raise PackageError(
+            f"the PyTorch program {PROGRAM} in {str(root)!r} does not load "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            fix="rebuild the package with `mlwright train-torch`",
+        ) from None
+    return module
 
 
 def check_tensor_golden(model: TensorModel, tolerance: float = 1e-6) -> list[str]:
@@ -349,6 +432,7 @@ __all__ = [
     "SPEC",
     "WEIGHTS",
     "Encoded",
+    "OnnxProgram",
     "TensorInput",
     "TensorModel",
     "TensorReporter",

@@ -1,4 +1,5 @@
-"""The model server for a tensor package (today written by ``mlwright train-torch``).
+"""The model server for a tensor package (``mlwright train-torch``, ``train-keras``,
+``train-jax``).
 
 The same contract as the tabular server (CONTRACTS.md, HTTP) where it applies:
 ``POST /v1/predict`` takes ``{"records": [{input: nested lists, ...}, ...]}`` (one record per
@@ -184,7 +185,7 @@ class TensorServed:
             "name": self.name,
             "version": self._version,
             "variant": "champion",
-            "kind": "torch",
+            "kind": model.kind,
             "task": model.task,
             "ready": self.status()[0],
             "reason": None if gate is None or gate.ok else gate.reason,
@@ -275,7 +276,8 @@ def create_tensor_app(
     app = build_app(
         ServerState(served, cfg, metrics),
         title=f"mlwright: {served.name}",
-        description=f"Predictions from the PyTorch model {served.name!r} ({model.task}).",
+        description=f"Predictions from the {model.framework} model {served.name!r} "
+        f"({model.task}).",
         routers=list(COMMON),
     )
     app.state.predictor = served.predictor

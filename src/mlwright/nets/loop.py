@@ -1,0 +1,226 @@
+"""The epoch loop the Keras and JAX trainers share: seeded order, validation, early stopping,
+checkpoints that resume exactly, progress and tracking; each framework gives a
+:class:`Trainer` that knows how to take one epoch's steps and save its own state.
+
+One epoch: the training examples in the order the seed and the epoch give
+(:func:`~mlwright.nets.arrays.epoch_order`), the framework's steps (AdamW, the gradients'
+total norm clipped, ``accumulate`` batches per step, the schedule), then the validation data
+scored in inference mode, the monitored score, early stopping and a checkpoint written
+atomically: weights, optimizer state, random state, the best weights and this loop's record. A
+run started again over its checkpoint folder resumes after the last epoch it finished and ends
+with the weights an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlwright.errors import ConfigError
+from mlwright.nets.arrays import Arrays, epoch_order, metric, split
+from mlwright.nets.config import NetConfig
+from mlwright.nets.run import (
+    Epoch,
+    LogFn,
+    NetFit,
+    NetTrainingError,
+    Progress,
+    Standing,
+    check_monitor,
+    config_digest,
+    epoch_scores,
+    tracked,
+)
+
+StepFn = Callable[[float, float | None], None]  # (the batch's loss, its gradient norm)
+
+
+class Trainer(Protocol):
+    """One framework's side of the loop, for one model and one training set."""
+
+    device: str
+    parameters: int
+    architecture: str
+
+    def train_epoch(self, data: Arrays, batch_size: int, on_step: StepFn) -> float:
+        """Train on ``data`` in its order, calling ``on_step`` after every batch; the epoch's
+        mean training loss."""
+        ...
+
+    def predict(self, data: Arrays) -> np.ndarray:
+        """Raw outputs in inference mode."""
+        ...
+
+    def loss(self, out: np.ndarray, target: np.ndarray) -> float: ...
+
+    def lr(self) -> float: ...
+
+    def steps(self) -> int:
+        """Optimizer steps taken so far."""
+        ...
+
+    def weights(self) -> Any:
+        """A copy of the model's weights."""
+        ...
+
+    def set_weights(self, weights: Any) -> None: ...
+
+    def save(self, path: Path, record: dict[str, Any], best: Any) -> None:
+        """Write a checkpoint (everything an exact resume needs) atomically to ``path``."""
+        ...
+
+    def load(self, path: Path) -> tuple[dict[str, Any], Any]:
+        """Restore the checkpoint at ``path``; (the loop's record, the best weights)."""
+        ...
+
+
+def fit_arrays(
+    config: NetConfig,
+    kind: str,
+    make_trainer: Callable[[Arrays], Trainer],
+    *,
+    load_data: Callable[[], Any],
+    data: Any = None,
+    checkpoint: str = "last.ckpt",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
+    log: LogFn | None = None,
+    on_epoch: Callable[[Epoch], None] | None = None,
+    verbose: bool = True,
+    finish: Callable[[NetFit, Any], None] | None = None,
+) -> NetFit:
+    """Train ``config``'s model inside a tracked run (see :func:`mlwright.nets.run.tracked`)."""
+
+    def train(logged: LogFn) -> NetFit:
+        given = load_data() if data is None else data
+        train_set, valid_set, held_out = split(config, given)
+        trainer = make_trainer(train_set)
+        monitor = config.train.monitor if valid_set is not None else "loss"
+        check_monitor(monitor, config.metrics)
+        folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+        path = None if folder is None else folder / checkpoint
+        standing, best, resumed_from = Standing(), None, None
+        if path is not None and resume and path.is_file():
+            record, best = trainer.load(path)
+            if record.get("config_digest") != config_digest(config):
+                raise ConfigError(
+                    f"the checkpoint {path} was written by a run with another configuration",
+                    fix="resume with the same config, or start afresh: resume=False "
+                    "(`--no-resume`) or another checkpoint folder",
+                )
+            standing = Standing.from_dict(record)
+            resumed_from = standing.epoch
+        _epochs(config, trainer, train_set, valid_set, standing, monitor,
+                _Hooks(logged, on_epoch, Progress(verbose, config.name, config.train.epochs)),
+                path, best)  # fmt: skip
+        if standing.best_weights is not None and valid_set is not None:
+            trainer.set_weights(standing.best_weights)
+        return NetFit(
+            model=trainer, history=standing.history, best_epoch=standing.best_epoch,
+            best_score=standing.best_score, monitor=monitor, validated=valid_set is not None,
+            device=trainer.device, stopped_early=standing.stopped_early, checkpoint=folder,
+            config=config, train_set=train_set, valid_set=valid_set, held_out=held_out,
+            steps=trainer.steps(), resumed_from=resumed_from, parameters=trainer.parameters,
+            architecture=trainer.architecture,
+        )  # fmt: skip
+
+    return tracked(config, kind, train, log=log, finish=finish)
+
+
+class _Hooks:
+    def __init__(
+        self, log: LogFn, on_epoch: Callable[[Epoch], None] | None, show: Progress
+    ) -> None:
+        self.log, self.on_epoch, self.show = log, on_epoch, show
+
+
+def _epochs(
+    config: NetConfig,
+    trainer: Trainer,
+    train_set: Arrays,
+    valid_set: Arrays | None,
+    standing: Standing,
+    monitor: str,
+    hooks: _Hooks,
+    path: Path | None,
+    best: Any,
+) -> None:
+    loop = config.train
+    standing.best_weights = best
+    try:
+        for epoch in range(standing.epoch + 1, loop.epochs + 1):
+            if standing.finished:
+                break
+            started = time.monotonic()
+            order = epoch_order(loop.seed, epoch, len(train_set))
+            batches = math.ceil(len(train_set) / loop.batch_size)
+            hooks.show.start(epoch, batches)
+            on_step, grad = _stepper(config, trainer, standing, epoch, path, hooks)
+            train_loss = trainer.train_epoch(train_set.take(order), loop.batch_size, on_step)
+            val_loss, metrics = None, {}
+            if valid_set is not None:
+                out = trainer.predict(valid_set)
+                val_loss = trainer.loss(out, valid_set.target)
+                metrics = {name: metric(name, out, valid_set.target) for name in config.metrics}
+            record = Epoch(epoch, train_loss, val_loss, metrics, trainer.lr(),
+                           time.monotonic() - started, grad[0])  # fmt: skip
+            if standing.record(record, monitor, valid_set is not None, loop.patience):
+                standing.best_weights = trainer.weights()
+            if epoch == loop.epochs:
+                standing.finished = True
+            standing.step = trainer.steps()
+            hooks.log(epoch_scores(record), standing.step)
+            if path is not None:
+                saved = {"config_digest": config_digest(config), **standing.to_dict()}
+                trainer.save(path, saved, standing.best_weights)
+            hooks.show.epoch(record, monitor, standing)
+            if hooks.on_epoch is not None:
+                hooks.on_epoch(record)
+    finally:
+        hooks.show.close()
+
+
+def _stepper(
+    config: NetConfig,
+    trainer: Trainer,
+    standing: Standing,
+    epoch: int,
+    path: Path | None,
+    hooks: _Hooks,
+) -> tuple[StepFn, list[float | None]]:
+    """The per-batch hook (a loss that is not finite stops training, naming the batch; the
+    loss and gradient norm are logged every ``log_every`` batches) and the epoch's largest
+    gradient norm, filled in as batches pass."""
+    largest: list[float | None] = [None]
+    seen = [0]
+
+    def on_step(loss: float, norm: float | None) -> None:
+        seen[0] += 1
+        if not math.isfinite(loss):
+            kept = (
+                f"the last good checkpoint (epoch {standing.epoch}) is kept in {path.parent}"
+                if path is not None and standing.epoch
+                else "no checkpoint was written before it"
+            )
+            raise NetTrainingError(
+                f"the training loss became {loss} at epoch {epoch}, batch {seen[0]}: training "
+                f"stopped; {kept}",
+                fix="lower train.lr, keep train.clip_grad_norm on, and check the data for "
+                "NaN or infinite values",
+            )
+        if norm is not None:
+            largest[0] = norm if largest[0] is None else max(largest[0], norm)
+        if seen[0] % config.train.log_every == 0:
+            scores = {"train_loss": loss} | ({} if norm is None else {"grad_norm": norm})
+            hooks.log(scores, trainer.steps())
+        hooks.show.advance()
+
+    return on_step, largest
+
+
+__all__ = ["StepFn", "Trainer", "fit_arrays"]
