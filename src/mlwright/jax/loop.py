@@ -43,7 +43,7 @@ def _modules() -> tuple[Any, Any, Any]:
 
 
 def build_model(config: JaxConfig, factory: Any) -> Any:
-    jax, nnx, _ = _modules()
+    _, nnx, _ = _modules()
     random.seed(config.train.seed)
     np.random.seed(config.train.seed % 2**32)
     rngs = nnx.Rngs(config.train.seed)
@@ -150,7 +150,7 @@ class JaxTrainer:
         self._steps = 0
         loss_fn = self.loss_fn
 
-        @nnx.jit  # type: ignore[misc]
+        @nnx.jit  # type: ignore[untyped-decorator]
         def train_step(model: Any, optimizer: Any, inputs: Any, target: Any) -> Any:
             def objective(model: Any) -> Any:
                 return loss_fn(_call(model, inputs), target)
@@ -159,7 +159,7 @@ class JaxTrainer:
             optimizer.update(model, grads)
             return loss, optax.global_norm(grads)
 
-        @nnx.jit  # type: ignore[misc]
+        @nnx.jit  # type: ignore[untyped-decorator]
         def forward(model: Any, inputs: Any) -> Any:
             return _call(model, inputs)
 
@@ -289,8 +289,11 @@ class JaxExporter:
         names, keyword = data.names, data.keyword
 
         def served(*arrays: Any) -> Any:  # the module rebuilt from its state: a pure function
-            inputs = dict(zip(names, arrays, strict=True)) if keyword else list(arrays)
-            return _call(nnx.merge(graph, state), inputs[0] if len(arrays) == 1 else inputs)
+            inputs: Any = (
+                dict(zip(names, arrays, strict=True)) if keyword
+                else arrays[0] if len(arrays) == 1 else list(arrays)
+            )  # fmt: skip
+            return _call(nnx.merge(graph, state), inputs)
 
         shapes = [
             jax.ShapeDtypeStruct(

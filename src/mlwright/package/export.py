@@ -131,10 +131,10 @@ def _onnx(model: Model | TensorModel) -> tuple[bytes, dict[str, Any]]:
         raise ExportError(
             f"the package of {model.name!r} holds no ONNX model ({reason})",
             fix="install the onnx extra (pip install 'mlwright[onnx]') and train again with "
-            "`mlwright train-torch`",
+            f"`mlwright train-{model.kind}`",
         )
     meta.update(
-        kind="torch",
+        kind=model.kind,
         inputs=[
             {"name": s.name, "dtype": s.dtype, "shape": [-1, *[d or -1 for d in s.shape]]}
             for s in model.inputs

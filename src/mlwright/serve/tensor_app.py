@@ -276,8 +276,7 @@ def create_tensor_app(
     app = build_app(
         ServerState(served, cfg, metrics),
         title=f"mlwright: {served.name}",
-        description=f"Predictions from the {model.framework} model {served.name!r} "
-        f"({model.task}).",
+        description=f"Predictions from the {model.framework} model {served.name!r} ({model.task}).",
         routers=list(COMMON),
     )
     app.state.predictor = served.predictor
