@@ -33,6 +33,8 @@ _LAZY = {
     "rebuild": ("mlwright.api", "rebuild"),  # the earlier name of reproduce
     "export": ("mlwright.api", "export"),
     "train_torch": ("mlwright.api", "train_torch"),
+    "train_keras": ("mlwright.api", "train_keras"),
+    "train_jax": ("mlwright.api", "train_jax"),
     "Model": ("mlwright.package.model", "Model"),
     "TensorModel": ("mlwright.package.tensor", "TensorModel"),
 }
@@ -56,6 +58,8 @@ __all__ = [
     "reproduce",
     "retrain",
     "train",
+    "train_jax",
+    "train_keras",
     "train_torch",
 ]
 
@@ -68,6 +72,8 @@ if TYPE_CHECKING:
         reproduce,
         retrain,
         train,
+        train_jax,
+        train_keras,
         train_torch,
     )
     from mlwright.config import ProfileSettings

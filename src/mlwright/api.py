@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlwright.config import FeatureSettings, ProfileSettings, TrainOptions
+from mlwright.jax.config import JaxConfig
+from mlwright.keras.config import KerasConfig
 from mlwright.package.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
 from mlwright.torch.config import TorchConfig
 
@@ -357,6 +359,76 @@ def train_torch(
     )
 
 
+def train_keras(
+    config: KerasConfig | str | Path,
+    out: str | Path | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
+    verbose: bool = True,
+    **objects: Any,
+) -> TensorModel:
+    """Train your own Keras 3 model (``mlwright train-keras``) on the config's backend (JAX by
+    default, TensorFlow or PyTorch): search its ranges when the config declares any, train,
+    and write a package holding the ``.keras`` model and the ONNX model the server runs,
+    tracked and registered.
+
+    Args:
+        config: A :class:`~mlwright.keras.config.KerasConfig`, or its YAML file.
+        out: The package folder (default: ``models/NAME``).
+        checkpoint_dir: Write one checkpoint per epoch here.
+        resume: Continue from the checkpoint a stopped run left in ``checkpoint_dir``.
+        verbose: Print each epoch.
+        **objects: ``model_factory`` or ``data`` given as Python objects instead of the import
+            paths in the config.
+
+    Returns:
+        The trained :class:`~mlwright.package.tensor.TensorModel`, served by its ONNX model.
+
+    Raises:
+        ConfigError: The config is invalid, an import path does not resolve, or Keras already
+            runs on another backend in this process.
+    """
+    from mlwright.keras import train_keras as run
+
+    return run(config, out, checkpoint_dir=checkpoint_dir, resume=resume, verbose=verbose,
+               **objects)  # fmt: skip
+
+
+def train_jax(
+    config: JaxConfig | str | Path,
+    out: str | Path | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
+    verbose: bool = True,
+    **objects: Any,
+) -> TensorModel:
+    """Train your own Flax NNX model with an optax optimiser (``mlwright train-jax``): search
+    its ranges when the config declares any, train, and write a package holding the module's
+    state (msgpack) and the ONNX model the server runs, tracked and registered.
+
+    Args:
+        config: A :class:`~mlwright.jax.config.JaxConfig`, or its YAML file.
+        out: The package folder (default: ``models/NAME``).
+        checkpoint_dir: Write one checkpoint per epoch here.
+        resume: Continue from the checkpoint a stopped run left in ``checkpoint_dir``.
+        verbose: Print each epoch.
+        **objects: ``model_factory`` or ``data`` given as Python objects instead of the import
+            paths in the config.
+
+    Returns:
+        The trained :class:`~mlwright.package.tensor.TensorModel`, served by its ONNX model.
+
+    Raises:
+        ConfigError: The config is invalid, or an import path does not resolve.
+    """
+    from mlwright.jax import train_jax as run
+
+    return run(config, out, checkpoint_dir=checkpoint_dir, resume=resume, verbose=verbose,
+               **objects)  # fmt: skip
+
+
 def is_file_set(data: str | Path) -> bool:
     """Whether ``data`` names a directory or a glob of files, which :func:`predict_files`
     streams, rather than one table."""
@@ -415,6 +487,16 @@ def predict_files(
 def read_torch_config(path: str | Path) -> TorchConfig:
     """The :class:`TorchConfig` in a YAML file, checked (unknown keys fail)."""
     return TorchConfig.from_yaml(path)
+
+
+def read_keras_config(path: str | Path) -> KerasConfig:
+    """The :class:`KerasConfig` in a YAML file, checked (unknown keys fail)."""
+    return KerasConfig.from_yaml(path)
+
+
+def read_jax_config(path: str | Path) -> JaxConfig:
+    """The :class:`JaxConfig` in a YAML file, checked (unknown keys fail)."""
+    return JaxConfig.from_yaml(path)
 
 
 # --- loading, reproducing, exporting, reporting --------------------------------------------------
@@ -733,6 +815,8 @@ __all__ = [
     "parse_reference",
     "profile",
     "promote",
+    "read_jax_config",
+    "read_keras_config",
     "read_torch_config",
     "rebuild",
     "reproduce",
@@ -742,6 +826,8 @@ __all__ = [
     "tabular",
     "tracking_uri",
     "train",
+    "train_jax",
+    "train_keras",
     "train_torch",
     "train_with_options",
     "trust",

@@ -39,8 +39,12 @@ from mlwright.cli.serve import SERVE_EXAMPLES, serve_command
 from mlwright.cli.signals import stops_cleanly
 from mlwright.cli.train import (
     TRAIN_EXAMPLES,
+    TRAIN_JAX_EXAMPLES,
+    TRAIN_KERAS_EXAMPLES,
     TRAIN_TORCH_EXAMPLES,
     train_command,
+    train_jax_command,
+    train_keras_command,
     train_torch_command,
 )
 from mlwright.errors import MlwrightError
@@ -121,6 +125,8 @@ def profile_command(
 # the commands, in the order help lists them
 app.command("train", epilog=TRAIN_EXAMPLES)(train_command)
 app.command("train-torch", epilog=TRAIN_TORCH_EXAMPLES)(train_torch_command)
+app.command("train-keras", epilog=TRAIN_KERAS_EXAMPLES)(train_keras_command)
+app.command("train-jax", epilog=TRAIN_JAX_EXAMPLES)(train_jax_command)
 app.command("retrain", epilog=RETRAIN_EXAMPLES)(retrain_command)
 
 

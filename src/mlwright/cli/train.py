@@ -275,31 +275,107 @@ def train_torch_command(
 ) -> None:
     """Train your own PyTorch model from a config (module:factory, data, loss, loop settings,
     optional search ranges), then package, register and report it like a tabular model."""
-    from mlwright.api import read_torch_config, train_torch
-
     output = either(output, out, "--output/--out")
+    _train_net("torch", config, output, checkpoint_dir, resume, quiet and not no_quiet)
+
+
+TRAIN_KERAS_EXAMPLES = examples(
+    "mlwright train-keras -c examples/keras_digits_cnn.yaml",
+    "mlwright train-keras -c run.yaml -o models/digits --no-resume -q",
+)
+
+
+def train_keras_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/keras.md).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """Train your own Keras 3 model (JAX backend by default; TensorFlow or PyTorch) from a
+    config, then package it with an ONNX model the server runs without Keras, register and
+    report it."""
+    _train_net("keras", config, output, checkpoint_dir, resume, quiet)
+
+
+TRAIN_JAX_EXAMPLES = examples(
+    "mlwright train-jax -c examples/flax_digits_cnn.yaml",
+    "mlwright train-jax -c run.yaml -o models/digits --no-resume -q",
+)
+
+
+def train_jax_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/jax.md).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """Train your own Flax NNX model with an optax optimiser from a config, then package it with
+    an ONNX model the server runs without JAX, register and report it."""
+    _train_net("jax", config, output, checkpoint_dir, resume, quiet)
+
+
+def _train_net(
+    kind: str,
+    config: Path,
+    output: Path | None,
+    checkpoint_dir: Path | None,
+    resume: bool,
+    quiet: bool,
+) -> None:
+    """train-torch, train-keras and train-jax: read the config, train, print the summary."""
+    from mlwright import api
+
     # the config names modules by import path, as `python -m` would find them from here
     here = str(Path.cwd())
     if here not in sys.path:
         sys.path.insert(0, here)
-    settings = read_torch_config(config)
+    reader = {"torch": api.read_torch_config, "keras": api.read_keras_config,
+              "jax": api.read_jax_config}[kind]  # fmt: skip
+    trainer = {"torch": api.train_torch, "keras": api.train_keras, "jax": api.train_jax}[kind]
+    settings = reader(config)
     with stops_cleanly():
-        model = train_torch(
-            settings,
+        model = trainer(
+            settings,  # type: ignore[arg-type]
             output or Path("models") / settings.name,
             checkpoint_dir=checkpoint_dir or Path("checkpoints") / settings.name,
             resume=resume,
-            verbose=not (quiet and not no_quiet),
+            verbose=not quiet,
         )
     recipe = model.recipe
     scores = ", ".join(f"{k} {v:.4g}" for k, v in model.metrics["validation"].items())
     onnx = recipe.export["onnx"]
+    if kind == "torch":
+        served = "torch.export program" + (
+            ", ONNX" if onnx["status"] == "ok" else f"; no ONNX: {onnx['reason']}"
+        )
+    else:
+        native = recipe.export["native"]["file"]
+        served = (f"{native} and the ONNX model it serves, within "
+                  f"{onnx['max_abs_difference']:.2g} of it on the golden examples")  # fmt: skip
     lines = [
         f"trained {model.name}: best epoch {recipe.best_epoch} of {len(recipe.history)}; "
         f"on the {(model.evidence or {}).get('on', 'validation')} data: {scores}",
-        f"package: {model.path} (torch.export program"
-        + (", ONNX" if onnx["status"] == "ok" else f"; no ONNX: {onnx['reason']}")
-        + ")",
+        f"package: {model.path} ({served})",
         f"report: {model.path}/report/report.html",
     ]
     if model.registry:

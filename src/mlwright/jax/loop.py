@@ -157,7 +157,7 @@ class JaxTrainer:
 
             loss, grads = nnx.value_and_grad(objective)(model)
             optimizer.update(model, grads)
-            return loss, optax.global_norm(grads)
+            return loss, optax.tree.norm(grads)
 
         @nnx.jit  # type: ignore[untyped-decorator]
         def forward(model: Any, inputs: Any) -> Any:

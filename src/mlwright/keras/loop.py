@@ -158,7 +158,7 @@ class KerasTrainer:
             data.model_inputs(), data.target, batch_size=batch_size, epochs=1, shuffle=False,
             verbose=0, callbacks=[Steps()],
         )  # fmt: skip
-        self._steps = int(self.keras.ops.convert_to_numpy(self.optimizer.iterations))
+        self._steps = int(self._numpy(self.optimizer.iterations))
         return float(history.history["loss"][-1])
 
     def predict(self, data: Arrays) -> np.ndarray:
@@ -168,16 +168,20 @@ class KerasTrainer:
         return np.asarray(out[0] if isinstance(out, (list, tuple)) else out)
 
     def loss(self, out: np.ndarray, target: np.ndarray) -> float:
-        return float(self.keras.ops.convert_to_numpy(self.loss_fn(target, out)))
+        return float(self._numpy(self.loss_fn(target, out)))
+
+    def _numpy(self, value: Any) -> np.ndarray:
+        """A variable's (or tensor's) value as a NumPy array of its own."""
+        return np.array(self.keras.ops.convert_to_numpy(getattr(value, "value", value)))
 
     def lr(self) -> float:
-        return float(self.keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        return float(self._numpy(self.optimizer.learning_rate))
 
     def steps(self) -> int:
         return self._steps
 
     def weights(self) -> list[np.ndarray]:
-        return [np.array(self.keras.ops.convert_to_numpy(v)) for v in self.model.variables]
+        return [self._numpy(v) for v in self.model.variables]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         for variable, value in zip(self.model.variables, weights, strict=True):
@@ -186,9 +190,7 @@ class KerasTrainer:
     def save(self, path: Path, record: dict[str, Any], best: Any) -> None:
         arrays: dict[str, np.ndarray] = {"record": np.array(json.dumps(record))}
         arrays |= {f"model_{i}": w for i, w in enumerate(self.weights())}
-        convert = self.keras.ops.convert_to_numpy
-        arrays |= {f"optimizer_{i}": np.array(convert(v))
-                   for i, v in enumerate(self.optimizer.variables)}  # fmt: skip
+        arrays |= {f"optimizer_{i}": self._numpy(v) for i, v in enumerate(self.optimizer.variables)}
         arrays |= {f"best_{i}": w for i, w in enumerate(best or [])}
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial.npz")
@@ -206,7 +208,7 @@ class KerasTrainer:
             self.set_weights(model)
             for variable, value in zip(self.optimizer.variables, optimizer, strict=True):
                 variable.assign(value)
-            self._steps = int(self.keras.ops.convert_to_numpy(self.optimizer.iterations))
+            self._steps = int(self._numpy(self.optimizer.iterations))
         except Exception as exc:
             raise NetTrainingError(
                 f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
@@ -253,7 +255,11 @@ class KerasExporter:
             )
 
     def save_native(self, folder: Path) -> None:
-        self.trainer.model.save(folder / self.native)
+        import warnings
+
+        with warnings.catch_warnings():  # Keras' own NumPy 2 notice while it writes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.trainer.model.save(folder / self.native)
 
 
 __all__ = ["KerasExporter", "KerasTrainer", "build_model", "use_backend"]

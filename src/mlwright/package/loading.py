@@ -56,12 +56,12 @@ def load(
 
 
 def tabular(model: Model | TensorModel, command: str) -> Model:
-    """``model`` when it is a tabular model; a clear error for a PyTorch one."""
+    """``model`` when it is a tabular model; a clear error for a tensor one."""
     if isinstance(model, Model):
         return model
     raise ConfigError(
-        f"{model.name!r} is a PyTorch model (mlwright train-torch): {command} works on tabular "
-        "models",
+        f"{model.name!r} is a {model.framework} model (mlwright train-{model.kind}): {command} "
+        "works on tabular models",
         fix="serve it with `mlwright serve`, export it with `mlwright export`, report on it with "
         "`mlwright report`, or predict in Python with mlwright.load(...).predict(records)",
     )

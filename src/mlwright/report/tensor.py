@@ -1,4 +1,5 @@
-"""The ML Solution report of a tensor package (a bring-your-own PyTorch model), from its files.
+"""The ML Solution report of a tensor package (a bring-your-own PyTorch, Keras or JAX model),
+from its files.
 
 Same shape as the tabular report (Markdown + one self-contained HTML page): the problem and
 data, the architecture, the training run (loop settings, every epoch, the curves), the served
@@ -32,7 +33,7 @@ def tensor_report(model: TensorModel, package_path: str | None = None) -> Report
     return Report(
         Document(
             title=f"ML Solution: {plain(model.name)}",
-            subtitle=f"PyTorch {what}{version} from {code(config.get('model'))}, trained "
+            subtitle=f"{model.framework} {what}{version} from {code(config.get('model'))}, trained "
             f"{recipe.created_utc or ''}",
             sections=[
                 _problem(model),
@@ -173,7 +174,7 @@ def _evaluation(model: TensorModel) -> Section:
     evidence = model.evidence or {}
     on = evidence.get("on", "validation")
     section.p(
-        f"Scores of the packaged `torch.export` program (what the server runs) on the {on} "
+        f"Scores of the packaged {_served(model)} (what the server runs) on the {on} "
         f"data, {evidence.get('rows', 0):,} items."
     )
     scores = evidence.get("scores", {})
@@ -224,7 +225,9 @@ def _deployment(model: TensorModel, where: str) -> Section:
     program = export.get("program", {})
     name = model.inputs[0].name
     section.bullets(
-        [
+        _files(model)
+        if model.kind != "torch"
+        else [
             f"`model/program.pt2`: the `torch.export` program the server loads (no user code "
             f"needed); its outputs differ from the trained model's by at most "
             f"{_num(program.get('max_abs_difference'))}.",
@@ -259,14 +262,50 @@ def _reproducibility(model: TensorModel) -> Section:
     recipe, section = model.recipe, Section("Reproducibility", "reproducibility")
     versions = recipe.library_versions
     section.p(
-        f"Seed {recipe.seed} seeds Python, NumPy, torch, CUDA and the data loaders; the "
+        f"Seed {recipe.seed} seeds {SEEDED.get(model.kind, SEEDED['torch'])}; the "
         f"configuration (digest `{str(recipe.config_digest or '')[:12]}`) holds every "
-        "hyperparameter. Run it again with `mlwright train-torch --config` on the "
-        "configuration below." + (f" MLflow run `{recipe.run_id}`." if recipe.run_id else "")
+        f"hyperparameter. Run it again with `mlwright train-{model.kind} --config` on the "
+        "configuration below."
+        + (f" Trained with {recipe.framework}." if recipe.framework else "")
+        + (f" MLflow run `{recipe.run_id}`." if recipe.run_id else "")
     )
     section.table(["library", "version"], [[k, v] for k, v in sorted(versions.items())])
     section.code(yaml.safe_dump(recipe.config, sort_keys=False), "yaml")
     return section
+
+
+SEEDED = {
+    "torch": "Python, NumPy, torch, CUDA and the data loaders",
+    "keras": "Python, NumPy and the Keras backend (keras.utils.set_random_seed) and each epoch's "
+    "order of examples",
+    "jax": "the module's nnx.Rngs (parameters, dropout), Python, NumPy and each epoch's order of "
+    "examples",
+}
+NATIVE = {
+    "keras": "the Keras model with its weights, for `keras.saving.load_model` and retraining",
+    "jax": "the module's state (Flax msgpack), for `mlwright.jax.load_state(make_model(...), "
+    "path)` and retraining",
+}
+
+
+def _served(model: TensorModel) -> str:
+    return "`torch.export` program" if model.kind == "torch" else "ONNX model (onnxruntime)"
+
+
+def _files(model: TensorModel) -> list[str]:
+    """A Keras or JAX package's files, with the ONNX model's check against the native one."""
+    export = model.recipe.export
+    native, onnx = export.get("native", {}), export.get("onnx", {})
+    return [
+        f"`{native.get('file')}`: {NATIVE.get(model.kind, 'the native model')}.",
+        f"`model/model.onnx`: what the server runs, in onnxruntime (opset {onnx.get('opset')}), "
+        f"without {model.framework} installed. Its outputs differ from the native model's by "
+        f"at most {_num(onnx.get('max_abs_difference'))} on the golden examples and "
+        f"{_num(onnx.get('max_abs_difference_checked'))} on {onnx.get('checked_rows')} "
+        f"validation examples (allowed: {_num(onnx.get('tolerance'))}).",
+        f"`golden/`: {len((model.golden or {}).get('inputs', []))} examples the server must "
+        "reproduce before it answers (the deployment gate).",
+    ]
 
 
 def _num(value: Any) -> str:

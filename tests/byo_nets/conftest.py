@@ -1,0 +1,57 @@
+"""Small Keras and Flax runs of the examples, shared by the tests of this folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# Keras runs on JAX here, as train-keras's default; a test of another backend runs its own process
+os.environ.setdefault("KERAS_BACKEND", "jax")
+CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def example(file: str, **changes: Any) -> dict[str, Any]:
+    """examples/FILE.yaml at test size, with ``changes`` merged into its sections."""
+    raw: dict[str, Any] = yaml.safe_load((ROOT / "examples" / f"{file}.yaml").read_text())
+    small = {
+        "digits_cnn": {"params": {"channels": 4, "dropout": 0.2}, "data_params": {"rows": 300},
+                       "train": {"epochs": 2, "batch_size": 32, "patience": None}},
+        "sequence_gru": {"params": {"hidden": 8},
+                         "data_params": {"length": 8, "train_rows": 256, "valid_rows": 64},
+                         "train": {"epochs": 2, "batch_size": 32, "patience": None}},
+    }  # fmt: skip
+    for key, value in {**small[file.split("_", 1)[1]], **changes}.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and key in raw else value
+    return raw
+
+
+def cli_train(kind: str, config: dict[str, Any], folder: Path, *extra: str) -> Path:
+    """``mlwright train-KIND`` in this process on ``config``; the package folder."""
+    from mlwright.cli.main import run
+
+    path = folder / f"{config['name']}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    argv = sys.argv
+    sys.argv = ["mlwright", f"train-{kind}", "--config", str(path), "--output",
+                str(folder / "pkg"), "--checkpoint-dir", str(folder / "ckpt"), "--quiet",
+                *extra]  # fmt: skip
+    code: object = 0
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = argv
+    assert not code, f"train-{kind} failed"
+    return folder / "pkg"
+
+
+@pytest.fixture(autouse=True)
+def _examples_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))

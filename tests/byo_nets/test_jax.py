@@ -1,0 +1,107 @@
+"""`mlwright train-jax` end to end on the Flax examples at small size: the package (the
+module's msgpack state, an ONNX model within 1e-5 of it), exact resume with dropout, clipping,
+search and bad data named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlwright as mw
+from mlwright.errors import ConfigError
+from mlwright.package.tensor import TensorModel, check_tensor_golden
+from tests.byo_nets.conftest import cli_train, example
+
+
+@pytest.fixture(scope="module")
+def gru(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = example("flax_sequence_gru", name="adding-flax")
+    return cli_train("jax", config, tmp_path_factory.mktemp("jax"))
+
+
+def jax_config(name: str, **changes: object) -> mw.api.JaxConfig:
+    return mw.api.JaxConfig.from_mapping(example(name, tracker="none", **changes))
+
+
+def test_the_package_holds_the_flax_state_and_an_onnx_model_within_1e_5(gru: Path) -> None:
+    manifest = json.loads((gru / "mlwright.json").read_text())
+    assert manifest["kind"] == "jax"
+    assert "model/state.msgpack" in manifest["files"] and "model/model.onnx" in manifest["files"]
+    model = mw.load("adding-flax@champion")
+    assert isinstance(model, TensorModel) and model.kind == "jax" and model.task == "regression"
+    assert model.recipe.export["onnx"]["max_abs_difference"] <= 1e-5
+    assert check_tensor_golden(model) == []
+    # the native state loads into the user's factory and gives the served outputs
+    from examples.flax_sequence_gru import make_model
+    from flax import nnx
+
+    from mlwright.jax import load_state
+
+    module = load_state(make_model({"hidden": 8}, nnx.Rngs(1)), gru / "model" / "state.msgpack")
+    batch = np.asarray([r["input"] for r in model.golden["inputs"]], dtype="float32")
+    np.testing.assert_allclose(model.raw({"input": batch})[:, 0], np.asarray(module(batch)),
+                               atol=1e-5)  # fmt: skip
+    history = model.recipe.history
+    assert len(history) == 2 and all(e["grad_norm"] > 0 for e in history)
+    assert "JAX (Flax) regression model" in (gru / "report" / "report.md").read_text()
+
+
+def test_a_stopped_run_with_dropout_resumes_exactly(tmp_path: Path) -> None:
+    from mlwright.jax import fit
+
+    config = jax_config("flax_digits_cnn", train={"epochs": 3})
+    whole = fit(config, checkpoint_dir=tmp_path / "whole", verbose=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(epoch: object) -> None:
+        if getattr(epoch, "epoch", 0) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, checkpoint_dir=tmp_path / "cut", on_epoch=stop_after_two, verbose=False)
+    resumed = fit(config, checkpoint_dir=tmp_path / "cut", verbose=False)
+    assert resumed.resumed_from == 2
+    assert [e.train_loss for e in resumed.history] == [e.train_loss for e in whole.history]
+    import jax
+
+    for a, b in zip(jax.tree_util.tree_leaves(resumed.model.weights()),
+                    jax.tree_util.tree_leaves(whole.model.weights()), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_recurrent_model_needs_clipping_and_a_search_trains_its_best_trial(
+    tmp_path: Path,
+) -> None:
+    unclipped = jax_config("flax_sequence_gru", train={"clip_grad_norm": None})
+    with pytest.raises(ConfigError, match=r"recurrent or attention layers \(GRUCell"):
+        mw.train_jax(unclipped, tmp_path / "refused", verbose=False)
+    searched = jax_config(
+        "flax_digits_cnn",
+        search={"trials": 2, "ranges": {"params.channels": [2, 4]}},
+    )
+    model = mw.train_jax(searched, tmp_path / "cnn", verbose=False)
+    search = model.recipe.search
+    assert search is not None and len(search["trials"]) == 2
+    assert model.recipe.config["params"]["channels"] == search["best_values"]["params.channels"]
+    assert model.recipe.export["onnx"]["max_abs_difference"] <= 1e-5
+
+
+def test_bad_data_is_named(tmp_path: Path) -> None:
+    from mlwright.jax import fit
+
+    config = jax_config("flax_digits_cnn")
+    images = np.zeros((10, 8, 8, 1), dtype="float32")
+    cases = [
+        ((images, np.zeros(9)), "different numbers of examples"),
+        ((images, np.array(["a"] * 10)), "not numbers"),
+        ({"train": (images, np.zeros(10)), "test": None}, "keys"),
+        ([1, 2, 3], "not a pair"),
+    ]
+    for data, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            fit(config, data=data, verbose=False)

@@ -1,0 +1,134 @@
+"""`mlwright train-keras` end to end on the examples at small size: the package (the .keras
+model, an ONNX model within 1e-5 of it), its registration and report, exact resume, clipping,
+search, and the PyTorch backend in its own process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlwright as mw
+from mlwright.errors import ConfigError
+from mlwright.package.tensor import TensorModel, check_tensor_golden
+from tests.byo_nets.conftest import CLASSES, ROOT, cli_train, example
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = example("keras_digits_cnn", name="digits-keras", output={"classes": CLASSES})
+    return cli_train("keras", config, tmp_path_factory.mktemp("keras"))
+
+
+def keras_config(name: str, **changes: object) -> mw.api.KerasConfig:
+    return mw.api.KerasConfig.from_mapping(example(name, tracker="none", **changes))
+
+
+def test_the_package_holds_the_keras_model_and_an_onnx_model_within_1e_5(digits: Path) -> None:
+    manifest = json.loads((digits / "mlwright.json").read_text())
+    assert manifest["kind"] == "keras"
+    for rel in ("model/model.keras", "model/model.onnx", "spec.json", "golden/inputs.json",
+                "report/report.html"):  # fmt: skip
+        assert rel in manifest["files"], rel
+    model = mw.load(digits)
+    assert isinstance(model, TensorModel) and model.kind == "keras"
+    onnx = model.recipe.export["onnx"]
+    assert onnx["max_abs_difference"] <= 1e-5 and onnx["checked_rows"] == 60
+    assert check_tensor_golden(model) == []
+    assert model.inputs[0].shape == (8, 8, 1) and model.classes == tuple(CLASSES)
+    # the native model, loaded by Keras, gives the served outputs
+    import warnings
+
+    import keras
+
+    with warnings.catch_warnings():  # Keras' own NumPy 2 notice while it reads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        native = keras.saving.load_model(digits / "model" / "model.keras")
+    batch = np.asarray([r["input"] for r in model.golden["inputs"]], dtype="float32")
+    np.testing.assert_allclose(model.raw({"input": batch}), native.predict(batch, verbose=0),
+                               atol=1e-5)  # fmt: skip
+    assert model.evidence["on"] == "validation" and model.evidence["rows"] == 60
+    report = (digits / "report" / "report.md").read_text()
+    assert "Keras classifier" in report and "model/model.onnx" in report
+    assert "keras" in model.recipe.framework and len(model.recipe.history) == 2
+
+
+def test_it_is_registered_and_loads_by_alias(digits: Path) -> None:
+    loaded = mw.load("digits-keras@champion")
+    assert isinstance(loaded, TensorModel) and check_tensor_golden(loaded) == []
+
+
+def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    from mlwright.keras import fit
+
+    config = keras_config("keras_digits_cnn", train={"epochs": 3})
+    whole = fit(config, checkpoint_dir=tmp_path / "whole", verbose=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(epoch: object) -> None:
+        if getattr(epoch, "epoch", 0) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, checkpoint_dir=tmp_path / "cut", on_epoch=stop_after_two, verbose=False)
+    resumed = fit(config, checkpoint_dir=tmp_path / "cut", verbose=False)
+    assert resumed.resumed_from == 2
+    assert [e.val_loss for e in resumed.history] == [e.val_loss for e in whole.history]
+    for a, b in zip(resumed.model.weights(), whole.model.weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # another configuration refuses the checkpoint
+    other = keras_config("keras_digits_cnn", train={"epochs": 3, "lr": 0.001})
+    with pytest.raises(ConfigError, match="another configuration"):
+        fit(other, checkpoint_dir=tmp_path / "cut", verbose=False)
+
+
+def test_a_recurrent_model_needs_clipping_and_a_search_trains_its_best_trial(
+    tmp_path: Path,
+) -> None:
+    unclipped = keras_config("keras_sequence_gru", train={"clip_grad_norm": None})
+    with pytest.raises(ConfigError, match=r"recurrent or attention layers \(GRU"):
+        mw.train_keras(unclipped, tmp_path / "refused", verbose=False)
+    searched = keras_config(
+        "keras_sequence_gru",
+        search={"trials": 2, "ranges": {"train.lr": {"low": 0.001, "high": 0.02, "log": True}}},
+    )
+    model = mw.train_keras(searched, tmp_path / "gru", verbose=False)
+    search = model.recipe.search
+    assert search is not None and len(search["trials"]) == 2
+    assert model.recipe.config["train"]["lr"] == search["best_values"]["train.lr"]
+    assert model.task == "regression" and model.recipe.export["onnx"]["max_abs_difference"] < 1e-5
+
+
+def test_the_pytorch_backend_trains_and_exports_in_its_own_process(tmp_path: Path) -> None:
+    import yaml
+
+    config = example("keras_digits_cnn", name="digits-keras-torch", backend="torch",
+                     tracker="none", train={"epochs": 1})  # fmt: skip
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "mlwright", "train-keras", "-c", str(path), "-o",
+         str(tmp_path / "pkg"), "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    recipe = json.loads((tmp_path / "pkg" / "recipe.json").read_text())
+    assert "torch backend" in recipe["framework"]
+    assert recipe["export"]["onnx"]["max_abs_difference"] <= 1e-5
+
+
+def test_keras_already_running_on_another_backend_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    from mlwright.keras.loop import use_backend
+
+    running = keras.backend.backend()
+    other = "torch" if running != "torch" else "jax"
+    with pytest.raises(ConfigError, match=f"already runs on the {running} backend"):
+        use_backend(other)
