@@ -12,6 +12,7 @@ import pytest
 
 import mlwright as mw
 from mlwright.errors import ConfigError
+from mlwright.jax import JaxConfig
 from mlwright.package.tensor import TensorModel, check_tensor_golden
 from tests.byo_nets.conftest import cli_train, example
 
@@ -22,8 +23,8 @@ def gru(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cli_train("jax", config, tmp_path_factory.mktemp("jax"))
 
 
-def jax_config(name: str, **changes: object) -> mw.api.JaxConfig:
-    return mw.api.JaxConfig.from_mapping(example(name, tracker="none", **changes))
+def jax_config(name: str, **changes: object) -> JaxConfig:
+    return JaxConfig.from_mapping(example(name, tracker="none", **changes))
 
 
 def test_the_package_holds_the_flax_state_and_an_onnx_model_within_1e_5(gru: Path) -> None:

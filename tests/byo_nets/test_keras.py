@@ -14,6 +14,7 @@ import pytest
 
 import mlwright as mw
 from mlwright.errors import ConfigError
+from mlwright.keras import KerasConfig
 from mlwright.package.tensor import TensorModel, check_tensor_golden
 from tests.byo_nets.conftest import CLASSES, ROOT, cli_train, example
 
@@ -24,8 +25,8 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cli_train("keras", config, tmp_path_factory.mktemp("keras"))
 
 
-def keras_config(name: str, **changes: object) -> mw.api.KerasConfig:
-    return mw.api.KerasConfig.from_mapping(example(name, tracker="none", **changes))
+def keras_config(name: str, **changes: object) -> KerasConfig:
+    return KerasConfig.from_mapping(example(name, tracker="none", **changes))
 
 
 def test_the_package_holds_the_keras_model_and_an_onnx_model_within_1e_5(digits: Path) -> None:
@@ -114,7 +115,7 @@ def test_the_pytorch_backend_trains_and_exports_in_its_own_process(tmp_path: Pat
     path.write_text(yaml.safe_dump(config))
     done = subprocess.run(
         [sys.executable, "-m", "mlwright", "train-keras", "-c", str(path), "-o",
-         str(tmp_path / "pkg"), "-q"],
+         str(tmp_path / "pkg"), "--checkpoint-dir", str(tmp_path / "ckpt"), "-q"],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
