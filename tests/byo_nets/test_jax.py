@@ -106,3 +106,39 @@ def test_bad_data_is_named(tmp_path: Path) -> None:
     for data, message in cases:
         with pytest.raises(ConfigError, match=message):
             fit(config, data=data, verbose=False)
+
+
+def make_bag(params: dict[str, object], rngs: object) -> object:
+    """Token ids → mean embedding → logits: integer inputs, as NumPy gives them (int64)."""
+    from flax import nnx
+
+    class Bag(nnx.Module):
+        def __init__(self, rngs: nnx.Rngs) -> None:
+            self.embed = nnx.Embed(12, 8, rngs=rngs)
+            self.head = nnx.Linear(8, 3, rngs=rngs)
+
+        def __call__(self, tokens: object) -> object:
+            return self.head(self.embed(tokens).mean(axis=1))
+
+    return Bag(rngs)  # type: ignore[arg-type]
+
+
+def test_integer_inputs_column_targets_and_accumulation(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 12, (200, 6))  # int64
+    labels = (tokens.sum(axis=1) % 3).reshape(-1, 1)  # (n, 1) integer targets
+    config = JaxConfig.from_mapping(
+        {
+            "name": "bag",
+            "model": "tests.byo_nets.test_jax:make_bag",
+            "data": "unused:data",
+            "metrics": ["accuracy"],
+            "tracker": "none",
+            "train": {"epochs": 2, "batch_size": 16, "accumulate": 2},
+        }
+    )
+    model = mw.train_jax(config, tmp_path / "bag", data=(tokens, labels), verbose=False)
+    assert [(s.name, s.dtype) for s in model.inputs] == [("input", "int32")]  # JAX's integers
+    assert check_tensor_golden(model) == []
+    assert model.predict([{"input": [1, 2, 3, 4, 5, 6]}])["prediction"].iloc[0] in (0, 1, 2)
+    assert model.recipe.steps == 10  # 160 training rows: 10 batches an epoch, a step every 2

@@ -133,3 +133,15 @@ def test_keras_already_running_on_another_backend_is_named(monkeypatch: pytest.M
     other = "torch" if running != "torch" else "jax"
     with pytest.raises(ConfigError, match=f"already runs on the {running} backend"):
         use_backend(other)
+
+
+def test_accumulated_steps_follow_the_whole_schedule(tmp_path: Path) -> None:
+    """Keras counts every batch as an iteration: the one-cycle schedule must still span all
+    of training with ``accumulate`` > 1, not end a fraction of the way through."""
+    from mlwright.keras import fit
+
+    config = keras_config("keras_sequence_gru", train={"epochs": 4, "accumulate": 4,
+                                                       "lr": 0.01})  # fmt: skip
+    result = fit(config, verbose=False)
+    rates = [e.lr for e in result.history]
+    assert rates[1] > 0.005 and rates[2] > 0.001 and rates[3] < rates[2]

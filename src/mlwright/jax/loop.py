@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,9 @@ def loss_function(name: str) -> Any:
     def shaped(out: Any, y: Any) -> Any:
         return out.reshape(y.shape) if out.size == y.size else out
 
-    if name == "cross_entropy":
+    if name == "cross_entropy":  # integer labels, as (n,) or (n, 1)
         return lambda out, y: optax.softmax_cross_entropy_with_integer_labels(
-            out, y.astype(jnp.int32)
+            out, y.reshape(out.shape[:-1]).astype(jnp.int32)
         ).mean()
     if name == "mse":
         return lambda out, y: jnp.mean((shaped(out, y) - y) ** 2)
@@ -217,20 +218,25 @@ class JaxTrainer:
             "model": self.weights(),
             "optimizer": _plain(nnx.to_pure_dict(nnx.state(self.optimizer))),
             "best": best if best is not None else {},
-            "python_random": json.dumps(random.getstate()[1]),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(serialization.msgpack_serialize(payload))
         os.replace(partial, path)
 
-    def load(self, path: Path) -> tuple[dict[str, Any], Any]:
+    def load(
+        self, path: Path, check: Callable[[dict[str, Any]], None]
+    ) -> tuple[dict[str, Any], Any]:
         from flax import serialization
 
         nnx = self.nnx
         try:
             payload = serialization.msgpack_restore(path.read_bytes())
             record = json.loads(payload["record"])
+        except Exception as exc:
+            raise _unreadable(path, exc) from exc
+        check(record)
+        try:
             self.set_weights(payload["model"])
             state = nnx.state(self.optimizer)
             template = nnx.to_pure_dict(state)
@@ -238,11 +244,15 @@ class JaxTrainer:
             nnx.update(self.optimizer, state)
             self._steps = int(record.pop("batches"))
         except Exception as exc:
-            raise NetTrainingError(
-                f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
-                fix="delete it to start afresh, or point at another checkpoint folder",
-            ) from exc
+            raise _unreadable(path, exc) from exc
         return record, payload["best"] or None
+
+
+def _unreadable(path: Path, exc: Exception) -> NetTrainingError:
+    return NetTrainingError(
+        f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
+        fix="delete it to start afresh, or point at another checkpoint folder",
+    )
 
 
 def load_state(module: Any, path: str | Path) -> Any:

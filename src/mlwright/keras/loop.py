@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +127,11 @@ class KerasTrainer:
         self.keras, self.config = keras, config
         loop = config.train
         self.model = build_model(config, factory, train_set.take(slice(0, 2)))
-        total = math.ceil(math.ceil(len(train_set) / loop.batch_size) / loop.accumulate)
+        # Keras counts every batch as an iteration, accumulating or not: the schedule's steps
+        # are batches
+        batches = math.ceil(len(train_set) / loop.batch_size)
         self.optimizer = keras.optimizers.AdamW(
-            learning_rate=_schedule(keras, config, total * loop.epochs),
+            learning_rate=_schedule(keras, config, batches * loop.epochs),
             weight_decay=loop.weight_decay,
             global_clipnorm=loop.clip_grad_norm,
             gradient_accumulation_steps=loop.accumulate if loop.accumulate > 1 else None,
@@ -154,6 +157,8 @@ class KerasTrainer:
                 trainer._steps = start + (batch + 1) // every
                 on_step(float((logs or {}).get("loss", math.nan)), None)
 
+        # one epoch of the shared loop, which validates, stops early and checkpoints each epoch
+        # mlwright: ignore[MLW102, MLW106]
         history = self.model.fit(
             data.model_inputs(), data.target, batch_size=batch_size, epochs=1, shuffle=False,
             verbose=0, callbacks=[Steps()],
@@ -197,11 +202,17 @@ class KerasTrainer:
         np.savez(partial, **arrays)  # type: ignore[arg-type]
         os.replace(partial, path)
 
-    def load(self, path: Path) -> tuple[dict[str, Any], Any]:
+    def load(
+        self, path: Path, check: Callable[[dict[str, Any]], None]
+    ) -> tuple[dict[str, Any], Any]:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 stored = {k: saved[k] for k in saved.files}
             record = json.loads(str(stored["record"]))
+        except Exception as exc:
+            raise _unreadable(path, exc) from exc
+        check(record)
+        try:
             model = _numbered(stored, "model")
             optimizer = _numbered(stored, "optimizer")
             best = _numbered(stored, "best") or None
@@ -210,11 +221,15 @@ class KerasTrainer:
                 variable.assign(value)
             self._steps = int(self._numpy(self.optimizer.iterations))
         except Exception as exc:
-            raise NetTrainingError(
-                f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
-                fix="delete it to start afresh, or point at another checkpoint folder",
-            ) from exc
+            raise _unreadable(path, exc) from exc
         return record, best
+
+
+def _unreadable(path: Path, exc: Exception) -> NetTrainingError:
+    return NetTrainingError(
+        f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
+        fix="delete it to start afresh, or point at another checkpoint folder",
+    )
 
 
 def _numbered(stored: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:

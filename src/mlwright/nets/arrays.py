@@ -133,10 +133,13 @@ def split(config: NetConfig, data: Any) -> tuple[Arrays, Arrays | None, str]:
             )
         data = (data["train"], data.get("validation"))
     pair_of_pairs = (
-        isinstance(data, tuple)
+        isinstance(data, (tuple, list))
         and len(data) == 2
-        and (isinstance(data[0], tuple) or data[0] is None)
-        and (isinstance(data[1], tuple) or data[1] is None)
+        and all(
+            part is None or (isinstance(part, (tuple, list)) and len(part) == 2) for part in data
+        )
+        and data[0] is not None
+        and (data[1] is None or isinstance(data[1], (tuple, list)))
     )
     if pair_of_pairs:
         train = arrays(config, data[0], "training data")

@@ -74,8 +74,11 @@ class Trainer(Protocol):
         """Write a checkpoint (everything an exact resume needs) atomically to ``path``."""
         ...
 
-    def load(self, path: Path) -> tuple[dict[str, Any], Any]:
-        """Restore the checkpoint at ``path``; (the loop's record, the best weights)."""
+    def load(
+        self, path: Path, check: Callable[[dict[str, Any]], None]
+    ) -> tuple[dict[str, Any], Any]:
+        """Restore the checkpoint at ``path`` once ``check`` accepted its record (before any
+        state is touched); (the loop's record, the best weights)."""
         ...
 
 
@@ -106,13 +109,16 @@ def fit_arrays(
         path = None if folder is None else folder / checkpoint
         standing, best, resumed_from = Standing(), None, None
         if path is not None and resume and path.is_file():
-            record, best = trainer.load(path)
-            if record.get("config_digest") != config_digest(config):
-                raise ConfigError(
-                    f"the checkpoint {path} was written by a run with another configuration",
-                    fix="resume with the same config, or start afresh: resume=False "
-                    "(`--no-resume`) or another checkpoint folder",
-                )
+
+            def same_config(record: dict[str, Any], path: Path = path) -> None:
+                if record.get("config_digest") != config_digest(config):
+                    raise ConfigError(
+                        f"the checkpoint {path} was written by a run with another configuration",
+                        fix="resume with the same config, or start afresh: resume=False "
+                        "(`--no-resume`) or another checkpoint folder",
+                    )
+
+            record, best = trainer.load(path, same_config)
             standing = Standing.from_dict(record)
             resumed_from = standing.epoch
         _epochs(config, trainer, train_set, valid_set, standing, monitor,

@@ -48,6 +48,8 @@ def _rewrite(node: Any, index: int) -> list[Any] | None:
         for i in range(r)
         if kernel[i] == 1 and strides[i] == 1 and pads[i] == 0 and pads[r + i] == 0
     ]
+    if len(still) > 2:  # a pooled dimension of size 1: the kernel's ends are N and C (NHWC)
+        still = [0, r - 1] if {0, r - 1} <= set(still) else still[:2]
     if len(still) != 2 or r - 2 > MAX_SPATIAL:
         return None
     pooled = [i for i in range(r) if i not in still]

@@ -27,7 +27,15 @@ from mlwright.nets.run import NetFit, NetTrainingError, config_digest
 from mlwright.package.golden import to_records
 from mlwright.package.recipe import TorchRecipe
 from mlwright.package.store import write_atomically, write_json, write_manifest, write_mlflow_files
-from mlwright.package.tensor import ONNX, SPEC, OnnxProgram, OutputKind, TensorModel, spec_dict
+from mlwright.package.tensor import (
+    ONNX,
+    SPEC,
+    OnnxProgram,
+    OutputKind,
+    TensorInput,
+    TensorModel,
+    spec_dict,
+)
 from mlwright.report.tensor import TensorModelReporter
 
 GOLDEN_ROWS = 8
@@ -112,7 +120,7 @@ def _onnx(exporter: Exporter, data: Arrays) -> tuple[bytes, int | None]:
                 f"the trained model cannot be exported to ONNX, which is what the server runs "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''})",
                 fix=f"build the model from standard layers (see docs/{exporter.kind}.md); the "
-                "trained weights are kept in the checkpoint folder",
+                "last epoch's weights are in the checkpoint folder, when one was given",
             ) from exc
         fix_pooling(path)
         return path.read_bytes(), opset(path)
@@ -134,8 +142,17 @@ def build(
     native = _raw(exporter.predict(checked))
     kind, classes = output_kind(config, native.shape[1])
     onnx_bytes, onnx_opset = _onnx(exporter, checked)
-    program = OnnxProgram(onnx_bytes)
-    served = _raw(program.run(checked.inputs, checked.names))
+    try:
+        program = OnnxProgram(onnx_bytes)
+        spec = _onnx_types(program, spec)
+        checked, golden, judged = (_cast(a, spec) for a in (checked, golden, judged))
+        served = _raw(program.run(checked.inputs, checked.names))
+    except Exception as exc:
+        raise NetTrainingError(
+            f"the exported ONNX model does not run in onnxruntime ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:300] if str(exc) else ''})",
+            fix=f"build the model from standard layers (see docs/{exporter.kind}.md)",
+        ) from exc
     if served.shape != native.shape:
         raise NetTrainingError(
             f"the ONNX model's outputs have shape {served.shape}, the native model's "
@@ -150,7 +167,8 @@ def build(
             f"the ONNX model's outputs differ from the native model's by {every_gap:.3g} on "
             f"{len(checked)} validation examples (allowed: {ONNX_TOLERANCE:g} × {scale:.3g})",
             fix=f"check the model for layers the ONNX exporter does not support exactly "
-            f"(docs/{exporter.kind}.md); the trained weights are kept in the checkpoint folder",
+            f"(docs/{exporter.kind}.md); the last epoch's weights are in the checkpoint "
+            "folder, when one was given",
         )
     model = TensorModel(
         name=config.name, task=config.task, inputs=spec, output=kind, classes=classes,
@@ -210,6 +228,29 @@ def build(
     model.evidence = evaluation
     model.reporter = TensorModelReporter()
     return model, onnx_bytes
+
+
+ONNX_TYPES = {"float": "float32", "double": "float64", "float16": "float16", "int8": "int8",
+              "int16": "int16", "int32": "int32", "int64": "int64", "uint8": "uint8",
+              "bool": "bool"}  # fmt: skip
+
+
+def _onnx_types(program: OnnxProgram, spec: list[TensorInput]) -> list[TensorInput]:
+    """The spec with each input's dtype as the ONNX model takes it: JAX computes in 32 bits,
+    so int64 data (NumPy's default integers) is served as int32."""
+    types = {i.name: i.type for i in program.session.get_inputs()}
+    if set(types) != {s.name for s in spec}:
+        types = dict(zip([s.name for s in spec], types.values(), strict=False))
+    out = []
+    for s in spec:
+        wanted = ONNX_TYPES.get(str(types.get(s.name, "")).removeprefix("tensor(").rstrip(")"))
+        out.append(TensorInput(s.name, s.shape, wanted or s.dtype))
+    return out
+
+
+def _cast(data: Arrays, spec: list[TensorInput]) -> Arrays:
+    arrays = [a.astype(s.dtype, copy=False) for a, s in zip(data.inputs, spec, strict=True)]
+    return Arrays(data.names, arrays, data.target, data.keyword)
 
 
 def _evaluate(model: TensorModel, data: Arrays, batch_size: int) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def search(
     load_data: Callable[[], Any],
     data: Any = None,
     verbose: bool = True,
+    error: type[MlwrightError] = MlwrightError,
     **objects: Any,
 ) -> tuple[C, dict[str, Any]]:
     """(the best configuration, the search's record). ``fit(config, data=, on_epoch=,
@@ -138,7 +139,7 @@ def search(
     complete = [t for t in trials if t["state"] == "complete" and t["score"] is not None]
     if not complete:
         reasons = sorted({t.get("error", t["state"]) for t in trials})
-        raise MlwrightError(
+        raise error(
             f"no search trial finished ({'; '.join(reasons)[:300]})",
             fix="check the ranges: each trial must be a configuration that trains",
         )

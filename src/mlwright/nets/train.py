@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlwright.nets.config import NetConfig
-from mlwright.nets.run import NetFit, call_user
+from mlwright.nets.run import NetFit, NetTrainingError, call_user
 from mlwright.package.tensor import TensorModel
 
 C = TypeVar("C", bound=NetConfig)
@@ -40,6 +40,7 @@ def train_and_package(
             ),
             data=data,
             verbose=verbose,
+            error=NetTrainingError,
             **objects,
         )
     made: list[TensorModel] = []

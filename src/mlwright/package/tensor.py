@@ -80,8 +80,13 @@ class OnnxProgram:
             )
         if names is not None and set(names) == set(self.names):
             feeds = dict(zip(names, arrays, strict=True))
+        elif len(arrays) == 1:
+            feeds = {self.names[0]: arrays[0]}
         else:
-            feeds = dict(zip(self.names, arrays, strict=True))
+            raise ConfigError(
+                f"the ONNX model's inputs {self.names} are not the spec's {names}",
+                fix="rebuild the package: its ONNX model and spec.json disagree",
+            )
         return np.asarray(self.session.run(None, feeds)[0])
 
 

@@ -461,6 +461,7 @@ def train_and_package(
             ),
             data=data,
             verbose=verbose,
+            error=TorchTrainingError,
             model_factory=model_factory,
             loss=loss,
         )
