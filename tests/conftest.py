@@ -72,6 +72,8 @@ LONGEST_FIRST = (
     "tests/distributed/test_ray_search.py",
     "tests/report/test_report.py",
     "tests/train/test_halving.py",
+    "tests/byo_nets/test_jax.py",
+    "tests/byo_nets/test_keras.py",
     "tests/serve/test_ab.py",
     "tests/serve/test_reliability.py",
     "tests/cli/test_cli_train.py",

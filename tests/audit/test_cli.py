@@ -158,6 +158,18 @@ def test_many_files_use_every_core(tmp_path: Path) -> None:
     )
 
 
+def test_the_pool_starts_safely_in_a_process_with_threads(tmp_path: Path) -> None:
+    """JAX's threads (as in a notebook that trained a Flax model) make forking unsafe: the
+    audit's processes come from a fork server, so JAX has no fork to warn about."""
+    import jax.numpy as jnp
+
+    float(jnp.ones(2).sum())
+    for i in range(200):
+        (tmp_path / f"m{i}.py").write_text(LEAKY if i == 7 else "x = 1\n")
+    result = audit([tmp_path], workers=2)
+    assert [f.path for f in result.findings][:1] == [str(tmp_path / "m7.py")]
+
+
 def test_a_fresh_process_knows_every_rule_and_imports_no_ml_library(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -19,9 +19,10 @@ CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 def example(file: str, **changes: Any) -> dict[str, Any]:
     """examples/FILE.yaml at test size, with ``changes`` merged into its sections."""
     raw: dict[str, Any] = yaml.safe_load((ROOT / "examples" / f"{file}.yaml").read_text())
+    # batches that divide the examples: JAX compiles each batch shape once per run
     small = {
         "digits_cnn": {"params": {"channels": 4, "dropout": 0.2}, "data_params": {"rows": 300},
-                       "train": {"epochs": 2, "batch_size": 32, "patience": None}},
+                       "train": {"epochs": 2, "batch_size": 60, "patience": None}},
         "sequence_gru": {"params": {"hidden": 8},
                          "data_params": {"length": 8, "train_rows": 256, "valid_rows": 64},
                          "train": {"epochs": 2, "batch_size": 32, "patience": None}},

@@ -47,6 +47,12 @@ def test_the_package_holds_the_flax_state_and_an_onnx_model_within_1e_5(gru: Pat
                                atol=1e-5)  # fmt: skip
     history = model.recipe.history
     assert len(history) == 2 and all(e["grad_norm"] > 0 for e in history)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    curve = client.get_metric_history(model.recipe.run_id, "val_mae")
+    assert [round(m.value, 6) for m in curve] == [round(e["metrics"]["mae"], 6) for e in history]
+    assert client.get_metric_history(model.recipe.run_id, "grad_norm")  # every log_every steps
     assert "JAX (Flax) regression model" in (gru / "report" / "report.md").read_text()
 
 

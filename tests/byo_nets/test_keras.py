@@ -56,6 +56,13 @@ def test_the_package_holds_the_keras_model_and_an_onnx_model_within_1e_5(digits:
     report = (digits / "report" / "report.md").read_text()
     assert "Keras classifier" in report and "model/model.onnx" in report
     assert "keras" in model.recipe.framework and len(model.recipe.history) == 2
+    # every epoch is tracked: the run's validation curve has one point per epoch
+    from mlflow.tracking import MlflowClient
+
+    curve = MlflowClient().get_metric_history(model.recipe.run_id, "val_accuracy")
+    assert [round(m.value, 6) for m in curve] == [
+        round(e["metrics"]["accuracy"], 6) for e in model.recipe.history
+    ]
 
 
 def test_it_is_registered_and_loads_by_alias(digits: Path) -> None:

@@ -13,6 +13,7 @@ import ast
 import errno
 import io
 import json
+import multiprocessing
 import os
 import re
 import stat
@@ -497,7 +498,10 @@ def run(files: list[Path], selection: Selection, workers: int | None = None) -> 
     size = max(50, len(files) // (workers * 8))
     chunks = [[str(f) for f in files[i : i + size]] for i in range(0, len(files), size)]
     findings: list[Finding] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver, not fork: forking a process whose threads hold locks (JAX's, a notebook's)
+    # can deadlock the child
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for part in pool.map(_check_chunk, [(c, selection) for c in chunks]):
             findings.extend(part)
     return findings
