@@ -42,7 +42,14 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-test-slow: $(STAMP) browser
+# the slow tier also runs Keras on TensorFlow: the tensorflow extra, on top of .[dev,ray]
+TF_STAMP := $(VENV)/.installed-tensorflow
+$(TF_STAMP): $(STAMP) pyproject.toml constraints.txt
+	@start=$$(date +%s); \
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ray,tensorflow]' && \
+	touch $(TF_STAMP) && echo "install: tensorflow extra in $$(( $$(date +%s) - start )) s"
+
+test-slow: $(STAMP) $(TF_STAMP) browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m slow $(PYTEST_ARGS)
 
 # lint-imports: which way imports run between the stages ([tool.importlinter] in pyproject.toml)

@@ -53,6 +53,26 @@ def cli_train(kind: str, config: dict[str, Any], folder: Path, *extra: str) -> P
     return folder / "pkg"
 
 
+def train_on_backend(backend: str, folder: Path) -> dict[str, Any]:
+    """The tiny digits CNN trained by ``mlwright train-keras`` on ``backend`` in its own
+    process (Keras picks its backend once per process); the package's recipe."""
+    import json
+    import subprocess
+
+    config = example("keras_digits_cnn", name=f"digits-keras-{backend}", backend=backend,
+                     tracker="none", train={"epochs": 1})  # fmt: skip
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "mlwright", "train-keras", "-c", str(path), "-o",
+         str(folder / "pkg"), "--checkpoint-dir", str(folder / "ckpt"), "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    recipe: dict[str, Any] = json.loads((folder / "pkg" / "recipe.json").read_text())
+    return recipe
+
+
 @pytest.fixture(autouse=True)
 def _examples_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))

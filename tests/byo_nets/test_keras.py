@@ -5,8 +5,6 @@ search, and the PyTorch backend in its own process."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import mlwright as mw
 from mlwright.errors import ConfigError
 from mlwright.keras import KerasConfig
 from mlwright.package.tensor import TensorModel, check_tensor_golden
-from tests.byo_nets.conftest import CLASSES, ROOT, cli_train, example
+from tests.byo_nets.conftest import CLASSES, cli_train, example, train_on_backend
 
 
 @pytest.fixture(scope="module")
@@ -114,20 +112,8 @@ def test_a_recurrent_model_needs_clipping_and_a_search_trains_its_best_trial(
 
 
 def test_the_pytorch_backend_trains_and_exports_in_its_own_process(tmp_path: Path) -> None:
-    import yaml
-
-    config = example("keras_digits_cnn", name="digits-keras-torch", backend="torch",
-                     tracker="none", train={"epochs": 1})  # fmt: skip
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
-    done = subprocess.run(
-        [sys.executable, "-m", "mlwright", "train-keras", "-c", str(path), "-o",
-         str(tmp_path / "pkg"), "--checkpoint-dir", str(tmp_path / "ckpt"), "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    recipe = json.loads((tmp_path / "pkg" / "recipe.json").read_text())
-    assert "torch backend" in recipe["framework"]
+    recipe = train_on_backend("torch", tmp_path)
+    assert "torch backend" in recipe["framework"] and recipe["kind"] == "keras"
     assert recipe["export"]["onnx"]["max_abs_difference"] <= 1e-5
 
 

@@ -166,7 +166,7 @@ def _epochs(
             order = epoch_order(loop.seed, epoch, len(train_set))
             batches = math.ceil(len(train_set) / loop.batch_size)
             hooks.show.start(epoch, batches)
-            on_step, grad = _stepper(config, trainer, standing, epoch, path, hooks)
+            on_step, grad = _stepper(config, trainer, standing, epoch, batches, path, hooks)
             train_loss = trainer.train_epoch(train_set.take(order), loop.batch_size, on_step)
             val_loss, metrics = None, {}
             if valid_set is not None:
@@ -196,12 +196,13 @@ def _stepper(
     trainer: Trainer,
     standing: Standing,
     epoch: int,
+    batches: int,
     path: Path | None,
     hooks: _Hooks,
 ) -> tuple[StepFn, list[float | None]]:
     """The per-batch hook (a loss that is not finite stops training, naming the batch; the
-    loss and gradient norm are logged every ``log_every`` batches) and the epoch's largest
-    gradient norm, filled in as batches pass."""
+    loss and gradient norm are logged every ``log_every`` batches of the run) and the epoch's
+    largest gradient norm, filled in as batches pass."""
     largest: list[float | None] = [None]
     seen = [0]
 
@@ -221,7 +222,7 @@ def _stepper(
             )
         if norm is not None:
             largest[0] = norm if largest[0] is None else max(largest[0], norm)
-        if seen[0] % config.train.log_every == 0:
+        if ((epoch - 1) * batches + seen[0]) % config.train.log_every == 0:  # over the run
             scores = {"train_loss": loss} | ({} if norm is None else {"grad_norm": norm})
             hooks.log(scores, trainer.steps())
         hooks.show.advance()
