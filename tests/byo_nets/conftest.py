@@ -53,6 +53,59 @@ def cli_train(kind: str, config: dict[str, Any], folder: Path, *extra: str) -> P
     return folder / "pkg"
 
 
+BLOCKED = ("jax", "jaxlib", "flax", "optax", "jax2onnx", "keras", "tensorflow", "torch")
+
+SERVE = """
+import json, sys
+BLOCKED = {blocked!r}
+for name in BLOCKED:  # as if not installed: importing fails, importlib.util.find_spec is None
+    sys.modules[name] = None
+from fastapi.testclient import TestClient
+import mlwright as mw
+from mlwright.package.tensor import check_tensor_golden
+from mlwright.serve.app import app_from_spec
+
+model = mw.load({package!r})
+assert check_tensor_golden(model) == [], "golden"
+settings = {{"store": {store!r}}}
+spec = {{"MLWRIGHT_SERVE_PACKAGE": {package!r}, "MLWRIGHT_SERVE_SETTINGS": json.dumps(settings)}}
+out = {{}}
+with TestClient(app_from_spec(spec)) as http:
+    out["ready"] = http.get("/ready").json()["status"]
+    golden = model.golden
+    answer = http.post("/v1/predict", json={{"records": golden["inputs"]}})
+    out["status"] = answer.status_code
+    body = answer.json()
+    out["same"] = [p["prediction"] for p in body["predictions"]] == [
+        e["prediction"] for e in golden["expected"]]
+    bad = http.post("/v1/predict", json={{"records": [{{"input": [[1.0]]}}]}})
+    out["bad"] = [bad.status_code, bad.json()["errors"][0]["field"]]
+    pid = body["predictions"][0]["prediction_id"]
+    label = golden["expected"][0]["prediction"]
+    sent = {{"prediction_id": pid, "label": label}}
+    out["feedback"] = http.post("/v1/feedback", json=sent).status_code
+    out["kind"] = http.get("/v1/models").json()["models"][0]["kind"]
+    out["metrics"] = "mlwright_predictions_total" in http.get("/metrics").text
+out["loaded"] = sorted(m for m, v in sys.modules.items() if m.split(".")[0] in BLOCKED and v)
+print(json.dumps(out))
+"""
+
+
+def serve_without_frameworks(package: Path, folder: Path) -> dict[str, Any]:
+    """Load and serve ``package`` in a fresh interpreter where the training frameworks cannot be
+    imported: what the gate, a good and a bad request, feedback, /v1/models and /metrics gave,
+    and which of the frameworks were imported (none, when it works)."""
+    import json
+    import subprocess
+
+    script = SERVE.format(blocked=BLOCKED, package=str(package), store=str(folder / "serve.db"))
+    done = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def train_on_backend(backend: str, folder: Path) -> dict[str, Any]:
     """The tiny digits CNN trained by ``mlwright train-keras`` on ``backend`` in its own
     process (Keras picks its backend once per process); the package's recipe."""

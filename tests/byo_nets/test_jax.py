@@ -1,6 +1,7 @@
 """`mlwright train-jax` end to end on the Flax examples at small size: the package (the
-module's msgpack state, an ONNX model within 1e-5 of it), exact resume with dropout, clipping,
-search and bad data named."""
+module's msgpack state, an ONNX model within 1e-5 of it), served where no training framework can
+be imported (and a crafted ONNX model refused), exact resume with dropout, clipping, search and
+bad data named."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 import mlwright as mw
 from mlwright.errors import ConfigError
 from mlwright.jax import JaxConfig
+from mlwright.package.store import PackageError
 from mlwright.package.tensor import TensorModel, check_tensor_golden
-from tests.byo_nets.conftest import cli_train, example
+from tests.byo_nets.conftest import cli_train, example, serve_without_frameworks
+from tests.security.packages import recompute_manifest
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,39 @@ def test_the_package_holds_the_flax_state_and_an_onnx_model_within_1e_5(gru: Pat
     assert [round(m.value, 6) for m in curve] == [round(e["metrics"]["mae"], 6) for e in history]
     assert client.get_metric_history(model.recipe.run_id, "grad_norm")  # every log_every steps
     assert "JAX (Flax) regression model" in (gru / "report" / "report.md").read_text()
+
+
+def test_served_without_any_training_framework(gru: Path, tmp_path: Path) -> None:
+    out = serve_without_frameworks(gru, tmp_path)
+    assert out["ready"] == "ready" and out["status"] == 200 and out["same"]
+    assert out["bad"] == [422, "input"] and out["feedback"] in (200, 201, 202)
+    assert out["metrics"] and out["kind"] == "jax" and out["loaded"] == []
+
+
+def test_an_onnx_model_that_names_an_outside_file_is_refused(gru: Path, tmp_path: Path) -> None:
+    """Whoever makes a package writes its manifest: the checksums pass, the ONNX model's
+    external data (a path to any file on the server) must not be read."""
+    import shutil
+
+    import onnx
+
+    crafted = tmp_path / "crafted"
+    shutil.copytree(gru, crafted)
+    proto = onnx.load(str(crafted / "model" / "model.onnx"))
+    weight = max(proto.graph.initializer, key=lambda t: len(t.raw_data) + len(t.float_data))
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\0" * 4096)
+    weight.ClearField("raw_data")
+    weight.ClearField("float_data")
+    weight.data_location = onnx.TensorProto.EXTERNAL
+    del weight.external_data[:]
+    for key, value in (("location", str(secret)), ("offset", "0")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(crafted / "model" / "model.onnx"))
+    recompute_manifest(crafted)
+    with pytest.raises(PackageError, match="does not load"):
+        mw.load(crafted)
 
 
 def test_a_stopped_run_with_dropout_resumes_exactly(tmp_path: Path) -> None:

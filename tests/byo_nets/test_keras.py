@@ -1,6 +1,7 @@
 """`mlwright train-keras` end to end on the examples at small size: the package (the .keras
-model, an ONNX model within 1e-5 of it), its registration and report, exact resume, clipping,
-search, and the PyTorch backend in its own process."""
+model, an ONNX model within 1e-5 of it), served where no training framework can be imported,
+its registration and report, exact resume, clipping, search, and the PyTorch backend in its own
+process."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ import mlwright as mw
 from mlwright.errors import ConfigError
 from mlwright.keras import KerasConfig
 from mlwright.package.tensor import TensorModel, check_tensor_golden
-from tests.byo_nets.conftest import CLASSES, cli_train, example, train_on_backend
+from tests.byo_nets.conftest import (
+    CLASSES,
+    cli_train,
+    example,
+    serve_without_frameworks,
+    train_on_backend,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +68,13 @@ def test_the_package_holds_the_keras_model_and_an_onnx_model_within_1e_5(digits:
     assert [round(m.value, 6) for m in curve] == [
         round(e["metrics"]["accuracy"], 6) for e in model.recipe.history
     ]
+
+
+def test_served_without_any_training_framework(digits: Path, tmp_path: Path) -> None:
+    out = serve_without_frameworks(digits, tmp_path)
+    assert out["ready"] == "ready" and out["status"] == 200 and out["same"]
+    assert out["bad"] == [422, "input"] and out["feedback"] in (200, 201, 202)
+    assert out["metrics"] and out["kind"] == "keras" and out["loaded"] == []
 
 
 def test_it_is_registered_and_loads_by_alias(digits: Path) -> None:
