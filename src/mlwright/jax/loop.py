@@ -24,7 +24,12 @@ from mlwright.errors import ConfigError
 from mlwright.jax.config import JaxConfig
 from mlwright.nets.arrays import Arrays
 from mlwright.nets.loop import StepFn
-from mlwright.nets.run import NetTrainingError, call_user
+from mlwright.nets.run import (
+    NetTrainingError,
+    call_user,
+    refuse_unclipped,
+    unreadable_checkpoint,
+)
 
 RECURRENT = ("RNN", "RNNCellBase", "MultiHeadAttention", "Bidirectional")
 STATE = "state.msgpack"
@@ -58,12 +63,7 @@ def build_model(config: JaxConfig, factory: Any) -> Any:
     recurrent = [f"{type(m).__name__} at {'.'.join(map(str, path)) or 'the top'!r}"
                  for path, m in nnx.iter_graph(model) if isinstance(m, nnx.Module)
                  and any(c.__name__ in RECURRENT for c in type(m).__mro__)]  # fmt: skip
-    if recurrent and config.train.clip_grad_norm is None:
-        raise ConfigError(
-            f"gradient clipping is off, but the model has recurrent or attention layers "
-            f"({', '.join(recurrent[:3])}), whose gradients explode without it",
-            fix="set train.clip_grad_norm (1.0 is a good start)",
-        )
+    refuse_unclipped(config, recurrent)
     return model
 
 
@@ -234,7 +234,7 @@ class JaxTrainer:
             payload = serialization.msgpack_restore(path.read_bytes())
             record = json.loads(payload["record"])
         except Exception as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable_checkpoint(path, exc) from exc
         check(record)
         try:
             self.set_weights(payload["model"])
@@ -244,15 +244,8 @@ class JaxTrainer:
             nnx.update(self.optimizer, state)
             self._steps = int(record.pop("batches"))
         except Exception as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable_checkpoint(path, exc) from exc
         return record, payload["best"] or None
-
-
-def _unreadable(path: Path, exc: Exception) -> NetTrainingError:
-    return NetTrainingError(
-        f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
-        fix="delete it to start afresh, or point at another checkpoint folder",
-    )
 
 
 def load_state(module: Any, path: str | Path) -> Any:

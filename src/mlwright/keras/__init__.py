@@ -61,23 +61,13 @@ def train_keras(
 ) -> TensorModel:
     """Search (when the config declares ranges), train, package into ``out`` (default
     ``models/NAME``) and register a version, all in one tracked run."""
-    from mlwright.keras.loop import KerasExporter, KerasTrainer
-    from mlwright.nets.package import package
-    from mlwright.nets.train import train_and_package
-    from mlwright.package.store import check_destination
+    from mlwright.keras.loop import KerasExporter
+    from mlwright.nets.train import train_to_package
 
     if not isinstance(config, KerasConfig):
         config = KerasConfig.from_yaml(config)
-    path = Path(out or Path("models") / config.name)
-    check_destination(path)  # before training, not after it
-
-    def exported(result: NetFit, tracker: Any, searched: dict[str, Any] | None) -> TensorModel:
-        trainer = result.model
-        assert isinstance(trainer, KerasTrainer)
-        return package(result, KerasExporter(trainer), path, tracker, searched)
-
-    return train_and_package(
-        config, fit, exported, data=data, checkpoint_dir=checkpoint_dir, resume=resume,
+    return train_to_package(
+        config, out, fit, KerasExporter, data=data, checkpoint_dir=checkpoint_dir, resume=resume,
         verbose=verbose, model_factory=model_factory,
     )  # fmt: skip
 

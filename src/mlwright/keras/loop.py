@@ -26,7 +26,12 @@ from mlwright.errors import ConfigError
 from mlwright.keras.config import KerasConfig
 from mlwright.nets.arrays import Arrays
 from mlwright.nets.loop import StepFn
-from mlwright.nets.run import NetTrainingError, call_user
+from mlwright.nets.run import (
+    NetTrainingError,
+    call_user,
+    refuse_unclipped,
+    unreadable_checkpoint,
+)
 
 RECURRENT = ("RNN", "MultiHeadAttention", "Attention", "AdditiveAttention", "Bidirectional",
              "GroupedQueryAttention")  # fmt: skip
@@ -86,12 +91,7 @@ def build_model(config: KerasConfig, factory: Any, example: Arrays) -> Any:
         model(example.model_inputs())
     recurrent = [f"{type(layer).__name__} {layer.name!r}" for layer in _layers(model)
                  if any(c.__name__ in RECURRENT for c in type(layer).__mro__)]  # fmt: skip
-    if recurrent and config.train.clip_grad_norm is None:
-        raise ConfigError(
-            f"gradient clipping is off, but the model has recurrent or attention layers "
-            f"({', '.join(recurrent[:3])}), whose gradients explode without it",
-            fix="set train.clip_grad_norm (1.0 is a good start)",
-        )
+    refuse_unclipped(config, recurrent)
     return model
 
 
@@ -210,7 +210,7 @@ class KerasTrainer:
                 stored = {k: saved[k] for k in saved.files}
             record = json.loads(str(stored["record"]))
         except Exception as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable_checkpoint(path, exc) from exc
         check(record)
         try:
             model = _numbered(stored, "model")
@@ -221,15 +221,8 @@ class KerasTrainer:
                 variable.assign(value)
             self._steps = int(self._numpy(self.optimizer.iterations))
         except Exception as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable_checkpoint(path, exc) from exc
         return record, best
-
-
-def _unreadable(path: Path, exc: Exception) -> NetTrainingError:
-    return NetTrainingError(
-        f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
-        fix="delete it to start afresh, or point at another checkpoint folder",
-    )
 
 
 def _numbered(stored: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:

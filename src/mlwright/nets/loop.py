@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlwright.errors import ConfigError
 from mlwright.nets.arrays import Arrays, epoch_order, metric, split
 from mlwright.nets.config import NetConfig
 from mlwright.nets.run import (
@@ -32,6 +31,7 @@ from mlwright.nets.run import (
     Progress,
     Standing,
     check_monitor,
+    check_same_config,
     config_digest,
     epoch_scores,
     tracked,
@@ -111,12 +111,7 @@ def fit_arrays(
         if path is not None and resume and path.is_file():
 
             def same_config(record: dict[str, Any], path: Path = path) -> None:
-                if record.get("config_digest") != config_digest(config):
-                    raise ConfigError(
-                        f"the checkpoint {path} was written by a run with another configuration",
-                        fix="resume with the same config, or start afresh: resume=False "
-                        "(`--no-resume`) or another checkpoint folder",
-                    )
+                check_same_config(config, record.get("config_digest"), path)
 
             record, best = trainer.load(path, same_config)
             standing = Standing.from_dict(record)

@@ -311,6 +311,11 @@ def package(
     """Build, save and register ``result``'s package inside its tracked run."""
     model, onnx_bytes = build(result, exporter, run_id=result.run_id, search=search)
     save(model, onnx_bytes, exporter, out)
+    return register(model, tracker, search)
+
+
+def register(model: TensorModel, tracker: Any, search: dict[str, Any] | None) -> TensorModel:
+    """The saved package logged to its run (search record, packaged scores) and registered."""
     assert model.path is not None
     if search is not None:
         tracker.log_dict(search, "search.json")
@@ -319,4 +324,13 @@ def package(
     return model
 
 
-__all__ = ["ONNX_TOLERANCE", "Exporter", "build", "output_kind", "package", "save", "scores_of"]
+__all__ = [
+    "ONNX_TOLERANCE",
+    "Exporter",
+    "build",
+    "output_kind",
+    "package",
+    "register",
+    "save",
+    "scores_of",
+]

@@ -161,6 +161,35 @@ def call_user(
         ) from exc
 
 
+def refuse_unclipped(config: NetConfig, recurrent: list[str]) -> None:
+    """A ConfigError when ``recurrent`` names layers and gradient clipping is off."""
+    if recurrent and config.train.clip_grad_norm is None:
+        raise ConfigError(
+            f"gradient clipping is off, but the model has recurrent or attention layers "
+            f"({', '.join(recurrent[:3])}), whose gradients explode without it",
+            fix="set train.clip_grad_norm (1.0 is a good start)",
+        )
+
+
+def unreadable_checkpoint(
+    path: Path, exc: Exception, error: type[MlwrightError] = NetTrainingError
+) -> MlwrightError:
+    return error(
+        f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
+        fix="delete it to start afresh, or point at another checkpoint folder",
+    )
+
+
+def check_same_config(config: NetConfig, digest: object, path: Path) -> None:
+    """A ConfigError when a checkpoint's ``digest`` is not this configuration's."""
+    if digest != config_digest(config):
+        raise ConfigError(
+            f"the checkpoint {path} was written by a run with another configuration",
+            fix="resume with the same config, or start afresh: resume=False (`--no-resume`) or "
+            "another checkpoint folder",
+        )
+
+
 def config_digest(config: NetConfig) -> str:
     """What a checkpoint must have been trained with to be resumed: the same configuration."""
     settings = config.model_dump(mode="json")
@@ -291,8 +320,11 @@ __all__ = [
     "Standing",
     "call_user",
     "check_monitor",
+    "check_same_config",
     "config_digest",
     "epoch_scores",
+    "refuse_unclipped",
     "resolve",
     "tracked",
+    "unreadable_checkpoint",
 ]

@@ -38,10 +38,13 @@ from mlwright.nets.run import (
     Progress,
     Standing,
     check_monitor,
+    check_same_config,
     config_digest,
     epoch_scores,
+    refuse_unclipped,
     resolve,
     tracked,
+    unreadable_checkpoint,
 )
 from mlwright.nets.run import call_user as _call_user
 from mlwright.torch.config import TorchConfig
@@ -110,12 +113,7 @@ def build_model(config: TorchConfig, factory: Callable[..., Any] | None) -> nn.M
         )
     recurrent = [f"{type(m).__name__} at {name or 'the top'!r}" for name, m in
                  model.named_modules() if isinstance(m, RECURRENT)]  # fmt: skip
-    if recurrent and config.train.clip_grad_norm is None:
-        raise ConfigError(
-            f"gradient clipping is off, but the model has recurrent or attention layers "
-            f"({', '.join(recurrent[:3])}), whose gradients explode without it",
-            fix="set train.clip_grad_norm (1.0 is a good start)",
-        )
+    refuse_unclipped(config, recurrent)
     return model
 
 
@@ -516,16 +514,8 @@ def _load(path: Path, config: TorchConfig, parts: _Parts) -> _State:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise TorchTrainingError(
-            f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
-            fix="delete it to start afresh, or point at another checkpoint folder",
-        ) from exc
-    if payload.get("config_digest") != config_digest(config):
-        raise ConfigError(
-            f"the checkpoint {path} was written by a run with another configuration",
-            fix="resume with the same config, or start afresh: resume=False (`--no-resume`) or "
-            "another checkpoint folder",
-        )
+        raise unreadable_checkpoint(path, exc, TorchTrainingError) from exc
+    check_same_config(config, payload.get("config_digest"), path)
     parts.model.load_state_dict(payload["model"])
     parts.optimizer.load_state_dict(payload["optimizer"])
     parts.schedule.load_state_dict(payload["schedule"])

@@ -254,9 +254,6 @@ def _quiet() -> Any:
 
 def evaluate(model: TensorModel, dataset: Any, keyword: bool, batch_size: int) -> dict[str, Any]:
     """The served program's scores on the validation set (evaluation.json's content)."""
-    from mlwright.evaluate.diagnostics import diagnose
-    from mlwright.evaluate.metrics import all_scores
-
     raws, targets = [], []
     for start in range(0, len(dataset), batch_size):
         rows = list(range(start, min(len(dataset), start + batch_size)))
@@ -264,22 +261,9 @@ def evaluate(model: TensorModel, dataset: Any, keyword: bool, batch_size: int) -
             batch, target_batch = _batch(dataset, model.inputs, keyword, group)
             raws.append(model.raw({k: v.numpy() for k, v in batch.items()}))
             targets.append(target_batch.reshape(len(group), -1).double().numpy())
-    raw, y = np.concatenate(raws), np.concatenate(targets)
-    if model.task == "regression":
-        if raw.shape[1] != 1 or y.shape[1] != 1:
-            return {"task": "regression", "rows": len(y), "outputs": int(raw.shape[1]),
-                    "scores": {"mae": float(np.mean(np.abs(raw - y))),
-                               "rmse": float(np.sqrt(np.mean((raw - y) ** 2)))}}  # fmt: skip
-        pred, target, task = raw[:, 0], y[:, 0], "regression"
-    else:
-        columns = model.columns(raw)
-        assert model.classes is not None
-        pred = np.column_stack([columns[f"proba_{c}"] for c in model.classes])
-        target = y[:, 0].astype(np.int64)
-        task = "binary" if len(model.classes) == 2 else "multiclass"
-    scores = all_scores(task, target, pred)  # type: ignore[arg-type]
-    diag = diagnose(task, target, pred, classes=model.classes)  # type: ignore[arg-type]
-    return {"task": task, "rows": len(target), "scores": scores, "diagnostics": diag}
+    from mlwright.nets.package import scores_of
+
+    return scores_of(model, np.concatenate(raws), np.concatenate(targets))
 
 
 def _shape_groups(
@@ -448,40 +432,18 @@ def train_and_package(
 ) -> TensorModel:
     """Search (when the config declares ranges), train, package into ``out`` and register a
     version, all in one tracked run (see :func:`mlwright.torch.train_torch`)."""
-    searched = None
-    if config.search is not None:
-        from mlwright.nets.search import search
-        from mlwright.torch.loop import call_user
+    from mlwright.nets.package import register
+    from mlwright.nets.train import train_and_package as run
 
-        config, searched = search(
-            config,
-            fit=fit,
-            load_data=lambda: call_user(
-                config.data, None, "data function", "data_params", config.data_params
-            ),
-            data=data,
-            verbose=verbose,
-            error=TorchTrainingError,
-            model_factory=model_factory,
-            loss=loss,
-        )
-    made: list[TensorModel] = []
-
-    def finish(result: FitResult, tracker: Any) -> None:
+    def packaged(result: Any, tracker: Any, searched: dict[str, Any] | None) -> TensorModel:
         model, program = build(result, run_id=result.run_id, search=searched)
         save(model, program, _cpu_state(result.model), Path(out))
-        assert model.path is not None
-        if searched is not None:
-            tracker.log_dict(searched, "search.json")
-        tracker.log_metrics({f"packaged_{k}": v for k, v in model.metrics["validation"].items()})
-        model.registry = tracker.log_model(model, model.path)
-        made.append(model)
+        return register(model, tracker, searched)
 
-    fit(
-        config, model_factory=model_factory, data=data, loss=loss,
-        checkpoint_dir=checkpoint_dir, resume=resume, verbose=verbose, finish=finish,
+    return run(
+        config, fit, packaged, data=data, checkpoint_dir=checkpoint_dir, resume=resume,
+        verbose=verbose, error=TorchTrainingError, model_factory=model_factory, loss=loss,
     )  # fmt: skip
-    return made[0]
 
 
 __all__ = ["build", "export_onnx", "export_program", "infer_inputs", "save", "train_and_package"]
