@@ -279,6 +279,16 @@ def train_torch_command(
     _train_net("torch", config, output, checkpoint_dir, resume, quiet and not no_quiet)
 
 
+# the options train-keras and train-jax share with train-torch
+PackageFolder = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
+]
+CheckpointDir = Annotated[
+    Path | None, typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME).")
+]
+Resume = Annotated[bool, typer.Option(help="Continue from the checkpoint a stopped run left.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")]
+
 TRAIN_KERAS_EXAMPLES = examples(
     "mlwright train-keras -c examples/keras_digits_cnn.yaml",
     "mlwright train-keras -c run.yaml -o models/digits --no-resume -q",
@@ -289,17 +299,10 @@ def train_keras_command(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/keras.md).")
     ],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
-    ] = None,
-    checkpoint_dir: Annotated[
-        Path | None,
-        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
-    ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    output: PackageFolder = None,
+    checkpoint_dir: CheckpointDir = None,
+    resume: Resume = True,
+    quiet: Quiet = False,
 ) -> None:
     """Train your own Keras 3 model (JAX backend by default; TensorFlow or PyTorch) from a
     config, then package it with an ONNX model the server runs without Keras, register and
@@ -317,17 +320,10 @@ def train_jax_command(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="The run's YAML file (see docs/jax.md).")
     ],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Package folder (default models/NAME).")
-    ] = None,
-    checkpoint_dir: Annotated[
-        Path | None,
-        typer.Option(help="Checkpoints, one per epoch (default checkpoints/NAME)."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the checkpoint a stopped run left.")
-    ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    output: PackageFolder = None,
+    checkpoint_dir: CheckpointDir = None,
+    resume: Resume = True,
+    quiet: Quiet = False,
 ) -> None:
     """Train your own Flax NNX model with an optax optimiser from a config, then package it with
     an ONNX model the server runs without JAX, register and report it."""

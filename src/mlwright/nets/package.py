@@ -264,31 +264,38 @@ def save(model: TensorModel, onnx_bytes: bytes, exporter: Exporter, path: Path) 
 
     def fill(root: Path, final: Path) -> None:
         (root / "model").mkdir()
-        (root / "golden").mkdir()
         exporter.save_native(root / "model")
         (root / ONNX).write_bytes(onnx_bytes)
-        write_json(root / SPEC, spec_dict(model))
-        write_json(root / "recipe.json", model.recipe.to_dict())
-        write_json(root / "metrics.json", model.metrics)
-        assert model.golden is not None
-        write_json(root / "golden" / "inputs.json", model.golden["inputs"])
-        write_json(root / "golden" / "expected.json", model.golden["expected"])
-        (root / "report").mkdir()
-        write_json(root / "report" / "evaluation.json", model.evidence)
-        from mlwright.report import _display
-        from mlwright.report.tensor import write_into
+        import onnxruntime
 
-        write_into(model, root / "report", _display(final))
-        _write_mlmodel(model, root)
-        write_manifest(root, model.name, model.recipe.created_utc, kind=exporter.kind)
+        write_described(model, root, final, f"onnxruntime=={onnxruntime.__version__}")
 
     model.path = write_atomically(Path(path), fill)
     return model.path
 
 
-def _write_mlmodel(model: TensorModel, root: Path) -> None:
-    import onnxruntime
+def write_described(model: TensorModel, root: Path, final: Path, requirement: str) -> None:
+    """Everything in a tensor package besides its model files: the spec, recipe, metrics,
+    golden examples, the report, MLflow's files (serving needs ``requirement``) and, last, the
+    checksum manifest."""
+    write_json(root / SPEC, spec_dict(model))
+    write_json(root / "recipe.json", model.recipe.to_dict())
+    write_json(root / "metrics.json", model.metrics)
+    assert model.golden is not None
+    (root / "golden").mkdir()
+    write_json(root / "golden" / "inputs.json", model.golden["inputs"])
+    write_json(root / "golden" / "expected.json", model.golden["expected"])
+    (root / "report").mkdir()
+    write_json(root / "report" / "evaluation.json", model.evidence)
+    from mlwright.report import _display
+    from mlwright.report.tensor import write_into
 
+    write_into(model, root / "report", _display(final))
+    _write_mlmodel(model, root, requirement)
+    write_manifest(root, model.name, model.recipe.created_utc, kind=model.kind)
+
+
+def _write_mlmodel(model: TensorModel, root: Path, requirement: str) -> None:
     inputs = [
         {
             "type": "tensor",
@@ -297,7 +304,6 @@ def _write_mlmodel(model: TensorModel, root: Path) -> None:
         }
         for s in model.inputs
     ]
-    requirement = f"onnxruntime=={onnxruntime.__version__}"
     write_mlflow_files(root, inputs, None, [requirement], model.recipe.created_utc)
 
 
@@ -333,4 +339,5 @@ __all__ = [
     "register",
     "save",
     "scores_of",
+    "write_described",
 ]

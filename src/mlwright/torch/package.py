@@ -30,19 +30,14 @@ from mlwright.package.golden import to_records
 from mlwright.package.recipe import TorchRecipe
 from mlwright.package.store import (
     write_atomically,
-    write_json,
-    write_manifest,
-    write_mlflow_files,
 )
 from mlwright.package.tensor import (
     ONNX,
     PROGRAM,
-    SPEC,
     WEIGHTS,
     OutputKind,
     TensorInput,
     TensorModel,
-    spec_dict,
 )
 from mlwright.report.tensor import TensorModelReporter
 from mlwright.torch.config import TorchConfig
@@ -357,7 +352,6 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
 
     def fill(root: Path, final: Path) -> None:
         (root / "model").mkdir()
-        (root / "golden").mkdir()
         torch.save(state_dict, root / WEIGHTS)
         torch.export.save(program, str(root / PROGRAM))
         _check_loadable(root / PROGRAM)
@@ -373,20 +367,9 @@ def save(model: TensorModel, program: Any, state_dict: dict[str, Any], path: Pat
             expected = model.raw({k: v.numpy() for k, v in batch.items()})
             onnx["max_abs_difference"] = onnx_difference(root / ONNX, batch, expected)
         model.recipe.export["onnx"] = onnx
-        write_json(root / SPEC, spec_dict(model))
-        write_json(root / "recipe.json", model.recipe.to_dict())
-        write_json(root / "metrics.json", model.metrics)
-        assert model.golden is not None
-        write_json(root / "golden" / "inputs.json", model.golden["inputs"])
-        write_json(root / "golden" / "expected.json", model.golden["expected"])
-        (root / "report").mkdir()
-        write_json(root / "report" / "evaluation.json", model.evidence)
-        from mlwright.report import _display
-        from mlwright.report.tensor import write_into
+        from mlwright.nets.package import write_described
 
-        write_into(model, root / "report", _display(final))
-        _write_mlmodel(model, root)
-        write_manifest(root, model.name, model.recipe.created_utc, kind="torch")
+        write_described(model, root, final, f"torch=={torch.__version__.split('+')[0]}")
 
     model.path = write_atomically(Path(path), fill)
     return model.path
@@ -404,19 +387,6 @@ def _check_loadable(path: Path) -> None:
             fix="build the model from standard layers and operators (docs/torch.md lists what a "
             "program may contain); the trained weights are kept in the checkpoint folder",
         )
-
-
-def _write_mlmodel(model: TensorModel, root: Path) -> None:
-    inputs = [
-        {
-            "type": "tensor",
-            "name": s.name,
-            "tensor-spec": {"dtype": s.dtype, "shape": [-1, *[d or -1 for d in s.shape]]},
-        }
-        for s in model.inputs
-    ]
-    torch_version = torch.__version__.split("+")[0]
-    write_mlflow_files(root, inputs, None, [f"torch=={torch_version}"], model.recipe.created_utc)
 
 
 def train_and_package(
