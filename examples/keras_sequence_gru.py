@@ -21,7 +21,7 @@ def make_model(params: dict[str, Any]) -> Any:
 
     return keras.Sequential(
         [
-            keras.Input((None, 2), name="sequence"),  # any length
+            keras.Input((None, 2), name="sequence"),  # (steps, channels)
             keras.layers.GRU(int(params["hidden"])),
             keras.layers.Dense(1),
         ]

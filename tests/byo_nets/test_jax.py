@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mlwright as mw
-from mlwright.errors import ConfigError
+from mlwright.errors import ConfigError, SchemaViolationError
 from mlwright.jax import JaxConfig
 from mlwright.package.store import PackageError
 from mlwright.package.tensor import TensorModel, check_tensor_golden
@@ -60,6 +60,10 @@ def test_the_package_holds_the_flax_state_and_an_onnx_model_within_1e_5(gru: Pat
 
 
 def test_served_without_any_training_framework(gru: Path, tmp_path: Path) -> None:
+    model = mw.load(gru)
+    huge = [[1e300, 0.0]] * 8  # a float64 that float32 cannot hold
+    with pytest.raises(SchemaViolationError, match="beyond float32's range"):
+        model.encode([{"input": huge}])
     out = serve_without_frameworks(gru, tmp_path)
     assert out["ready"] == "ready" and out["status"] == 200 and out["same"]
     assert out["bad"] == [422, "input"] and out["feedback"] in (200, 201, 202)
@@ -89,6 +93,17 @@ def test_an_onnx_model_that_names_an_outside_file_is_refused(gru: Path, tmp_path
     onnx.save(proto, str(crafted / "model" / "model.onnx"))
     recompute_manifest(crafted)
     with pytest.raises(PackageError, match="does not load"):
+        mw.load(crafted)
+    # a valid ONNX model that does not take the spec's inputs is refused at load as well
+    from onnx import TensorProto, helper
+
+    flat = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 16])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 16])
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g",
+                              [flat], [out])  # fmt: skip
+    onnx.save(helper.make_model(graph), str(crafted / "model" / "model.onnx"))
+    recompute_manifest(crafted)
+    with pytest.raises(PackageError, match=r"takes inputs of \[2\] dimensions"):
         mw.load(crafted)
 
 
@@ -184,3 +199,26 @@ def test_integer_inputs_column_targets_and_accumulation(tmp_path: Path) -> None:
     assert check_tensor_golden(model) == []
     assert model.predict([{"input": [1, 2, 3, 4, 5, 6]}])["prediction"].iloc[0] in (0, 1, 2)
     assert model.recipe.steps == 10  # 160 training rows: 10 batches an epoch, a step every 2
+
+
+def make_untraceable(params: dict[str, object], rngs: object) -> object:
+    from flax import nnx
+
+    class Untraceable(nnx.Module):
+        def __init__(self, rngs: nnx.Rngs) -> None:
+            self.head = nnx.Linear(64, 10, rngs=rngs)
+
+        def __call__(self, x: object) -> object:
+            flat = np.asarray(x).reshape(len(x), -1)  # NumPy on a traced value: not jittable
+            return self.head(flat)
+
+    return Untraceable(rngs)  # type: ignore[arg-type]
+
+
+def test_a_forward_pass_jax_cannot_compile_is_named(tmp_path: Path) -> None:
+    from mlwright.jax import fit
+    from mlwright.nets.run import NetTrainingError
+
+    config = jax_config("flax_digits_cnn", model="tests.byo_nets.test_jax:make_untraceable")
+    with pytest.raises(NetTrainingError, match="calling the model failed inside the framework"):
+        fit(config, verbose=False)

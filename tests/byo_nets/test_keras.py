@@ -14,6 +14,7 @@ import pytest
 import mlwright as mw
 from mlwright.errors import ConfigError
 from mlwright.keras import KerasConfig
+from mlwright.nets.run import NetTrainingError
 from mlwright.package.tensor import TensorModel, check_tensor_golden
 from tests.byo_nets.conftest import (
     CLASSES,
@@ -104,8 +105,14 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path: 
         np.testing.assert_array_equal(a, b)
     # another configuration refuses the checkpoint
     other = keras_config("keras_digits_cnn", train={"epochs": 3, "lr": 0.001})
-    with pytest.raises(ConfigError, match="another configuration"):
+    with pytest.raises(ConfigError, match=r"another configuration \(train.lr changed\)"):
         fit(other, checkpoint_dir=tmp_path / "cut", verbose=False)
+    # a file that is not a checkpoint mlwright wrote is refused without NumPy's advice to
+    # unpickle it
+    (tmp_path / "cut" / "last.npz").write_bytes(b"\x93NUMPY" + bytes(range(256)) * 8)
+    with pytest.raises(NetTrainingError, match="cannot be read") as refused:
+        fit(config, checkpoint_dir=tmp_path / "cut", verbose=False)
+    assert "allow_pickle" not in str(refused.value)
 
 
 def test_a_recurrent_model_needs_clipping_and_a_search_trains_its_best_trial(
@@ -152,3 +159,26 @@ def test_accumulated_steps_follow_the_whole_schedule(tmp_path: Path) -> None:
     result = fit(config, verbose=False)
     rates = [e.lr for e in result.history]
     assert rates[1] > 0.005 and rates[2] > 0.001 and rates[3] < rates[2]
+
+
+def test_targets_the_loss_cannot_take_are_named_before_training() -> None:
+    from mlwright.keras import fit
+
+    config = keras_config("keras_digits_cnn")
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 8, 8, 1), dtype="float32")
+    labels = rng.integers(0, 10, 40)
+    cases = [
+        (labels.copy().astype("float64") + 0.37, {}, "whole number from 0 to 9"),
+        (np.where(np.arange(40) == 5, 50, labels), {}, r"training set's example \d+ has target 50"),
+        (np.where(np.arange(40) == 3, np.nan, labels), {}, "NaN or infinite"),
+        (labels, {"loss": "bce_with_logits"}, "10 output"),
+        (labels, {"loss": "mse"}, "1 value"),
+    ]
+    for target, change, message in cases:
+        changed = config.model_copy(update=change)
+        with pytest.raises(ConfigError, match=message):
+            fit(changed, data=(images, target), verbose=False)
+    valid = ((images, labels), (images[:, :4], labels))
+    with pytest.raises(ConfigError, match=r"validation 'input' has examples of shape \(4, 8, 1\)"):
+        fit(config, data=valid, verbose=False)

@@ -145,7 +145,7 @@ def export_command(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
 ) -> None:
-    """Export a tabular or PyTorch model to ONNX, or as a Triton Inference Server model
+    """Export a tabular, PyTorch, Keras or JAX model to ONNX, or as a Triton Inference Server model
     repository; the export is checked on the golden examples with onnxruntime first."""
     from mlwright.api import export
 

@@ -47,6 +47,7 @@ def use_backend(backend: str) -> Any:
     loaded = sys.modules.get("keras")
     if loaded is None:
         os.environ["KERAS_BACKEND"] = backend
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices
     try:
         import keras
     except ImportError:

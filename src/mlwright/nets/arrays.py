@@ -150,6 +150,8 @@ def split(config: NetConfig, data: Any) -> tuple[Arrays, Arrays | None, str]:
                 f"the validation inputs {valid.names} differ from the training ones {train.names}",
                 fix="give both sets the same inputs",
             )
+        if valid is not None:
+            _same_shapes(train, valid)
     else:
         every = arrays(config, data, "data")
         n = len(every)
@@ -176,6 +178,17 @@ def split(config: NetConfig, data: Any) -> tuple[Arrays, Arrays | None, str]:
     if len(train) == 0:
         raise ConfigError("the training data is empty", fix="check the data function")
     return train, valid, how
+
+
+def _same_shapes(train: Arrays, valid: Arrays) -> None:
+    pairs = [*zip(train.names, train.inputs, valid.inputs, strict=True),
+             ("target", train.target, valid.target)]  # fmt: skip
+    for name, a, b in pairs:
+        if a.shape[1:] != b.shape[1:]:
+            raise ConfigError(
+                f"validation {name!r} has examples of shape {b.shape[1:]}, training {a.shape[1:]}",
+                fix="give the validation set examples of the training set's shape",
+            )
 
 
 def metric(name: str, out: np.ndarray, y: np.ndarray) -> float:

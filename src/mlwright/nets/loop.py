@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlwright.errors import ConfigError, MlwrightError
 from mlwright.nets.arrays import Arrays, epoch_order, metric, split
 from mlwright.nets.config import NetConfig
 from mlwright.nets.run import (
@@ -103,6 +104,12 @@ def fit_arrays(
         given = load_data() if data is None else data
         train_set, valid_set, held_out = split(config, given)
         trainer = make_trainer(train_set)
+        probe = _framework_call(
+            lambda: trainer.predict(train_set.take(slice(0, 2))), "calling the model", kind
+        )
+        for which, part in (("training", train_set), ("validation", valid_set)):
+            if part is not None:
+                check_targets(config, int(np.prod(probe.shape[1:])), part.target, which)
         monitor = config.train.monitor if valid_set is not None else "loss"
         check_monitor(monitor, config.metrics)
         folder = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -111,14 +118,14 @@ def fit_arrays(
         if path is not None and resume and path.is_file():
 
             def same_config(record: dict[str, Any], path: Path = path) -> None:
-                check_same_config(config, record.get("config_digest"), path)
+                check_same_config(config, record.get("config_digest"), path, record.get("config"))
 
             record, best = trainer.load(path, same_config)
             standing = Standing.from_dict(record)
             resumed_from = standing.epoch
         _epochs(config, trainer, train_set, valid_set, standing, monitor,
                 _Hooks(logged, on_epoch, Progress(verbose, config.name, config.train.epochs)),
-                path, best)  # fmt: skip
+                path, best, kind)  # fmt: skip
         if standing.best_weights is not None and valid_set is not None:
             trainer.set_weights(standing.best_weights)
         return NetFit(
@@ -150,6 +157,7 @@ def _epochs(
     hooks: _Hooks,
     path: Path | None,
     best: Any,
+    kind: str,
 ) -> None:
     loop = config.train
     standing.best_weights = best
@@ -162,10 +170,17 @@ def _epochs(
             batches = math.ceil(len(train_set) / loop.batch_size)
             hooks.show.start(epoch, batches)
             on_step, grad = _stepper(config, trainer, standing, epoch, batches, path, hooks)
-            train_loss = trainer.train_epoch(train_set.take(order), loop.batch_size, on_step)
+            ordered = train_set.take(order)
+            train_loss = _framework_call(
+                lambda ordered=ordered, on_step=on_step: trainer.train_epoch(  # type: ignore[misc]
+                    ordered, loop.batch_size, on_step
+                ),
+                f"training epoch {epoch}",
+                kind,
+            )
             val_loss, metrics = None, {}
             if valid_set is not None:
-                out = trainer.predict(valid_set)
+                out = _framework_call(lambda: trainer.predict(valid_set), "validating", kind)
                 val_loss = trainer.loss(out, valid_set.target)
                 metrics = {name: metric(name, out, valid_set.target) for name in config.metrics}
             record = Epoch(epoch, train_loss, val_loss, metrics, trainer.lr(),
@@ -177,13 +192,76 @@ def _epochs(
             standing.step = trainer.steps()
             hooks.log(epoch_scores(record), standing.step)
             if path is not None:
-                saved = {"config_digest": config_digest(config), **standing.to_dict()}
+                saved = {
+                    "config_digest": config_digest(config),
+                    "config": config.model_dump(mode="json"),
+                    **standing.to_dict(),
+                }
                 trainer.save(path, saved, standing.best_weights)
             hooks.show.epoch(record, monitor, standing)
             if hooks.on_epoch is not None:
                 hooks.on_epoch(record)
     finally:
         hooks.show.close()
+
+
+def _framework_call(call: Callable[[], Any], doing: str, kind: str) -> Any:
+    """``call()``; what the framework raises (a layer that does not fit the data, a forward pass
+    that cannot be compiled) becomes an error that says where and what to check."""
+    try:
+        return call()
+    except MlwrightError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise NetTrainingError(
+            f"{doing} failed inside the framework: {type(exc).__name__}: {first}",
+            fix=f"check that the model's layers fit the data's shapes and dtypes and that its "
+            f"forward pass can be compiled (no NumPy calls or Python branches on values; "
+            f"docs/{kind}.md)",
+        ) from exc
+
+
+def check_targets(config: NetConfig, width: int, target: np.ndarray, which: str) -> None:
+    """Targets the loss can take from a model with ``width`` outputs per example, or a
+    ConfigError naming the first that cannot be: checked before any training."""
+    flat = target.reshape(len(target), -1).astype("float64")
+    per_example = flat.shape[1]
+    if not np.all(np.isfinite(flat)):
+        row = int(np.argwhere(~np.isfinite(flat))[0][0])
+        raise ConfigError(
+            f"the {which} targets hold NaN or infinite values (example {row} first)",
+            fix="drop or fill those examples in the data function",
+        )
+    loss = config.loss
+    if loss == "cross_entropy":
+        bad = (flat != np.round(flat)) | (flat < 0) | (flat >= width)
+        if per_example != 1 or bad.any():
+            row = int(np.argwhere(bad)[0][0]) if bad.any() else 0
+            raise ConfigError(
+                f"cross_entropy takes one class index per example, a whole number from 0 to "
+                f"{width - 1} (the model gives {width} outputs); the {which} set's example "
+                f"{row} has target {flat[row].tolist() if per_example > 1 else flat[row, 0]:g}"
+                if per_example == 1 else
+                f"cross_entropy takes one class index per example; the {which} targets have "
+                f"{per_example} values each",
+                fix="encode the labels as 0..K-1 and give the model's last layer one output per "
+                "class (for values to predict, use mse or l1)",
+            )  # fmt: skip
+        return
+    if per_example != width:
+        raise ConfigError(
+            f"the model gives {width} output(s) per example, but the {which} targets have "
+            f"{per_example} value(s) each, which {loss} compares one to one",
+            fix="make the model's last layer give one output per target value"
+            + (" (cross_entropy takes one output per class)" if loss == "bce_with_logits" else ""),
+        )
+    if loss == "bce_with_logits" and ((flat < 0) | (flat > 1)).any():
+        raise ConfigError(
+            f"bce_with_logits takes targets between 0 and 1; the {which} targets hold "
+            f"{flat.min():g} to {flat.max():g}",
+            fix="give 0/1 labels (or probabilities), or use cross_entropy for class indices",
+        )
 
 
 def _stepper(
@@ -225,4 +303,4 @@ def _stepper(
     return on_step, largest
 
 
-__all__ = ["StepFn", "Trainer", "fit_arrays"]
+__all__ = ["StepFn", "Trainer", "check_targets", "fit_arrays"]

@@ -174,19 +174,34 @@ def refuse_unclipped(config: NetConfig, recurrent: list[str]) -> None:
 def unreadable_checkpoint(
     path: Path, exc: Exception, error: type[MlwrightError] = NetTrainingError
 ) -> MlwrightError:
+    reason = f"{type(exc).__name__}: {exc}"
+    if "pickle" in reason:  # NumPy's own advice (to unpickle it) is not to be followed
+        reason = "it holds Python objects, which are never loaded"
     return error(
-        f"the checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
+        f"the checkpoint {path} cannot be read ({reason})",
         fix="delete it to start afresh, or point at another checkpoint folder",
     )
 
 
-def check_same_config(config: NetConfig, digest: object, path: Path) -> None:
-    """A ConfigError when a checkpoint's ``digest`` is not this configuration's."""
+def _changed(saved: Any, now: Any, prefix: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(now, dict):
+        keys = sorted(set(saved) | set(now))
+        return [c for k in keys for c in _changed(saved.get(k), now.get(k), f"{prefix}{k}.")]
+    return [] if saved == now else [prefix.rstrip(".")]
+
+
+def check_same_config(
+    config: NetConfig, digest: object, path: Path, saved: dict[str, Any] | None = None
+) -> None:
+    """A ConfigError when a checkpoint's ``digest`` is not this configuration's, naming the
+    settings that changed when the checkpoint holds its configuration (``saved``)."""
     if digest != config_digest(config):
+        changed = _changed(saved, config.model_dump(mode="json")) if saved else []
+        named = f" ({', '.join(changed[:5])} changed)" if changed else ""
         raise ConfigError(
-            f"the checkpoint {path} was written by a run with another configuration",
-            fix="resume with the same config, or start afresh: resume=False (`--no-resume`) or "
-            "another checkpoint folder",
+            f"the checkpoint {path} was written by a run with another configuration{named}",
+            fix="resume with the same config, or start afresh: `--no-resume` (resume=False in "
+            "Python) or another checkpoint folder",
         )
 
 

@@ -314,7 +314,25 @@ def _array(spec: TensorInput, value: Any, row: int, problems: list[Violation]) -
         )
         return None
     numpy_dtype = "float32" if spec.dtype in ("float16", "bfloat16") else spec.dtype
-    return array.astype(numpy_dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = array.astype(numpy_dtype, copy=False)
+    if cast.dtype.kind == "f" and not np.all(np.isfinite(cast)):
+        problems.append(
+            Violation(
+                spec.name, f"values beyond {numpy_dtype}'s range", expected, row, _shown(value)
+            )
+        )
+        return None
+    if cast.dtype.kind in "iu" and array.dtype.kind in "iuf":
+        info = np.iinfo(cast.dtype)
+        if array.min() < info.min or array.max() > info.max:
+            problems.append(
+                Violation(
+                    spec.name, f"values beyond {numpy_dtype}'s range", expected, row, _shown(value)
+                )
+            )
+            return None
+    return cast
 
 
 def spec_dict(model: TensorModel) -> dict[str, Any]:
@@ -370,7 +388,7 @@ def _load_onnx(root: Path, threads: int | None) -> OnnxProgram:
             fix="rebuild the package with `mlwright train-keras` or `mlwright train-jax`",
         )
     try:  # from its bytes: external data (files named inside the model) cannot be reached
-        return OnnxProgram(path.read_bytes(), threads=threads)
+        program = OnnxProgram(path.read_bytes(), threads=threads)
     except ConfigError:
         raise
     except Exception as exc:
@@ -379,6 +397,15 @@ def _load_onnx(root: Path, threads: int | None) -> OnnxProgram:
             f"({type(exc).__name__}: {str(exc)[:200]})",
             fix="rebuild the package with `mlwright train-keras` or `mlwright train-jax`",
         ) from None
+    spec = [TensorInput.from_dict(s) for s in json.loads((root / SPEC).read_text())["inputs"]]
+    ranks = [len(i.shape) for i in program.session.get_inputs()]
+    if ranks != [1 + len(s.shape) for s in spec]:
+        raise PackageError(
+            f"the ONNX model {ONNX} in {str(root)!r} takes inputs of {ranks} dimensions, but "
+            f"spec.json describes {[1 + len(s.shape) for s in spec]}",
+            fix="rebuild the package: its ONNX model and spec.json do not belong together",
+        )
+    return program
 
 
 def _load_program(root: Path, threads: int | None) -> Any:
