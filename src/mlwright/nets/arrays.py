@@ -153,7 +153,7 @@ def split(config: NetConfig, data: Any) -> tuple[Arrays, Arrays | None, str]:
         if valid is not None:
             _same_shapes(train, valid)
     else:
-        every = arrays(config, data, "data")
+        every = arrays(config, data, "output")
         n = len(every)
         n_valid = max(1, round(n * loop.validation_share))
         if n - n_valid < 1:
