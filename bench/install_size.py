@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRAS = ("torch", "onnx", "ray", "wandb", "ui", "dev")
+EXTRAS = ("torch", "onnx", "keras", "jax", "tensorflow", "ray", "wandb", "ui", "dev")
 
 
 def run(*command: str | Path) -> str:
