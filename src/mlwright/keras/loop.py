@@ -141,7 +141,11 @@ class KerasTrainer:
         self.model.compile(optimizer=self.optimizer, loss=self.loss_fn)
         self.optimizer.build(self.model.trainable_variables)
         self._steps = 0
-        self.device = f"cpu ({config.backend})"
+        try:
+            devices = keras.distribution.list_devices()
+        except Exception:  # the PyTorch backend has no distribution library to ask
+            devices = []
+        self.device = f"{devices[0] if devices else 'cpu'} ({config.backend} backend)"
         self.parameters = int(self.model.count_params())
         lines: list[str] = []
         self.model.summary(print_fn=lambda line, *_, **__: lines.append(line))
