@@ -105,18 +105,9 @@ def _inputs_of(item: Any) -> Any:
 
 def output_kind(config: Any, model: nn.Module, example: torch.Tensor) -> tuple[OutputKind, Any]:
     """How the output is served (softmax, sigmoid or value) and the class labels."""
-    width = int(np.prod(example.shape[1:])) if example.dim() > 1 else 1
-    if config.task == "regression":
-        return "value", None
-    kind: OutputKind = "sigmoid" if width == 1 else "softmax"
-    n = 2 if width == 1 else width
-    classes = config.output.classes or tuple(range(n))
-    if len(classes) != n:
-        raise ConfigError(
-            f"output.classes names {len(classes)} class(es) but the model has {n} output(s)",
-            fix=f"list {n} labels, or drop output.classes",
-        )
-    return kind, tuple(classes)
+    from mlwright.nets.package import output_kind as served
+
+    return served(config, int(np.prod(example.shape[1:])) if example.dim() > 1 else 1)
 
 
 def _batch(
