@@ -48,6 +48,7 @@ def test_the_package_holds_the_flax_state_and_an_onnx_model_within_1e_5(gru: Pat
     batch = np.asarray([r["input"] for r in model.golden["inputs"]], dtype="float32")
     np.testing.assert_allclose(model.raw({"input": batch})[:, 0], np.asarray(module(batch)),
                                atol=1e-5)  # fmt: skip
+    assert {"flax", "optax", "jax2onnx", "onnxruntime"} <= set(model.recipe.library_versions)
     history = model.recipe.history
     assert len(history) == 2 and all(e["grad_norm"] > 0 for e in history)
     from mlflow.tracking import MlflowClient

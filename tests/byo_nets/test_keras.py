@@ -62,6 +62,8 @@ def test_the_package_holds_the_keras_model_and_an_onnx_model_within_1e_5(digits:
     report = (digits / "report" / "report.md").read_text()
     assert "Keras classifier" in report and "model/model.onnx" in report
     assert "keras" in model.recipe.framework and len(model.recipe.history) == 2
+    versions = model.recipe.library_versions
+    assert {"keras", "jax", "jax2onnx", "onnxruntime"} <= set(versions)
     # every epoch is tracked: the run's validation curve has one point per epoch
     from mlflow.tracking import MlflowClient
 

@@ -273,6 +273,7 @@ class JaxExporter:
         self.trainer = trainer
         jax = trainer.jax
         self.framework = f"flax {flax.__version__} (jax {jax.__version__})"
+        self.libraries = ("jax", "jaxlib", "flax", "optax", "jax2onnx")
 
     def predict(self, data: Arrays) -> np.ndarray:
         return self.trainer.predict(data)

@@ -35,6 +35,11 @@ from mlwright.nets.run import (
 
 RECURRENT = ("RNN", "MultiHeadAttention", "Attention", "AdditiveAttention", "Bidirectional",
              "GroupedQueryAttention")  # fmt: skip
+EXPORTED_BY = {  # the backend's distributions and its ONNX exporter's, recorded in the recipe
+    "jax": ("jax", "jaxlib", "jax2onnx"),
+    "tensorflow": ("tensorflow-cpu", "tensorflow", "tf2onnx"),
+    "torch": ("torch", "onnxscript"),
+}
 INSTALL = {
     "jax": "pip install 'mlwright[keras]'",
     "tensorflow": "pip install 'mlwright[tensorflow]'",
@@ -243,8 +248,9 @@ class KerasExporter:
 
     def __init__(self, trainer: KerasTrainer) -> None:
         self.trainer = trainer
-        keras = trainer.keras
-        self.framework = f"keras {keras.__version__} ({trainer.config.backend} backend)"
+        keras, backend = trainer.keras, trainer.config.backend
+        self.framework = f"keras {keras.__version__} ({backend} backend)"
+        self.libraries = ("keras", *EXPORTED_BY[backend])
 
     def predict(self, data: Arrays) -> np.ndarray:
         return self.trainer.predict(data)

@@ -50,6 +50,7 @@ class Exporter(Protocol):
     kind: str  # the manifest's kind: keras or jax
     framework: str  # "keras 3.15.1 (jax 0.10.2)"
     native: str  # the native file in model/, e.g. model.keras
+    libraries: tuple[str, ...]  # the distributions that trained and exported it
 
     def predict(self, data: Arrays) -> np.ndarray:
         """The trained model's raw outputs (inference mode) for ``data``'s examples."""
@@ -62,6 +63,19 @@ class Exporter(Protocol):
     def save_native(self, folder: Path) -> None:
         """Write the native model into ``folder`` (the package's model/)."""
         ...
+
+
+def installed(*distributions: str) -> dict[str, str]:
+    """The installed versions of ``distributions`` (those that are installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in distributions:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 def output_kind(config: NetConfig, width: int) -> tuple[OutputKind, tuple[Any, ...] | None]:
@@ -191,7 +205,7 @@ def build(
         seed=config.train.seed,
         config=config.model_dump(mode="json"),
         config_digest=config_digest(config),
-        library_versions=library_versions(),
+        library_versions=library_versions() | installed(*exporter.libraries, "onnxruntime"),
         python=platform.python_version(),
         device=result.device,
         validated=result.validated,
@@ -334,6 +348,7 @@ __all__ = [
     "ONNX_TOLERANCE",
     "Exporter",
     "build",
+    "installed",
     "output_kind",
     "package",
     "register",
