@@ -149,6 +149,17 @@ def test_an_output_the_loss_cannot_take_is_explained() -> None:
         fit(config(), model_factory=lambda p: make_mlp({"out": 2}), verbose=False)
 
 
+def test_one_output_per_example_meets_one_target_value_by_value() -> None:
+    """(n, 1) outputs against (n,) targets: compared value by value, not broadcast to (n, n)
+    (torch warns and trains on the wrong differences; warnings are errors here)."""
+    x = torch.randn(240, 8, generator=torch.Generator().manual_seed(0))
+    data = TensorDataset(x, 2 * x[:, 0] - x[:, 1])  # targets of shape (n,)
+    regression = config(epochs=30, lr=0.03).model_copy(update={"loss": "mse", "metrics": ("rmse",)})
+    result = fit(regression, model_factory=lambda p: make_mlp({"out": 1, "dropout": 0.0}),
+                 data=data, verbose=False)  # fmt: skip
+    assert result.history[-1].metrics["rmse"] < 0.5  # the mean alone scores about 2.2
+
+
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     calls = {"n": 0}
 

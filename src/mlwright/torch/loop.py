@@ -170,11 +170,24 @@ def loss_function(config: TorchConfig, given: Callable[..., Any] | None) -> Call
         return given
     builtin: dict[str, Callable[..., Any]] = {
         "cross_entropy": nn.functional.cross_entropy,
-        "mse": nn.functional.mse_loss,
-        "l1": nn.functional.l1_loss,
-        "bce_with_logits": nn.functional.binary_cross_entropy_with_logits,
+        "mse": _one_to_one(nn.functional.mse_loss),
+        "l1": _one_to_one(nn.functional.l1_loss),
+        "bce_with_logits": _one_to_one(nn.functional.binary_cross_entropy_with_logits),
     }
     return builtin.get(config.loss) or resolve(config.loss, "loss")
+
+
+def _one_to_one(loss: Callable[..., Any]) -> Callable[..., Any]:
+    """``loss`` comparing outputs and targets value by value: an output of shape (n, 1) against
+    targets of shape (n,) is reshaped, not broadcast to (n, n) (which trains on the wrong
+    differences)."""
+
+    def compared(output: torch.Tensor, target: torch.Tensor) -> Any:
+        if output.shape != target.shape and output.numel() == target.numel():
+            output = output.reshape(target.shape)
+        return loss(output, target)
+
+    return compared
 
 
 def fit(
