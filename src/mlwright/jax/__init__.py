@@ -35,18 +35,11 @@ def fit(config: JaxConfig, *, model_factory: Any = None, **kwargs: Any) -> NetFi
     Options: ``data``, ``checkpoint_dir``, ``resume``, ``log``, ``on_epoch``, ``verbose``."""
     from mlwright.jax.loop import JaxTrainer
     from mlwright.nets.loop import fit_arrays
-    from mlwright.nets.run import call_user
 
-    return fit_arrays(
-        config,
-        "jax",
-        lambda train_set: JaxTrainer(config, train_set, model_factory),
-        load_data=lambda: call_user(
-            config.data, None, "data function", "data_params", config.data_params
-        ),
-        checkpoint="last.msgpack",
-        **kwargs,
-    )
+    def trainer(train_set: Any) -> JaxTrainer:
+        return JaxTrainer(config, train_set, model_factory)
+
+    return fit_arrays(config, "jax", trainer, checkpoint="last.msgpack", **kwargs)
 
 
 def train_jax(

@@ -35,18 +35,11 @@ def fit(config: KerasConfig, *, model_factory: Any = None, **kwargs: Any) -> Net
     Options: ``data``, ``checkpoint_dir``, ``resume``, ``log``, ``on_epoch``, ``verbose``."""
     from mlwright.keras.loop import KerasTrainer
     from mlwright.nets.loop import fit_arrays
-    from mlwright.nets.run import call_user
 
-    return fit_arrays(
-        config,
-        "keras",
-        lambda train_set: KerasTrainer(config, train_set, model_factory),
-        load_data=lambda: call_user(
-            config.data, None, "data function", "data_params", config.data_params
-        ),
-        checkpoint="last.npz",
-        **kwargs,
-    )
+    def trainer(train_set: Any) -> KerasTrainer:
+        return KerasTrainer(config, train_set, model_factory)
+
+    return fit_arrays(config, "keras", trainer, checkpoint="last.npz", **kwargs)
 
 
 def train_keras(

@@ -33,6 +33,7 @@ from mlwright.nets.run import (
     Standing,
     check_monitor,
     check_same_config,
+    config_data,
     config_digest,
     epoch_scores,
     tracked,
@@ -88,7 +89,6 @@ def fit_arrays(
     kind: str,
     make_trainer: Callable[[Arrays], Trainer],
     *,
-    load_data: Callable[[], Any],
     data: Any = None,
     checkpoint: str = "last.ckpt",
     checkpoint_dir: str | Path | None = None,
@@ -101,7 +101,7 @@ def fit_arrays(
     """Train ``config``'s model inside a tracked run (see :func:`mlwright.nets.run.tracked`)."""
 
     def train(logged: LogFn) -> NetFit:
-        given = load_data() if data is None else data
+        given = config_data(config) if data is None else data
         train_set, valid_set, held_out = split(config, given)
         trainer = make_trainer(train_set)
         probe = _framework_call(

@@ -161,6 +161,12 @@ def call_user(
         ) from exc
 
 
+def config_data(config: NetConfig, error: type[MlwrightError] = NetTrainingError) -> Any:
+    """What the config's data function returns for its ``data_params``."""
+    return call_user(config.data, None, "data function", "data_params", config.data_params,
+                     error=error)  # fmt: skip
+
+
 def refuse_unclipped(config: NetConfig, recurrent: list[str]) -> None:
     """A ConfigError when ``recurrent`` names layers and gradient clipping is off."""
     if recurrent and config.train.clip_grad_norm is None:
@@ -336,6 +342,7 @@ __all__ = [
     "call_user",
     "check_monitor",
     "check_same_config",
+    "config_data",
     "config_digest",
     "epoch_scores",
     "refuse_unclipped",

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from mlwright.errors import ConfigError, MlwrightError
 from mlwright.nets.config import LOWER_IS_BETTER, NetConfig, Range
+from mlwright.nets.run import config_data
 
 C = TypeVar("C", bound=NetConfig)
 
@@ -60,7 +61,6 @@ def search(
     config: C,
     *,
     fit: Callable[..., Any],
-    load_data: Callable[[], Any],
     data: Any = None,
     verbose: bool = True,
     error: type[MlwrightError] = MlwrightError,
@@ -68,7 +68,8 @@ def search(
 ) -> tuple[C, dict[str, Any]]:
     """(the best configuration, the search's record). ``fit(config, data=, on_epoch=,
     verbose=, **objects)`` trains one trial and raises an :class:`MlwrightError` for a
-    configuration that does not train; ``load_data()`` calls the config's data function."""
+    configuration that does not train (``error`` is what a search none of whose trials finished
+    raises, and what the config's data function's failures become)."""
     import optuna
     from rich.console import Console
 
@@ -89,7 +90,7 @@ def search(
     )
     if data is None and not any(k.startswith("data_params.") for k in settings.ranges):
         # one dataset for every trial (the data function is called once)
-        data = load_data()
+        data = config_data(config, error)
     console = Console(stderr=True)
     started = time.monotonic()
     trials: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from mlwright.errors import MlwrightError
 from mlwright.nets.config import NetConfig
-from mlwright.nets.run import NetTrainingError, call_user
+from mlwright.nets.run import NetTrainingError
 from mlwright.package.tensor import TensorModel
 
 C = TypeVar("C", bound=NetConfig)
@@ -38,9 +38,6 @@ def train_and_package(
         config, searched = search(
             config,
             fit=fit,
-            load_data=lambda: call_user(
-                config.data, None, "data function", "data_params", config.data_params
-            ),
             data=data,
             verbose=verbose,
             error=error,

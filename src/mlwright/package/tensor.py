@@ -308,30 +308,28 @@ def _array(spec: TensorInput, value: Any, row: int, problems: list[Violation]) -
             Violation(spec.name, f"{spec.dtype} needs whole numbers", expected, row, _shown(value))
         )
         return None
-    if spec.dtype in FLOATS and array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        problems.append(
-            Violation(spec.name, "NaN or infinite values", expected, row, _shown(value))
-        )
-        return None
     numpy_dtype = "float32" if spec.dtype in ("float16", "bfloat16") else spec.dtype
     with np.errstate(over="ignore", invalid="ignore"):
         cast = array.astype(numpy_dtype, copy=False)
-    if cast.dtype.kind == "f" and not np.all(np.isfinite(cast)):
-        problems.append(
-            Violation(
-                spec.name, f"values beyond {numpy_dtype}'s range", expected, row, _shown(value)
-            )
+    # one pass for NaN, infinities and values the dtype cannot hold (1e300 as float32 is inf);
+    # an integer input of the spec's own dtype needs no range pass
+    if cast.dtype.kind == "f":
+        beyond = not np.all(np.isfinite(cast))
+        given_finite = not beyond or (array.dtype.kind == "f" and np.all(np.isfinite(array)))
+    else:
+        info = np.iinfo(cast.dtype) if cast.dtype.kind in "iu" else None
+        beyond = (
+            info is not None
+            and array.dtype != cast.dtype
+            and (array.min() < info.min or array.max() > info.max)
         )
+        given_finite = True
+    if beyond:
+        reason = (
+            f"values beyond {numpy_dtype}'s range" if given_finite else "NaN or infinite values"
+        )
+        problems.append(Violation(spec.name, reason, expected, row, _shown(value)))
         return None
-    if cast.dtype.kind in "iu" and array.dtype.kind in "iuf":
-        info = np.iinfo(cast.dtype)
-        if array.min() < info.min or array.max() > info.max:
-            problems.append(
-                Violation(
-                    spec.name, f"values beyond {numpy_dtype}'s range", expected, row, _shown(value)
-                )
-            )
-            return None
     return cast
 
 
@@ -357,14 +355,15 @@ def load_tensor_package(
         path = root / name
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
-    module = _load_onnx(root, threads) if kind != "torch" else _load_program(root, threads)
+    inputs = [TensorInput.from_dict(s) for s in spec["inputs"]]
+    module = _load_onnx(root, threads, inputs) if kind != "torch" else _load_program(root, threads)
     golden = None
     if (root / "golden" / "inputs.json").is_file():
         golden = {"inputs": read("golden/inputs.json"), "expected": read("golden/expected.json")}
     return TensorModel(
         name=spec["name"],
         task=spec["task"],
-        inputs=[TensorInput.from_dict(s) for s in spec["inputs"]],
+        inputs=inputs,
         output=spec["output"],
         classes=None if spec["classes"] is None else tuple(spec["classes"]),
         module=module,
@@ -378,7 +377,7 @@ def load_tensor_package(
     )
 
 
-def _load_onnx(root: Path, threads: int | None) -> OnnxProgram:
+def _load_onnx(root: Path, threads: int | None, spec: list[TensorInput]) -> OnnxProgram:
     from mlwright.package.store import PackageError
 
     path = root / ONNX
@@ -397,7 +396,6 @@ def _load_onnx(root: Path, threads: int | None) -> OnnxProgram:
             f"({type(exc).__name__}: {str(exc)[:200]})",
             fix="rebuild the package with `mlwright train-keras` or `mlwright train-jax`",
         ) from None
-    spec = [TensorInput.from_dict(s) for s in json.loads((root / SPEC).read_text())["inputs"]]
     ranks = [len(i.shape) for i in program.session.get_inputs()]
     if ranks != [1 + len(s.shape) for s in spec]:
         raise PackageError(
